@@ -1,0 +1,7 @@
+//! The ProjectX gateway: wire model, endpoints, session (token) and REST client.
+
+pub mod endpoint;
+pub mod requests;
+pub mod wire;
+
+pub use endpoint::Endpoint;

@@ -1,0 +1,9 @@
+//! moontick: a trading engine for the ProjectX Gateway API, with strategies written in Lua.
+//!
+//! # Layout
+//!
+//! - [`secret`]: the `Secret` string that never prints itself.
+//! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+
+pub mod gateway;
+pub mod secret;

@@ -1,0 +1,2 @@
+//! The `moontick` binary: parses the command line and calls into the library.
+fn main() {}
