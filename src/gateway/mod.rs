@@ -1,5 +1,6 @@
 //! The ProjectX gateway: wire model, endpoints, session (token) and REST client.
 
+pub mod budget;
 pub mod endpoint;
 pub mod requests;
 pub mod wire;
