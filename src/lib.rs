@@ -2,8 +2,14 @@
 //!
 //! # Layout
 //!
+//! - [`commands`]: the one-shot CLI commands (`token`, …).
+//! - [`config`]: typed configuration from the environment and `.env`.
+//! - [`logging`]: log output, pretty or JSON.
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
 
+pub mod commands;
+pub mod config;
 pub mod gateway;
+pub mod logging;
 pub mod secret;

@@ -1,8 +1,40 @@
-//! The ProjectX gateway: wire model, endpoints, session (token) and REST client.
+//! The ProjectX gateway: wire model, endpoints, session (token), REST client and symbol
+//! resolution.
 
 pub mod budget;
+pub mod client;
 pub mod endpoint;
+pub mod error;
 pub mod requests;
+pub mod session;
+pub mod symbols;
+pub mod transport;
 pub mod wire;
 
+use std::sync::Arc;
+
+pub use client::GatewayClient;
 pub use endpoint::Endpoint;
+pub use error::{AuthError, GatewayError};
+pub use session::{Credentials, Session, Token};
+pub use symbols::SymbolResolver;
+pub use transport::{Transport, TransportOptions};
+
+/// Builds the transport, session and client for one gateway.
+///
+/// # Errors
+/// When `jwt` is unreadable and there are no credentials, or the HTTP client cannot be built.
+pub fn connect(
+    api_url: &str,
+    jwt: Option<crate::secret::Secret>,
+    credentials: Option<Credentials>,
+    options: TransportOptions,
+) -> anyhow::Result<GatewayClient> {
+    let transport = Arc::new(Transport::new(
+        api_url,
+        budget::RestBudget::client_default(),
+        options,
+    )?);
+    let session = Arc::new(Session::new(transport, jwt, credentials)?);
+    Ok(GatewayClient::new(session))
+}

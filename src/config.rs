@@ -1,0 +1,402 @@
+//! Typed configuration from the environment and `.env`: validated once, every problem reported
+//! at once, secrets redacted. The library never reads the environment itself; `main` builds a
+//! [`Config`] and hands each part what it needs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::gateway::Credentials;
+use crate::secret::Secret;
+
+pub const DEFAULT_API_URL: &str = "https://api.topstepx.com";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The global risk limits; a strategy's own `limits` may only tighten them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskLimits {
+    /// Largest size of one order, in contracts.
+    pub max_order_size: u32,
+    /// Largest net position per contract, in contracts.
+    pub max_position: u32,
+    /// Realised plus open loss for the day, in dollars, at which trading halts and flattens.
+    pub daily_loss_limit: f64,
+    /// Orders sent per rolling minute, across all strategies.
+    pub max_orders_per_minute: u32,
+}
+
+/// Everything the program reads from its environment.
+#[derive(Clone)]
+pub struct Config {
+    pub jwt_token: Option<Secret>,
+    pub username: Option<String>,
+    pub api_key: Option<Secret>,
+    pub api_url: String,
+    /// `wss://` (or `ws://` for a local simulator) URL of the market hub.
+    pub market_hub_url: String,
+    pub user_hub_url: String,
+    /// Name of the hub event carrying quotes (`GatewayQuote`).
+    pub quote_event: String,
+    pub account_id: Option<i32>,
+    pub port: u16,
+    pub webhook_secret: Option<Secret>,
+    pub strategies_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub risk: RiskLimits,
+    pub log_format: LogFormat,
+    /// Whole-request timeout of a REST call.
+    pub rest_timeout: Duration,
+}
+
+impl fmt::Debug for Config {
+    // Written out so that adding a secret field cannot print it by accident: every field
+    // goes through here, and secrets are `Secret`, whose Debug is `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("jwt_token", &self.jwt_token)
+            .field("username", &self.username)
+            .field("api_key", &self.api_key)
+            .field("api_url", &self.api_url)
+            .field("market_hub_url", &self.market_hub_url)
+            .field("user_hub_url", &self.user_hub_url)
+            .field("quote_event", &self.quote_event)
+            .field("account_id", &self.account_id)
+            .field("port", &self.port)
+            .field("webhook_secret", &self.webhook_secret)
+            .field("strategies_dir", &self.strategies_dir)
+            .field("state_dir", &self.state_dir)
+            .field("risk", &self.risk)
+            .field("log_format", &self.log_format)
+            .field("rest_timeout", &self.rest_timeout)
+            .finish()
+    }
+}
+
+/// Every problem found in the configuration, one per line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads the process environment and `.env` in the working directory (the environment wins).
+    ///
+    /// # Errors
+    /// Every invalid or inconsistent variable, at once; an unreadable `.env` too.
+    pub fn from_process() -> Result<Self, ConfigErrors> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        match dotenvy::from_path_iter(".env") {
+            Ok(iter) => {
+                for item in iter {
+                    match item {
+                        Ok((k, v)) => {
+                            vars.insert(k, v);
+                        }
+                        Err(e) => return Err(ConfigErrors(vec![format!(".env: {e}")])),
+                    }
+                }
+            }
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigErrors(vec![format!(".env: {e}")])),
+        }
+        vars.extend(std::env::vars());
+        Self::from_vars(&vars)
+    }
+
+    /// Builds a config from variables (as the environment would give them).
+    ///
+    /// # Errors
+    /// Every invalid or inconsistent variable, at once.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
+        let mut r = Reader {
+            vars,
+            errors: Vec::new(),
+        };
+        let jwt_token = r.string("JWT_TOKEN").map(Secret::new);
+        let username = r.string("PROJECT_X_USERNAME");
+        let api_key = r.string("PROJECT_X_API_KEY").map(Secret::new);
+        match (&username, &api_key) {
+            (Some(_), None) => r.error("PROJECT_X_USERNAME is set but PROJECT_X_API_KEY is not"),
+            (None, Some(_)) => r.error("PROJECT_X_API_KEY is set but PROJECT_X_USERNAME is not"),
+            _ => {}
+        }
+        let api_url = r
+            .url("PROJECT_X_API_URL", &["http", "https"])
+            .unwrap_or_else(|| Url::parse(DEFAULT_API_URL).expect("default URL parses"));
+        let market_hub_url = r
+            .url("PROJECT_X_MARKET_HUB_URL", &["http", "https", "ws", "wss"])
+            .unwrap_or_else(|| default_hub_url(&api_url, "market"));
+        let user_hub_url = r
+            .url("PROJECT_X_USER_HUB_URL", &["http", "https", "ws", "wss"])
+            .unwrap_or_else(|| default_hub_url(&api_url, "user"));
+        let quote_event = r
+            .string("PROJECT_X_QUOTE_EVENT")
+            .unwrap_or_else(|| "GatewayQuote".into());
+        let account_id = r.parse::<i32>("PROJECT_X_ACCOUNT_ID", "an account id (integer)");
+        let port = r
+            .parse::<u16>("PORT", "a TCP port (0-65535)")
+            .unwrap_or(8080);
+        let webhook_secret = r.string("WEBHOOK_SECRET").map(Secret::new);
+        let strategies_dir = r
+            .string("STRATEGIES_DIR")
+            .unwrap_or_else(|| "strategies".into())
+            .into();
+        let state_dir = r
+            .string("STATE_DIR")
+            .unwrap_or_else(|| "state".into())
+            .into();
+        let risk = RiskLimits {
+            max_order_size: r.positive("MAX_ORDER_SIZE").unwrap_or(5),
+            max_position: r.positive("MAX_POSITION").unwrap_or(10),
+            daily_loss_limit: r
+                .parse::<f64>("DAILY_LOSS_LIMIT", "an amount in dollars")
+                .filter(|v| {
+                    let ok = v.is_finite() && *v > 0.0;
+                    if !ok {
+                        r.errors
+                            .push("DAILY_LOSS_LIMIT must be a positive amount".into());
+                    }
+                    ok
+                })
+                .unwrap_or(1000.0),
+            max_orders_per_minute: r.positive("MAX_ORDERS_PER_MINUTE").unwrap_or(30),
+        };
+        let log_format = match r.string("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                r.error(format!(
+                    "LOG_FORMAT must be `pretty` or `json`, not {other:?}"
+                ));
+                LogFormat::Pretty
+            }
+        };
+        let rest_timeout = Duration::from_secs(u64::from(
+            r.positive("PROJECT_X_TIMEOUT_SECS").unwrap_or(10),
+        ));
+        if !r.errors.is_empty() {
+            return Err(ConfigErrors(r.errors));
+        }
+        Ok(Self {
+            jwt_token,
+            username,
+            api_key,
+            api_url: api_url.as_str().trim_end_matches('/').to_string(),
+            market_hub_url: ws_scheme(market_hub_url),
+            user_hub_url: ws_scheme(user_hub_url),
+            quote_event,
+            account_id,
+            port,
+            webhook_secret,
+            strategies_dir,
+            state_dir,
+            risk,
+            log_format,
+            rest_timeout,
+        })
+    }
+
+    /// Username and API key, when both are set.
+    pub fn credentials(&self) -> Option<Credentials> {
+        Some(Credentials {
+            username: self.username.clone()?,
+            api_key: self.api_key.clone()?,
+        })
+    }
+
+    /// True when there is any way to reach the live gateway (a token or credentials).
+    pub fn has_gateway_credentials(&self) -> bool {
+        self.jwt_token.is_some() || self.credentials().is_some()
+    }
+}
+
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, e: impl Into<String>) {
+        self.errors.push(e.into());
+    }
+
+    /// A set, non-blank variable, trimmed (values pasted into dashboards often carry spaces).
+    fn string(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &str, what: &str) -> Option<T> {
+        let raw = self.string(name)?;
+        match raw.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.error(format!("{name} must be {what}, not {raw:?}"));
+                None
+            }
+        }
+    }
+
+    fn positive(&mut self, name: &str) -> Option<u32> {
+        match self.parse::<u32>(name, "a positive integer")? {
+            0 => {
+                self.error(format!("{name} must be a positive integer, not 0"));
+                None
+            }
+            v => Some(v),
+        }
+    }
+
+    fn url(&mut self, name: &str, schemes: &[&str]) -> Option<Url> {
+        let raw = self.string(name)?;
+        match Url::parse(&raw) {
+            Ok(u) if schemes.contains(&u.scheme()) && u.host().is_some() => Some(u),
+            Ok(u) => {
+                self.error(format!(
+                    "{name} must be a {} URL, not {:?}",
+                    schemes.join("/"),
+                    u.scheme()
+                ));
+                None
+            }
+            Err(e) => {
+                self.error(format!("{name} is not a URL ({e}): {raw:?}"));
+                None
+            }
+        }
+    }
+}
+
+/// The hub beside an API URL: ProjectX serves `api.<firm>` and `rtc.<firm>/hubs/*`; any other
+/// host (the simulator) serves both on itself.
+fn default_hub_url(api: &Url, hub: &str) -> Url {
+    let mut url = api.clone();
+    if let Some(rest) = api.host_str().and_then(|h| h.strip_prefix("api.")) {
+        let _ = url.set_host(Some(&format!("rtc.{rest}")));
+    }
+    url.set_path(&format!("/hubs/{hub}"));
+    url.set_query(None);
+    url
+}
+
+/// Hubs are WebSockets: `https://` becomes `wss://`, `http://` becomes `ws://`.
+fn ws_scheme(url: Url) -> String {
+    let s = url.as_str();
+    if let Some(rest) = s.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = s.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_point_at_topstepx() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.api_url, "https://api.topstepx.com");
+        assert_eq!(c.market_hub_url, "wss://rtc.topstepx.com/hubs/market");
+        assert_eq!(c.user_hub_url, "wss://rtc.topstepx.com/hubs/user");
+        assert_eq!(c.quote_event, "GatewayQuote");
+        assert_eq!(c.port, 8080);
+        assert!(!c.has_gateway_credentials());
+    }
+
+    #[test]
+    fn hub_urls_follow_the_firm_and_https_becomes_wss() {
+        let c = Config::from_vars(&vars(&[
+            ("PROJECT_X_API_URL", "https://api.alphaticks.projectx.com/"),
+            (
+                "PROJECT_X_USER_HUB_URL",
+                "https://rtc.example.com/hubs/user",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.api_url, "https://api.alphaticks.projectx.com");
+        assert_eq!(
+            c.market_hub_url,
+            "wss://rtc.alphaticks.projectx.com/hubs/market"
+        );
+        assert_eq!(c.user_hub_url, "wss://rtc.example.com/hubs/user");
+        let local =
+            Config::from_vars(&vars(&[("PROJECT_X_API_URL", "http://127.0.0.1:5000")])).unwrap();
+        assert_eq!(local.market_hub_url, "ws://127.0.0.1:5000/hubs/market");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::from_vars(&vars(&[
+            ("PROJECT_X_USERNAME", "me"),
+            ("PROJECT_X_ACCOUNT_ID", "abc"),
+            ("PORT", "99999"),
+            ("PROJECT_X_API_URL", "ftp://x"),
+            ("LOG_FORMAT", "xml"),
+            ("MAX_POSITION", "0"),
+            ("DAILY_LOSS_LIMIT", "-5"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 7, "{err}");
+        let text = err.to_string();
+        for name in [
+            "PROJECT_X_API_KEY",
+            "PROJECT_X_ACCOUNT_ID",
+            "PORT",
+            "PROJECT_X_API_URL",
+            "LOG_FORMAT",
+            "MAX_POSITION",
+            "DAILY_LOSS_LIMIT",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Config::from_vars(&vars(&[
+            ("JWT_TOKEN", "eyJhbGciOiJIUzI1NiJ9.secret-jwt.sig"),
+            ("PROJECT_X_USERNAME", "trader"),
+            ("PROJECT_X_API_KEY", "key-abc-123"),
+            ("WEBHOOK_SECRET", "hook-xyz"),
+        ]))
+        .unwrap();
+        let debug = format!("{c:?} {:?}", c.credentials());
+        for secret in ["secret-jwt", "key-abc-123", "hook-xyz"] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+        assert!(debug.contains("trader"));
+        assert!(c.has_gateway_credentials());
+    }
+}
