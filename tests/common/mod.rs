@@ -1,0 +1,115 @@
+//! Shared test support: the simulator on loopback, gateway clients for it, and a log capture
+//! that lets each test assert no secret reached any log line.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use moontick::gateway::budget::RestBudget;
+use moontick::gateway::{Credentials, GatewayClient, Session, Transport, TransportOptions};
+use moontick::secret::Secret;
+use moontick::sim::{SimConfig, Simulator};
+
+/// Every log line of this test process, at TRACE for every crate (reqwest and hyper included).
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once per test binary.
+pub fn logs() -> LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    })
+    .clone()
+}
+
+/// Fails when any of `secrets` appears in the captured logs.
+pub fn assert_no_secret_logged(secrets: &[&str]) {
+    let text = logs().text();
+    assert!(!text.is_empty(), "the log capture saw nothing; is the subscriber installed?");
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        assert!(!text.contains(*s), "a secret appeared in the logs: {}…", &s[..4]);
+    }
+}
+
+pub const USER: &str = "demo";
+pub const KEY: &str = "demo-key-5f2c9a";
+
+pub async fn start_sim(tune: impl FnOnce(&mut SimConfig)) -> Simulator {
+    logs();
+    let mut config = SimConfig::default();
+    config.user = USER.into();
+    config.api_key = Secret::new(KEY);
+    tune(&mut config);
+    Simulator::start(config).await.expect("simulator starts")
+}
+
+pub fn credentials() -> Credentials {
+    Credentials { username: USER.into(), api_key: Secret::new(KEY) }
+}
+
+pub fn fast_options() -> TransportOptions {
+    TransportOptions {
+        timeout: Duration::from_secs(5),
+        backoff: Duration::from_millis(20),
+        ..TransportOptions::default()
+    }
+}
+
+pub fn session(sim: &Simulator, jwt: Option<Secret>, creds: Option<Credentials>) -> Arc<Session> {
+    session_with(sim, jwt, creds, fast_options())
+}
+
+pub fn session_with(
+    sim: &Simulator,
+    jwt: Option<Secret>,
+    creds: Option<Credentials>,
+    options: TransportOptions,
+) -> Arc<Session> {
+    let transport = Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), options).unwrap());
+    Arc::new(Session::new(transport, jwt, creds).expect("session builds"))
+}
+
+pub fn session_with_margin(
+    sim: &Simulator,
+    jwt: Option<Secret>,
+    creds: Option<Credentials>,
+    margin: Duration,
+) -> Arc<Session> {
+    let transport = Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), fast_options()).unwrap());
+    Arc::new(Session::new(transport, jwt, creds).expect("session builds").with_refresh_margin(margin))
+}
+
+pub fn client(sim: &Simulator) -> GatewayClient {
+    GatewayClient::new(session(sim, None, Some(credentials())))
+}
+
+/// A token straight from the simulator, through a session of its own.
+pub async fn fresh_token(sim: &Simulator) -> Secret {
+    session(sim, None, Some(credentials())).ensure_valid_token().await.unwrap()
+}
