@@ -4,6 +4,8 @@
 //!
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
 
 pub mod gateway;
 pub mod secret;
+pub mod signalr;

@@ -1,0 +1,761 @@
+//! The SignalR JSON hub protocol as a pure codec: handshake, 0x1E record framing, messages 1–7.
+//!
+//! No I/O happens here, so the client connection and the simulator's hubs share one reading of
+//! the spec (dotnet/aspnetcore `src/SignalR/docs/specs/HubProtocol.md`, gateway doc §6), and the
+//! property tests can hammer it without sockets. Decoding is tolerant where the spec lets it be:
+//! unknown message types are skipped (newer servers add types 8/9 for stateful reconnect), and a
+//! malformed record is an error for that record only; the decoder goes on with the next one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// Ends every JSON record on the wire.
+pub const RECORD_SEPARATOR: u8 = 0x1e;
+
+/// A record larger than this without a separator is treated as garbage and dropped, so a broken
+/// or hostile peer cannot make us buffer without bound. Real hub records are a few KiB.
+pub const MAX_RECORD_LEN: usize = 16 * 1024 * 1024;
+
+/// Message `headers`: a string map, kept ordered so encoding is deterministic.
+pub type Headers = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("malformed hub record: {0}")]
+    Malformed(String),
+    #[error("hub record exceeds {MAX_RECORD_LEN} bytes without a record separator")]
+    TooLong,
+}
+
+/// The client's first record: `{"protocol":"json","version":1}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeRequest {
+    pub protocol: String,
+    pub version: u32,
+}
+
+impl HandshakeRequest {
+    pub fn json_v1() -> Self {
+        Self {
+            protocol: "json".into(),
+            version: 1,
+        }
+    }
+
+    /// The request as sent on the wire, separator included.
+    pub fn encode(&self) -> String {
+        with_separator(serde_json::to_string(self).expect("handshake request serializes"))
+    }
+}
+
+/// The server's answer to the handshake: `{}` accepts, `{"error":"..."}` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HandshakeReply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HandshakeReply {
+    pub fn ok() -> Self {
+        Self { error: None }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            error: Some(message.into()),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        with_separator(serde_json::to_string(self).expect("handshake reply serializes"))
+    }
+}
+
+/// A call to a method on the other side (type 1), or a stream invocation (type 4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// `None` for fire-and-forget calls and for server events: the callee must not reply.
+    pub invocation_id: Option<String>,
+    pub target: String,
+    pub arguments: Vec<Value>,
+    pub stream_ids: Option<Vec<String>>,
+    pub headers: Option<Headers>,
+}
+
+impl Invocation {
+    pub fn new(target: impl Into<String>, arguments: Vec<Value>) -> Self {
+        Self {
+            invocation_id: None,
+            target: target.into(),
+            arguments,
+            stream_ids: None,
+            headers: None,
+        }
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.invocation_id = Some(id.into());
+        self
+    }
+}
+
+/// How an invocation ended. The spec forbids `result` and `error` together; neither means void.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Void,
+    Result(Value),
+    Error(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub invocation_id: String,
+    pub outcome: Outcome,
+    pub headers: Option<Headers>,
+}
+
+impl Completion {
+    pub fn new(invocation_id: impl Into<String>, outcome: Outcome) -> Self {
+        Self {
+            invocation_id: invocation_id.into(),
+            outcome,
+            headers: None,
+        }
+    }
+}
+
+/// Type 7: the sender is closing the connection, optionally with an error and a hint whether the
+/// client should reconnect (absent means false, per spec).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Close {
+    pub error: Option<String>,
+    pub allow_reconnect: bool,
+}
+
+/// A decoded hub message (types 1–7).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Invocation(Invocation),
+    StreamItem {
+        invocation_id: String,
+        item: Value,
+        headers: Option<Headers>,
+    },
+    Completion(Completion),
+    StreamInvocation(Invocation),
+    CancelInvocation {
+        invocation_id: String,
+        headers: Option<Headers>,
+    },
+    Ping,
+    Close(Close),
+}
+
+impl Message {
+    /// The message as sent on the wire, separator included.
+    pub fn encode(&self) -> String {
+        let wire = match self {
+            Message::Invocation(inv) => WireMessage::invocation(1, inv),
+            Message::StreamInvocation(inv) => WireMessage::invocation(4, inv),
+            Message::StreamItem {
+                invocation_id,
+                item,
+                headers,
+            } => WireMessage {
+                kind: 2,
+                invocation_id: Some(invocation_id.clone()),
+                item: Some(item.clone()),
+                headers: headers.clone(),
+                ..WireMessage::default()
+            },
+            Message::Completion(c) => {
+                let (result, error) = match &c.outcome {
+                    Outcome::Void => (None, None),
+                    Outcome::Result(v) => (Some(v.clone()), None),
+                    Outcome::Error(e) => (None, Some(e.clone())),
+                };
+                WireMessage {
+                    kind: 3,
+                    invocation_id: Some(c.invocation_id.clone()),
+                    result,
+                    error,
+                    headers: c.headers.clone(),
+                    ..WireMessage::default()
+                }
+            }
+            Message::CancelInvocation {
+                invocation_id,
+                headers,
+            } => WireMessage {
+                kind: 5,
+                invocation_id: Some(invocation_id.clone()),
+                headers: headers.clone(),
+                ..WireMessage::default()
+            },
+            Message::Ping => WireMessage {
+                kind: 6,
+                ..WireMessage::default()
+            },
+            Message::Close(c) => WireMessage {
+                kind: 7,
+                error: c.error.clone(),
+                // Only written when true: absent already means false.
+                allow_reconnect: c.allow_reconnect.then_some(true),
+                ..WireMessage::default()
+            },
+        };
+        with_separator(serde_json::to_string(&wire).expect("hub message serializes"))
+    }
+
+    /// Decodes one record (without its separator). `Ok(None)` is a well-formed message of a type
+    /// this codec does not know, which the spec says to ignore.
+    ///
+    /// # Errors
+    /// `Malformed` when the record is not JSON, has no integer `type`, or lacks a field its type
+    /// requires (`target`, `invocationId`).
+    pub fn decode(record: &[u8]) -> Result<Option<Message>, CodecError> {
+        let wire: WireMessage =
+            serde_json::from_slice(record).map_err(|e| CodecError::Malformed(e.to_string()))?;
+        wire.into_message()
+    }
+}
+
+/// One shape for every message type: each type uses a subset of the fields.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMessage {
+    #[serde(rename = "type")]
+    kind: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    invocation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    arguments: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream_ids: Option<Vec<String>>,
+    // `present_value`: a `"result": null` is a real null result, unlike an absent one (void).
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    result: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    item: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allow_reconnect: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers: Option<Headers>,
+}
+
+fn present_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl WireMessage {
+    fn invocation(kind: i64, inv: &Invocation) -> Self {
+        WireMessage {
+            kind,
+            invocation_id: inv.invocation_id.clone(),
+            target: Some(inv.target.clone()),
+            arguments: Some(inv.arguments.clone()),
+            stream_ids: inv.stream_ids.clone(),
+            headers: inv.headers.clone(),
+            ..WireMessage::default()
+        }
+    }
+
+    fn into_message(self) -> Result<Option<Message>, CodecError> {
+        let missing =
+            |field: &str| CodecError::Malformed(format!("type {} without {field}", self.kind));
+        let msg = match self.kind {
+            1 | 4 => {
+                let inv = Invocation {
+                    target: self.target.clone().ok_or_else(|| missing("target"))?,
+                    invocation_id: self.invocation_id,
+                    // Some servers omit an empty argument list; treat it as empty.
+                    arguments: self.arguments.unwrap_or_default(),
+                    stream_ids: self.stream_ids,
+                    headers: self.headers,
+                };
+                if self.kind == 1 {
+                    Message::Invocation(inv)
+                } else if inv.invocation_id.is_none() {
+                    return Err(missing("invocationId"));
+                } else {
+                    Message::StreamInvocation(inv)
+                }
+            }
+            2 => Message::StreamItem {
+                invocation_id: self
+                    .invocation_id
+                    .clone()
+                    .ok_or_else(|| missing("invocationId"))?,
+                item: self.item.unwrap_or(Value::Null),
+                headers: self.headers,
+            },
+            3 => {
+                let id = self
+                    .invocation_id
+                    .clone()
+                    .ok_or_else(|| missing("invocationId"))?;
+                // An error wins over a result if a peer breaks the "never both" rule: failing
+                // loudly is safer than acting on a result the peer also called an error.
+                let outcome = match (self.error, self.result) {
+                    (Some(e), _) => Outcome::Error(e),
+                    (None, Some(v)) => Outcome::Result(v),
+                    (None, None) => Outcome::Void,
+                };
+                Message::Completion(Completion {
+                    invocation_id: id,
+                    outcome,
+                    headers: self.headers,
+                })
+            }
+            5 => Message::CancelInvocation {
+                invocation_id: self
+                    .invocation_id
+                    .clone()
+                    .ok_or_else(|| missing("invocationId"))?,
+                headers: self.headers,
+            },
+            6 => Message::Ping,
+            7 => Message::Close(Close {
+                error: self.error,
+                allow_reconnect: self.allow_reconnect.unwrap_or(false),
+            }),
+            _ => return Ok(None),
+        };
+        Ok(Some(msg))
+    }
+}
+
+fn with_separator(mut json: String) -> String {
+    json.push(RECORD_SEPARATOR as char);
+    json
+}
+
+/// Buffers WebSocket payloads and yields complete records split on 0x1E.
+///
+/// Frames and records are independent: one frame may hold several records, and one record may
+/// span frames, so nothing may assume a frame is a message.
+#[derive(Debug, Default)]
+pub struct RecordBuffer {
+    buf: Vec<u8>,
+    /// Start of the first unread byte; compacting lazily keeps the common case (whole records
+    /// per frame) free of memmoves.
+    start: usize,
+}
+
+impl RecordBuffer {
+    /// Appends a payload.
+    ///
+    /// # Errors
+    /// `TooLong` when the unfinished record grows past [`MAX_RECORD_LEN`]; the buffered bytes are
+    /// dropped so the stream can resynchronise at the next separator.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), CodecError> {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+        let pending = self.buf.len() - self.start;
+        if pending > MAX_RECORD_LEN && !self.buf[self.start..].contains(&RECORD_SEPARATOR) {
+            self.buf.clear();
+            self.start = 0;
+            return Err(CodecError::TooLong);
+        }
+        Ok(())
+    }
+
+    /// The next complete record, without its separator. Empty records (two separators in a row)
+    /// are skipped.
+    pub fn next_record(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let rest = &self.buf[self.start..];
+            let pos = rest.iter().position(|&b| b == RECORD_SEPARATOR)?;
+            let record = rest[..pos].to_vec();
+            self.start += pos + 1;
+            if self.start == self.buf.len() {
+                self.buf.clear();
+                self.start = 0;
+            } else if self.start > 64 * 1024 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            if !record.iter().all(u8::is_ascii_whitespace) {
+                return Some(record);
+            }
+        }
+    }
+
+    /// Bytes received that do not yet form a complete record.
+    pub fn pending_len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+}
+
+/// Which end of the connection the decoder serves: it decides what the first record means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads the server's handshake reply, then messages.
+    Client,
+    /// Reads the client's handshake request, then messages.
+    Server,
+}
+
+/// What a [`Decoder`] produced from the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// Only for [`Role::Client`], always first.
+    HandshakeReply(HandshakeReply),
+    /// Only for [`Role::Server`], always first.
+    HandshakeRequest(HandshakeRequest),
+    Message(Message),
+}
+
+/// A stateful decoder for one connection: records in, handshake then messages out.
+///
+/// The handshake reply and the first event often share one frame; because the decoder keeps the
+/// rest of the frame buffered, that event is not lost.
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    records: RecordBuffer,
+    handshake_done: bool,
+}
+
+impl Decoder {
+    pub fn new(role: Role) -> Self {
+        Self {
+            role,
+            records: RecordBuffer::default(),
+            handshake_done: false,
+        }
+    }
+
+    pub fn client() -> Self {
+        Self::new(Role::Client)
+    }
+
+    pub fn server() -> Self {
+        Self::new(Role::Server)
+    }
+
+    /// Appends a WebSocket payload (text or binary).
+    ///
+    /// # Errors
+    /// See [`RecordBuffer::push`].
+    pub fn push(&mut self, data: &[u8]) -> Result<(), CodecError> {
+        self.records.push(data)
+    }
+
+    /// The next decoded item, `None` when more bytes are needed. Unknown message types are
+    /// skipped here.
+    ///
+    /// # Errors
+    /// A malformed record yields `Some(Err(..))` and is consumed; call again for the next one.
+    pub fn next_decoded(&mut self) -> Option<Result<Decoded, CodecError>> {
+        loop {
+            let record = self.records.next_record()?;
+            if !self.handshake_done {
+                self.handshake_done = true;
+                let parsed = match self.role {
+                    Role::Client => serde_json::from_slice::<HandshakeReply>(&record)
+                        .map(Decoded::HandshakeReply),
+                    Role::Server => serde_json::from_slice::<HandshakeRequest>(&record)
+                        .map(Decoded::HandshakeRequest),
+                };
+                return Some(parsed.map_err(|e| CodecError::Malformed(format!("handshake: {e}"))));
+            }
+            match Message::decode(&record) {
+                Ok(Some(msg)) => return Some(Ok(Decoded::Message(msg))),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    pub fn handshake_done(&self) -> bool {
+        self.handshake_done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn drain(d: &mut Decoder) -> Vec<Result<Decoded, CodecError>> {
+        std::iter::from_fn(|| d.next_decoded()).collect()
+    }
+
+    #[test]
+    fn handshake_request_is_exact() {
+        assert_eq!(
+            HandshakeRequest::json_v1().encode(),
+            "{\"protocol\":\"json\",\"version\":1}\x1e"
+        );
+        assert_eq!(HandshakeReply::ok().encode(), "{}\x1e");
+        assert_eq!(
+            HandshakeReply::error("nope").encode(),
+            "{\"error\":\"nope\"}\x1e"
+        );
+    }
+
+    #[test]
+    fn handshake_reply_sharing_a_frame_with_the_first_event_keeps_the_event() {
+        let mut d = Decoder::client();
+        d.push(b"{}\x1e{\"type\":1,\"target\":\"GatewayQuote\",\"arguments\":[\"X\",{}]}\x1e")
+            .unwrap();
+        let out = drain(&mut d);
+        assert_eq!(out[0], Ok(Decoded::HandshakeReply(HandshakeReply::ok())));
+        match &out[1] {
+            Ok(Decoded::Message(Message::Invocation(inv))) => {
+                assert_eq!(inv.target, "GatewayQuote")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn handshake_error_is_reported() {
+        let mut d = Decoder::client();
+        d.push(b"{\"error\":\"Requested protocol 'x' is not available.\"}\x1e")
+            .unwrap();
+        assert_eq!(
+            d.next_decoded(),
+            Some(Ok(Decoded::HandshakeReply(HandshakeReply::error(
+                "Requested protocol 'x' is not available."
+            ))))
+        );
+    }
+
+    #[test]
+    fn server_reads_the_handshake_request_then_invocations() {
+        let mut d = Decoder::server();
+        d.push(HandshakeRequest::json_v1().encode().as_bytes())
+            .unwrap();
+        d.push(b"{\"type\":1,\"invocationId\":\"0\",\"target\":\"SubscribeAccounts\",\"arguments\":[]}\x1e")
+            .unwrap();
+        let out = drain(&mut d);
+        assert_eq!(
+            out[0],
+            Ok(Decoded::HandshakeRequest(HandshakeRequest::json_v1()))
+        );
+        assert_eq!(
+            out[1],
+            Ok(Decoded::Message(Message::Invocation(
+                Invocation::new("SubscribeAccounts", vec![]).with_id("0")
+            )))
+        );
+    }
+
+    #[test]
+    fn one_record_split_across_frames_and_several_in_one_frame() {
+        let mut d = Decoder::client();
+        d.push(b"{}\x1e{\"ty").unwrap();
+        assert!(matches!(
+            d.next_decoded(),
+            Some(Ok(Decoded::HandshakeReply(_)))
+        ));
+        assert_eq!(d.next_decoded(), None);
+        d.push(b"pe\":6}").unwrap();
+        assert_eq!(d.next_decoded(), None);
+        d.push(b"\x1e{\"type\":6}\x1e\x1e{\"type\":7}\x1e").unwrap();
+        let out = drain(&mut d);
+        assert_eq!(
+            out,
+            vec![
+                Ok(Decoded::Message(Message::Ping)),
+                Ok(Decoded::Message(Message::Ping)),
+                Ok(Decoded::Message(Message::Close(Close::default()))),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_skipped_and_malformed_records_do_not_stop_the_stream() {
+        let mut d = Decoder::client();
+        d.push(
+            b"{}\x1e{\"type\":8,\"sequenceId\":1}\x1e{\"type\":99}\x1enot json\x1e{\"type\":6}\x1e",
+        )
+        .unwrap();
+        let out = drain(&mut d);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(out[1], Err(CodecError::Malformed(_))));
+        assert_eq!(out[2], Ok(Decoded::Message(Message::Ping)));
+    }
+
+    #[test]
+    fn completion_outcomes_decode() {
+        let c = |s: &str| Message::decode(s.as_bytes()).unwrap().unwrap();
+        assert_eq!(
+            c(r#"{"type":3,"invocationId":"1"}"#),
+            Message::Completion(Completion::new("1", Outcome::Void))
+        );
+        assert_eq!(
+            c(r#"{"type":3,"invocationId":"1","result":null}"#),
+            Message::Completion(Completion::new("1", Outcome::Result(Value::Null)))
+        );
+        assert_eq!(
+            c(r#"{"type":3,"invocationId":"2","error":"boom","headers":{"a":"b"}}"#),
+            Message::Completion(Completion {
+                invocation_id: "2".into(),
+                outcome: Outcome::Error("boom".into()),
+                headers: Some([("a".to_string(), "b".to_string())].into()),
+            })
+        );
+        assert!(Message::decode(br#"{"type":3}"#).is_err());
+        assert!(Message::decode(br#"{"type":1,"arguments":[]}"#).is_err());
+    }
+
+    #[test]
+    fn encodings_match_the_spec() {
+        let inv = Invocation::new("SubscribeContractQuotes", vec![json!("CON.F.US.MNQ.Z25")]);
+        assert_eq!(
+            Message::Invocation(inv.clone()).encode(),
+            "{\"type\":1,\"target\":\"SubscribeContractQuotes\",\"arguments\":[\"CON.F.US.MNQ.Z25\"]}\x1e"
+        );
+        assert_eq!(
+            Message::Invocation(inv.with_id("7")).encode(),
+            "{\"type\":1,\"invocationId\":\"7\",\"target\":\"SubscribeContractQuotes\",\"arguments\":[\"CON.F.US.MNQ.Z25\"]}\x1e"
+        );
+        assert_eq!(Message::Ping.encode(), "{\"type\":6}\x1e");
+        assert_eq!(
+            Message::Close(Close {
+                error: Some("bye".into()),
+                allow_reconnect: true
+            })
+            .encode(),
+            "{\"type\":7,\"error\":\"bye\",\"allowReconnect\":true}\x1e"
+        );
+        assert_eq!(
+            Message::Completion(Completion::new("3", Outcome::Void)).encode(),
+            "{\"type\":3,\"invocationId\":\"3\"}\x1e"
+        );
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_headers() -> impl Strategy<Value = Option<Headers>> {
+        prop::option::of(prop::collection::btree_map(".{0,6}", ".{0,6}", 0..3))
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        let inv = (
+            prop::option::of("[0-9]{1,4}"),
+            "[A-Za-z]{1,16}",
+            prop::collection::vec(arb_value(), 0..4),
+            arb_headers(),
+        )
+            .prop_map(|(id, target, arguments, headers)| Invocation {
+                invocation_id: id,
+                target,
+                arguments,
+                stream_ids: None,
+                headers,
+            });
+        let outcome = prop_oneof![
+            Just(Outcome::Void),
+            arb_value().prop_map(Outcome::Result),
+            ".{0,20}".prop_map(Outcome::Error),
+        ];
+        prop_oneof![
+            inv.prop_map(Message::Invocation),
+            ("[0-9]{1,4}", outcome, arb_headers()).prop_map(|(id, outcome, headers)| {
+                Message::Completion(Completion {
+                    invocation_id: id,
+                    outcome,
+                    headers,
+                })
+            }),
+            ("[0-9]{1,4}", arb_value()).prop_map(|(id, item)| Message::StreamItem {
+                invocation_id: id,
+                item,
+                headers: None,
+            }),
+            "[0-9]{1,4}".prop_map(|id| Message::CancelInvocation {
+                invocation_id: id,
+                headers: None
+            }),
+            Just(Message::Ping),
+            (prop::option::of(".{0,20}"), any::<bool>()).prop_map(|(error, allow_reconnect)| {
+                Message::Close(Close {
+                    error,
+                    allow_reconnect,
+                })
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            for role in [Role::Client, Role::Server] {
+                let mut d = Decoder::new(role);
+                for chunk in &chunks {
+                    let _ = d.push(chunk);
+                    while d.next_decoded().is_some() {}
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic(s in ".{0,200}") {
+            let mut d = Decoder::client();
+            let _ = d.push(b"{}\x1e");
+            let _ = d.push(s.as_bytes());
+            let _ = d.push(b"\x1e");
+            while d.next_decoded().is_some() {}
+            let _ = Message::decode(s.as_bytes());
+        }
+
+        #[test]
+        fn encode_then_decode_round_trips_across_any_split(
+            msgs in prop::collection::vec(arb_message(), 1..6),
+            split in any::<prop::sample::Index>(),
+        ) {
+            let mut wire = HandshakeReply::ok().encode().into_bytes();
+            for m in &msgs {
+                wire.extend_from_slice(m.encode().as_bytes());
+            }
+            let at = split.index(wire.len());
+            let mut d = Decoder::client();
+            d.push(&wire[..at]).unwrap();
+            let mut out = drain(&mut d);
+            d.push(&wire[at..]).unwrap();
+            out.extend(drain(&mut d));
+            prop_assert_eq!(out.remove(0), Ok(Decoded::HandshakeReply(HandshakeReply::ok())));
+            let decoded: Vec<Message> = out
+                .into_iter()
+                .map(|r| match r { Ok(Decoded::Message(m)) => m, other => panic!("{other:?}") })
+                .collect();
+            prop_assert_eq!(decoded, msgs);
+        }
+    }
+}
