@@ -38,8 +38,9 @@ impl Backoff {
         let base = initial.saturating_mul(exp).min(self.max.as_nanos());
         let jitter = self.jitter.clamp(0.0, 1.0) * random.clamp(0.0, 1.0);
         let cut = (base as f64 * jitter) as u128;
-        let nanos = base.saturating_sub(cut).min(u64::MAX as u128) as u64;
-        Duration::from_nanos(nanos)
+        let nanos = base.saturating_sub(cut);
+        let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+        Duration::new(secs, (nanos % 1_000_000_000) as u32)
     }
 
     /// [`Backoff::delay`] with a fresh random jitter.

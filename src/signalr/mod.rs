@@ -2,21 +2,28 @@
 //! and user hub clients built on it.
 //!
 //! - [`codec`]: handshake, 0x1E framing and messages 1–7, for clients and servers alike (no I/O).
+//! - [`auth`]: [`TokenSource`], the token in the hub URL, redaction.
 //! - [`connection`]: [`HubConnection`], the connection task (token → URL → upgrade → handshake →
 //!   resubscribe; keep-alive, server timeout, invoke/Completion, reconnect with [`backoff`]).
+//! - `task`: the connection task behind [`HubConnection`].
 //! - [`state`]: [`ConnectionState`], observable through a `watch` channel.
-//! - [`market`]: quotes (sparse, merged per contract), trades, depth, stale detection.
+//! - [`market`]: the market hub client and its events.
+//! - [`market_data`]: quotes (sparse, merged per contract), trades, depth, stale detection.
 //! - [`user`]: accounts, orders, positions and fills, wrapped or bare.
 
+pub mod auth;
 pub mod backoff;
 pub mod codec;
 pub mod connection;
 pub mod market;
+pub mod market_data;
 pub mod state;
+mod task;
 pub mod user;
 
+pub use auth::{FixedToken, TokenSource};
 pub use backoff::Backoff;
-pub use connection::{FixedToken, HubConfig, HubConnection, HubError, HubEvent, TokenSource};
+pub use connection::{HubConfig, HubConnection, HubError, HubEvent};
 pub use market::{MarketEvent, MarketHub, MarketHubConfig, Quote, QuoteBook};
 pub use state::ConnectionState;
 pub use user::{UserEvent, UserHub};

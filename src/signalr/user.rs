@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::connection::{HubConfig, HubConnection, HubError, HubEvent, TokenSource};
+use super::auth::TokenSource;
+use super::connection::{HubConfig, HubConnection, HubError, HubEvent};
 use super::state::ConnectionState;
 use crate::gateway::wire::{Account, Order, Position, Trade};
 
