@@ -40,6 +40,7 @@ pub(super) async fn run<T: TokenSource>(
         pending: HashMap::new(),
         next_id: 0,
         events_closed_warned: false,
+        deferred: Vec::new(),
     };
     run_loop(shared, book, first).await;
 }
@@ -60,6 +61,8 @@ struct Book {
     pending: HashMap<String, Pending>,
     next_id: u64,
     events_closed_warned: bool,
+    /// Calls received while connecting, sent once live.
+    deferred: Vec<Command>,
 }
 
 struct Pending {
@@ -205,14 +208,8 @@ async fn run_loop<T: TokenSource>(
             Some(conn) => Ok(conn),
             None => {
                 shared.state.connecting(failures);
-                match offline(
-                    &hub,
-                    &mut book,
-                    &shared.state,
-                    establish(&shared.config, &shared.tokens, &shared.state),
-                )
-                .await
-                {
+                let connecting = establish(&shared.config, &shared.tokens, &shared.state);
+                match offline(&hub, &mut book, &shared.state, connecting, true).await {
                     Some(r) => r,
                     None => return,
                 }
@@ -239,11 +236,14 @@ async fn run_loop<T: TokenSource>(
             Err(e) => e,
         };
         book.fail_pending(&hub, &reason.to_string());
+        for cmd in std::mem::take(&mut book.deferred) {
+            book.offline_command(&hub, cmd);
+        }
         let delay = shared.config.backoff.delay_jittered(failures);
         failures = failures.saturating_add(1);
         tracing::warn!(hub = %hub, attempt = failures, ?delay, "{reason}; reconnecting");
         shared.state.reconnecting(failures, reason.to_string());
-        if offline(&hub, &mut book, &shared.state, sleep(delay))
+        if offline(&hub, &mut book, &shared.state, sleep(delay), false)
             .await
             .is_none()
         {
@@ -252,13 +252,16 @@ async fn run_loop<T: TokenSource>(
     }
 }
 
-/// Runs `fut` (a connect or a backoff sleep) while serving commands as a disconnected connection
-/// would. `None` means we were asked to stop; the state is then already `Closed`.
+/// Runs `fut` (a connect or a backoff sleep) while serving commands. During a connect (`defer`)
+/// calls are held back and sent once live, so "spawn, then subscribe" gets the server's answer;
+/// during a backoff they are answered as disconnected. `None` means we were asked to stop; the
+/// state is then already `Closed`.
 async fn offline<F: Future>(
     hub: &str,
     book: &mut Book,
     state: &StateMachine,
     fut: F,
+    defer: bool,
 ) -> Option<F::Output> {
     tokio::pin!(fut);
     loop {
@@ -274,20 +277,8 @@ async fn offline<F: Future>(
                     let _ = reply.send(());
                     return None;
                 }
-                Some(Command::Invoke { reply, .. }) => {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(HubError::NotConnected { hub: hub.into() }));
-                    }
-                }
-                // Recorded now, sent by the replay once the connection is live.
-                Some(Command::Subscribe { sub, reply }) => {
-                    book.record(sub);
-                    let _ = reply.send(Ok(Value::Null));
-                }
-                Some(Command::Unsubscribe { sub, reply, .. }) => {
-                    book.subs.retain(|s| *s != sub);
-                    let _ = reply.send(Ok(Value::Null));
-                }
+                Some(cmd) if defer => book.deferred.push(cmd),
+                Some(cmd) => book.offline_command(hub, cmd),
             }
         }
     }
@@ -317,6 +308,15 @@ async fn serve<T: TokenSource>(
     }
     tracing::info!(hub, subscriptions = book.subs.len(), "hub connection live");
     shared.state.live();
+
+    // Calls made while connecting go out now, after the replay.
+    for cmd in std::mem::take(&mut book.deferred) {
+        if let Some(msg) = book.live_command(cmd)
+            && let Err(e) = send(&mut ws, &msg, cfg.server_timeout).await
+        {
+            return lost(e);
+        }
+    }
 
     // The handshake reply may have shared its frame with the first events.
     if let Some(end) = drain(&mut decoder, &mut ws, book, cfg).await {
@@ -360,7 +360,7 @@ async fn serve<T: TokenSource>(
                 return lost(format!("no message from the server for {:?}", cfg.server_timeout));
             }
             cmd = book.cmds.recv() => {
-                let msg = match cmd {
+                let cmd = match cmd {
                     None => {
                         let _ = timeout(cfg.handshake_timeout, ws.close(None)).await;
                         return Ended::Shutdown("every handle was dropped".into());
@@ -370,21 +370,11 @@ async fn serve<T: TokenSource>(
                         let _ = reply.send(());
                         return Ended::Shutdown("closed by the client".into());
                     }
-                    Some(Command::Invoke { target, args, reply }) => match reply {
-                        Some(reply) => book.invocation(&target, args, Some(reply), None),
-                        None => Message::Invocation(Invocation::new(target, args)),
-                    },
-                    Some(Command::Subscribe { sub, reply }) => {
-                        book.record(sub.clone());
-                        let (method, args) = (sub.method.clone(), sub.args.clone());
-                        book.invocation(&method, args, Some(reply), Some(sub))
-                    }
-                    Some(Command::Unsubscribe { sub, unsubscribe_method, reply }) => {
-                        book.subs.retain(|s| *s != sub);
-                        book.invocation(&unsubscribe_method, sub.args, Some(reply), None)
-                    }
+                    Some(cmd) => cmd,
                 };
-                if let Err(e) = send(&mut ws, &msg, cfg.server_timeout).await {
+                if let Some(msg) = book.live_command(cmd)
+                    && let Err(e) = send(&mut ws, &msg, cfg.server_timeout).await
+                {
                     return lost(e);
                 }
             }
@@ -470,6 +460,57 @@ async fn send(ws: &mut Ws, msg: &Message, within: Duration) -> Result<(), String
 }
 
 impl Book {
+    /// The message a call becomes on a live connection (`Close` is handled by the caller).
+    fn live_command(&mut self, cmd: Command) -> Option<Message> {
+        Some(match cmd {
+            Command::Invoke {
+                target,
+                args,
+                reply,
+            } => match reply {
+                Some(reply) => self.invocation(&target, args, Some(reply), None),
+                None => Message::Invocation(Invocation::new(target, args)),
+            },
+            Command::Subscribe { sub, reply } => {
+                self.record(sub.clone());
+                let (method, args) = (sub.method.clone(), sub.args.clone());
+                self.invocation(&method, args, Some(reply), Some(sub))
+            }
+            Command::Unsubscribe {
+                sub,
+                unsubscribe_method,
+                reply,
+            } => {
+                self.subs.retain(|s| *s != sub);
+                self.invocation(&unsubscribe_method, sub.args, Some(reply), None)
+            }
+            Command::Close { .. } => return None,
+        })
+    }
+
+    /// Answers a call while disconnected: subscriptions are recorded (the replay sends them once
+    /// live), other calls fail with `NotConnected`.
+    fn offline_command(&mut self, hub: &str, cmd: Command) {
+        match cmd {
+            Command::Invoke { reply, .. } => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(HubError::NotConnected { hub: hub.into() }));
+                }
+            }
+            Command::Subscribe { sub, reply } => {
+                self.record(sub);
+                let _ = reply.send(Ok(Value::Null));
+            }
+            Command::Unsubscribe { sub, reply, .. } => {
+                self.subs.retain(|s| *s != sub);
+                let _ = reply.send(Ok(Value::Null));
+            }
+            Command::Close { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
     fn record(&mut self, sub: Subscription) {
         if !self.subs.contains(&sub) {
             self.subs.push(sub);
