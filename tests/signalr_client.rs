@@ -495,3 +495,69 @@ async fn invoke_returns_the_completion_result() {
     conn.send(&Message::Completion(completion)).await;
     assert_eq!(call.await.unwrap().unwrap(), json!({"ok":true}));
 }
+
+#[tokio::test]
+async fn silent_handshake_times_out() {
+    init();
+    let mut hub = TestHub::start("/hubs/market").await;
+    let mut cfg = fast(HubConfig::new("market", hub.url.clone()));
+    cfg.handshake_timeout = Duration::from_millis(300);
+    let connect = tokio::spawn(HubConnection::connect(cfg, token("t")));
+    let _conn = hub.accept().await; // upgraded, but never answers the handshake
+    let err = connect.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HubError::Timeout {
+                stage: "handshake reply",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+struct Broken;
+
+impl TokenSource for Broken {
+    async fn token(&self) -> Result<Secret, String> {
+        Err("login failed: errorCode 3".into())
+    }
+}
+
+#[tokio::test]
+async fn token_source_failure_is_reported_and_retried() {
+    init();
+    let hub = TestHub::start("/hubs/market").await;
+    let cfg = fast(HubConfig::new("market", hub.url.clone()));
+    let err = HubConnection::connect(cfg.clone(), Broken)
+        .await
+        .unwrap_err();
+    assert_eq!(err, HubError::Token("login failed: errorCode 3".into()));
+    let (client, _events) = HubConnection::spawn(cfg, Broken);
+    let mut state = client.state();
+    let s = wait_state(&mut state, |s| {
+        matches!(s, ConnectionState::Reconnecting { attempt: 2, .. })
+    })
+    .await;
+    let ConnectionState::Reconnecting { reason, .. } = s else {
+        unreachable!()
+    };
+    assert!(reason.contains("errorCode 3"), "{reason}");
+    client.close().await;
+    assert!(client.state().borrow().is_closed());
+}
+
+#[tokio::test]
+async fn https_url_uses_tls_and_fails_cleanly_against_a_plain_socket() {
+    init();
+    let hub = TestHub::start("/hubs/market").await;
+    // The hub speaks plain TCP, so the TLS handshake fails: an error, not a panic.
+    let url = hub.url.replace("http://", "https://");
+    let cfg = fast(HubConfig::new("market", url));
+    let err = HubConnection::connect(cfg, token("secret-in-url"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HubError::WebSocket { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("secret-in-url"));
+}

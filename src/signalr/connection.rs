@@ -1,8 +1,9 @@
 //! The client side of one SignalR hub connection: its settings, errors, and the handle the rest
 //! of the program uses to invoke, subscribe and watch the state.
 //!
-//! One task (in `task.rs`) owns the socket, the subscription list and the pending calls; handles talk to it over
-//! a channel, so a subscribe racing a reconnect can neither be lost nor sent twice.
+//! One task (in `task.rs`) owns the socket, the subscription list and the pending calls;
+//! handles talk to it over a channel, so a subscribe racing a reconnect can neither be lost nor
+//! sent twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -220,10 +221,12 @@ impl HubConnection {
 
     /// Calls a hub method and waits for its Completion; returns its result (`Null` for void).
     ///
+    /// A call made while connecting is sent once the handshake is done.
+    ///
     /// # Errors
     /// `Server` with the server's message on a Completion error (also logged), `InvokeTimeout`,
-    /// `NotConnected` while reconnecting, `ConnectionLost` if the connection drops before the
-    /// Completion, `Closed` after `close`.
+    /// `NotConnected` while waiting out a reconnect backoff, `ConnectionLost` if the connection
+    /// drops before the Completion, `Closed` after `close`.
     pub async fn invoke(&self, target: &str, args: Vec<Value>) -> Result<Value, HubError> {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Invoke {
@@ -251,8 +254,9 @@ impl HubConnection {
         })
     }
 
-    /// Records a subscription, to be re-sent after every reconnect, and invokes it now if live.
-    /// While disconnected it returns at once; the subscription goes out on the next connect.
+    /// Records a subscription, to be re-sent after every reconnect, and invokes it: at once when
+    /// live, as soon as the handshake is done when connecting. While waiting out a reconnect
+    /// backoff it returns `Ok` at once; the replay sends it on the next connect.
     ///
     /// # Errors
     /// `Server` when the server answers with a Completion error: the subscription is then

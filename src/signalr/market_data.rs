@@ -489,4 +489,33 @@ mod tests {
         assert!(!s.on_quote("A", t0 + Duration::from_secs(9)));
         assert!(!s.on_quote("unknown", t0));
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the order of sparse updates, each price is the last real one sent: a missing,
+        /// null or zero field never overwrites it.
+        #[test]
+        fn merge_keeps_the_last_real_value(
+            updates in prop::collection::vec(
+                prop::option::of(prop_oneof![
+                    Just(0.0),
+                    (1u32..100_000).prop_map(|t| f64::from(t) * 0.25),
+                ]),
+                0..20,
+            )
+        ) {
+            let mut book = QuoteBook::default();
+            let mut expected = None;
+            for bid in &updates {
+                let update = Quote { best_bid: *bid, ..Quote::default() };
+                let merged = book.apply("C", &update);
+                if let Some(b) = bid.filter(|b| *b != 0.0) {
+                    expected = Some(b);
+                }
+                prop_assert_eq!(merged.best_bid, expected);
+                prop_assert_ne!(merged.best_bid, Some(0.0));
+            }
+        }
+    }
 }

@@ -91,6 +91,8 @@ pub struct ServerConn {
 }
 
 impl ServerConn {
+    // The callback's error type is tungstenite's `ErrorResponse`; boxing it is not ours to do.
+    #[allow(clippy::result_large_err)]
     async fn accept(stream: TcpStream, reject: Option<u16>) -> Option<Self> {
         let seen = Arc::new(Mutex::new(None));
         let seen_cb = seen.clone();
