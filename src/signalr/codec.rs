@@ -380,21 +380,36 @@ impl RecordBuffer {
     /// The next complete record, without its separator. Empty records (two separators in a row)
     /// are skipped.
     pub fn next_record(&mut self) -> Option<Vec<u8>> {
+        self.with_next_record(<[u8]>::to_vec)
+    }
+
+    /// Like [`RecordBuffer::next_record`], but lends the record to `f` instead of copying it:
+    /// the hot path decodes straight from the buffer.
+    pub fn with_next_record<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         loop {
-            let rest = &self.buf[self.start..];
-            let pos = rest.iter().position(|&b| b == RECORD_SEPARATOR)?;
-            let record = rest[..pos].to_vec();
+            let pos = self.buf[self.start..]
+                .iter()
+                .position(|&b| b == RECORD_SEPARATOR)?;
+            let record = self.start..self.start + pos;
             self.start += pos + 1;
-            if self.start == self.buf.len() {
-                self.buf.clear();
-                self.start = 0;
-            } else if self.start > 64 * 1024 {
-                self.buf.drain(..self.start);
-                self.start = 0;
+            let blank = self.buf[record.clone()].iter().all(u8::is_ascii_whitespace);
+            if blank {
+                self.compact();
+                continue;
             }
-            if !record.iter().all(u8::is_ascii_whitespace) {
-                return Some(record);
-            }
+            let out = f(&self.buf[record]);
+            self.compact();
+            return Some(out);
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 64 * 1024 {
+            self.buf.drain(..self.start);
+            self.start = 0;
         }
     }
 
@@ -466,20 +481,26 @@ impl Decoder {
     /// A malformed record yields `Some(Err(..))` and is consumed; call again for the next one.
     pub fn next_decoded(&mut self) -> Option<Result<Decoded, CodecError>> {
         loop {
-            let record = self.records.next_record()?;
-            if !self.handshake_done {
-                self.handshake_done = true;
-                let parsed = match self.role {
-                    Role::Client => serde_json::from_slice::<HandshakeReply>(&record)
+            let (role, handshake) = (self.role, !self.handshake_done);
+            let decoded = self.records.with_next_record(|record| {
+                if !handshake {
+                    return Message::decode(record).map(|m| m.map(Decoded::Message));
+                }
+                let parsed = match role {
+                    Role::Client => serde_json::from_slice::<HandshakeReply>(record)
                         .map(Decoded::HandshakeReply),
-                    Role::Server => serde_json::from_slice::<HandshakeRequest>(&record)
+                    Role::Server => serde_json::from_slice::<HandshakeRequest>(record)
                         .map(Decoded::HandshakeRequest),
                 };
-                return Some(parsed.map_err(|e| CodecError::Malformed(format!("handshake: {e}"))));
-            }
-            match Message::decode(&record) {
-                Ok(Some(msg)) => return Some(Ok(Decoded::Message(msg))),
+                parsed
+                    .map(Some)
+                    .map_err(|e| CodecError::Malformed(format!("handshake: {e}")))
+            })?;
+            self.handshake_done = true;
+            match decoded {
+                // An unknown message type: skip it.
                 Ok(None) => continue,
+                Ok(Some(d)) => return Some(Ok(d)),
                 Err(e) => return Some(Err(e)),
             }
         }

@@ -27,3 +27,10 @@ pub use connection::{HubConfig, HubConnection, HubError, HubEvent};
 pub use market::{MarketEvent, MarketHub, MarketHubConfig, Quote, QuoteBook};
 pub use state::ConnectionState;
 pub use user::{UserEvent, UserHub};
+
+/// A tracing filter directive that keeps the hub token out of logs: tungstenite logs the raw
+/// upgrade request (the URL with `access_token`, and the `Authorization` header) at `trace`
+/// through the `log` crate, which `tracing-subscriber` forwards. Add it after `RUST_LOG`, e.g.
+/// `EnvFilter::from_default_env().add_directive(LOG_GUARD_DIRECTIVE.parse()?)`, so even
+/// `RUST_LOG=trace` cannot print the token.
+pub const LOG_GUARD_DIRECTIVE: &str = "tungstenite=debug";

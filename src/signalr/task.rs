@@ -333,9 +333,9 @@ async fn serve<T: TokenSource>(
         tokio::select! {
             frame = ws.next() => {
                 deadline = Instant::now() + cfg.server_timeout;
-                let data = match frame {
-                    Some(Ok(WsMessage::Text(t))) => t.as_bytes().to_vec(),
-                    Some(Ok(WsMessage::Binary(b))) => b.to_vec(),
+                let pushed = match frame {
+                    Some(Ok(WsMessage::Text(t))) => decoder.push(t.as_bytes()),
+                    Some(Ok(WsMessage::Binary(b))) => decoder.push(&b),
                     Some(Ok(WsMessage::Close(frame))) => {
                         let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
                         return lost(format!("WebSocket closed by the server {reason}").trim_end().into());
@@ -344,7 +344,7 @@ async fn serve<T: TokenSource>(
                     Some(Err(e)) => return lost(e.to_string()),
                     None => return lost("WebSocket ended".into()),
                 };
-                if let Err(e) = decoder.push(&data) {
+                if let Err(e) = pushed {
                     tracing::warn!(hub, "{e}");
                 }
                 if let Some(end) = drain(&mut decoder, &mut ws, book, cfg).await {
