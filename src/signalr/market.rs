@@ -18,12 +18,13 @@ pub const DEFAULT_QUOTE_EVENT: &str = "GatewayQuote";
 pub const TRADE_EVENT: &str = "GatewayTrade";
 pub const DEPTH_EVENT: &str = "GatewayDepth";
 
-const SUBSCRIBE_QUOTES: &str = "SubscribeContractQuotes";
-const UNSUBSCRIBE_QUOTES: &str = "UnsubscribeContractQuotes";
-const SUBSCRIBE_TRADES: &str = "SubscribeContractTrades";
-const UNSUBSCRIBE_TRADES: &str = "UnsubscribeContractTrades";
-const SUBSCRIBE_DEPTH: &str = "SubscribeContractMarketDepth";
-const UNSUBSCRIBE_DEPTH: &str = "UnsubscribeContractMarketDepth";
+/// Hub method names (the simulator serves the same ones).
+pub const SUBSCRIBE_QUOTES: &str = "SubscribeContractQuotes";
+pub const UNSUBSCRIBE_QUOTES: &str = "UnsubscribeContractQuotes";
+pub const SUBSCRIBE_TRADES: &str = "SubscribeContractTrades";
+pub const UNSUBSCRIBE_TRADES: &str = "UnsubscribeContractTrades";
+pub const SUBSCRIBE_DEPTH: &str = "SubscribeContractMarketDepth";
+pub const UNSUBSCRIBE_DEPTH: &str = "UnsubscribeContractMarketDepth";
 
 /// What the market hub reports.
 #[derive(Debug, Clone, PartialEq)]
