@@ -7,9 +7,11 @@
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
 
 pub mod commands;
 pub mod config;
 pub mod gateway;
 pub mod logging;
 pub mod secret;
+pub mod signalr;

@@ -86,6 +86,28 @@ wire_enum!(BarUnit {
     Tick = 7,
 });
 
+wire_enum!(
+    /// What a market-depth (DOM) update describes (gateway §3).
+    DomType {
+        Unknown = 0,
+        Ask = 1,
+        Bid = 2,
+        BestAsk = 3,
+        BestBid = 4,
+        Trade = 5,
+        Reset = 6,
+        Low = 7,
+        High = 8,
+        NewBestBid = 9,
+        NewBestAsk = 10,
+        Fill = 11,
+    }
+);
+wire_enum!(
+    /// The aggressor side of a market trade.
+    TradeLogType { Buy = 0, Sell = 1 }
+);
+
 impl OrderStatus {
     /// Statuses after which an order can no longer fill.
     pub fn is_terminal(self) -> bool {

@@ -1,6 +1,9 @@
 //! Shared test support: the simulator on loopback, gateway clients for it, and a log capture
 //! that lets each test assert no secret reached any log line.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod scripted_hub;
+pub use scripted_hub::*;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -1,0 +1,590 @@
+//! The hub connection task: connect (token → URL → upgrade → handshake), replay subscriptions,
+//! then serve the socket (events, Completions, keep-alive, server timeout) until it drops, and
+//! reconnect with backoff. Only [`super::connection`] starts it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+use super::auth::{TokenSource, ensure_crypto_provider, hub_url, redact, redact_url};
+use super::codec::{Completion, Decoded, Decoder, HandshakeRequest, Invocation, Message, Outcome};
+use super::connection::{Command, HubConfig, HubError, HubEvent, Reply, Subscription, Ws};
+use super::state::StateMachine;
+
+/// Starts the task's loop; `first` is a connection already established by `connect`.
+pub(super) async fn run<T: TokenSource>(
+    config: HubConfig,
+    tokens: T,
+    state: StateMachine,
+    first: Option<(Ws, Decoder)>,
+    cmds: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<HubEvent>,
+) {
+    let shared = Shared {
+        config,
+        tokens,
+        state,
+    };
+    let book = Book {
+        cmds,
+        events,
+        subs: Vec::new(),
+        pending: HashMap::new(),
+        next_id: 0,
+        events_closed_warned: false,
+        deferred: Vec::new(),
+    };
+    run_loop(shared, book, first).await;
+}
+
+/// What the connection task only reads.
+struct Shared<T> {
+    config: HubConfig,
+    tokens: T,
+    state: StateMachine,
+}
+
+/// What the connection task mutates; kept apart from `Shared` so a connect in progress (which
+/// borrows `Shared`) can run while commands are still served.
+struct Book {
+    cmds: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<HubEvent>,
+    subs: Vec<Subscription>,
+    pending: HashMap<String, Pending>,
+    next_id: u64,
+    events_closed_warned: bool,
+    /// Calls received while connecting, sent once live.
+    deferred: Vec<Command>,
+}
+
+struct Pending {
+    target: String,
+    reply: Option<Reply>,
+    /// Set for subscribe calls: a Completion error forgets the subscription.
+    sub: Option<Subscription>,
+}
+
+/// Why a live connection ended.
+enum Ended {
+    /// Closed by us: stop.
+    Shutdown(String),
+    /// The server sent Close without `allowReconnect`: stop.
+    ServerClosed(HubError),
+    /// Dropped, timed out, or closed with `allowReconnect`: reconnect.
+    Lost(HubError),
+}
+
+/// Token, fresh URL, upgrade, handshake — in that order, on every (re)connect.
+pub(super) async fn establish<T: TokenSource>(
+    config: &HubConfig,
+    tokens: &T,
+    state: &StateMachine,
+) -> Result<(Ws, Decoder), HubError> {
+    let hub = || config.name.clone();
+    let token = tokens.token().await.map_err(HubError::Token)?;
+    let url = hub_url(&config.url, &token)?;
+    tracing::info!(hub = %config.name, url = %redact_url(&url), "connecting to hub");
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| HubError::Url(redact(&e.to_string(), &token)))?;
+    let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| HubError::Token("token is not a valid header value".into()))?;
+    bearer.set_sensitive(true);
+    request.headers_mut().insert("Authorization", bearer);
+
+    ensure_crypto_provider();
+    let upgrade = timeout(
+        config.handshake_timeout,
+        tokio_tungstenite::connect_async(request),
+    );
+    let (mut ws, _) = match upgrade.await {
+        Err(_) => {
+            return Err(HubError::Timeout {
+                hub: hub(),
+                stage: "WebSocket upgrade",
+                after: config.handshake_timeout,
+            });
+        }
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            return Err(HubError::Rejected {
+                hub: hub(),
+                status: resp.status().as_u16(),
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(HubError::WebSocket {
+                hub: hub(),
+                message: redact(&e.to_string(), &token),
+            });
+        }
+        Ok(Ok(pair)) => pair,
+    };
+
+    state.handshaking();
+    let ws_err = |e: tungstenite::Error| HubError::WebSocket {
+        hub: hub(),
+        message: redact(&e.to_string(), &token),
+    };
+    ws.send(WsMessage::text(HandshakeRequest::json_v1().encode()))
+        .await
+        .map_err(ws_err)?;
+    let mut decoder = Decoder::client();
+    let reply = timeout(config.handshake_timeout, async {
+        loop {
+            match decoder.next_decoded() {
+                Some(Ok(Decoded::HandshakeReply(reply))) => return Ok(reply),
+                Some(Ok(_)) => unreachable!("a client decoder yields the handshake reply first"),
+                Some(Err(e)) => {
+                    return Err(HubError::HandshakeRejected {
+                        hub: hub(),
+                        message: e.to_string(),
+                    });
+                }
+                None => {}
+            }
+            let data = match ws.next().await {
+                Some(Ok(WsMessage::Text(t))) => t.as_bytes().to_vec(),
+                Some(Ok(WsMessage::Binary(b))) => b.to_vec(),
+                Some(Ok(WsMessage::Close(frame))) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    return Err(HubError::ConnectionLost {
+                        hub: hub(),
+                        reason: format!("closed during handshake {reason}"),
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ws_err(e)),
+                None => {
+                    return Err(HubError::ConnectionLost {
+                        hub: hub(),
+                        reason: "closed during handshake".into(),
+                    });
+                }
+            };
+            if let Err(e) = decoder.push(&data) {
+                return Err(HubError::HandshakeRejected {
+                    hub: hub(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    });
+    match reply.await {
+        Err(_) => Err(HubError::Timeout {
+            hub: hub(),
+            stage: "handshake reply",
+            after: config.handshake_timeout,
+        }),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(reply)) => match reply.error {
+            Some(message) => Err(HubError::HandshakeRejected {
+                hub: hub(),
+                message,
+            }),
+            None => Ok((ws, decoder)),
+        },
+    }
+}
+
+async fn run_loop<T: TokenSource>(
+    shared: Shared<T>,
+    mut book: Book,
+    mut first: Option<(Ws, Decoder)>,
+) {
+    let hub = shared.config.name.clone();
+    // Consecutive failed attempts since the connection was last live: drives the backoff.
+    let mut failures: u32 = 0;
+    loop {
+        let attempt = match first.take() {
+            Some(conn) => Ok(conn),
+            None => {
+                shared.state.connecting(failures);
+                let connecting = establish(&shared.config, &shared.tokens, &shared.state);
+                match offline(&hub, &mut book, &shared.state, connecting, true).await {
+                    Some(r) => r,
+                    None => return,
+                }
+            }
+        };
+        let reason = match attempt {
+            Ok((ws, decoder)) => {
+                failures = 0;
+                match serve(&shared, &mut book, ws, decoder).await {
+                    Ended::Shutdown(reason) => {
+                        book.fail_pending(&hub, &reason);
+                        shared.state.closed(reason);
+                        return;
+                    }
+                    Ended::ServerClosed(e) => {
+                        tracing::error!(hub = %hub, "{e}; not reconnecting");
+                        book.fail_pending(&hub, &e.to_string());
+                        shared.state.closed(e.to_string());
+                        return;
+                    }
+                    Ended::Lost(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        book.fail_pending(&hub, &reason.to_string());
+        for cmd in std::mem::take(&mut book.deferred) {
+            book.offline_command(&hub, cmd);
+        }
+        let delay = shared.config.backoff.delay_jittered(failures);
+        failures = failures.saturating_add(1);
+        tracing::warn!(hub = %hub, attempt = failures, ?delay, "{reason}; reconnecting");
+        shared.state.reconnecting(failures, reason.to_string());
+        if offline(&hub, &mut book, &shared.state, sleep(delay), false)
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+}
+
+/// Runs `fut` (a connect or a backoff sleep) while serving commands. During a connect (`defer`)
+/// calls are held back and sent once live, so "spawn, then subscribe" gets the server's answer;
+/// during a backoff they are answered as disconnected. `None` means we were asked to stop; the
+/// state is then already `Closed`.
+async fn offline<F: Future>(
+    hub: &str,
+    book: &mut Book,
+    state: &StateMachine,
+    fut: F,
+    defer: bool,
+) -> Option<F::Output> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            cmd = book.cmds.recv() => match cmd {
+                None => {
+                    state.closed("every handle was dropped");
+                    return None;
+                }
+                Some(Command::Close { reply }) => {
+                    state.closed("closed by the client");
+                    let _ = reply.send(());
+                    return None;
+                }
+                Some(cmd) if defer => book.deferred.push(cmd),
+                Some(cmd) => book.offline_command(hub, cmd),
+            }
+        }
+    }
+}
+
+async fn serve<T: TokenSource>(
+    shared: &Shared<T>,
+    book: &mut Book,
+    mut ws: Ws,
+    mut decoder: Decoder,
+) -> Ended {
+    let cfg = &shared.config;
+    let hub = cfg.name.as_str();
+    let lost = |reason: String| {
+        Ended::Lost(HubError::ConnectionLost {
+            hub: hub.into(),
+            reason,
+        })
+    };
+
+    // Replay before going live, so nothing observing `Live` can subscribe ahead of the replay.
+    for sub in book.subs.clone() {
+        let msg = book.invocation(&sub.method, sub.args.clone(), None, Some(sub.clone()));
+        if let Err(e) = send(&mut ws, &msg, cfg.server_timeout).await {
+            return lost(e);
+        }
+    }
+    tracing::info!(hub, subscriptions = book.subs.len(), "hub connection live");
+    shared.state.live();
+
+    // Calls made while connecting go out now, after the replay.
+    for cmd in std::mem::take(&mut book.deferred) {
+        if let Some(msg) = book.live_command(cmd)
+            && let Err(e) = send(&mut ws, &msg, cfg.server_timeout).await
+        {
+            return lost(e);
+        }
+    }
+
+    // The handshake reply may have shared its frame with the first events.
+    if let Some(end) = drain(&mut decoder, &mut ws, book, cfg).await {
+        return end;
+    }
+
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + cfg.keep_alive_interval,
+        cfg.keep_alive_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut deadline = Instant::now() + cfg.server_timeout;
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                deadline = Instant::now() + cfg.server_timeout;
+                let pushed = match frame {
+                    Some(Ok(WsMessage::Text(t))) => decoder.push(t.as_bytes()),
+                    Some(Ok(WsMessage::Binary(b))) => decoder.push(&b),
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        return lost(format!("WebSocket closed by the server {reason}").trim_end().into());
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return lost(e.to_string()),
+                    None => return lost("WebSocket ended".into()),
+                };
+                if let Err(e) = pushed {
+                    tracing::warn!(hub, "{e}");
+                }
+                if let Some(end) = drain(&mut decoder, &mut ws, book, cfg).await {
+                    return end;
+                }
+            }
+            _ = ping.tick() => {
+                if let Err(e) = send(&mut ws, &Message::Ping, cfg.server_timeout).await {
+                    return lost(e);
+                }
+            }
+            _ = sleep_until(deadline) => {
+                return lost(format!("no message from the server for {:?}", cfg.server_timeout));
+            }
+            cmd = book.cmds.recv() => {
+                let cmd = match cmd {
+                    None => {
+                        let _ = timeout(cfg.handshake_timeout, ws.close(None)).await;
+                        return Ended::Shutdown("every handle was dropped".into());
+                    }
+                    Some(Command::Close { reply }) => {
+                        let _ = timeout(cfg.handshake_timeout, ws.close(None)).await;
+                        let _ = reply.send(());
+                        return Ended::Shutdown("closed by the client".into());
+                    }
+                    Some(cmd) => cmd,
+                };
+                if let Some(msg) = book.live_command(cmd)
+                    && let Err(e) = send(&mut ws, &msg, cfg.server_timeout).await
+                {
+                    return lost(e);
+                }
+            }
+        }
+    }
+}
+
+/// Handles every complete message buffered in the decoder.
+async fn drain(
+    decoder: &mut Decoder,
+    ws: &mut Ws,
+    book: &mut Book,
+    cfg: &HubConfig,
+) -> Option<Ended> {
+    let hub = cfg.name.as_str();
+    while let Some(decoded) = decoder.next_decoded() {
+        let msg = match decoded {
+            Ok(Decoded::Message(m)) => m,
+            Ok(other) => {
+                tracing::warn!(
+                    hub,
+                    ?other,
+                    "unexpected handshake record after the handshake"
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(hub, "{e}");
+                continue;
+            }
+        };
+        match msg {
+            Message::Invocation(inv) => {
+                // We expose no client methods; answer a call that expects a result, as the
+                // official clients do, rather than leave the server waiting.
+                if let Some(id) = &inv.invocation_id {
+                    let reply = Message::Completion(Completion::new(
+                        id.clone(),
+                        Outcome::Error("Client didn't provide a result.".into()),
+                    ));
+                    if let Err(e) = send(ws, &reply, cfg.server_timeout).await {
+                        return Some(Ended::Lost(HubError::ConnectionLost {
+                            hub: hub.into(),
+                            reason: e,
+                        }));
+                    }
+                }
+                book.emit(
+                    hub,
+                    HubEvent {
+                        target: inv.target,
+                        arguments: inv.arguments,
+                    },
+                );
+            }
+            Message::Completion(c) => book.complete(hub, c),
+            Message::Ping => {}
+            Message::Close(close) => {
+                let err = HubError::ServerClosed {
+                    hub: hub.into(),
+                    error: close.error,
+                    allow_reconnect: close.allow_reconnect,
+                };
+                return Some(if close.allow_reconnect {
+                    Ended::Lost(err)
+                } else {
+                    Ended::ServerClosed(err)
+                });
+            }
+            other => tracing::debug!(hub, ?other, "ignoring a stream message"),
+        }
+    }
+    None
+}
+
+async fn send(ws: &mut Ws, msg: &Message, within: Duration) -> Result<(), String> {
+    // A peer that stops reading would otherwise block this task on a full TCP buffer forever.
+    match timeout(within, ws.send(WsMessage::text(msg.encode()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("send blocked for {within:?}")),
+    }
+}
+
+impl Book {
+    /// The message a call becomes on a live connection (`Close` is handled by the caller).
+    fn live_command(&mut self, cmd: Command) -> Option<Message> {
+        Some(match cmd {
+            Command::Invoke {
+                target,
+                args,
+                reply,
+            } => match reply {
+                Some(reply) => self.invocation(&target, args, Some(reply), None),
+                None => Message::Invocation(Invocation::new(target, args)),
+            },
+            Command::Subscribe { sub, reply } => {
+                self.record(sub.clone());
+                let (method, args) = (sub.method.clone(), sub.args.clone());
+                self.invocation(&method, args, Some(reply), Some(sub))
+            }
+            Command::Unsubscribe {
+                sub,
+                unsubscribe_method,
+                reply,
+            } => {
+                self.subs.retain(|s| *s != sub);
+                self.invocation(&unsubscribe_method, sub.args, Some(reply), None)
+            }
+            Command::Close { .. } => return None,
+        })
+    }
+
+    /// Answers a call while disconnected: subscriptions are recorded (the replay sends them once
+    /// live), other calls fail with `NotConnected`.
+    fn offline_command(&mut self, hub: &str, cmd: Command) {
+        match cmd {
+            Command::Invoke { reply, .. } => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(HubError::NotConnected { hub: hub.into() }));
+                }
+            }
+            Command::Subscribe { sub, reply } => {
+                self.record(sub);
+                let _ = reply.send(Ok(Value::Null));
+            }
+            Command::Unsubscribe { sub, reply, .. } => {
+                self.subs.retain(|s| *s != sub);
+                let _ = reply.send(Ok(Value::Null));
+            }
+            Command::Close { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn record(&mut self, sub: Subscription) {
+        if !self.subs.contains(&sub) {
+            self.subs.push(sub);
+        }
+    }
+
+    /// Builds an invocation with a fresh id and remembers who waits for its Completion.
+    fn invocation(
+        &mut self,
+        target: &str,
+        args: Vec<Value>,
+        reply: Option<Reply>,
+        sub: Option<Subscription>,
+    ) -> Message {
+        self.next_id += 1;
+        let id = self.next_id.to_string();
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                target: target.into(),
+                reply,
+                sub,
+            },
+        );
+        Message::Invocation(Invocation::new(target, args).with_id(id))
+    }
+
+    fn complete(&mut self, hub: &str, c: Completion) {
+        let Some(p) = self.pending.remove(&c.invocation_id) else {
+            tracing::debug!(hub, id = %c.invocation_id, "Completion for no pending invocation");
+            return;
+        };
+        let result = match c.outcome {
+            Outcome::Void => Ok(Value::Null),
+            Outcome::Result(v) => Ok(v),
+            Outcome::Error(message) => {
+                tracing::warn!(hub, target = %p.target, "SignalR {hub} hub error: {message}");
+                if let Some(sub) = &p.sub {
+                    // Replaying a subscription the server refuses would only fail again.
+                    self.subs.retain(|s| s != sub);
+                }
+                Err(HubError::Server {
+                    hub: hub.into(),
+                    message,
+                })
+            }
+        };
+        if let Some(reply) = p.reply {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Answers every pending call after a drop. Subscriptions stay recorded and will be replayed,
+    /// so their callers get `Ok`.
+    fn fail_pending(&mut self, hub: &str, reason: &str) {
+        for (_, p) in self.pending.drain() {
+            if let Some(reply) = p.reply {
+                let result = if p.sub.is_some() {
+                    Ok(Value::Null)
+                } else {
+                    Err(HubError::ConnectionLost {
+                        hub: hub.into(),
+                        reason: reason.into(),
+                    })
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn emit(&mut self, hub: &str, event: HubEvent) {
+        if self.events.send(event).is_err() && !self.events_closed_warned {
+            self.events_closed_warned = true;
+            tracing::warn!(hub, "hub events are arriving but nobody is receiving them");
+        }
+    }
+}
