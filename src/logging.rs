@@ -7,13 +7,21 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. Logs go to stderr so that commands printing a result
 /// (`moontick token`, `moontick quote`) keep stdout clean.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter_for(&filter))
         .with_writer(std::io::stderr)
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+}
+
+/// The filter for a `RUST_LOG`-style spec, with the guards that keep secrets out of the logs
+/// whatever the spec asks for. Tests capture logs through the same filter.
+pub fn filter_for(spec: &str) -> EnvFilter {
+    let base = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    // tungstenite logs the raw WebSocket upgrade request, token included, at trace.
+    base.add_directive(crate::signalr::LOG_GUARD_DIRECTIVE.parse().expect("the guard parses"))
 }

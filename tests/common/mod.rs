@@ -42,7 +42,7 @@ pub fn logs() -> LogBuffer {
         let buffer = LogBuffer::default();
         let writer = buffer.clone();
         tracing_subscriber::fmt()
-            .with_env_filter("trace")
+            .with_env_filter(moontick::logging::filter_for("trace"))
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .init();
