@@ -53,6 +53,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub risk: RiskLimits,
     pub log_format: LogFormat,
+    /// `RUST_LOG`: which log lines to write (`info` by default).
+    pub log_filter: String,
     /// Whole-request timeout of a REST call.
     pub rest_timeout: Duration,
 }
@@ -76,6 +78,7 @@ impl fmt::Debug for Config {
             .field("state_dir", &self.state_dir)
             .field("risk", &self.risk)
             .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
             .field("rest_timeout", &self.rest_timeout)
             .finish()
     }
@@ -190,6 +193,10 @@ impl Config {
                 LogFormat::Pretty
             }
         };
+        let log_filter = r.string("RUST_LOG").unwrap_or_else(|| "info".into());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+            r.error(format!("RUST_LOG is not a valid filter ({e}): {log_filter:?}"));
+        }
         let rest_timeout = Duration::from_secs(u64::from(
             r.positive("PROJECT_X_TIMEOUT_SECS").unwrap_or(10),
         ));
@@ -211,6 +218,7 @@ impl Config {
             state_dir,
             risk,
             log_format,
+            log_filter,
             rest_timeout,
         })
     }

@@ -6,10 +6,9 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr so that commands printing a result
 /// (`moontick token`, `moontick quote`) keep stdout clean.
-pub fn init(format: LogFormat) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+pub fn init(format: LogFormat, filter: &str) {
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter_for(&filter))
+        .with_env_filter(filter_for(filter))
         .with_writer(std::io::stderr)
         .with_target(false);
     let _ = match format {

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    moontick::logging::init(config.log_format);
+    moontick::logging::init(config.log_format, &config.log_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(async {
         match cli.command {
