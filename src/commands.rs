@@ -1,17 +1,20 @@
-//! The one-shot commands behind the CLI (`token`, …): each takes the typed config and prints
-//! its result on stdout.
+//! The one-shot commands behind the CLI (`token`, `quote`): each takes the typed config and
+//! prints its result on stdout.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use chrono::Utc;
+use serde_json::json;
 
 use crate::config::Config;
-use crate::gateway::{self, TransportOptions};
+use crate::gateway::requests::RetrieveBarsRequest;
+use crate::gateway::wire::BarUnit;
+use crate::gateway::{self, GatewayClient, SymbolResolver, TransportOptions};
+use crate::signalr::{MarketEvent, MarketHub, MarketHubConfig};
 
-/// `moontick token`: prints `JWT_TOKEN=<token>` and its expiry, reusing the environment's token
-/// while it has over 5 minutes left, refreshing or logging in otherwise.
-///
-/// # Errors
-/// No token and no credentials, or the gateway refused both refresh and login.
-pub async fn token(config: &Config) -> anyhow::Result<()> {
+fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
     anyhow::ensure!(
         config.has_gateway_credentials(),
         "no ProjectX credentials: set PROJECT_X_USERNAME and PROJECT_X_API_KEY (or JWT_TOKEN)"
@@ -20,12 +23,21 @@ pub async fn token(config: &Config) -> anyhow::Result<()> {
         timeout: config.rest_timeout,
         ..TransportOptions::default()
     };
-    let client = gateway::connect(
+    gateway::connect(
         &config.api_url,
         config.jwt_token.clone(),
         config.credentials(),
         options,
-    )?;
+    )
+}
+
+/// `moontick token`: prints `JWT_TOKEN=<token>` and its expiry, reusing the environment's token
+/// while it has over 5 minutes left, refreshing or logging in otherwise.
+///
+/// # Errors
+/// No token and no credentials, or the gateway refused both refresh and login.
+pub async fn token(config: &Config) -> anyhow::Result<()> {
+    let client = live_client(config)?;
     let token = client
         .session()
         .current()
@@ -36,5 +48,93 @@ pub async fn token(config: &Config) -> anyhow::Result<()> {
         "# expires: {}",
         token.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    Ok(())
+}
+
+/// `moontick quote SYMBOL`: one quote as JSON, from the market hub when one arrives within
+/// `wait`, else from the latest REST bar (`"source": "bars"`).
+///
+/// # Errors
+/// A failed login, an unknown symbol, or a market hub that refuses the connection.
+pub async fn quote(config: &Config, symbol: &str, wait: Duration) -> anyhow::Result<()> {
+    let client = live_client(config)?;
+    client.session().ensure_valid_token().await.context(
+        "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
+    )?;
+    let contract = SymbolResolver::new(client.clone()).resolve(symbol).await?;
+
+    let mut hub_config = MarketHubConfig::new(config.market_hub_url.clone());
+    hub_config.quote_event = config.quote_event.clone();
+    let (hub, mut events) = MarketHub::connect(hub_config, Arc::clone(client.session()))
+        .await
+        .context(
+            "the market hub refused the connection: check the token and PROJECT_X_MARKET_HUB_URL",
+        )?;
+    hub.subscribe_quotes(&contract.id)
+        .await
+        .context("subscribing to quotes")?;
+
+    let live = tokio::time::timeout(wait, async {
+        while let Some(event) = events.recv().await {
+            if let MarketEvent::Quote { contract_id, quote } = event {
+                if contract_id == contract.id
+                    && (quote.best_bid.is_some() || quote.last_price.is_some())
+                {
+                    return Some(quote);
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    hub.close().await;
+
+    let out = match live {
+        Some(q) => json!({
+            "symbol": symbol,
+            "contract": contract.id,
+            "bid": q.best_bid,
+            "ask": q.best_ask,
+            "last": q.last_price,
+            "volume": q.volume,
+            "time": q.timestamp.or(q.last_updated),
+            "source": "signalr",
+        }),
+        None => {
+            tracing::warn!(
+                "no live quote for {} within {wait:?}; using the latest bar",
+                contract.id
+            );
+            let now = Utc::now();
+            let bars = client
+                .retrieve_bars(&RetrieveBarsRequest {
+                    contract_id: contract.id.clone(),
+                    live: false,
+                    start_time: (now - chrono::Duration::days(7)).into(),
+                    end_time: now.into(),
+                    unit: BarUnit::Minute,
+                    unit_number: 1,
+                    limit: 1,
+                    include_partial_bar: true,
+                })
+                .await?;
+            let bar = bars
+                .first()
+                .with_context(|| format!("no quote and no bars for {}", contract.id))?;
+            json!({
+                "symbol": symbol,
+                "contract": contract.id,
+                "bid": null,
+                "ask": null,
+                "last": bar.c,
+                "volume": bar.v,
+                "time": bar.t,
+                "source": "bars",
+            })
+        }
+    };
+    println!("{out}");
     Ok(())
 }

@@ -195,7 +195,9 @@ impl Config {
         };
         let log_filter = r.string("RUST_LOG").unwrap_or_else(|| "info".into());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
-            r.error(format!("RUST_LOG is not a valid filter ({e}): {log_filter:?}"));
+            r.error(format!(
+                "RUST_LOG is not a valid filter ({e}): {log_filter:?}"
+            ));
         }
         let rest_timeout = Duration::from_secs(u64::from(
             r.positive("PROJECT_X_TIMEOUT_SECS").unwrap_or(10),

@@ -22,5 +22,9 @@ pub fn init(format: LogFormat, filter: &str) {
 pub fn filter_for(spec: &str) -> EnvFilter {
     let base = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));
     // tungstenite logs the raw WebSocket upgrade request, token included, at trace.
-    base.add_directive(crate::signalr::LOG_GUARD_DIRECTIVE.parse().expect("the guard parses"))
+    base.add_directive(
+        crate::signalr::LOG_GUARD_DIRECTIVE
+            .parse()
+            .expect("the guard parses"),
+    )
 }

@@ -22,6 +22,15 @@ enum Command {
     /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it has over
     /// 5 minutes left).
     Token,
+    /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
+    /// arrives in time (`"source"` says which).
+    Quote {
+        /// A ticker (`MNQ`, `ES`, …) or a full contract id.
+        symbol: String,
+        /// Seconds to wait for a live quote before falling back to bars.
+        #[arg(long, default_value_t = 2.0)]
+        wait: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +50,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Token) => moontick::commands::token(&config).await,
+            Some(Command::Quote { symbol, wait }) => {
+                let wait = std::time::Duration::from_secs_f64(wait.clamp(0.0, 60.0));
+                moontick::commands::quote(&config, &symbol, wait).await
+            }
             None => anyhow::bail!("no command given: try `moontick --help`"),
         }
     });

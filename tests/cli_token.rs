@@ -21,12 +21,18 @@ async fn run_token(sim: &moontick::sim::Simulator, env: &[(&str, &str)]) -> Outp
     for (k, v) in env {
         cmd.env(k, v);
     }
-    tokio::time::timeout(Duration::from_secs(30), cmd.output()).await.expect("token exits").unwrap()
+    tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("token exits")
+        .unwrap()
 }
 
 fn printed_token(out: &Output) -> Secret {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("JWT_TOKEN=")).expect("a JWT_TOKEN= line");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("JWT_TOKEN="))
+        .expect("a JWT_TOKEN= line");
     assert!(stdout.contains("# expires: "), "{stdout}");
     Secret::new(line)
 }
@@ -34,13 +40,28 @@ fn printed_token(out: &Output) -> Secret {
 #[tokio::test]
 async fn logs_in_with_credentials_and_prints_the_token_only_on_stdout() {
     let sim = start_sim(|_| {}).await;
-    let out = run_token(&sim, &[("PROJECT_X_USERNAME", USER), ("PROJECT_X_API_KEY", KEY)]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_token(
+        &sim,
+        &[("PROJECT_X_USERNAME", USER), ("PROJECT_X_API_KEY", KEY)],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = printed_token(&out);
-    assert!(Token::parse(token.clone()).unwrap().is_fresh(Duration::from_secs(3600)));
+    assert!(
+        Token::parse(token.clone())
+            .unwrap()
+            .is_fresh(Duration::from_secs(3600))
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("logged in"), "{stderr}");
-    assert!(!stderr.contains(token.expose()), "the token leaked into the logs");
+    assert!(
+        !stderr.contains(token.expose()),
+        "the token leaked into the logs"
+    );
     assert!(!stderr.contains(KEY), "the API key leaked into the logs");
     assert_eq!(sim.stats().logins, 1);
 }
@@ -51,11 +72,18 @@ async fn reuses_a_valid_jwt_token_without_logging_in() {
     let jwt = fresh_token(&sim).await;
     let logins = sim.stats().logins;
     let out = run_token(&sim, &[("JWT_TOKEN", jwt.expose())]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(printed_token(&out), jwt);
     assert_eq!(sim.stats().logins, logins);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Loaded JWT from environment (expires: "), "{stderr}");
+    assert!(
+        stderr.contains("Loaded JWT from environment (expires: "),
+        "{stderr}"
+    );
     assert!(!stderr.contains(jwt.expose()));
 }
 
@@ -67,14 +95,25 @@ async fn expired_token_without_credentials_exits_non_zero_naming_the_variables()
     let out = run_token(&sim, &[("JWT_TOKEN", jwt.expose())]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("PROJECT_X_USERNAME") && stderr.contains("PROJECT_X_API_KEY"), "{stderr}");
+    assert!(
+        stderr.contains("PROJECT_X_USERNAME") && stderr.contains("PROJECT_X_API_KEY"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(jwt.expose()));
 }
 
 #[tokio::test]
 async fn bad_configuration_lists_every_problem() {
     let sim = start_sim(|_| {}).await;
-    let out = run_token(&sim, &[("PROJECT_X_USERNAME", USER), ("PORT", "nope"), ("LOG_FORMAT", "xml")]).await;
+    let out = run_token(
+        &sim,
+        &[
+            ("PROJECT_X_USERNAME", USER),
+            ("PORT", "nope"),
+            ("LOG_FORMAT", "xml"),
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for name in ["PROJECT_X_API_KEY", "PORT", "LOG_FORMAT"] {

@@ -14,7 +14,9 @@ use moontick::gateway::{Endpoint, GatewayClient, GatewayError, SymbolResolver, T
 
 fn code_of(err: &GatewayError) -> (i32, &'static str) {
     match err {
-        GatewayError::Rejected { code, code_name, .. } => (*code, code_name),
+        GatewayError::Rejected {
+            code, code_name, ..
+        } => (*code, code_name),
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -40,7 +42,10 @@ async fn setup() -> (moontick::sim::Simulator, GatewayClient, i32, String) {
     sim.freeze_quotes(true);
     let client = client(&sim);
     let account = client.accounts(true).await.unwrap()[0].id;
-    let mnq = SymbolResolver::new(client.clone()).contract_id("MNQ").await.unwrap();
+    let mnq = SymbolResolver::new(client.clone())
+        .contract_id("MNQ")
+        .await
+        .unwrap();
     sim.set_price(&mnq, 20000.0);
     (sim, client, account, mnq)
 }
@@ -55,10 +60,21 @@ async fn accounts_and_contracts() {
 
     let found = client.search_contracts("NQ", false).await.unwrap();
     assert!(found.iter().any(|c| c.symbol_id == "F.US.ENQ"));
-    assert!(found.iter().any(|c| c.symbol_id == "F.US.MNQ"), "search is fuzzy");
+    assert!(
+        found.iter().any(|c| c.symbol_id == "F.US.MNQ"),
+        "search is fuzzy"
+    );
     let by_id = client.contract_by_id(&mnq).await.unwrap();
     assert_eq!((by_id.tick_size, by_id.tick_value), (0.25, 0.5));
-    assert_eq!(code_of(&client.contract_by_id("CON.F.US.NOPE.Z99").await.unwrap_err()), (1, "ContractNotFound"));
+    assert_eq!(
+        code_of(
+            &client
+                .contract_by_id("CON.F.US.NOPE.Z99")
+                .await
+                .unwrap_err()
+        ),
+        (1, "ContractNotFound")
+    );
     let available = client.available_contracts(false).await.unwrap();
     assert!(available.len() >= 4);
 }
@@ -67,7 +83,12 @@ async fn accounts_and_contracts() {
 async fn symbols_resolve_to_front_months_by_exact_root() {
     let (sim, client, _, _) = setup().await;
     let resolver = SymbolResolver::new(client.clone());
-    for (ticker, root, tick_value) in [("MNQ", "MNQ", 0.5), ("MES", "MES", 1.25), ("NQ", "ENQ", 5.0), ("ES", "EP", 12.5)] {
+    for (ticker, root, tick_value) in [
+        ("MNQ", "MNQ", 0.5),
+        ("MES", "MES", 1.25),
+        ("NQ", "ENQ", 5.0),
+        ("ES", "EP", 12.5),
+    ] {
         let c = resolver.resolve(ticker).await.unwrap();
         assert_eq!(c.symbol_id, format!("F.US.{root}"), "{ticker}");
         assert!(c.active_contract && c.id.starts_with(&format!("CON.F.US.{root}.")));
@@ -75,10 +96,21 @@ async fn symbols_resolve_to_front_months_by_exact_root() {
     }
     let before = sim.stats().calls(Endpoint::ContractSearch);
     resolver.resolve("mnq").await.unwrap();
-    assert_eq!(sim.stats().calls(Endpoint::ContractSearch), before, "cached");
+    assert_eq!(
+        sim.stats().calls(Endpoint::ContractSearch),
+        before,
+        "cached"
+    );
     let id = resolver.resolve("MNQ").await.unwrap().id;
-    assert_eq!(resolver.contract_id(&id).await.unwrap(), id, "a contract id passes through");
-    assert!(matches!(resolver.resolve("ZZZZ").await, Err(ResolveError::NotFound { .. })));
+    assert_eq!(
+        resolver.contract_id(&id).await.unwrap(),
+        id,
+        "a contract id passes through"
+    );
+    assert!(matches!(
+        resolver.resolve("ZZZZ").await,
+        Err(ResolveError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
@@ -107,16 +139,28 @@ async fn bars_are_newest_first_on_the_tick_grid_and_validated() {
         }
     }
     req.unit = BarUnit::Other(99);
-    assert_eq!(code_of(&client.retrieve_bars(&req).await.unwrap_err()), (2, "UnitInvalid"));
+    assert_eq!(
+        code_of(&client.retrieve_bars(&req).await.unwrap_err()),
+        (2, "UnitInvalid")
+    );
     req.unit = BarUnit::Minute;
     req.unit_number = 0;
-    assert_eq!(code_of(&client.retrieve_bars(&req).await.unwrap_err()), (3, "UnitNumberInvalid"));
+    assert_eq!(
+        code_of(&client.retrieve_bars(&req).await.unwrap_err()),
+        (3, "UnitNumberInvalid")
+    );
     req.unit_number = 5;
     req.limit = 20_001;
-    assert_eq!(code_of(&client.retrieve_bars(&req).await.unwrap_err()), (4, "LimitInvalid"));
+    assert_eq!(
+        code_of(&client.retrieve_bars(&req).await.unwrap_err()),
+        (4, "LimitInvalid")
+    );
     req.limit = 10;
     req.contract_id = "CON.F.US.NOPE.Z99".into();
-    assert_eq!(code_of(&client.retrieve_bars(&req).await.unwrap_err()), (1, "ContractNotFound"));
+    assert_eq!(
+        code_of(&client.retrieve_bars(&req).await.unwrap_err()),
+        (1, "ContractNotFound")
+    );
 }
 
 #[tokio::test]
@@ -133,23 +177,58 @@ async fn market_order_fills_and_shows_in_orders_positions_and_trades() {
     let positions = client.open_positions(account).await.unwrap();
     let pos = positions.iter().find(|p| p.contract_id == mnq).unwrap();
     assert_eq!(pos.net_size(), 2);
-    assert!(client.search_orders(account, start, None).await.unwrap().iter().any(|o| o.id == id));
+    assert!(
+        client
+            .search_orders(account, start, None)
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.id == id)
+    );
 
     // The same customTag again is rejected: it is what makes unknown outcomes reconcilable.
-    assert_eq!(code_of(&client.place_order(&req).await.unwrap_err()), (2, "OrderRejected"));
+    assert_eq!(
+        code_of(&client.place_order(&req).await.unwrap_err()),
+        (2, "OrderRejected")
+    );
 
     // Close 1 of 2, then the rest; the closing half-turns carry P&L.
     sim.set_price(&mnq, 20010.0);
-    client.partial_close_position(account, &mnq, 1).await.unwrap();
+    client
+        .partial_close_position(account, &mnq, 1)
+        .await
+        .unwrap();
     assert_eq!(
-        code_of(&client.partial_close_position(account, &mnq, 5).await.unwrap_err()),
+        code_of(
+            &client
+                .partial_close_position(account, &mnq, 5)
+                .await
+                .unwrap_err()
+        ),
         (5, "InvalidCloseSize")
     );
     client.close_position(account, &mnq).await.unwrap();
-    assert!(client.open_positions(account).await.unwrap().iter().all(|p| p.contract_id != mnq));
-    assert_eq!(code_of(&client.close_position(account, &mnq).await.unwrap_err()), (2, "PositionNotFound"));
+    assert!(
+        client
+            .open_positions(account)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.contract_id != mnq)
+    );
+    assert_eq!(
+        code_of(&client.close_position(account, &mnq).await.unwrap_err()),
+        (2, "PositionNotFound")
+    );
     let trades = client.search_trades(account, start, None).await.unwrap();
-    assert_eq!(trades.iter().filter(|t| t.profit_and_loss.is_none()).count(), 1, "one opening half-turn");
+    assert_eq!(
+        trades
+            .iter()
+            .filter(|t| t.profit_and_loss.is_none())
+            .count(),
+        1,
+        "one opening half-turn"
+    );
     let pnl: f64 = trades.iter().filter_map(|t| t.profit_and_loss).sum();
     assert!(pnl > 0.0, "bought at 20000, sold higher: {pnl}");
 }
@@ -161,16 +240,36 @@ async fn working_orders_modify_cancel_and_each_type_places() {
     limit.order_type = OrderType::Limit;
     limit.limit_price = Some(19900.0);
     let id = client.place_order(&limit).await.unwrap();
-    assert!(client.open_orders(account).await.unwrap().iter().any(|o| o.id == id));
+    assert!(
+        client
+            .open_orders(account)
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.id == id)
+    );
     client
-        .modify_order(&ModifyOrderRequest { account_id: account, order_id: id, size: Some(2), limit_price: Some(19950.0), stop_price: None, trail_price: None })
+        .modify_order(&ModifyOrderRequest {
+            account_id: account,
+            order_id: id,
+            size: Some(2),
+            limit_price: Some(19950.0),
+            stop_price: None,
+            trail_price: None,
+        })
         .await
         .unwrap();
     let modified = client.order_by_id(account, id).await.unwrap();
     assert_eq!((modified.size, modified.limit_price), (2, Some(19950.0)));
     client.cancel_order(account, id).await.unwrap();
-    assert_eq!(client.order_by_id(account, id).await.unwrap().status, OrderStatus::Cancelled);
-    assert_eq!(code_of(&client.cancel_order(account, 987_654_321).await.unwrap_err()), (2, "OrderNotFound"));
+    assert_eq!(
+        client.order_by_id(account, id).await.unwrap().status,
+        OrderStatus::Cancelled
+    );
+    assert_eq!(
+        code_of(&client.cancel_order(account, 987_654_321).await.unwrap_err()),
+        (2, "OrderNotFound")
+    );
 
     let mut stop = market(account, &mnq, OrderSide::Ask, 1);
     stop.order_type = OrderType::Stop;
@@ -189,7 +288,11 @@ async fn working_orders_modify_cancel_and_each_type_places() {
     }
     let page = client
         .query_orders(&OrderQueryRequest {
-            filter: OrderQueryFilter { account_id: account, statuses: Some(vec![OrderStatus::Open]), ..Default::default() },
+            filter: OrderQueryFilter {
+                account_id: account,
+                statuses: Some(vec![OrderStatus::Open]),
+                ..Default::default()
+            },
             page_size: Some(2),
             page_offset: Some(0),
             sort_by: Some(1),
@@ -206,11 +309,20 @@ async fn working_orders_modify_cancel_and_each_type_places() {
 #[tokio::test]
 async fn documented_place_errors() {
     let (sim, client, account, mnq) = setup().await;
-    let e = client.place_order(&market(999_999, &mnq, OrderSide::Bid, 1)).await.unwrap_err();
+    let e = client
+        .place_order(&market(999_999, &mnq, OrderSide::Bid, 1))
+        .await
+        .unwrap_err();
     assert_eq!(code_of(&e), (1, "AccountNotFound"));
-    let e = client.place_order(&market(account, &mnq, OrderSide::Bid, 0)).await.unwrap_err();
+    let e = client
+        .place_order(&market(account, &mnq, OrderSide::Bid, 0))
+        .await
+        .unwrap_err();
     assert_eq!(code_of(&e), (2, "OrderRejected"));
-    let e = client.place_order(&market(account, "CON.F.US.NOPE.Z99", OrderSide::Bid, 1)).await.unwrap_err();
+    let e = client
+        .place_order(&market(account, "CON.F.US.NOPE.Z99", OrderSide::Bid, 1))
+        .await
+        .unwrap_err();
     assert_eq!(code_of(&e), (8, "ContractNotFound"));
     let inactive = client
         .search_contracts("MNQ", false)
@@ -219,15 +331,28 @@ async fn documented_place_errors() {
         .into_iter()
         .find(|c| !c.active_contract)
         .expect("the simulator lists an expired MNQ contract");
-    let e = client.place_order(&market(account, &inactive.id, OrderSide::Bid, 1)).await.unwrap_err();
+    let e = client
+        .place_order(&market(account, &inactive.id, OrderSide::Bid, 1))
+        .await
+        .unwrap_err();
     assert_eq!(code_of(&e), (9, "ContractNotActive"));
     // A long's stop loss must be below the entry: positive ticks are refused.
     let mut bad = market(account, &mnq, OrderSide::Bid, 1);
-    bad.stop_loss_bracket = Some(BracketLeg { ticks: 10, order_type: OrderType::Stop });
+    bad.stop_loss_bracket = Some(BracketLeg {
+        ticks: 10,
+        order_type: OrderType::Stop,
+    });
     let e = client.place_order(&bad).await.unwrap_err();
     assert_eq!(code_of(&e), (2, "OrderRejected"));
-    assert!(e.to_string().contains("Ticks should be less than zero when longing"), "{e}");
-    assert_eq!(code_of(&client.open_orders(999_999).await.unwrap_err()), (1, "AccountNotFound"));
+    assert!(
+        e.to_string()
+            .contains("Ticks should be less than zero when longing"),
+        "{e}"
+    );
+    assert_eq!(
+        code_of(&client.open_orders(999_999).await.unwrap_err()),
+        (1, "AccountNotFound")
+    );
     drop(sim);
 }
 
@@ -239,25 +364,45 @@ async fn bracket_children_wait_then_one_cancels_the_other() {
     entry.order_type = OrderType::Limit;
     entry.limit_price = Some(19990.0);
     entry.custom_tag = Some("brk-1".into());
-    entry.stop_loss_bracket = Some(BracketLeg { ticks: -8, order_type: OrderType::Stop });
-    entry.take_profit_bracket = Some(BracketLeg { ticks: 16, order_type: OrderType::Limit });
+    entry.stop_loss_bracket = Some(BracketLeg {
+        ticks: -8,
+        order_type: OrderType::Stop,
+    });
+    entry.take_profit_bracket = Some(BracketLeg {
+        ticks: 16,
+        order_type: OrderType::Limit,
+    });
     let entry_id = client.place_order(&entry).await.unwrap();
     // Children are suspended, so searchOpen shows only the entry.
     let open = client.open_orders(account).await.unwrap();
-    assert_eq!(open.iter().filter(|o| o.parent_order_id == Some(entry_id)).count(), 0);
+    assert_eq!(
+        open.iter()
+            .filter(|o| o.parent_order_id == Some(entry_id))
+            .count(),
+        0
+    );
 
     sim.set_price(&mnq, 19990.0);
     let children = wait_for(|| {
         let client = client.clone();
         async move {
             let open = client.open_orders(account).await.unwrap();
-            let kids: Vec<Order> = open.into_iter().filter(|o| o.parent_order_id == Some(entry_id)).collect();
+            let kids: Vec<Order> = open
+                .into_iter()
+                .filter(|o| o.parent_order_id == Some(entry_id))
+                .collect();
             (kids.len() == 2).then_some(kids)
         }
     })
     .await;
-    let sl = children.iter().find(|o| o.order_type == OrderType::Stop).unwrap();
-    let tp = children.iter().find(|o| o.order_type == OrderType::Limit).unwrap();
+    let sl = children
+        .iter()
+        .find(|o| o.order_type == OrderType::Stop)
+        .unwrap();
+    let tp = children
+        .iter()
+        .find(|o| o.order_type == OrderType::Limit)
+        .unwrap();
     assert_eq!(sl.custom_tag.as_deref(), Some("brk-1-SL"));
     assert_eq!(tp.custom_tag.as_deref(), Some("brk-1-TP"));
     assert_eq!(tp.linked_order_id, Some(sl.id));
@@ -275,9 +420,20 @@ async fn bracket_children_wait_then_one_cancels_the_other() {
         }
     })
     .await;
-    assert!(client.open_positions(account).await.unwrap().iter().all(|p| p.contract_id != mnq));
+    assert!(
+        client
+            .open_positions(account)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.contract_id != mnq)
+    );
     let orders = client.search_orders(account, start, None).await.unwrap();
-    assert!(orders.iter().any(|o| o.id == tp_id && o.status == OrderStatus::Filled));
+    assert!(
+        orders
+            .iter()
+            .any(|o| o.id == tp_id && o.status == OrderStatus::Filled)
+    );
 }
 
 #[tokio::test]
@@ -285,9 +441,15 @@ async fn brackets_need_auto_oco_mode() {
     let sim = start_sim(|c| c.auto_oco_brackets = false).await;
     let client = client(&sim);
     let account = client.accounts(true).await.unwrap()[0].id;
-    let mnq = SymbolResolver::new(client.clone()).contract_id("MNQ").await.unwrap();
+    let mnq = SymbolResolver::new(client.clone())
+        .contract_id("MNQ")
+        .await
+        .unwrap();
     let mut req = market(account, &mnq, OrderSide::Bid, 1);
-    req.stop_loss_bracket = Some(BracketLeg { ticks: -10, order_type: OrderType::Stop });
+    req.stop_loss_bracket = Some(BracketLeg {
+        ticks: -10,
+        order_type: OrderType::Stop,
+    });
     let e = client.place_order(&req).await.unwrap_err();
     assert_eq!(code_of(&e), (2, "OrderRejected"));
     assert!(e.to_string().contains("Auto OCO Brackets"), "{e}");
@@ -296,23 +458,41 @@ async fn brackets_need_auto_oco_mode() {
 #[tokio::test]
 async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once() {
     let sim = start_sim(|_| {}).await;
-    let options = TransportOptions { timeout: Duration::from_millis(500), ..fast_options() };
+    let options = TransportOptions {
+        timeout: Duration::from_millis(500),
+        ..fast_options()
+    };
     let client = GatewayClient::new(session_with(&sim, None, Some(credentials()), options));
     let account = client.accounts(true).await.unwrap()[0].id;
-    let mnq = SymbolResolver::new(client.clone()).contract_id("MNQ").await.unwrap();
+    let mnq = SymbolResolver::new(client.clone())
+        .contract_id("MNQ")
+        .await
+        .unwrap();
     let start: Timestamp = (Utc::now() - chrono::Duration::minutes(1)).into();
 
-    sim.faults().delay_after_execute(Some(Endpoint::OrderPlace), Duration::from_secs(2), 1);
+    sim.faults()
+        .delay_after_execute(Some(Endpoint::OrderPlace), Duration::from_secs(2), 1);
     let mut req = market(account, &mnq, OrderSide::Bid, 1);
     req.custom_tag = Some("unknown-1".into());
     let e = client.place_order(&req).await.unwrap_err();
     assert!(e.is_outcome_unknown(), "{e:?}");
-    assert_eq!(sim.stats().calls(Endpoint::OrderPlace), 1, "never resent blindly");
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderPlace),
+        1,
+        "never resent blindly"
+    );
     // Reconciling by customTag finds the order that did go through.
     let orders = client.search_orders(account, start, None).await.unwrap();
-    assert_eq!(orders.iter().filter(|o| o.custom_tag.as_deref() == Some("unknown-1")).count(), 1);
+    assert_eq!(
+        orders
+            .iter()
+            .filter(|o| o.custom_tag.as_deref() == Some("unknown-1"))
+            .count(),
+        1
+    );
 
-    sim.faults().fail_after_execute(Some(Endpoint::OrderCancel), 500, 1);
+    sim.faults()
+        .fail_after_execute(Some(Endpoint::OrderCancel), 500, 1);
     let mut limit = market(account, &mnq, OrderSide::Bid, 1);
     limit.order_type = OrderType::Limit;
     limit.limit_price = Some(1.0);
@@ -320,19 +500,27 @@ async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once()
     let e = client.cancel_order(account, id).await.unwrap_err();
     assert!(e.is_outcome_unknown(), "{e:?}");
     assert_eq!(sim.stats().calls(Endpoint::OrderCancel), 1);
-    assert_eq!(client.order_by_id(account, id).await.unwrap().status, OrderStatus::Cancelled);
+    assert_eq!(
+        client.order_by_id(account, id).await.unwrap().status,
+        OrderStatus::Cancelled
+    );
 }
 
 #[tokio::test]
 async fn read_only_call_is_retried_after_a_500() {
     let (sim, client, account, _) = setup().await;
-    sim.faults().fail_next(Some(Endpoint::PositionSearchOpen), 500, 1);
+    sim.faults()
+        .fail_next(Some(Endpoint::PositionSearchOpen), 500, 1);
     let before = sim.stats().calls(Endpoint::PositionSearchOpen);
     client.open_positions(account).await.unwrap();
     assert_eq!(sim.stats().calls(Endpoint::PositionSearchOpen) - before, 2);
     // A mutating call answered 500 is not retried.
-    sim.faults().fail_next(Some(Endpoint::PositionClose), 500, 1);
-    let e = client.close_position(account, "CON.F.US.MNQ.Z99").await.unwrap_err();
+    sim.faults()
+        .fail_next(Some(Endpoint::PositionClose), 500, 1);
+    let e = client
+        .close_position(account, "CON.F.US.MNQ.Z99")
+        .await
+        .unwrap_err();
     assert!(e.is_outcome_unknown(), "{e:?}");
 }
 
@@ -353,7 +541,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not reached in 10 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached in 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

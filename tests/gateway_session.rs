@@ -11,7 +11,9 @@ use moontick::gateway::{AuthError, Endpoint, GatewayClient, GatewayError};
 use moontick::secret::Secret;
 
 async fn wait_until_expired(token: &Secret) {
-    let exp = moontick::gateway::Token::parse(token.clone()).unwrap().expires_at;
+    let exp = moontick::gateway::Token::parse(token.clone())
+        .unwrap()
+        .expires_at;
     while chrono::Utc::now() <= exp {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -27,9 +29,17 @@ async fn valid_jwt_from_environment_is_used_with_zero_login_calls() {
     assert!(!client.accounts(true).await.unwrap().is_empty());
     assert_eq!(session.login_count(), 0);
     assert_eq!(session.validate_count(), 0);
-    assert_eq!(sim.stats().logins, logins_before, "the simulator saw a login");
+    assert_eq!(
+        sim.stats().logins,
+        logins_before,
+        "the simulator saw a login"
+    );
     assert_eq!(session.ensure_valid_token().await.unwrap(), jwt);
-    assert!(logs().text().contains("Loaded JWT from environment (expires: "));
+    assert!(
+        logs()
+            .text()
+            .contains("Loaded JWT from environment (expires: ")
+    );
     assert_no_secret_logged(&[jwt.expose(), KEY]);
 }
 
@@ -42,7 +52,11 @@ async fn expired_jwt_is_replaced_by_a_login() {
     let new = session.ensure_valid_token().await.unwrap();
     assert_ne!(new, jwt);
     assert_eq!(session.login_count(), 1);
-    assert_eq!(session.validate_count(), 0, "an expired token cannot be validated");
+    assert_eq!(
+        session.validate_count(),
+        0,
+        "an expired token cannot be validated"
+    );
     assert_no_secret_logged(&[jwt.expose(), new.expose(), KEY]);
 }
 
@@ -56,7 +70,11 @@ async fn token_with_under_five_minutes_left_is_refreshed_through_validate() {
     assert_ne!(new, jwt);
     assert_eq!(session.validate_count(), 1);
     assert_eq!(session.login_count(), 0);
-    assert_eq!(sim.stats().last_token.as_ref(), Some(&jwt), "validate presents the old token");
+    assert_eq!(
+        sim.stats().last_token.as_ref(),
+        Some(&jwt),
+        "validate presents the old token"
+    );
     // The new token also has 4 minutes: every call refreshes again, but one at a time.
     assert_no_secret_logged(&[jwt.expose(), new.expose()]);
 }
@@ -72,7 +90,9 @@ async fn twenty_concurrent_callers_cause_exactly_one_refresh() {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let client = GatewayClient::new(session.clone());
-        tasks.push(tokio::spawn(async move { client.accounts(true).await.map(|a| a.len()) }));
+        tasks.push(tokio::spawn(async move {
+            client.accounts(true).await.map(|a| a.len())
+        }));
     }
     for t in tasks {
         assert!(t.await.unwrap().unwrap() > 0);
@@ -90,8 +110,16 @@ async fn expired_token_without_credentials_names_the_missing_variables() {
     let client = GatewayClient::new(session(&sim, Some(jwt), None));
     let err = client.accounts(true).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, GatewayError::Auth(AuthError::NoCredentials { .. })), "{err:?}");
-    for needle in ["expired", "PROJECT_X_USERNAME", "PROJECT_X_API_KEY", "JWT_TOKEN"] {
+    assert!(
+        matches!(err, GatewayError::Auth(AuthError::NoCredentials { .. })),
+        "{err:?}"
+    );
+    for needle in [
+        "expired",
+        "PROJECT_X_USERNAME",
+        "PROJECT_X_API_KEY",
+        "JWT_TOKEN",
+    ] {
         assert!(text.contains(needle), "{needle:?} missing from: {text}");
     }
 }
@@ -102,14 +130,23 @@ async fn unauthorized_call_refreshes_once_and_retries_once() {
     let client = client(&sim);
     client.accounts(true).await.unwrap();
     let before = sim.stats();
-    sim.faults().fail_next(Some(Endpoint::AccountSearch), 401, 1);
+    sim.faults()
+        .fail_next(Some(Endpoint::AccountSearch), 401, 1);
     assert!(!client.accounts(true).await.unwrap().is_empty());
     let after = sim.stats();
-    assert_eq!(after.calls(Endpoint::AccountSearch) - before.calls(Endpoint::AccountSearch), 2);
-    assert_eq!(client.session().login_count(), 2, "one login at start, one after the 401");
+    assert_eq!(
+        after.calls(Endpoint::AccountSearch) - before.calls(Endpoint::AccountSearch),
+        2
+    );
+    assert_eq!(
+        client.session().login_count(),
+        2,
+        "one login at start, one after the 401"
+    );
 
     // A gateway that keeps answering 401 gets exactly one retry, then a clear error.
-    sim.faults().fail_next(Some(Endpoint::AccountSearch), 401, 10);
+    sim.faults()
+        .fail_next(Some(Endpoint::AccountSearch), 401, 10);
     let before = sim.stats().calls(Endpoint::AccountSearch);
     let err = client.accounts(true).await.unwrap_err();
     assert!(matches!(err, GatewayError::Unauthorized { .. }), "{err:?}");
@@ -122,7 +159,8 @@ async fn rate_limited_call_waits_for_retry_after_and_succeeds() {
     let sim = start_sim(|_| {}).await;
     let client = client(&sim);
     client.accounts(true).await.unwrap();
-    sim.faults().fail_next(Some(Endpoint::AccountSearch), 429, 2);
+    sim.faults()
+        .fail_next(Some(Endpoint::AccountSearch), 429, 2);
     let before = sim.stats().calls(Endpoint::AccountSearch);
     let started = std::time::Instant::now();
     assert!(!client.accounts(true).await.unwrap().is_empty());
@@ -134,10 +172,18 @@ async fn rate_limited_call_waits_for_retry_after_and_succeeds() {
 #[tokio::test]
 async fn wrong_api_key_is_reported_as_invalid_credentials() {
     let sim = start_sim(|_| {}).await;
-    let bad = moontick::gateway::Credentials { username: USER.into(), api_key: Secret::new("wrong-key-123") };
-    let err = session(&sim, None, Some(bad)).ensure_valid_token().await.unwrap_err();
+    let bad = moontick::gateway::Credentials {
+        username: USER.into(),
+        api_key: Secret::new("wrong-key-123"),
+    };
+    let err = session(&sim, None, Some(bad))
+        .ensure_valid_token()
+        .await
+        .unwrap_err();
     match &err {
-        AuthError::LoginRejected { code, code_name, .. } => {
+        AuthError::LoginRejected {
+            code, code_name, ..
+        } => {
             assert_eq!((*code, *code_name), (3, "InvalidCredentials"));
         }
         other => panic!("unexpected {other:?}"),
@@ -151,7 +197,10 @@ async fn wrong_api_key_is_reported_as_invalid_credentials() {
 async fn rejected_logins_are_a_clear_error() {
     let sim = start_sim(|_| {}).await;
     sim.faults().reject_logins(true);
-    let err = session(&sim, None, Some(credentials())).ensure_valid_token().await.unwrap_err();
+    let err = session(&sim, None, Some(credentials()))
+        .ensure_valid_token()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("InvalidCredentials"), "{err}");
 }
 
@@ -168,9 +217,15 @@ async fn background_refresher_replaces_the_token_before_it_expires() {
         if now > first.expires_at {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no refresh happened");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no refresh happened"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(chrono::Utc::now() < first.expires_at, "refreshed only after expiry");
+    assert!(
+        chrono::Utc::now() < first.expires_at,
+        "refreshed only after expiry"
+    );
     refresher.abort();
 }

@@ -54,9 +54,16 @@ pub fn logs() -> LogBuffer {
 /// Fails when any of `secrets` appears in the captured logs.
 pub fn assert_no_secret_logged(secrets: &[&str]) {
     let text = logs().text();
-    assert!(!text.is_empty(), "the log capture saw nothing; is the subscriber installed?");
+    assert!(
+        !text.is_empty(),
+        "the log capture saw nothing; is the subscriber installed?"
+    );
     for s in secrets.iter().filter(|s| s.len() >= 4) {
-        assert!(!text.contains(*s), "a secret appeared in the logs: {}…", &s[..4]);
+        assert!(
+            !text.contains(*s),
+            "a secret appeared in the logs: {}…",
+            &s[..4]
+        );
     }
 }
 
@@ -73,7 +80,10 @@ pub async fn start_sim(tune: impl FnOnce(&mut SimConfig)) -> Simulator {
 }
 
 pub fn credentials() -> Credentials {
-    Credentials { username: USER.into(), api_key: Secret::new(KEY) }
+    Credentials {
+        username: USER.into(),
+        api_key: Secret::new(KEY),
+    }
 }
 
 pub fn fast_options() -> TransportOptions {
@@ -94,7 +104,8 @@ pub fn session_with(
     creds: Option<Credentials>,
     options: TransportOptions,
 ) -> Arc<Session> {
-    let transport = Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), options).unwrap());
+    let transport =
+        Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), options).unwrap());
     Arc::new(Session::new(transport, jwt, creds).expect("session builds"))
 }
 
@@ -104,8 +115,13 @@ pub fn session_with_margin(
     creds: Option<Credentials>,
     margin: Duration,
 ) -> Arc<Session> {
-    let transport = Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), fast_options()).unwrap());
-    Arc::new(Session::new(transport, jwt, creds).expect("session builds").with_refresh_margin(margin))
+    let transport =
+        Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), fast_options()).unwrap());
+    Arc::new(
+        Session::new(transport, jwt, creds)
+            .expect("session builds")
+            .with_refresh_margin(margin),
+    )
 }
 
 pub fn client(sim: &Simulator) -> GatewayClient {
@@ -114,5 +130,8 @@ pub fn client(sim: &Simulator) -> GatewayClient {
 
 /// A token straight from the simulator, through a session of its own.
 pub async fn fresh_token(sim: &Simulator) -> Secret {
-    session(sim, None, Some(credentials())).ensure_valid_token().await.unwrap()
+    session(sim, None, Some(credentials()))
+        .ensure_valid_token()
+        .await
+        .unwrap()
 }

@@ -2,7 +2,6 @@
 //! the test body plays the server, one accepted connection at a time, until the simulator's hubs
 //! exist.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
