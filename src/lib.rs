@@ -4,6 +4,8 @@
 //!
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`sim`]: the built-in ProjectX gateway simulator (REST now; hubs later) and its matching engine.
 
 pub mod gateway;
 pub mod secret;
+pub mod sim;

@@ -20,8 +20,15 @@ pub struct SlidingWindow {
 
 impl SlidingWindow {
     pub fn new(limit: usize, window: Duration) -> Self {
-        assert!(limit > 0, "a budget of zero requests would never let one through");
-        Self { limit, window, sent: Mutex::new(VecDeque::with_capacity(limit)) }
+        assert!(
+            limit > 0,
+            "a budget of zero requests would never let one through"
+        );
+        Self {
+            limit,
+            window,
+            sent: Mutex::new(VecDeque::with_capacity(limit)),
+        }
     }
 
     pub fn limit(&self) -> usize {
@@ -35,7 +42,10 @@ impl SlidingWindow {
     /// Takes a slot now, or says how long until one frees up.
     pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        while sent.front().is_some_and(|&t| now.duration_since(t) >= self.window) {
+        while sent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= self.window)
+        {
             sent.pop_front();
         }
         if sent.len() < self.limit {
@@ -93,7 +103,11 @@ impl RestBudget {
     }
 
     pub fn for_endpoint(&self, endpoint: super::Endpoint) -> &SlidingWindow {
-        if endpoint.is_bars() { &self.bars } else { &self.general }
+        if endpoint.is_bars() {
+            &self.bars
+        } else {
+            &self.general
+        }
     }
 }
 

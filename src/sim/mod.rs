@@ -1,0 +1,4 @@
+//! The built-in ProjectX gateway simulator.
+pub mod events;
+pub mod market;
+pub mod orders;
