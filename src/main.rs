@@ -9,7 +9,11 @@ use moontick::secret::Secret;
 use moontick::sim::{SimConfig, Simulator};
 
 #[derive(Parser)]
-#[command(name = "moontick", version, about = "A trading engine for the ProjectX Gateway API")]
+#[command(
+    name = "moontick",
+    version,
+    about = "A trading engine for the ProjectX Gateway API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,20 +66,30 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     let config = SimConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], args.port)),
         user: args.user.clone(),
-        api_key: Secret::new(args.api_key),
+        api_key: Secret::new(args.api_key.clone()),
         token_lifetime: Duration::from_secs(args.token_lifetime),
         quote_rate: args.quote_rate,
         seed: args.seed,
         ..SimConfig::default()
     };
-    let sim = Simulator::start(config).await.context("starting the simulator")?;
-    // The simulator's credentials are demo values chosen on the command line, not real secrets.
+    let sim = Simulator::start(config)
+        .await
+        .context("starting the simulator")?;
+    // The default key is the public demo value and is printed so a user can paste it; a key
+    // chosen on the command line is treated as a secret and not echoed.
+    let key = if args.api_key == "demo" {
+        "\"demo\""
+    } else {
+        "as given by --api-key"
+    };
     println!(
-        "ProjectX simulator at {} (user {:?}, API key as given by --api-key; default \"demo\")",
+        "ProjectX simulator at {} (user {:?}, API key {key}); Ctrl-C stops it",
         sim.url(),
         args.user
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     sim.shutdown().await;
     Ok(())
 }

@@ -25,10 +25,15 @@ fn ok<T: Serialize>(payload: T) -> Reply {
 /// A business failure: HTTP 200, `success:false`, the endpoint's code for `name`.
 fn fail<T: Serialize>(ep: Endpoint, payload: T, name: &str, message: Option<String>) -> Reply {
     let code = ep.error_code(name).unwrap_or_else(|| {
-        tracing::warn!(endpoint = ep.name(), name, "simulator has no error code for this name");
+        tracing::warn!(
+            endpoint = ep.name(),
+            name,
+            "simulator has no error code for this name"
+        );
         ep.error_code("UnknownError").unwrap_or(-1)
     });
-    let body = serde_json::to_vec(&Envelope::error(payload, code, message)).expect("payloads serialize");
+    let body =
+        serde_json::to_vec(&Envelope::error(payload, code, message)).expect("payloads serialize");
     json_reply(StatusCode::OK, body, JSON)
 }
 
@@ -68,13 +73,25 @@ fn required_strings(body: &[u8], fields: &[&str]) -> Result<Value, Reply> {
     for f in fields {
         if !v.get(*f).is_some_and(Value::is_string) {
             let pascal = f[..1].to_uppercase() + &f[1..];
-            errors.insert(pascal.clone(), json!([format!("The {pascal} field is required.")]));
+            errors.insert(
+                pascal.clone(),
+                json!([format!("The {pascal} field is required.")]),
+            );
         }
     }
-    if errors.is_empty() { Ok(v) } else { Err(problem(errors)) }
+    if errors.is_empty() {
+        Ok(v)
+    } else {
+        Err(problem(errors))
+    }
 }
 
-pub(crate) fn dispatch(shared: &Shared, ep: Endpoint, body: &[u8], claims: Option<&Claims>) -> Reply {
+pub(crate) fn dispatch(
+    shared: &Shared,
+    ep: Endpoint,
+    body: &[u8],
+    claims: Option<&Claims>,
+) -> Reply {
     let result = match ep {
         Endpoint::LoginKey => login_key(shared, body),
         Endpoint::LoginApp => login_app(shared, body),
@@ -107,30 +124,59 @@ pub(crate) fn dispatch(shared: &Shared, ep: Endpoint, body: &[u8], claims: Optio
 
 fn login_key(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let v = required_strings(body, &["userName", "apiKey"])?;
-    let (user, key) = (v["userName"].as_str().unwrap_or(""), v["apiKey"].as_str().unwrap_or(""));
+    let (user, key) = (
+        v["userName"].as_str().unwrap_or(""),
+        v["apiKey"].as_str().unwrap_or(""),
+    );
     let cfg = &shared.config;
     if shared.faults.logins_rejected() || user != cfg.user || !cfg.api_key.ct_eq(key) {
-        return Ok(fail(Endpoint::LoginKey, LoginPayload::default(), "InvalidCredentials", None));
+        return Ok(fail(
+            Endpoint::LoginKey,
+            LoginPayload::default(),
+            "InvalidCredentials",
+            None,
+        ));
     }
     shared.stats().logins += 1;
-    Ok(ok(LoginPayload { token: Some(shared.tokens.issue(user)) }))
+    Ok(ok(LoginPayload {
+        token: Some(shared.tokens.issue(user)),
+    }))
 }
 
 /// The docs withdrew app login and call API-key login the only supported way, so the simulator
 /// knows no apps: `AppNotFound` (4) for any well-formed request, `InvalidCredentials` (3) while
 /// logins are being rejected.
 fn login_app(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
-    required_strings(body, &["userName", "password", "deviceId", "appId", "verifyKey"])?;
-    let name = if shared.faults.logins_rejected() { "InvalidCredentials" } else { "AppNotFound" };
-    Ok(fail(Endpoint::LoginApp, LoginPayload::default(), name, None))
+    required_strings(
+        body,
+        &["userName", "password", "deviceId", "appId", "verifyKey"],
+    )?;
+    let name = if shared.faults.logins_rejected() {
+        "InvalidCredentials"
+    } else {
+        "AppNotFound"
+    };
+    Ok(fail(
+        Endpoint::LoginApp,
+        LoginPayload::default(),
+        name,
+        None,
+    ))
 }
 
 fn validate(shared: &Shared, claims: Option<&Claims>) -> Reply {
     let Some(claims) = claims else {
-        return fail(Endpoint::Validate, ValidatePayload::default(), "InvalidSession", None);
+        return fail(
+            Endpoint::Validate,
+            ValidatePayload::default(),
+            "InvalidSession",
+            None,
+        );
     };
     shared.stats().validates += 1;
-    ok(ValidatePayload { new_token: Some(shared.tokens.issue(&claims.sub)) })
+    ok(ValidatePayload {
+        new_token: Some(shared.tokens.issue(&claims.sub)),
+    })
 }
 
 fn account_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
@@ -170,18 +216,32 @@ fn contract_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 fn contract_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: ContractByIdRequest = parse(body)?;
     let contract = shared.with_state(|st| {
-        st.market.contracts().iter().find(|s| *s.id == *req.contract_id).map(|s| s.to_wire())
+        st.market
+            .contracts()
+            .iter()
+            .find(|s| *s.id == *req.contract_id)
+            .map(|s| s.to_wire())
     });
     Ok(match contract {
         Some(c) => ok(ContractPayload { contract: Some(c) }),
-        None => fail(Endpoint::ContractSearchById, ContractPayload::default(), "ContractNotFound", None),
+        None => fail(
+            Endpoint::ContractSearchById,
+            ContractPayload::default(),
+            "ContractNotFound",
+            None,
+        ),
     })
 }
 
 fn contract_available(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let _req: ContractAvailableRequest = parse(body)?;
     let contracts = shared.with_state(|st| {
-        st.market.contracts().iter().filter(|s| s.active).map(|s| s.to_wire()).collect()
+        st.market
+            .contracts()
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| s.to_wire())
+            .collect()
     });
     Ok(ok(ContractsPayload { contracts }))
 }
@@ -197,10 +257,17 @@ fn bars(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
         limit: req.limit,
         include_partial: req.include_partial_bar,
     };
-    Ok(match shared.with_state(|st| st.market.bars(&q, chrono::Utc::now())) {
-        Ok(bars) => ok(BarsPayload { bars }),
-        Err(e) => fail(Endpoint::RetrieveBars, BarsPayload::default(), e.name(), None),
-    })
+    Ok(
+        match shared.with_state(|st| st.market.bars(&q, chrono::Utc::now())) {
+            Ok(bars) => ok(BarsPayload { bars }),
+            Err(e) => fail(
+                Endpoint::RetrieveBars,
+                BarsPayload::default(),
+                e.name(),
+                None,
+            ),
+        },
+    )
 }
 
 /// Runs `f` for a known account, or answers `AccountNotFound` with an empty `T`.
@@ -223,24 +290,42 @@ fn visible(o: &Order) -> bool {
 
 fn order_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: TimeRangeRequest = parse(body)?;
-    Ok(for_account(shared, Endpoint::OrderSearch, req.account_id, |st| OrdersPayload {
-        orders: st
-            .engine
-            .orders(req.account_id)
-            .filter(|o| visible(o) && o.creation_timestamp >= req.start_timestamp)
-            .filter(|o| req.end_timestamp.is_none_or(|end| o.creation_timestamp <= end))
-            .cloned()
-            .collect(),
-        total_count: None,
-    }))
+    Ok(for_account(
+        shared,
+        Endpoint::OrderSearch,
+        req.account_id,
+        |st| OrdersPayload {
+            orders: st
+                .engine
+                .orders(req.account_id)
+                .filter(|o| visible(o) && o.creation_timestamp >= req.start_timestamp)
+                .filter(|o| {
+                    req.end_timestamp
+                        .is_none_or(|end| o.creation_timestamp <= end)
+                })
+                .cloned()
+                .collect(),
+            total_count: None,
+        },
+    ))
 }
 
 fn order_search_open(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: AccountRequest = parse(body)?;
-    Ok(for_account(shared, Endpoint::OrderSearchOpen, req.account_id, |st| OrdersPayload {
-        orders: st.engine.orders(req.account_id).filter(|o| o.status == OrderStatus::Open).cloned().collect(),
-        total_count: None,
-    }))
+    Ok(for_account(
+        shared,
+        Endpoint::OrderSearchOpen,
+        req.account_id,
+        |st| OrdersPayload {
+            orders: st
+                .engine
+                .orders(req.account_id)
+                .filter(|o| o.status == OrderStatus::Open)
+                .cloned()
+                .collect(),
+            total_count: None,
+        },
+    ))
 }
 
 fn order_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
@@ -248,7 +333,12 @@ fn order_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let order = shared.with_state(|st| st.engine.order(req.account_id, req.order_id).cloned());
     Ok(match order {
         Some(o) => ok(OrderPayload { order: Some(o) }),
-        None => fail(Endpoint::OrderSearchById, OrderPayload::default(), "OrderNotFound", None),
+        None => fail(
+            Endpoint::OrderSearchById,
+            OrderPayload::default(),
+            "OrderNotFound",
+            None,
+        ),
     })
 }
 
@@ -257,33 +347,46 @@ fn order_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 fn order_query(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: OrderQueryRequest = parse(body)?;
     let f = &req.filter;
-    Ok(for_account(shared, Endpoint::OrderQuery, f.account_id, |st| {
-        let mut orders: Vec<Order> = st
-            .engine
-            .orders(f.account_id)
-            .filter(|o| f.statuses.as_ref().is_none_or(|s| s.is_empty() || s.contains(&o.status)))
-            .filter(|o| f.contract_id.as_ref().is_none_or(|c| *c == o.contract_id))
-            .filter(|o| f.created_after.is_none_or(|t| o.creation_timestamp >= t))
-            .filter(|o| f.created_before.is_none_or(|t| o.creation_timestamp <= t))
-            .cloned()
-            .collect();
-        if req.sort_direction == Some(1) {
-            orders.reverse();
-        }
-        let total = orders.len() as i64;
-        let skip = req.page_offset.unwrap_or(0).max(0) as usize;
-        let take = req.page_size.filter(|&n| n > 0).map_or(usize::MAX, |n| n as usize);
-        OrdersPayload {
-            orders: orders.into_iter().skip(skip).take(take).collect(),
-            total_count: req.include_total_count.unwrap_or(false).then_some(total),
-        }
-    }))
+    Ok(for_account(
+        shared,
+        Endpoint::OrderQuery,
+        f.account_id,
+        |st| {
+            let mut orders: Vec<Order> = st
+                .engine
+                .orders(f.account_id)
+                .filter(|o| {
+                    f.statuses
+                        .as_ref()
+                        .is_none_or(|s| s.is_empty() || s.contains(&o.status))
+                })
+                .filter(|o| f.contract_id.as_ref().is_none_or(|c| *c == o.contract_id))
+                .filter(|o| f.created_after.is_none_or(|t| o.creation_timestamp >= t))
+                .filter(|o| f.created_before.is_none_or(|t| o.creation_timestamp <= t))
+                .cloned()
+                .collect();
+            if req.sort_direction == Some(1) {
+                orders.reverse();
+            }
+            let total = orders.len() as i64;
+            let skip = req.page_offset.unwrap_or(0).max(0) as usize;
+            let take = req
+                .page_size
+                .filter(|&n| n > 0)
+                .map_or(usize::MAX, |n| n as usize);
+            OrdersPayload {
+                orders: orders.into_iter().skip(skip).take(take).collect(),
+                total_count: req.include_total_count.unwrap_or(false).then_some(total),
+            }
+        },
+    ))
 }
 
 fn place(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: PlaceOrderRequest = parse(body)?;
     let now = chrono::Utc::now();
-    let result = shared.with_state(|st| st.engine(|engine, market, out| engine.place(&req, market, now, out)));
+    let result = shared
+        .with_state(|st| st.engine(|engine, market, out| engine.place(&req, market, now, out)));
     Ok(match result {
         Ok(id) => ok(PlaceOrderPayload { order_id: Some(id) }),
         Err(r) => {
@@ -299,21 +402,33 @@ fn cancel(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let result = shared.with_state(|st| {
         st.engine(|engine, _, out| engine.cancel(req.account_id, req.order_id, now, out))
     });
-    Ok(result.map_or_else(|r| refused(Endpoint::OrderCancel, Empty {}, r), |()| ok(Empty {})))
+    Ok(result.map_or_else(
+        |r| refused(Endpoint::OrderCancel, Empty {}, r),
+        |()| ok(Empty {}),
+    ))
 }
 
 fn modify(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: ModifyOrderRequest = parse(body)?;
     let now = chrono::Utc::now();
-    let result = shared.with_state(|st| st.engine(|engine, market, out| engine.modify(&req, market, now, out)));
-    Ok(result.map_or_else(|r| refused(Endpoint::OrderModify, Empty {}, r), |()| ok(Empty {})))
+    let result = shared
+        .with_state(|st| st.engine(|engine, market, out| engine.modify(&req, market, now, out)));
+    Ok(result.map_or_else(
+        |r| refused(Endpoint::OrderModify, Empty {}, r),
+        |()| ok(Empty {}),
+    ))
 }
 
 fn positions(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: AccountRequest = parse(body)?;
-    Ok(for_account(shared, Endpoint::PositionSearchOpen, req.account_id, |st| PositionsPayload {
-        positions: st.engine.positions(req.account_id),
-    }))
+    Ok(for_account(
+        shared,
+        Endpoint::PositionSearchOpen,
+        req.account_id,
+        |st| PositionsPayload {
+            positions: st.engine.positions(req.account_id),
+        },
+    ))
 }
 
 /// Close and partial close share the engine call; their error codes differ (shifted after 4),
@@ -321,27 +436,47 @@ fn positions(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 fn close(shared: &Shared, body: &[u8], partial: bool) -> Result<Reply, Reply> {
     let (ep, account_id, contract_id, size) = if partial {
         let req: PartialCloseRequest = parse(body)?;
-        (Endpoint::PositionPartialClose, req.account_id, req.contract_id, Some(req.size))
+        (
+            Endpoint::PositionPartialClose,
+            req.account_id,
+            req.contract_id,
+            Some(req.size),
+        )
     } else {
         let req: CloseContractRequest = parse(body)?;
-        (Endpoint::PositionClose, req.account_id, req.contract_id, None)
+        (
+            Endpoint::PositionClose,
+            req.account_id,
+            req.contract_id,
+            None,
+        )
     };
     let now = chrono::Utc::now();
     let result = shared.with_state(|st| {
-        st.engine(|engine, market, out| engine.close(account_id, &contract_id, size, market, now, out))
+        st.engine(|engine, market, out| {
+            engine.close(account_id, &contract_id, size, market, now, out)
+        })
     });
     Ok(result.map_or_else(|r| refused(ep, Empty {}, r), |()| ok(Empty {})))
 }
 
 fn trades(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let req: TimeRangeRequest = parse(body)?;
-    Ok(for_account(shared, Endpoint::TradeSearch, req.account_id, |st| TradesPayload {
-        trades: st
-            .engine
-            .trades(req.account_id)
-            .filter(|t| t.creation_timestamp >= req.start_timestamp)
-            .filter(|t| req.end_timestamp.is_none_or(|end| t.creation_timestamp <= end))
-            .cloned()
-            .collect(),
-    }))
+    Ok(for_account(
+        shared,
+        Endpoint::TradeSearch,
+        req.account_id,
+        |st| TradesPayload {
+            trades: st
+                .engine
+                .trades(req.account_id)
+                .filter(|t| t.creation_timestamp >= req.start_timestamp)
+                .filter(|t| {
+                    req.end_timestamp
+                        .is_none_or(|end| t.creation_timestamp <= end)
+                })
+                .cloned()
+                .collect(),
+        },
+    ))
 }

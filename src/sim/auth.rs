@@ -88,15 +88,18 @@ impl TokenIssuer {
     /// Why the token is not acceptable.
     pub fn verify(&self, token: Option<&str>) -> Result<Claims, TokenError> {
         let token = token.ok_or(TokenError::Missing)?;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            }
-        })?;
+            })?;
         let claims = data.claims;
         if claims.generation != self.generation.load(Ordering::Relaxed)
-            || self.revoked.lock().unwrap_or_else(|p| p.into_inner()).contains(&claims.jti)
+            || self
+                .revoked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&claims.jti)
         {
             return Err(TokenError::Revoked);
         }
@@ -105,7 +108,10 @@ impl TokenIssuer {
 
     /// `Auth/logout`: this token stops working.
     pub fn revoke(&self, jti: &str) {
-        self.revoked.lock().unwrap_or_else(|p| p.into_inner()).insert(jti.to_string());
+        self.revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(jti.to_string());
     }
 
     /// Every token issued so far stops working (a fault for testing re-login).
@@ -132,16 +138,28 @@ mod tests {
     fn expired_revoked_foreign_and_missing_tokens_are_refused() {
         let issuer = TokenIssuer::new(std::time::Duration::from_secs(60));
         let expired = issuer.issue_for("demo", Duration::seconds(-5));
-        assert_eq!(issuer.verify(Some(expired.expose())).unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            issuer.verify(Some(expired.expose())).unwrap_err(),
+            TokenError::Expired
+        );
         let other = TokenIssuer::new(std::time::Duration::from_secs(60)).issue("demo");
-        assert_eq!(issuer.verify(Some(other.expose())).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            issuer.verify(Some(other.expose())).unwrap_err(),
+            TokenError::Invalid
+        );
         assert_eq!(issuer.verify(None).unwrap_err(), TokenError::Missing);
         let t = issuer.issue("demo");
         let jti = issuer.verify(Some(t.expose())).unwrap().jti;
         issuer.revoke(&jti);
-        assert_eq!(issuer.verify(Some(t.expose())).unwrap_err(), TokenError::Revoked);
+        assert_eq!(
+            issuer.verify(Some(t.expose())).unwrap_err(),
+            TokenError::Revoked
+        );
         let t = issuer.issue("demo");
         issuer.invalidate_all();
-        assert_eq!(issuer.verify(Some(t.expose())).unwrap_err(), TokenError::Revoked);
+        assert_eq!(
+            issuer.verify(Some(t.expose())).unwrap_err(),
+            TokenError::Revoked
+        );
     }
 }

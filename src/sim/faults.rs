@@ -11,7 +11,9 @@ use crate::gateway::Endpoint;
 pub enum FaultReply {
     Unauthorized,
     /// HTTP 429 with this `Retry-After` (whole seconds, rounded up).
-    TooManyRequests { retry_after: Duration },
+    TooManyRequests {
+        retry_after: Duration,
+    },
     ServerError,
 }
 
@@ -32,7 +34,9 @@ struct Shot<T> {
 }
 
 fn take<T: Copy>(shots: &mut Vec<Shot<T>>, ep: Endpoint) -> Option<T> {
-    let i = shots.iter().position(|s| s.endpoint.is_none_or(|e| e == ep))?;
+    let i = shots
+        .iter()
+        .position(|s| s.endpoint.is_none_or(|e| e == ep))?;
     let what = shots[i].what;
     shots[i].remaining -= 1;
     if shots[i].remaining == 0 {
@@ -72,7 +76,11 @@ impl Faults {
     /// them.
     pub fn fail_next(&self, n: u32, endpoint: Option<Endpoint>, reply: FaultReply) {
         if n > 0 {
-            self.lock().replies.push(Shot { endpoint, remaining: n, what: reply });
+            self.lock().replies.push(Shot {
+                endpoint,
+                remaining: n,
+                what: reply,
+            });
         }
     }
 
@@ -84,13 +92,18 @@ impl Faults {
     /// Executes the next `n` requests (to `endpoint`, or to any) and then answers per `after`.
     pub fn execute_then(&self, n: u32, endpoint: Option<Endpoint>, after: AfterExecute) {
         if n > 0 {
-            self.lock().after.push(Shot { endpoint, remaining: n, what: after });
+            self.lock().after.push(Shot {
+                endpoint,
+                remaining: n,
+                what: after,
+            });
         }
     }
 
     /// Every token issued so far stops working at once (answered 401), as if they had expired.
     pub fn expire_all_tokens(&self) {
-        self.expire_tokens.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.expire_tokens
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Turns every switch off (tokens already expired stay expired).
@@ -130,11 +143,20 @@ mod tests {
         let f = Faults::default();
         f.fail_next(2, Some(Endpoint::OrderPlace), FaultReply::ServerError);
         assert_eq!(f.take_reply(Endpoint::AccountSearch), None);
-        assert_eq!(f.take_reply(Endpoint::OrderPlace), Some(FaultReply::ServerError));
-        assert_eq!(f.take_reply(Endpoint::OrderPlace), Some(FaultReply::ServerError));
+        assert_eq!(
+            f.take_reply(Endpoint::OrderPlace),
+            Some(FaultReply::ServerError)
+        );
+        assert_eq!(
+            f.take_reply(Endpoint::OrderPlace),
+            Some(FaultReply::ServerError)
+        );
         assert_eq!(f.take_reply(Endpoint::OrderPlace), None);
         f.delay(None, Duration::from_millis(5));
-        assert_eq!(f.delay_for(Endpoint::LoginKey), Some(Duration::from_millis(5)));
+        assert_eq!(
+            f.delay_for(Endpoint::LoginKey),
+            Some(Duration::from_millis(5))
+        );
         f.clear();
         assert_eq!(f.delay_for(Endpoint::LoginKey), None);
     }

@@ -30,7 +30,11 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// Request bodies are small JSON objects; anything bigger is a client bug.
 const MAX_BODY: usize = 1 << 20;
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {
@@ -51,7 +55,8 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: 
             let shared = shared.clone();
             async move { Ok::<_, Infallible>(handle(shared, req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+        let conn =
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
@@ -70,14 +75,16 @@ pub(crate) fn empty(status: StatusCode) -> Reply {
 pub(crate) fn json(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
 fn too_many(wait: Duration) -> Reply {
     let mut r = empty(StatusCode::TOO_MANY_REQUESTS);
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     r
 }
 
@@ -85,8 +92,15 @@ fn too_many(wait: Duration) -> Reply {
 /// body and a `WWW-Authenticate` challenge, so we do the same.
 fn unauthorized(had_token: bool) -> Reply {
     let mut r = empty(StatusCode::UNAUTHORIZED);
-    let challenge = if had_token { "Bearer error=\"invalid_token\"" } else { "Bearer" };
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    let challenge = if had_token {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     r
 }
 
@@ -101,19 +115,26 @@ fn fault_reply(reply: FaultReply) -> Reply {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 /// The user a login call names, for its rate-limit bucket.
 fn login_user(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("userName").and_then(|u| u.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("userName")
+                .and_then(|u| u.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 
 fn is_hub_path(path: &str) -> bool {
-    path.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("/hubs/"))
+    path.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("/hubs/"))
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
@@ -126,14 +147,19 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         return empty(StatusCode::NOT_FOUND);
     }
     if path.eq_ignore_ascii_case("/api/Status/ping") && req.method() == Method::GET {
-        return json(StatusCode::OK, b"pong".to_vec(), "text/plain; charset=utf-8");
+        return json(
+            StatusCode::OK,
+            b"pong".to_vec(),
+            "text/plain; charset=utf-8",
+        );
     }
     let Some(ep) = Endpoint::from_path(&path) else {
         return empty(StatusCode::NOT_FOUND);
     };
     if req.method() != Method::POST {
         let mut r = empty(StatusCode::METHOD_NOT_ALLOWED);
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let token = bearer(req.headers());
@@ -167,8 +193,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         }
     };
     if shared.config.rate_limits {
-        let user = claims.as_ref().map_or_else(|| login_user(&body), |c| c.sub.clone());
-        if let Err(wait) = shared.budget(&user).for_endpoint(ep).try_acquire(tokio::time::Instant::now()) {
+        let user = claims
+            .as_ref()
+            .map_or_else(|| login_user(&body), |c| c.sub.clone());
+        if let Err(wait) = shared
+            .budget(&user)
+            .for_endpoint(ep)
+            .try_acquire(tokio::time::Instant::now())
+        {
             shared.stats().rate_limited += 1;
             return too_many(wait);
         }

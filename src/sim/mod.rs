@@ -110,7 +110,10 @@ pub(crate) struct State {
 
 impl State {
     /// Runs an engine operation with the market and an event buffer.
-    pub fn engine<R>(&mut self, f: impl FnOnce(&mut Engine, &Market, &mut Vec<UserEvent>) -> R) -> R {
+    pub fn engine<R>(
+        &mut self,
+        f: impl FnOnce(&mut Engine, &Market, &mut Vec<UserEvent>) -> R,
+    ) -> R {
         f(&mut self.engine, &self.market, &mut self.events)
     }
 }
@@ -140,7 +143,12 @@ impl Shared {
             simulated: true,
         };
         let accounts = vec![
-            account(ACCOUNT_ID, "PRAC-V2-DEMO-10001", config.starting_balance, true),
+            account(
+                ACCOUNT_ID,
+                "PRAC-V2-DEMO-10001",
+                config.starting_balance,
+                true,
+            ),
             account(INACTIVE_ACCOUNT_ID, "PRAC-V2-DEMO-10002", 0.0, false),
         ];
         let state = State {
@@ -189,7 +197,10 @@ impl Shared {
 
     pub fn budget(&self, user: &str) -> Arc<RestBudget> {
         let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
-        budgets.entry(user.to_string()).or_insert_with(|| Arc::new(RestBudget::documented())).clone()
+        budgets
+            .entry(user.to_string())
+            .or_insert_with(|| Arc::new(RestBudget::documented()))
+            .clone()
     }
 
     /// `n` steps of every active contract's walk, each followed by matching and a quote event.
@@ -215,7 +226,11 @@ impl Shared {
             Some(p) => st.market.set_price(i, p, now),
             None => st.market.step(i, now),
         };
-        let State { market, engine, events } = st;
+        let State {
+            market,
+            engine,
+            events,
+        } = st;
         engine.on_quote(&q.contract_id, market, now, events);
         let _ = self.quotes.send(q);
         self.publish(st);
@@ -245,7 +260,12 @@ impl Simulator {
             tokio::spawn(run_quotes(shared.clone(), stopped)),
         ];
         tracing::info!(%addr, "simulator listening");
-        Ok(Simulator { shared, addr, stop, tasks })
+        Ok(Simulator {
+            shared,
+            addr,
+            stop,
+            tasks,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -285,7 +305,11 @@ impl Simulator {
     /// The active (front-month) contract id of a ticker (`MNQ`, `MES`, `NQ`, `ES`).
     pub fn contract_id(&self, ticker: &str) -> Option<String> {
         let st = self.shared.lock();
-        let spec = st.market.contracts().iter().find(|s| s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
+        let spec = st
+            .market
+            .contracts()
+            .iter()
+            .find(|s| s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
         Some(spec.id.to_string())
     }
 
@@ -294,7 +318,11 @@ impl Simulator {
     /// contract that does not quote.
     pub fn set_price(&self, contract_id: &str, price: f64) -> bool {
         let mut st = self.shared.lock();
-        let Some(i) = st.market.index_of(contract_id).filter(|&i| st.market.contracts()[i].active) else {
+        let Some(i) = st
+            .market
+            .index_of(contract_id)
+            .filter(|&i| st.market.contracts()[i].active)
+        else {
             return false;
         };
         self.shared.step_one(&mut st, i, Utc::now(), Some(price));
@@ -319,7 +347,9 @@ impl Simulator {
     /// A token for the configured user with a chosen lifetime (negative: already expired),
     /// without a login call: what a `JWT_TOKEN` from the environment looks like.
     pub fn mint_token(&self, lifetime: chrono::Duration) -> Secret {
-        self.shared.tokens.issue_for(&self.shared.config.user, lifetime)
+        self.shared
+            .tokens
+            .issue_for(&self.shared.config.user, lifetime)
     }
 
     pub fn subscribe_quotes(&self) -> broadcast::Receiver<QuoteEvent> {
