@@ -57,17 +57,18 @@ fn problem(errors: Map<String, Value>) -> Reply {
     )
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
+/// Decodes a request body, or answers 400 (boxed: a `Response` is large and this is the cold path).
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
     serde_json::from_slice(body).map_err(|e| {
         let mut errors = Map::new();
         errors.insert("$".into(), json!([e.to_string()]));
-        problem(errors)
+        Box::new(problem(errors))
     })
 }
 
 /// Checks that each named field is a string, naming the missing ones as ASP.NET does
 /// (`"The ApiKey field is required."`).
-fn required_strings(body: &[u8], fields: &[&str]) -> Result<Value, Reply> {
+fn required_strings(body: &[u8], fields: &[&str]) -> Result<Value, Box<Reply>> {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mut errors = Map::new();
     for f in fields {
@@ -82,7 +83,7 @@ fn required_strings(body: &[u8], fields: &[&str]) -> Result<Value, Reply> {
     if errors.is_empty() {
         Ok(v)
     } else {
-        Err(problem(errors))
+        Err(Box::new(problem(errors)))
     }
 }
 
@@ -119,10 +120,10 @@ pub(crate) fn dispatch(
         Endpoint::PositionPartialClose => close(shared, body, true),
         Endpoint::TradeSearch => trades(shared, body),
     };
-    result.unwrap_or_else(|reply| reply)
+    result.unwrap_or_else(|reply| *reply)
 }
 
-fn login_key(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn login_key(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let v = required_strings(body, &["userName", "apiKey"])?;
     let (user, key) = (
         v["userName"].as_str().unwrap_or(""),
@@ -146,7 +147,7 @@ fn login_key(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 /// The docs withdrew app login and call API-key login the only supported way, so the simulator
 /// knows no apps: `AppNotFound` (4) for any well-formed request, `InvalidCredentials` (3) while
 /// logins are being rejected.
-fn login_app(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn login_app(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     required_strings(
         body,
         &["userName", "password", "deviceId", "appId", "verifyKey"],
@@ -179,7 +180,7 @@ fn validate(shared: &Shared, claims: Option<&Claims>) -> Reply {
     })
 }
 
-fn account_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn account_search(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: AccountSearchRequest = parse(body)?;
     let accounts = shared.with_state(|st| {
         st.engine
@@ -193,7 +194,7 @@ fn account_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 }
 
 /// Fuzzy, like the gateway: "NQ" finds MNQ and NQ (root ENQ) rows; at most 20.
-fn contract_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn contract_search(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: ContractSearchRequest = parse(body)?;
     let text = req.search_text.trim().to_uppercase();
     let contracts = shared.with_state(|st| {
@@ -213,7 +214,7 @@ fn contract_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     Ok(ok(ContractsPayload { contracts }))
 }
 
-fn contract_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn contract_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: ContractByIdRequest = parse(body)?;
     let contract = shared.with_state(|st| {
         st.market
@@ -233,7 +234,7 @@ fn contract_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     })
 }
 
-fn contract_available(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn contract_available(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let _req: ContractAvailableRequest = parse(body)?;
     let contracts = shared.with_state(|st| {
         st.market
@@ -246,7 +247,7 @@ fn contract_available(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     Ok(ok(ContractsPayload { contracts }))
 }
 
-fn bars(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn bars(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: RetrieveBarsRequest = parse(body)?;
     let q = BarsQuery {
         contract_id: &req.contract_id,
@@ -288,7 +289,7 @@ fn visible(o: &Order) -> bool {
     o.status != OrderStatus::Suspended
 }
 
-fn order_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn order_search(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: TimeRangeRequest = parse(body)?;
     Ok(for_account(
         shared,
@@ -310,7 +311,7 @@ fn order_search(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     ))
 }
 
-fn order_search_open(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn order_search_open(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: AccountRequest = parse(body)?;
     Ok(for_account(
         shared,
@@ -328,7 +329,7 @@ fn order_search_open(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     ))
 }
 
-fn order_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn order_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: OrderByIdRequest = parse(body)?;
     let order = shared.with_state(|st| st.engine.order(req.account_id, req.order_id).cloned());
     Ok(match order {
@@ -344,7 +345,7 @@ fn order_by_id(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 
 /// `Order/v2/query`: filters, then sorts (by creation or id; ids grow with creation, so both
 /// orders agree), then pages. `pageOffset` is read as a count of rows to skip (not documented).
-fn order_query(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn order_query(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: OrderQueryRequest = parse(body)?;
     let f = &req.filter;
     Ok(for_account(
@@ -382,7 +383,7 @@ fn order_query(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     ))
 }
 
-fn place(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn place(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: PlaceOrderRequest = parse(body)?;
     let now = chrono::Utc::now();
     let result = shared
@@ -396,7 +397,7 @@ fn place(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     })
 }
 
-fn cancel(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn cancel(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: OrderByIdRequest = parse(body)?;
     let now = chrono::Utc::now();
     let result = shared.with_state(|st| {
@@ -408,7 +409,7 @@ fn cancel(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     ))
 }
 
-fn modify(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn modify(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: ModifyOrderRequest = parse(body)?;
     let now = chrono::Utc::now();
     let result = shared
@@ -419,7 +420,7 @@ fn modify(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     ))
 }
 
-fn positions(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn positions(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: AccountRequest = parse(body)?;
     Ok(for_account(
         shared,
@@ -433,7 +434,7 @@ fn positions(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
 
 /// Close and partial close share the engine call; their error codes differ (shifted after 4),
 /// which the endpoint's own name table takes care of.
-fn close(shared: &Shared, body: &[u8], partial: bool) -> Result<Reply, Reply> {
+fn close(shared: &Shared, body: &[u8], partial: bool) -> Result<Reply, Box<Reply>> {
     let (ep, account_id, contract_id, size) = if partial {
         let req: PartialCloseRequest = parse(body)?;
         (
@@ -460,7 +461,7 @@ fn close(shared: &Shared, body: &[u8], partial: bool) -> Result<Reply, Reply> {
     Ok(result.map_or_else(|r| refused(ep, Empty {}, r), |()| ok(Empty {})))
 }
 
-fn trades(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
+fn trades(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: TimeRangeRequest = parse(body)?;
     Ok(for_account(
         shared,

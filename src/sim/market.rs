@@ -347,7 +347,7 @@ impl Market {
         };
         // Pull back toward the anchor once far away, so a long benchmark run stays plausible.
         let dev = b.bid - b.anchor;
-        if dev.abs() > 400 && (r >> 8) % 4 == 0 {
+        if dev.abs() > 400 && (r >> 8).is_multiple_of(4) {
             delta = -dev.signum();
         }
         b.bid += delta;
@@ -512,10 +512,10 @@ impl Market {
         let mut t = bucket_start(unit, n, end - 1);
         while t >= start && bars.len() < q.limit as usize {
             let next = bucket_end(unit, n, t);
-            if next <= now_sec || q.include_partial {
-                if let Some(bar) = self.bar(b, t, next.min(now_sec + 1)) {
-                    bars.push(bar);
-                }
+            if (next <= now_sec || q.include_partial)
+                && let Some(bar) = self.bar(b, t, next.min(now_sec + 1))
+            {
+                bars.push(bar);
             }
             t = bucket_start(unit, n, t - 1);
         }
