@@ -1,17 +1,20 @@
 //! The built-in ProjectX gateway simulator: REST on loopback (hubs later, on the same port), its
 //! configuration, and the handle tests and the default run use to start, steer and stop it.
 //!
-//! Pieces: [`market`] (contracts, price walk, bars), [`orders`] (the pure matching engine),
-//! [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry),
+//! Pieces: [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching engine),
+//! `ledger` (positions and trades), `rules` (order validation and fill rules), [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry),
 //! `http` (the hyper server and request pipeline) and `api` (the endpoint handlers).
 
 mod api;
 pub mod auth;
+pub mod contracts;
 pub mod events;
 pub mod faults;
 mod http;
+mod ledger;
 pub mod market;
 pub mod orders;
+mod rules;
 
 use std::collections::HashMap;
 use std::io;

@@ -7,10 +7,12 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::events::UserEvent;
-use super::market::{ContractSpec, MarketView, Touch};
+use super::ledger::Ledger;
+use super::market::{ContractSpec, MarketView};
+use super::rules::{apply_modify, fill_price, round_cents, set_trail, validate_place};
 use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, PlaceOrderRequest};
 use crate::gateway::wire::{
-    Account, Order, OrderSide, OrderStatus, OrderType, Position, PositionType, Timestamp, Trade,
+    Account, Order, OrderSide, OrderStatus, OrderType, Position, Timestamp, Trade,
 };
 
 /// A refused call: the endpoint's error-code name (mapped to its number by
@@ -41,9 +43,6 @@ impl Refusal {
     }
 }
 
-/// Trail distances above this many ticks are refused on place (not on modify), as documented.
-const MAX_TRAIL_TICKS: i64 = 1000;
-
 /// Engine-side facts about an order that the wire model does not carry.
 #[derive(Debug, Clone)]
 struct Slot {
@@ -55,50 +54,18 @@ struct Slot {
     trail_ticks: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
-struct PositionSlot {
-    id: i32,
-    account_id: i32,
-    contract_id: String,
-    net: i32,
-    average: f64,
-    created: Timestamp,
-}
-
-impl PositionSlot {
-    fn to_wire(&self) -> Position {
-        Position {
-            id: self.id,
-            account_id: self.account_id,
-            contract_id: self.contract_id.clone(),
-            creation_timestamp: self.created,
-            position_type: match self.net.signum() {
-                1 => PositionType::Long,
-                -1 => PositionType::Short,
-                _ => PositionType::Undefined,
-            },
-            size: self.net.abs(),
-            average_price: if self.net == 0 { 0.0 } else { self.average },
-            contract_display_name: None,
-        }
-    }
-}
-
 pub struct Engine {
     accounts: Vec<Account>,
     /// Every order ever placed; an id is `FIRST_ORDER_ID + index`.
     orders: Vec<Slot>,
     /// Ids of orders that can fill (status Open), checked on every quote.
     working: Vec<i64>,
-    positions: Vec<PositionSlot>,
-    trades: Vec<Trade>,
+    ledger: Ledger,
     tags: HashSet<(i32, String)>,
     auto_oco: bool,
-    next_position_id: i32,
 }
 
 const FIRST_ORDER_ID: i64 = 1_000_001;
-const FIRST_TRADE_ID: i64 = 5_000_001;
 
 impl Engine {
     /// `auto_oco` false reproduces the default "Position Brackets" account mode, where any
@@ -108,11 +75,9 @@ impl Engine {
             accounts,
             orders: Vec::new(),
             working: Vec::new(),
-            positions: Vec::new(),
-            trades: Vec::new(),
+            ledger: Ledger::default(),
             tags: HashSet::new(),
             auto_oco,
-            next_position_id: 7001,
         }
     }
 
@@ -140,17 +105,11 @@ impl Engine {
 
     /// Open positions of an account, one row per contract.
     pub fn positions(&self, account_id: i32) -> Vec<Position> {
-        self.positions
-            .iter()
-            .filter(|p| p.account_id == account_id && p.net != 0)
-            .map(PositionSlot::to_wire)
-            .collect()
+        self.ledger.positions(account_id)
     }
 
     pub fn trades(&self, account_id: i32) -> impl Iterator<Item = &Trade> {
-        self.trades
-            .iter()
-            .filter(move |t| t.account_id == account_id)
+        self.ledger.trades(account_id)
     }
 
     fn slot(&self, id: i64) -> Option<&Slot> {
@@ -364,59 +323,13 @@ impl Engine {
         let spec = market
             .spec(&order.contract_id)
             .ok_or(Refusal::new("ContractNotFound"))?;
-        let reject = |m: &str| Refusal::with("Rejected", m);
+        let reject = |m: String| Refusal::with("Rejected", m);
         if order.status != OrderStatus::Open {
-            return Err(reject("Only open orders can be modified"));
+            return Err(reject("Only open orders can be modified".into()));
         }
-        let mut next = order.clone();
-        let mut trail = self.slot(order.id).and_then(|s| s.trail_ticks);
-        if let Some(size) = req.size {
-            if size <= 0 {
-                return Err(reject("Invalid order size"));
-            }
-            next.size = size;
-        }
-        let limit_type = matches!(
-            order.order_type,
-            OrderType::Limit | OrderType::JoinBid | OrderType::JoinAsk
-        );
-        if let Some(p) = req.limit_price {
-            if !limit_type {
-                return Err(reject("Limit price can only be modified on a limit order"));
-            }
-            if !spec.on_grid(p) {
-                return Err(reject(
-                    "Invalid limit price. Price is not aligned to tick size.",
-                ));
-            }
-            next.limit_price = Some(p);
-        }
-        if let Some(p) = req.stop_price {
-            if !matches!(order.order_type, OrderType::Stop | OrderType::TrailingStop) {
-                return Err(reject("Stop price can only be modified on a stop order"));
-            }
-            if !spec.on_grid(p) {
-                return Err(reject(
-                    "Invalid stop price. Price is not aligned to tick size.",
-                ));
-            }
-            next.stop_price = Some(p);
-        }
-        if let Some(p) = req.trail_price {
-            if order.order_type != OrderType::TrailingStop {
-                return Err(reject(
-                    "Trail price can only be modified on a trailing stop order",
-                ));
-            }
-            // Modify recomputes the distance like place, without the 1000-tick cap.
-            let ticks =
-                trail_ticks(spec, market.touch(&order.contract_id), p).map_err(|m| reject(&m))?;
-            trail = Some(ticks);
-            let touch = market
-                .touch(&order.contract_id)
-                .expect("trail_ticks needs a touch");
-            set_trail(&mut next, spec, touch.last, ticks);
-        }
+        let trail = self.slot(order.id).and_then(|s| s.trail_ticks);
+        let touch = market.touch(&order.contract_id);
+        let (mut next, trail) = apply_modify(req, &order, trail, spec, touch).map_err(reject)?;
         next.update_timestamp = Some(Timestamp(now));
         let slot = self.slot_mut(order.id);
         slot.order = next.clone();
@@ -449,11 +362,7 @@ impl Engine {
         if !spec.active {
             return Err(Refusal::new("ContractNotActive"));
         }
-        let net = self
-            .positions
-            .iter()
-            .find(|p| p.account_id == account_id && p.contract_id == contract_id)
-            .map_or(0, |p| p.net);
+        let net = self.ledger.net(account_id, contract_id);
         if net == 0 {
             return Err(Refusal::with("PositionNotFound", "Position not found"));
         }
@@ -661,75 +570,14 @@ impl Engine {
         now: DateTime<Utc>,
         out: &mut Vec<UserEvent>,
     ) {
-        let ts = Timestamp(now);
-        let signed = order.side.sign() * order.size;
-        let idx =
-            match self.positions.iter().position(|p| {
-                p.account_id == order.account_id && p.contract_id == order.contract_id
-            }) {
-                Some(i) => i,
-                None => {
-                    self.positions.push(PositionSlot {
-                        id: 0,
-                        account_id: order.account_id,
-                        contract_id: order.contract_id.clone(),
-                        net: 0,
-                        average: 0.0,
-                        created: ts,
-                    });
-                    self.positions.len() - 1
-                }
-            };
-        let next_id = &mut self.next_position_id;
-        let pos = &mut self.positions[idx];
-        let mut pnl = None;
-        if pos.net == 0 || pos.net.signum() == signed.signum() {
-            if pos.net == 0 {
-                pos.id = *next_id;
-                *next_id += 1;
-                pos.created = ts;
-                pos.average = price;
-            } else {
-                let (old, add) = (f64::from(pos.net.abs()), f64::from(order.size));
-                pos.average = (pos.average * old + price * add) / (old + add);
-            }
-            pos.net += signed;
-        } else {
-            let closing = signed.abs().min(pos.net.abs());
-            let points = (price - pos.average) * f64::from(pos.net.signum()) * f64::from(closing);
-            pnl = Some(round_cents(points / spec.tick_size * spec.tick_value));
-            pos.net += signed;
-            if pos.net.signum() == signed.signum() {
-                // Reversed through flat: the rest opens a new position at the fill price.
-                pos.id = *next_id;
-                *next_id += 1;
-                pos.created = ts;
-                pos.average = price;
-            }
-        }
-        let position = pos.to_wire();
-        let fees = round_cents(spec.fee_per_contract * f64::from(order.size));
-        let trade = Trade {
-            id: FIRST_TRADE_ID + self.trades.len() as i64,
-            account_id: order.account_id,
-            contract_id: order.contract_id.clone(),
-            creation_timestamp: ts,
-            price,
-            profit_and_loss: pnl,
-            fees,
-            side: order.side,
-            size: order.size,
-            voided: false,
-            order_id: order.id,
-            commissions: None,
-        };
-        self.trades.push(trade.clone());
+        let (trade, position) = self.ledger.book(order, price, spec, Timestamp(now));
+        let pnl = trade.profit_and_loss.unwrap_or(0.0);
         let account = self
             .accounts
             .iter_mut()
             .find(|a| a.id == order.account_id)
             .expect("checked on place");
-        account.balance = round_cents(account.balance + pnl.unwrap_or(0.0) - fees);
+        account.balance = round_cents(account.balance + pnl - trade.fees);
         out.push(UserEvent::Trade(trade));
         out.push(UserEvent::Position(position));
         out.push(UserEvent::Account(account.clone()));
@@ -752,152 +600,6 @@ impl Engine {
         out.push(UserEvent::Order(slot.order.clone()));
         self.working.retain(|&w| w != id);
     }
-}
-
-fn round_cents(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
-}
-
-/// Where a working order fills against the touch, if it is marketable: buys at the ask, sells at
-/// the bid (a resting limit gets the touch when it is at least as good as the limit).
-fn fill_price(order: &Order, touch: Touch) -> Option<f64> {
-    let buy = order.side == OrderSide::Bid;
-    let at_touch = if buy { touch.ask } else { touch.bid };
-    let ok = match order.order_type {
-        OrderType::Market => true,
-        OrderType::Limit | OrderType::JoinBid | OrderType::JoinAsk => {
-            let limit = order.limit_price?;
-            if buy {
-                touch.ask <= limit
-            } else {
-                touch.bid >= limit
-            }
-        }
-        OrderType::Stop | OrderType::TrailingStop => {
-            let stop = order.stop_price?;
-            if buy {
-                touch.ask >= stop
-            } else {
-                touch.bid <= stop
-            }
-        }
-        _ => false,
-    };
-    ok.then_some(at_touch)
-}
-
-/// The tick distance a trailing stop's absolute `trailPrice` stands for.
-fn trail_ticks(spec: &ContractSpec, touch: Option<Touch>, trail_price: f64) -> Result<i64, String> {
-    if !spec.on_grid(trail_price) {
-        return Err("Invalid trail price. Price is not aligned to tick size.".into());
-    }
-    let last = touch.ok_or("Cannot trail without a last price")?.last;
-    // Truncated, as the gateway does.
-    let ticks = ((last - trail_price).abs() / spec.tick_size + 1e-9).trunc() as i64;
-    if ticks == 0 {
-        return Err("Trail Distance not set.".into());
-    }
-    Ok(ticks)
-}
-
-/// Sets a trailing stop's level and read-back fields (`trailPrice` holds the distance in price
-/// units on read-back).
-fn set_trail(order: &mut Order, spec: &ContractSpec, reference: f64, ticks: i64) {
-    let level = spec.ticks(reference)
-        + if order.side == OrderSide::Ask {
-            -ticks
-        } else {
-            ticks
-        };
-    order.stop_price = Some(spec.price(level));
-    order.trail_distance = Some(ticks as i32);
-    order.trail_price = Some(spec.price(ticks));
-}
-
-/// Checks a place request and fills in the order's prices. Returns the trail distance for a
-/// trailing stop, or the `OrderRejected` message.
-fn validate_place(
-    req: &PlaceOrderRequest,
-    spec: &ContractSpec,
-    touch: Option<Touch>,
-    auto_oco: bool,
-    order: &mut Order,
-) -> Result<Option<i64>, String> {
-    if req.size <= 0 {
-        return Err("Invalid order size.".into());
-    }
-    let buy = match req.side {
-        OrderSide::Bid => true,
-        OrderSide::Ask => false,
-        OrderSide::Other(_) => return Err("Invalid order side.".into()),
-    };
-    let aligned = |p: Option<f64>, what: &str| -> Result<f64, String> {
-        let p = p.ok_or_else(|| format!("{what} price is required."))?;
-        if spec.on_grid(p) {
-            Ok(p)
-        } else {
-            Err(format!(
-                "Invalid {} price. Price is not aligned to tick size.",
-                what.to_lowercase()
-            ))
-        }
-    };
-    let mut trail = None;
-    match req.order_type {
-        OrderType::Market => {}
-        OrderType::Limit => order.limit_price = Some(aligned(req.limit_price, "Limit")?),
-        OrderType::Stop => order.stop_price = Some(aligned(req.stop_price, "Stop")?),
-        OrderType::TrailingStop => {
-            let p = req.trail_price.ok_or("Trail Distance not set.")?;
-            let ticks = trail_ticks(spec, touch, p)?;
-            if ticks > MAX_TRAIL_TICKS {
-                return Err(format!(
-                    "Trail Distance exceeds maximum ({MAX_TRAIL_TICKS})"
-                ));
-            }
-            set_trail(order, spec, touch.map_or(p, |t| t.last), ticks);
-            trail = Some(ticks);
-        }
-        // Join orders rest at the current best price of their name.
-        OrderType::JoinBid | OrderType::JoinAsk => {
-            let touch = touch.ok_or("Cannot join without a quote")?;
-            order.limit_price = Some(if req.order_type == OrderType::JoinBid {
-                touch.bid
-            } else {
-                touch.ask
-            });
-        }
-        _ => return Err("Invalid order type.".into()),
-    }
-    let legs = [
-        (req.stop_loss_bracket, true),
-        (req.take_profit_bracket, false),
-    ];
-    if legs.iter().any(|(l, _)| l.is_some()) && !auto_oco {
-        return Err(
-            "Brackets cannot be used with Position Brackets. You must enable Auto OCO Brackets."
-                .into(),
-        );
-    }
-    for (leg, is_stop) in legs {
-        let Some(leg) = leg else { continue };
-        // Signed relative to the entry: a long's stop loss below it, its take profit above.
-        let want_negative = buy == is_stop;
-        let dir = if want_negative { "less" } else { "greater" };
-        if (want_negative && leg.ticks >= 0) || (!want_negative && leg.ticks <= 0) {
-            let when = if buy { "longing" } else { "shorting" };
-            return Err(format!("Ticks should be {dir} than zero when {when}"));
-        }
-        let type_ok = if is_stop {
-            matches!(leg.order_type, OrderType::Stop | OrderType::TrailingStop)
-        } else {
-            leg.order_type == OrderType::Limit
-        };
-        if !type_ok {
-            return Err("Invalid bracket order type.".into());
-        }
-    }
-    Ok(trail)
 }
 
 #[cfg(test)]

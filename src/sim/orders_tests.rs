@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::*;
-use crate::sim::market::catalog;
+use crate::gateway::wire::PositionType;
+use crate::sim::market::{Touch, catalog};
 
 struct Stub {
     specs: Vec<ContractSpec>,
