@@ -54,6 +54,17 @@ struct Slot {
     trail_ticks: Option<i64>,
 }
 
+impl Slot {
+    fn new(order: Order, trail_ticks: Option<i64>) -> Self {
+        Self {
+            order,
+            children: Vec::new(),
+            oco: None,
+            trail_ticks,
+        }
+    }
+}
+
 pub struct Engine {
     accounts: Vec<Account>,
     /// Every order ever placed; an id is `FIRST_ORDER_ID + index`.
@@ -194,12 +205,7 @@ impl Engine {
             Err(message) => {
                 order.status = OrderStatus::Rejected;
                 out.push(UserEvent::Order(order.clone()));
-                self.orders.push(Slot {
-                    order,
-                    children: Vec::new(),
-                    oco: None,
-                    trail_ticks: None,
-                });
+                self.orders.push(Slot::new(order, None));
                 return Err(Refusal {
                     name: "OrderRejected",
                     message: Some(message),
@@ -214,12 +220,7 @@ impl Engine {
         ];
         let mut children = Vec::new();
         out.push(UserEvent::Order(order.clone()));
-        self.orders.push(Slot {
-            order,
-            children: Vec::new(),
-            oco: None,
-            trail_ticks,
-        });
+        self.orders.push(Slot::new(order, trail_ticks));
         let mut sl_id = None;
         for (leg, suffix) in legs {
             let Some(BracketLeg { ticks, order_type }) = leg else {
@@ -239,25 +240,17 @@ impl Engine {
                 parent_order_id: Some(id),
                 // Seen live: the take profit points at the stop loss.
                 linked_order_id: if suffix == "-TP" { sl_id } else { None },
-                ..self.slot(id).expect("just pushed").order.clone()
-            };
-            let child = Order {
                 limit_price: None,
                 stop_price: None,
                 trail_price: None,
                 trail_distance: None,
-                ..child
+                ..self.slot(id).expect("just pushed").order.clone()
             };
             if suffix == "-SL" {
                 sl_id = Some(child_id);
             }
             out.push(UserEvent::Order(child.clone()));
-            self.orders.push(Slot {
-                order: child,
-                children: Vec::new(),
-                oco: None,
-                trail_ticks: None,
-            });
+            self.orders.push(Slot::new(child, None));
             children.push((i64::from(ticks), child_id));
         }
         if children.len() == 2 {
@@ -528,7 +521,7 @@ impl Engine {
             self.finish(other, OrderStatus::Cancelled, now, out);
         }
         // The entry filled: its children leave suspension at prices relative to the fill.
-        for (ticks, child) in children {
+        for &(ticks, child) in &children {
             let slot = self.slot_mut(child);
             if slot.order.status != OrderStatus::Suspended {
                 continue;
@@ -547,16 +540,8 @@ impl Engine {
             out.push(UserEvent::Order(slot.order.clone()));
             self.working.push(child);
         }
-        let children: Vec<i64> = self
-            .working
-            .iter()
-            .copied()
-            .filter(|&w| {
-                self.slot(w)
-                    .is_some_and(|s| s.order.parent_order_id == Some(id))
-            })
-            .collect();
-        for child in children {
+        // A child may be marketable the moment it opens.
+        for &(_, child) in &children {
             self.try_fill(child, market, now, out);
         }
     }
