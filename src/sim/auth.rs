@@ -2,8 +2,8 @@
 //! the check every non-login call makes.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -39,13 +39,19 @@ pub struct TokenIssuer {
     decoding: DecodingKey,
     validation: Validation,
     lifetime: Duration,
-    generation: AtomicU64,
+    /// Shared with [`Faults`](super::faults::Faults), which bumps it to expire every token.
+    generation: Arc<AtomicU64>,
     revoked: Mutex<HashSet<String>>,
 }
 
 impl TokenIssuer {
     /// A fresh random signing key per simulator, so tokens of one run never work on another.
     pub fn new(lifetime: std::time::Duration) -> Self {
+        Self::with_generation(lifetime, Arc::default())
+    }
+
+    /// Like [`TokenIssuer::new`], with the token generation shared with whoever may bump it.
+    pub fn with_generation(lifetime: std::time::Duration, generation: Arc<AtomicU64>) -> Self {
         let key: [u8; 32] = rand::random();
         let mut validation = Validation::new(Algorithm::HS256);
         // No leeway: tests expire tokens in seconds and must see them expire on time.
@@ -56,7 +62,7 @@ impl TokenIssuer {
             decoding: DecodingKey::from_secret(&key),
             validation,
             lifetime: Duration::from_std(lifetime).unwrap_or(Duration::days(1)),
-            generation: AtomicU64::new(0),
+            generation,
             revoked: Mutex::new(HashSet::new()),
         }
     }

@@ -58,8 +58,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Faults {
     inner: Mutex<Inner>,
-    /// Set by [`Faults::expire_all_tokens`], consumed by the simulator's token check.
-    pub(crate) expire_tokens: std::sync::atomic::AtomicBool,
+    /// The token generation, shared with the token issuer: tokens of an older one are refused.
+    pub(crate) token_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Faults {
@@ -102,8 +102,8 @@ impl Faults {
 
     /// Every token issued so far stops working at once (answered 401), as if they had expired.
     pub fn expire_all_tokens(&self) {
-        self.expire_tokens
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.token_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Turns every switch off (tokens already expired stay expired).

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -138,9 +137,6 @@ fn is_hub_path(path: &str) -> bool {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
-    if shared.faults.expire_tokens.swap(false, Ordering::SeqCst) {
-        shared.tokens.invalidate_all();
-    }
     let path = req.uri().path().to_owned();
     // The SignalR hubs (`/hubs/market`, `/hubs/user`) will be served here; until then, 404.
     if is_hub_path(&path) {

@@ -159,15 +159,19 @@ impl Shared {
             engine: Engine::new(accounts, config.auto_oco_brackets),
             events: Vec::with_capacity(16),
         };
+        let faults = Faults::default();
         Self {
-            tokens: TokenIssuer::new(config.token_lifetime),
+            tokens: TokenIssuer::with_generation(
+                config.token_lifetime,
+                faults.token_generation.clone(),
+            ),
             config,
             state: Mutex::new(state),
             // Lagging quote readers lose old quotes (they are coalesced downstream anyway);
             // user events get a deeper buffer because they must not be dropped.
             quotes: broadcast::channel(4096).0,
             user: broadcast::channel(16_384).0,
-            faults: Faults::default(),
+            faults,
             stats: Mutex::new(Stats::default()),
             budgets: Mutex::new(HashMap::new()),
             frozen: AtomicBool::new(false),
