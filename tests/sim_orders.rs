@@ -264,3 +264,55 @@ async fn quotes_and_fills_are_published_on_the_broadcast_channels() {
     assert!(matches!(first, moontick::sim::events::UserEvent::Order(_)));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn cancel_modify_and_v2_query_use_their_own_codes() {
+    let sim = sim().await;
+    let api = Api::logged_in(&sim).await;
+    let (acct, mes) = (sim.account_id(), sim.contract_id("MES").unwrap());
+    sim.set_price(&mes, 6_000.0);
+    let limit = |price: f64| json!({"accountId": acct, "contractId": mes, "type": 1, "side": 0, "size": 1, "limitPrice": price});
+    let id = api.call("/api/Order/place", limit(5_990.0)).await["orderId"]
+        .as_i64()
+        .unwrap();
+    let modify = |body| api.call("/api/Order/modify", body);
+    let v = modify(json!({"accountId": acct, "orderId": id, "limitPrice": 5_990.1})).await;
+    assert_eq!(v["errorCode"], 3, "Rejected: off the tick grid");
+    let v = modify(json!({"accountId": acct, "orderId": 42, "size": 2})).await;
+    assert_eq!(v["errorCode"], 2, "OrderNotFound");
+    let v =
+        modify(json!({"accountId": acct, "orderId": id, "size": 2, "limitPrice": 5_995.0})).await;
+    assert_eq!(v["success"], true);
+    let v = api
+        .call(
+            "/api/Order/v2/query",
+            json!({"filter": {"accountId": acct, "statuses": [1]}, "includeTotalCount": true}),
+        )
+        .await;
+    assert_eq!(
+        (v["totalCount"].clone(), v["orders"][0]["size"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(v["orders"][0]["limitPrice"], 5_995.0);
+    let cancel = json!({"accountId": acct, "orderId": id});
+    assert_eq!(
+        api.call("/api/Order/cancel", cancel.clone()).await["success"],
+        true
+    );
+    assert_eq!(
+        api.call("/api/Order/cancel", cancel).await["errorCode"],
+        3,
+        "already cancelled"
+    );
+    let v = api
+        .call("/api/Order/cancel", json!({"accountId": 7, "orderId": id}))
+        .await;
+    assert_eq!(v["errorCode"], 1, "AccountNotFound");
+    let v = api
+        .call("/api/Order/searchOpen", json!({"accountId": 7}))
+        .await;
+    assert_eq!(
+        (v["success"].clone(), v["errorCode"].clone()),
+        (json!(false), json!(1))
+    );
+}
