@@ -10,9 +10,11 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::gateway::requests::RetrieveBarsRequest;
+use crate::gateway::wire::Account;
 use crate::gateway::wire::BarUnit;
-use crate::gateway::{self, GatewayClient, SymbolResolver, TransportOptions};
+use crate::gateway::{self, Credentials, GatewayClient, SymbolResolver, TransportOptions};
 use crate::signalr::{MarketEvent, MarketHub, MarketHubConfig};
+use crate::sim::{SimConfig, Simulator};
 
 fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
     anyhow::ensure!(
@@ -29,6 +31,141 @@ fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
         config.credentials(),
         options,
     )
+}
+
+/// `moontick run`: until the engine lands, it opens the session (the embedded simulator when
+/// there are no credentials, saying so first), picks the account, keeps the token fresh, and
+/// waits for Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// A failed login, or live credentials without a valid `PROJECT_X_ACCOUNT_ID`.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let (client, sim) = if config.has_gateway_credentials() {
+        let client = live_client(config)?;
+        client.session().ensure_valid_token().await.context(
+            "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
+        )?;
+        (client, None)
+    } else {
+        let sim = Simulator::start(SimConfig::default())
+            .await
+            .context("starting the simulator")?;
+        println!(
+            "moontick: no ProjectX credentials set; trading against the built-in simulator at {} \
+             (no real orders). Set JWT_TOKEN or PROJECT_X_USERNAME + PROJECT_X_API_KEY to go live.",
+            sim.url()
+        );
+        let demo = sim.config();
+        let credentials = Credentials {
+            username: demo.user.clone(),
+            api_key: demo.api_key.clone(),
+        };
+        let client = gateway::connect(
+            &sim.url(),
+            None,
+            Some(credentials),
+            TransportOptions::default(),
+        )?;
+        (client, Some(sim))
+    };
+    let refresher = client.session().spawn_refresher();
+    let accounts = client.accounts(true).await.context("listing accounts")?;
+    let account = select_account(config.account_id, &accounts, sim.is_some())?;
+    tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
+    tracing::warn!("the strategy engine is not built yet: keeping the session alive until Ctrl-C");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    refresher.abort();
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// The account to trade: the one `PROJECT_X_ACCOUNT_ID` names. Live trading never guesses; on
+/// the simulator the first tradable account is taken.
+///
+/// # Errors
+/// Live without an account id, or with one the user cannot trade; the message lists the
+/// accounts the user can see.
+pub fn select_account(
+    wanted: Option<i32>,
+    accounts: &[Account],
+    simulated: bool,
+) -> anyhow::Result<Account> {
+    let list = || {
+        accounts
+            .iter()
+            .map(|a| {
+                format!(
+                    "\n  {} {:?} balance {:.2}{}",
+                    a.id,
+                    a.name,
+                    a.balance,
+                    if a.can_trade { "" } else { " (cannot trade)" }
+                )
+            })
+            .collect::<String>()
+    };
+    match wanted {
+        Some(id) => match accounts.iter().find(|a| a.id == id) {
+            Some(a) if a.can_trade => Ok(a.clone()),
+            Some(_) => anyhow::bail!("account {id} cannot trade; your accounts:{}", list()),
+            None => anyhow::bail!(
+                "PROJECT_X_ACCOUNT_ID={id} is not one of your active accounts:{}",
+                list()
+            ),
+        },
+        None if simulated => accounts
+            .iter()
+            .find(|a| a.can_trade)
+            .cloned()
+            .context("the simulator lists no tradable account"),
+        None => anyhow::bail!(
+            "set PROJECT_X_ACCOUNT_ID to the account to trade (moontick never picks one for you):{}",
+            list()
+        ),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Docker and Railway send).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `moontick sim`: the simulator alone until Ctrl-C or SIGTERM. Its URL is the first line on
+/// stdout.
+///
+/// # Errors
+/// When the port cannot be bound.
+pub async fn sim(config: SimConfig) -> anyhow::Result<()> {
+    // The public demo key is printed so a user can paste it; any other key is a secret.
+    let key = if config.api_key.expose() == "demo" {
+        "\"demo\""
+    } else {
+        "as given by --api-key"
+    };
+    let user = config.user.clone();
+    let sim = Simulator::start(config)
+        .await
+        .context("starting the simulator")?;
+    println!(
+        "ProjectX simulator at {} (user {user:?}, API key {key}); Ctrl-C stops it",
+        sim.url()
+    );
+    shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(())
 }
 
 /// `moontick token`: prints `JWT_TOKEN=<token>` and its expiry, reusing the environment's token

@@ -8,6 +8,7 @@
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
 //! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
+//! - [`sim`]: the built-in ProjectX gateway simulator (REST now; hubs later) and its matching engine.
 
 pub mod commands;
 pub mod config;
@@ -15,3 +16,4 @@ pub mod gateway;
 pub mod logging;
 pub mod secret;
 pub mod signalr;
+pub mod sim;

@@ -1,10 +1,14 @@
 //! The `moontick` binary: parses the command line, loads the configuration and calls into the
 //! library.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use moontick::config::Config;
+use moontick::secret::Secret;
+use moontick::sim::SimConfig;
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +23,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The engine (the default). Without ProjectX credentials it runs against the built-in
+    /// simulator on loopback.
+    Run,
+    /// Run the built-in ProjectX gateway simulator on loopback until Ctrl-C.
+    Sim(SimArgs),
     /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it has over
     /// 5 minutes left).
     Token,
@@ -31,6 +40,42 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         wait: f64,
     },
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The one user the simulator knows.
+    #[arg(long, default_value = "demo")]
+    user: String,
+    /// That user's API key.
+    #[arg(long, default_value = "demo")]
+    api_key: String,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, default_value_t = 24 * 3600)]
+    token_lifetime: u64,
+    /// Quotes per second per contract.
+    #[arg(long, default_value_t = 4.0)]
+    quote_rate: f64,
+    /// Seed of the price walks.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl SimArgs {
+    fn into_config(self) -> SimConfig {
+        SimConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], self.port)),
+            user: self.user,
+            api_key: Secret::new(self.api_key),
+            token_lifetime: Duration::from_secs(self.token_lifetime),
+            quote_rate: self.quote_rate,
+            seed: self.seed,
+            ..SimConfig::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -48,13 +93,14 @@ fn main() -> ExitCode {
     moontick::logging::init(config.log_format, &config.log_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(async {
-        match cli.command {
-            Some(Command::Token) => moontick::commands::token(&config).await,
-            Some(Command::Quote { symbol, wait }) => {
-                let wait = std::time::Duration::from_secs_f64(wait.clamp(0.0, 60.0));
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => moontick::commands::run(&config).await,
+            Command::Sim(args) => moontick::commands::sim(args.into_config()).await,
+            Command::Token => moontick::commands::token(&config).await,
+            Command::Quote { symbol, wait } => {
+                let wait = Duration::from_secs_f64(wait.clamp(0.0, 60.0));
                 moontick::commands::quote(&config, &symbol, wait).await
             }
-            None => anyhow::bail!("no command given: try `moontick --help`"),
         }
     });
     match result {

@@ -11,6 +11,7 @@ use moontick::gateway::requests::*;
 use moontick::gateway::symbols::ResolveError;
 use moontick::gateway::wire::*;
 use moontick::gateway::{Endpoint, GatewayClient, GatewayError, SymbolResolver, TransportOptions};
+use moontick::sim::faults::{AfterExecute, FaultReply};
 
 fn code_of(err: &GatewayError) -> (i32, &'static str) {
     match err {
@@ -231,6 +232,8 @@ async fn market_order_fills_and_shows_in_orders_positions_and_trades() {
     );
     let pnl: f64 = trades.iter().filter_map(|t| t.profit_and_loss).sum();
     assert!(pnl > 0.0, "bought at 20000, sold higher: {pnl}");
+    let token = client.session().ensure_valid_token().await.unwrap();
+    assert_no_secret_logged(&[token.expose(), KEY]);
 }
 
 #[tokio::test]
@@ -382,7 +385,8 @@ async fn bracket_children_wait_then_one_cancels_the_other() {
         0
     );
 
-    sim.set_price(&mnq, 19990.0);
+    // The simulator's ask is one tick above the price it is set to: this puts the ask at the limit.
+    sim.set_price(&mnq, 19989.75);
     let children = wait_for(|| {
         let client = client.clone();
         async move {
@@ -470,8 +474,11 @@ async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once()
         .unwrap();
     let start: Timestamp = (Utc::now() - chrono::Duration::minutes(1)).into();
 
-    sim.faults()
-        .delay_after_execute(Some(Endpoint::OrderPlace), Duration::from_secs(2), 1);
+    sim.faults().execute_then(
+        1,
+        Some(Endpoint::OrderPlace),
+        AfterExecute::Delay(Duration::from_secs(2)),
+    );
     let mut req = market(account, &mnq, OrderSide::Bid, 1);
     req.custom_tag = Some("unknown-1".into());
     let e = client.place_order(&req).await.unwrap_err();
@@ -492,7 +499,7 @@ async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once()
     );
 
     sim.faults()
-        .fail_after_execute(Some(Endpoint::OrderCancel), 500, 1);
+        .execute_then(1, Some(Endpoint::OrderCancel), AfterExecute::ServerError);
     let mut limit = market(account, &mnq, OrderSide::Bid, 1);
     limit.order_type = OrderType::Limit;
     limit.limit_price = Some(1.0);
@@ -509,14 +516,17 @@ async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once()
 #[tokio::test]
 async fn read_only_call_is_retried_after_a_500() {
     let (sim, client, account, _) = setup().await;
-    sim.faults()
-        .fail_next(Some(Endpoint::PositionSearchOpen), 500, 1);
+    sim.faults().fail_next(
+        1,
+        Some(Endpoint::PositionSearchOpen),
+        FaultReply::ServerError,
+    );
     let before = sim.stats().calls(Endpoint::PositionSearchOpen);
     client.open_positions(account).await.unwrap();
     assert_eq!(sim.stats().calls(Endpoint::PositionSearchOpen) - before, 2);
     // A mutating call answered 500 is not retried.
     sim.faults()
-        .fail_next(Some(Endpoint::PositionClose), 500, 1);
+        .fail_next(1, Some(Endpoint::PositionClose), FaultReply::ServerError);
     let e = client
         .close_position(account, "CON.F.US.MNQ.Z99")
         .await
@@ -545,6 +555,6 @@ where
             tokio::time::Instant::now() < deadline,
             "condition not reached in 10 s"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use moontick::gateway::{AuthError, Endpoint, GatewayClient, GatewayError};
 use moontick::secret::Secret;
+use moontick::sim::faults::FaultReply;
 
 async fn wait_until_expired(token: &Secret) {
     let exp = moontick::gateway::Token::parse(token.clone())
@@ -71,7 +72,7 @@ async fn token_with_under_five_minutes_left_is_refreshed_through_validate() {
     assert_eq!(session.validate_count(), 1);
     assert_eq!(session.login_count(), 0);
     assert_eq!(
-        sim.stats().last_token.as_ref(),
+        sim.stats().last_bearer.as_ref(),
         Some(&jwt),
         "validate presents the old token"
     );
@@ -81,10 +82,10 @@ async fn token_with_under_five_minutes_left_is_refreshed_through_validate() {
 
 #[tokio::test]
 async fn twenty_concurrent_callers_cause_exactly_one_refresh() {
-    let sim = start_sim(|c| c.token_lifetime = Duration::from_secs(4 * 60)).await;
-    let stale = fresh_token(&sim).await;
-    // Tokens issued from now on are long-lived, so one refresh satisfies every caller.
-    sim.set_token_lifetime(Duration::from_secs(60 * 60));
+    let sim = start_sim(|_| {}).await;
+    // Four minutes left: inside the refresh margin. Tokens the simulator issues from here on
+    // live 24 h, so one refresh satisfies every caller.
+    let stale = sim.mint_token(chrono::Duration::minutes(4));
     let session = session(&sim, Some(stale), Some(credentials()));
     let validates_before = sim.stats().validates;
     let mut tasks = Vec::new();
@@ -131,7 +132,7 @@ async fn unauthorized_call_refreshes_once_and_retries_once() {
     client.accounts(true).await.unwrap();
     let before = sim.stats();
     sim.faults()
-        .fail_next(Some(Endpoint::AccountSearch), 401, 1);
+        .fail_next(1, Some(Endpoint::AccountSearch), FaultReply::Unauthorized);
     assert!(!client.accounts(true).await.unwrap().is_empty());
     let after = sim.stats();
     assert_eq!(
@@ -146,7 +147,7 @@ async fn unauthorized_call_refreshes_once_and_retries_once() {
 
     // A gateway that keeps answering 401 gets exactly one retry, then a clear error.
     sim.faults()
-        .fail_next(Some(Endpoint::AccountSearch), 401, 10);
+        .fail_next(10, Some(Endpoint::AccountSearch), FaultReply::Unauthorized);
     let before = sim.stats().calls(Endpoint::AccountSearch);
     let err = client.accounts(true).await.unwrap_err();
     assert!(matches!(err, GatewayError::Unauthorized { .. }), "{err:?}");
@@ -159,8 +160,13 @@ async fn rate_limited_call_waits_for_retry_after_and_succeeds() {
     let sim = start_sim(|_| {}).await;
     let client = client(&sim);
     client.accounts(true).await.unwrap();
-    sim.faults()
-        .fail_next(Some(Endpoint::AccountSearch), 429, 2);
+    sim.faults().fail_next(
+        2,
+        Some(Endpoint::AccountSearch),
+        FaultReply::TooManyRequests {
+            retry_after: Duration::from_secs(1),
+        },
+    );
     let before = sim.stats().calls(Endpoint::AccountSearch);
     let started = std::time::Instant::now();
     assert!(!client.accounts(true).await.unwrap().is_empty());

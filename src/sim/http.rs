@@ -1,0 +1,214 @@
+//! The simulator's HTTP server: the hyper 1 accept loop with graceful shutdown, routing (REST
+//! now, `/hubs/*` reserved for the SignalR hubs), and the pipeline every REST call goes through:
+//! faults, bearer check, rate limit, handler.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::Shared;
+use super::api;
+use super::auth::TokenError;
+use super::faults::{AfterExecute, FaultReply};
+use crate::gateway::Endpoint;
+use crate::secret::Secret;
+
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// How long shutdown waits for open connections (a delayed-reply fault may hold one).
+const DRAIN: Duration = Duration::from_secs(2);
+/// Request bodies are small JSON objects; anything bigger is a client bug.
+const MAX_BODY: usize = 1 << 20;
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Usually EMFILE under load: back off instead of spinning.
+                    tracing::warn!(error = %e, "simulator accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(handle(shared, req).await) }
+        });
+        let conn =
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+pub(crate) fn empty(status: StatusCode) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+pub(crate) fn json(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn too_many(wait: Duration) -> Reply {
+    let mut r = empty(StatusCode::TOO_MANY_REQUESTS);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r
+}
+
+/// The gateway's 401 body shape is not known; ASP.NET's JwtBearer handler answers with an empty
+/// body and a `WWW-Authenticate` challenge, so we do the same.
+fn unauthorized(had_token: bool) -> Reply {
+    let mut r = empty(StatusCode::UNAUTHORIZED);
+    let challenge = if had_token {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    r
+}
+
+fn fault_reply(reply: FaultReply) -> Reply {
+    match reply {
+        FaultReply::Unauthorized => unauthorized(true),
+        FaultReply::TooManyRequests { retry_after } => too_many(retry_after),
+        FaultReply::ServerError => empty(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// The user a login call names, for its rate-limit bucket.
+fn login_user(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("userName")
+                .and_then(|u| u.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+fn is_hub_path(path: &str) -> bool {
+    path.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("/hubs/"))
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+    let path = req.uri().path().to_owned();
+    // The SignalR hubs (`/hubs/market`, `/hubs/user`) will be served here; until then, 404.
+    if is_hub_path(&path) {
+        return empty(StatusCode::NOT_FOUND);
+    }
+    if path.eq_ignore_ascii_case("/api/Status/ping") && req.method() == Method::GET {
+        return json(
+            StatusCode::OK,
+            b"pong".to_vec(),
+            "text/plain; charset=utf-8",
+        );
+    }
+    let Some(ep) = Endpoint::from_path(&path) else {
+        return empty(StatusCode::NOT_FOUND);
+    };
+    if req.method() != Method::POST {
+        let mut r = empty(StatusCode::METHOD_NOT_ALLOWED);
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let token = bearer(req.headers());
+    {
+        let mut stats = shared.stats();
+        *stats.calls.entry(ep).or_default() += 1;
+        if let Some(t) = &token {
+            stats.last_bearer = Some(Secret::new(t.clone()));
+        }
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
+    };
+    if let Some(reply) = shared.faults.take_reply(ep) {
+        return fault_reply(reply);
+    }
+    if let Some(delay) = shared.faults.delay_for(ep) {
+        tokio::time::sleep(delay).await;
+    }
+    let claims = if ep.is_login() {
+        None
+    } else {
+        match shared.tokens.verify(token.as_deref()) {
+            Ok(claims) => Some(claims),
+            Err(e) => {
+                shared.stats().unauthorized += 1;
+                tracing::debug!(endpoint = ep.name(), reason = ?e, "simulator refused token");
+                return unauthorized(e != TokenError::Missing);
+            }
+        }
+    };
+    if shared.config.rate_limits {
+        let user = claims
+            .as_ref()
+            .map_or_else(|| login_user(&body), |c| c.sub.clone());
+        if let Err(wait) = shared
+            .budget(&user)
+            .for_endpoint(ep)
+            .try_acquire(tokio::time::Instant::now())
+        {
+            shared.stats().rate_limited += 1;
+            return too_many(wait);
+        }
+    }
+    let after = shared.faults.take_after(ep);
+    let reply = api::dispatch(&shared, ep, &body, claims.as_ref());
+    match after {
+        None => reply,
+        Some(AfterExecute::ServerError) => empty(StatusCode::INTERNAL_SERVER_ERROR),
+        Some(AfterExecute::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            reply
+        }
+    }
+}
