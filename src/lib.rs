@@ -5,6 +5,7 @@
 //! - [`commands`]: the one-shot CLI commands (`token`, …).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`logging`]: log output, pretty or JSON.
+//! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
 //! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
@@ -14,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod gateway;
 pub mod logging;
+pub mod risk;
 pub mod secret;
 pub mod signalr;
 pub mod sim;
