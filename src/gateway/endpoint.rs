@@ -239,19 +239,28 @@ mod tests {
     fn error_codes_are_per_endpoint() {
         // The shifted codes between close and partial close are the classic trap.
         assert_eq!(Endpoint::PositionClose.error_name(5), "OrderRejected");
-        assert_eq!(Endpoint::PositionPartialClose.error_name(5), "InvalidCloseSize");
+        assert_eq!(
+            Endpoint::PositionPartialClose.error_name(5),
+            "InvalidCloseSize"
+        );
         assert_eq!(Endpoint::LoginKey.error_name(3), "InvalidCredentials");
         assert_eq!(Endpoint::Validate.error_name(3), "ExpiredToken");
         assert_eq!(Endpoint::OrderPlace.error_name(2), "OrderRejected");
         assert_eq!(Endpoint::OrderModify.error_name(7), "ContractNotFound");
         assert_eq!(Endpoint::OrderCancel.error_name(7), "Unknown");
         assert_eq!(Endpoint::OrderPlace.error_name(-1), "Unknown");
-        assert_eq!(Endpoint::OrderPlace.error_code("ContractNotActive"), Some(9));
+        assert_eq!(
+            Endpoint::OrderPlace.error_code("ContractNotActive"),
+            Some(9)
+        );
     }
 
     #[test]
     fn only_the_five_account_changing_calls_mutate() {
-        let mutating: Vec<_> = Endpoint::ALL.into_iter().filter(|e| e.is_mutating()).collect();
+        let mutating: Vec<_> = Endpoint::ALL
+            .into_iter()
+            .filter(|e| e.is_mutating())
+            .collect();
         assert_eq!(mutating.len(), 5);
         assert!(!Endpoint::OrderSearch.is_mutating());
     }

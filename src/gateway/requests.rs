@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::wire::{
-    Account, Bar, BarUnit, Contract, Order, OrderSide, OrderStatus, OrderType, Position,
-    Timestamp, Trade, null_as_default,
+    Account, Bar, BarUnit, Contract, Order, OrderSide, OrderStatus, OrderType, Position, Timestamp,
+    Trade, null_as_default,
 };
 use crate::secret::Secret;
 

@@ -180,11 +180,21 @@ pub struct Envelope<T> {
 
 impl<T> Envelope<T> {
     pub fn ok(payload: T) -> Self {
-        Self { payload, success: true, error_code: 0, error_message: None }
+        Self {
+            payload,
+            success: true,
+            error_code: 0,
+            error_message: None,
+        }
     }
 
     pub fn error(payload: T, code: i32, message: Option<String>) -> Self {
-        Self { payload, success: false, error_code: code, error_message: message }
+        Self {
+            payload,
+            success: false,
+            error_code: code,
+            error_message: message,
+        }
     }
 }
 
