@@ -197,7 +197,9 @@ fn validate(m: &Table) -> Result<Spec, String> {
                             spec.symbols.push(s.to_string_lossy())
                         }
                         _ => {
-                            return Err("symbols must be a list of strings, like { \"MNQ\" }".into());
+                            return Err(
+                                "symbols must be a list of strings, like { \"MNQ\" }".into()
+                            );
                         }
                     }
                 }
