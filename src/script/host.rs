@@ -130,7 +130,8 @@ fn strategy_name(path: &Path) -> Option<String> {
 
 impl Host {
     /// Starts one thread per `*.lua` file in the strategies directory; each loads its file and
-    /// calls `on_start` (`reason = "restart"` when saved state was found).
+    /// calls `on_start` (`reason = "restart"` when saved state was found). Returns once every
+    /// file has been loaded or has failed to (see [`Host::status`]).
     ///
     /// # Errors
     /// When the directory cannot be read.
@@ -159,10 +160,17 @@ impl Host {
         for f in files {
             inner.file_changed(&f);
         }
-        Ok(Host {
+        let host = Host {
             inner,
             watcher: None,
-        })
+        };
+        // Wait for the first load of each file so that routing knows every strategy's symbols
+        // before the first quote, and `symbols()` is complete. A load is bounded by the
+        // instruction budget, so this ends.
+        while host.status().iter().any(|s| s.state == RunState::Starting) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(host)
     }
 
     /// Watches the strategies directory (and its `lib/`) from now on: a saved file reloads its
@@ -252,6 +260,29 @@ impl Host {
                 false
             }
         }
+    }
+
+    /// The union of the symbols the running strategies declared: what the feed must subscribe.
+    pub fn symbols(&self) -> Vec<String> {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<String> = map
+            .values()
+            .flat_map(|e| {
+                e.shared
+                    .spec
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .symbols
+                    .clone()
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// Every known strategy, sorted by name.
@@ -385,6 +416,13 @@ impl Inner {
                 |e| tracing::error!(strategy = %name, error = %e, "cannot start strategy thread"),
             )
             .ok();
+        if thread.is_none() {
+            shared
+                .status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .state = RunState::Failed;
+        }
         Entry { shared, thread }
     }
 }
