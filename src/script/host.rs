@@ -315,8 +315,8 @@ impl Host {
     }
 
     /// Stops watching, calls every `on_stop("shutdown")` after the events already queued, saves
-    /// state, and waits for the strategy threads.
-    pub fn shutdown(mut self) {
+    /// state, waits for the strategy threads, and returns their final status.
+    pub fn shutdown(mut self) -> Vec<StrategyStatus> {
         drop(self.watcher.take());
         let entries: Vec<Entry> = {
             let mut map = self
@@ -331,9 +331,25 @@ impl Host {
         }
         let retired =
             std::mem::take(&mut *self.inner.retired.lock().unwrap_or_else(|e| e.into_inner()));
-        for t in entries.into_iter().filter_map(|e| e.thread).chain(retired) {
+        let mut last = Vec::new();
+        for e in entries {
+            if let Some(t) = e.thread {
+                let _ = t.join();
+            }
+            let mut s = e
+                .shared
+                .status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            s.quotes_dropped = runner::quotes_dropped(&e.shared);
+            last.push(s);
+        }
+        for t in retired {
             let _ = t.join();
         }
+        last.sort_by(|a, b| a.name.cmp(&b.name));
+        last
     }
 }
 
