@@ -26,7 +26,10 @@ impl Side {
 /// out to several strategies clones pointers, not strings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quote {
+    /// The full contract id (`CON.F.US.MNQ.Z25`).
     pub contract: Arc<str>,
+    /// The root (`MNQ`); strategies list roots or contract ids in `symbols`, and routing
+    /// matches either.
     pub symbol: Arc<str>,
     pub bid: f64,
     pub ask: f64,

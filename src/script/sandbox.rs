@@ -51,8 +51,9 @@ impl Budget {
 /// collector and walk into the memory limit on purpose.
 const PRELUDE: &str = r#"
 local raw_load, raw_cg = load, collectgarbage
-load = function(chunk, name, _mode, env)
-  return raw_load(chunk, name, "t", env)
+-- `...` rather than `env`: an explicit nil env would leave the chunk without globals.
+load = function(chunk, name, _mode, ...)
+  return raw_load(chunk, name, "t", ...)
 end
 local cg_ok = { collect = true, count = true, step = true }
 collectgarbage = function(opt, ...)
@@ -268,7 +269,7 @@ mod tests {
         )
         .exec()
         .unwrap();
-        lua.load("assert(load('return 1 + 1')() == 2)")
+        lua.load("assert(load('return 1 + 1')() == 2 and load('return string.format')())")
             .exec()
             .unwrap();
     }

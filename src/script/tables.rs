@@ -37,13 +37,16 @@ impl QuoteSlot {
     }
 
     pub fn fill(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<&Table> {
-        let same = matches!(&self.names, Some((c, _, s, _)) if Arc::ptr_eq(c, &q.contract) || (**c == *q.contract && **s == *q.symbol));
+        let same = matches!(&self.names, Some((c, _, s, _)) if **c == *q.contract && **s == *q.symbol);
         if !same {
             let c = lua.create_string(&*q.contract)?;
             let s = lua.create_string(&*q.symbol)?;
-            self.table.raw_set(&self.keys[0], &c)?;
-            self.table.raw_set(&self.keys[1], &s)?;
             self.names = Some((q.contract.clone(), c, q.symbol.clone(), s));
+        }
+        if let Some((_, c, _, s)) = &self.names {
+            // Set every time: the strategy may have overwritten the fields of the shared table.
+            self.table.raw_set(&self.keys[0], c)?;
+            self.table.raw_set(&self.keys[1], s)?;
         }
         let t = &self.table;
         let k = &self.keys;
