@@ -55,7 +55,11 @@ impl Broker for Refuser {
 const STRATEGY: &str = r#"
 local M = { symbols = { "MNQ" } }
 function M.on_quote(q)
-  if q.ask > q.bid then
+  if q.bid < 0 then
+    -- Busy for a while so that the benchmark can queue a backlog behind this quote.
+    local until_t = bot.now() + 1.0
+    while bot.now() < until_t do end
+  elseif q.ask > q.bid then
     local handle, reason = bot.buy{ size = 1, type = "limit", price = q.bid, tag = "bench" }
     if handle then error("expected a refusal") end
   end
@@ -119,7 +123,45 @@ fn main() {
     }
     println!("  {:>6}: {:>8.2} us", "max", hist.max() as f64 / 1000.0);
 
-    // Throughput: the producer never waits; the strategy runs flat out and the rest coalesce.
+    // Throughput: a backlog of quotes on distinct contracts (so none coalesce) queued while the
+    // strategy is busy, then timed from its first refusal to its last.
+    let backlog = 200_000u64;
+    let contracts: Vec<Arc<str>> = (0..backlog)
+        .map(|i| format!("CON.F.US.MNQ.X{i}").into())
+        .collect();
+    let base = broker.count.load(Ordering::Acquire);
+    let busy = Event::Quote(Quote {
+        bid: -1.0,
+        ..match quote(&contract, &symbol, 0) {
+            Event::Quote(q) => q,
+            _ => unreachable!(),
+        }
+    });
+    host.dispatch(&busy);
+    for (i, c) in contracts.iter().enumerate() {
+        host.dispatch(&quote(c, &symbol, i as u64));
+    }
+    let queued_at = Instant::now();
+    while broker.count.load(Ordering::Acquire) == base {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let t0 = Instant::now();
+    assert!(
+        t0 - queued_at > Duration::from_millis(10),
+        "backlog was not queued while busy; raise the busy time"
+    );
+    while broker.count.load(Ordering::Acquire) < base + backlog {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    println!("backlog of {backlog} quotes through one strategy (on_quote + refused bot.buy each):");
+    println!(
+        "  {:>12.0} quotes/s ({:.2} us per quote)",
+        backlog as f64 / elapsed,
+        elapsed * 1e6 / backlog as f64
+    );
+
+    // Flood: the producer never waits; the strategy runs flat out and the rest coalesce.
     let start_count = broker.count.load(Ordering::Acquire);
     let t0 = Instant::now();
     let mut sent = 0u64;
@@ -131,12 +173,11 @@ fn main() {
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let handled = broker.count.load(Ordering::Acquire) - start_count;
-    println!("saturating producer for {elapsed:.1} s on one contract:");
-    println!("  sent      {:>12.0} quotes/s", sent as f64 / elapsed);
     println!(
-        "  on_quote  {:>12.0} calls/s (each refused by bot.buy)",
-        handled as f64 / elapsed
+        "flooding producer for {elapsed:.1} s on one contract (both threads compete for 2 cores):"
     );
+    println!("  sent      {:>12.0} quotes/s", sent as f64 / elapsed);
+    println!("  on_quote  {:>12.0} calls/s", handled as f64 / elapsed);
     let last = host.shutdown();
     println!(
         "  coalesced {:>12} quotes (latest wins)",

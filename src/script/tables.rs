@@ -37,7 +37,8 @@ impl QuoteSlot {
     }
 
     pub fn fill(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<&Table> {
-        let same = matches!(&self.names, Some((c, _, s, _)) if **c == *q.contract && **s == *q.symbol);
+        let same =
+            matches!(&self.names, Some((c, _, s, _)) if **c == *q.contract && **s == *q.symbol);
         if !same {
             let c = lua.create_string(&*q.contract)?;
             let s = lua.create_string(&*q.symbol)?;
