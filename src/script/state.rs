@@ -167,7 +167,7 @@ mod tests {
             serde_json::json!({"n": 1.5, "list": [1, 2, 3], "s": "x"})
         );
         let back = from_json(&lua, &json).unwrap();
-        assert_eq!(back.raw_get::<i64>("s").is_err(), true);
+        assert_eq!(back.raw_get::<String>("s").unwrap(), "x");
         assert_eq!(back.get::<Table>("list").unwrap().raw_len(), 3);
     }
 }
