@@ -101,7 +101,13 @@ fn main() {
 
     // Latency: one quote at a time, waiting for its refusal before sending the next.
     let mut hist = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
-    let (warmup, samples) = (20_000u64, 200_000u64);
+    // SCRIPT_BENCH_SCALE=10 runs a tenth of the work, for profiling under callgrind.
+    let scale: u64 = std::env::var("SCRIPT_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let (warmup, samples) = (20_000u64 / scale, 200_000u64 / scale);
     for i in 0..warmup + samples {
         let before = broker.count.load(Ordering::Acquire);
         let t0 = broker.base.elapsed().as_nanos() as u64;
@@ -125,7 +131,7 @@ fn main() {
 
     // Throughput: a backlog of quotes on distinct contracts (so none coalesce) queued while the
     // strategy is busy, then timed from its first refusal to its last.
-    let backlog = 200_000u64;
+    let backlog = 200_000u64 / scale;
     let contracts: Vec<Arc<str>> = (0..backlog)
         .map(|i| format!("CON.F.US.MNQ.X{i}").into())
         .collect();
@@ -165,7 +171,7 @@ fn main() {
     let start_count = broker.count.load(Ordering::Acquire);
     let t0 = Instant::now();
     let mut sent = 0u64;
-    while t0.elapsed() < Duration::from_secs(3) {
+    while t0.elapsed() < Duration::from_secs(3) / scale as u32 {
         for _ in 0..1000 {
             host.dispatch(&quote(&contract, &symbol, sent));
             sent += 1;

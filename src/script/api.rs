@@ -98,30 +98,48 @@ const ORDER_FIELDS: &[&str] = &[
 ];
 
 fn parse_intent(lua: &Lua, ctx: &Ctx, side: Side, args: Value) -> mlua::Result<OrderIntent> {
-    let fname = format!("bot.{}", side.as_str());
+    let fname = match side {
+        Side::Buy => "bot.buy",
+        Side::Sell => "bot.sell",
+    };
     let Value::Table(t) = args else {
         return Err(arg_error(
             lua,
-            &fname,
+            fname,
             "expects a table, like bot.buy{size=1}",
         ));
     };
+    // One pass over the table both finds the fields and rejects misspelt ones; looking each
+    // field up by name instead cost most of a refused `bot.buy` (callgrind).
+    let mut fields: [Value; ORDER_FIELDS.len()] = Default::default();
     for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let known = matches!(&k, Value::String(s) if ORDER_FIELDS.iter().any(|f| s == f));
-        if !known {
-            let key = k.to_string().unwrap_or_else(|_| "?".into());
-            return Err(arg_error(
-                lua,
-                &fname,
-                format!(
-                    "unknown field '{key}' (fields: {})",
-                    ORDER_FIELDS.join(", ")
-                ),
-            ));
+        let (k, v) = pair?;
+        let slot = match &k {
+            Value::String(s) => {
+                let b = s.as_bytes();
+                ORDER_FIELDS.iter().position(|f| f.as_bytes() == &b[..])
+            }
+            _ => None,
+        };
+        match slot {
+            Some(i) => fields[i] = v,
+            None => {
+                let key = k.to_string().unwrap_or_else(|_| "?".into());
+                return Err(arg_error(
+                    lua,
+                    fname,
+                    format!(
+                        "unknown field '{key}' (fields: {})",
+                        ORDER_FIELDS.join(", ")
+                    ),
+                ));
+            }
         }
     }
-    let get = |k: &str| t.raw_get::<Value>(k);
+    let get = |k: &str| -> mlua::Result<Value> {
+        let i = ORDER_FIELDS.iter().position(|f| *f == k).unwrap_or(0);
+        Ok(fields[i].clone())
+    };
     let symbol = match get("symbol")? {
         Value::Nil => ctx
             .default_symbol
@@ -131,14 +149,14 @@ fn parse_intent(lua: &Lua, ctx: &Ctx, side: Side, args: Value) -> mlua::Result<O
             .ok_or_else(|| {
                 arg_error(
                     lua,
-                    &fname,
+                    fname,
                     "symbol is required (the strategy declares no symbols)",
                 )
             })?,
-        v => string_of(&v).ok_or_else(|| arg_error(lua, &fname, "symbol must be a string"))?,
+        v => string_of(&v).ok_or_else(|| arg_error(lua, fname, "symbol must be a string"))?,
     };
     let size = positive_int(&get("size")?)
-        .ok_or_else(|| arg_error(lua, &fname, "size must be a positive integer"))?;
+        .ok_or_else(|| arg_error(lua, fname, "size must be a positive integer"))?;
     let order_type = match get("type")? {
         Value::Nil => OrderType::Market,
         v => string_of(&v)
@@ -147,7 +165,7 @@ fn parse_intent(lua: &Lua, ctx: &Ctx, side: Side, args: Value) -> mlua::Result<O
             .ok_or_else(|| {
                 arg_error(
                     lua,
-                    &fname,
+                    fname,
                     "type must be one of market, limit, stop, trailing, join_bid, join_ask",
                 )
             })?,
@@ -157,7 +175,7 @@ fn parse_intent(lua: &Lua, ctx: &Ctx, side: Side, args: Value) -> mlua::Result<O
             Value::Nil => Ok(None),
             v => positive_num(&v)
                 .map(Some)
-                .ok_or_else(|| arg_error(lua, &fname, format!("{k} must be a positive number"))),
+                .ok_or_else(|| arg_error(lua, fname, format!("{k} must be a positive number"))),
         }
     };
     let opt_ticks = |k: &str| -> mlua::Result<Option<i64>> {
@@ -165,7 +183,7 @@ fn parse_intent(lua: &Lua, ctx: &Ctx, side: Side, args: Value) -> mlua::Result<O
             Value::Nil => Ok(None),
             v => positive_int(&v)
                 .map(Some)
-                .ok_or_else(|| arg_error(lua, &fname, format!("{k} must be a positive integer"))),
+                .ok_or_else(|| arg_error(lua, fname, format!("{k} must be a positive integer"))),
         }
     };
     let price = opt_price("price")?;
@@ -180,13 +198,13 @@ fn parse_intent(lua: &Lua, ctx: &Ctx, side: Side, args: Value) -> mlua::Result<O
     if let Some(field) = needs {
         return Err(arg_error(
             lua,
-            &fname,
+            fname,
             format!("{field} is required for a {} order", order_type.as_str()),
         ));
     }
     let tag = match get("tag")? {
         Value::Nil => None,
-        v => Some(string_of(&v).ok_or_else(|| arg_error(lua, &fname, "tag must be a string"))?),
+        v => Some(string_of(&v).ok_or_else(|| arg_error(lua, fname, "tag must be a string"))?),
     };
     Ok(OrderIntent {
         symbol,

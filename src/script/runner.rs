@@ -72,14 +72,17 @@ struct Version {
     generation: u64,
     budget: Budget,
     ctx: Arc<Ctx>,
-    module: Table,
+    /// Handlers as the file defined them, in `HANDLERS` order: looked up once per load rather
+    /// than once per event.
+    handlers: Vec<Option<Function>>,
     spec: Spec,
     quote: QuoteSlot,
 }
 
 impl Version {
     fn handler(&self, name: &str) -> Option<Function> {
-        self.module.raw_get::<Option<Function>>(name).ok().flatten()
+        let i = HANDLERS.iter().position(|h| *h == name)?;
+        self.handlers[i].clone()
     }
 
     fn state(&self) -> mlua::Result<Table> {
@@ -144,13 +147,17 @@ fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Versio
     };
     let spec = validate(&module).map_err(|msg| format!("{at}: {msg}"))?;
     *ctx.default_symbol.lock().unwrap_or_else(|e| e.into_inner()) = spec.symbols.first().cloned();
+    let handlers = HANDLERS
+        .iter()
+        .map(|h| module.raw_get::<Option<Function>>(*h).ok().flatten())
+        .collect();
     let quote = QuoteSlot::new(&lua).map_err(lua_err)?;
     Ok(Version {
         lua,
         generation,
         budget,
         ctx,
-        module,
+        handlers,
         spec,
         quote,
     })

@@ -13,7 +13,9 @@ use super::events::{Event, Quote, WebhookBody};
 pub struct QuoteSlot {
     table: Table,
     keys: [LuaString; 9],
-    names: Option<(Arc<str>, LuaString, Arc<str>, LuaString)>,
+    /// Lua strings of recently seen contracts and symbols, so a strategy on a few contracts
+    /// never creates a string per quote. Small and searched linearly: strategies watch few.
+    names: Vec<(Arc<str>, LuaString)>,
 }
 
 impl QuoteSlot {
@@ -32,23 +34,32 @@ impl QuoteSlot {
                 k("volume")?,
                 k("time")?,
             ],
-            names: None,
+            names: Vec::new(),
         })
     }
 
+    fn name(&mut self, lua: &Lua, s: &Arc<str>) -> mlua::Result<LuaString> {
+        if let Some((_, ls)) = self
+            .names
+            .iter()
+            .find(|(k, _)| Arc::ptr_eq(k, s) || **k == **s)
+        {
+            return Ok(ls.clone());
+        }
+        let ls = lua.create_string(&**s)?;
+        if self.names.len() >= 16 {
+            self.names.remove(0);
+        }
+        self.names.push((s.clone(), ls.clone()));
+        Ok(ls)
+    }
+
     pub fn fill(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<&Table> {
-        let same =
-            matches!(&self.names, Some((c, _, s, _)) if **c == *q.contract && **s == *q.symbol);
-        if !same {
-            let c = lua.create_string(&*q.contract)?;
-            let s = lua.create_string(&*q.symbol)?;
-            self.names = Some((q.contract.clone(), c, q.symbol.clone(), s));
-        }
-        if let Some((_, c, _, s)) = &self.names {
-            // Set every time: the strategy may have overwritten the fields of the shared table.
-            self.table.raw_set(&self.keys[0], c)?;
-            self.table.raw_set(&self.keys[1], s)?;
-        }
+        let c = self.name(lua, &q.contract)?;
+        let s = self.name(lua, &q.symbol)?;
+        // Set every time: the strategy may have overwritten the fields of the shared table.
+        self.table.raw_set(&self.keys[0], c)?;
+        self.table.raw_set(&self.keys[1], s)?;
         let t = &self.table;
         let k = &self.keys;
         t.raw_set(&k[2], q.bid)?;
