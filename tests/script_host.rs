@@ -294,3 +294,26 @@ fn feed_status_reaches_every_strategy() {
     });
     host.shutdown();
 }
+
+#[test]
+fn quote_fields_reach_on_quote_even_after_the_strategy_overwrote_them() {
+    let fx = Fixture::new();
+    fx.write(
+        "fields",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  bot.buy{ size = 1, tag = table.concat({ q.contract, q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.volume, q.time }, ',') }\n  q.contract, q.bid = nil, nil\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("CON.A", 10.5));
+    host.dispatch(&quote("CON.B", 11.0));
+    wait_until("two quotes", || fx.tags().len() >= 2);
+    let tags = fx.tags();
+    assert_eq!(
+        tags[0],
+        "CON.A,MNQ,10.5,10.75,10.5,1.0,1.0,100.0,1700000000.0"
+    );
+    assert_eq!(
+        tags[1],
+        "CON.B,MNQ,11.0,11.25,11.0,1.0,1.0,100.0,1700000000.0"
+    );
+    host.shutdown();
+}

@@ -517,24 +517,32 @@ impl Runner {
             Event::Feed(s) => ("on_feed", Some(s.as_str())),
         };
         if let Some(f) = v.handler(name) {
-            let arg = match (&e, ev) {
-                (_, Some(s)) => v.lua.create_string(s).map(Value::String),
-                (Event::Quote(q), _) => {
-                    let lua = v.lua.clone();
-                    v.quote.fill(&lua, q).map(|t| Value::Table(t.clone()))
+            if let Event::Quote(q) = &e {
+                let lua = v.lua.clone();
+                match v.quote.call(&lua, f, q) {
+                    Ok((trampoline, args)) => {
+                        self.call(&v, name, &trampoline, args);
+                    }
+                    Err(err) => self.table_error(&err),
                 }
-                _ => event_table(&v.lua, &e).map(Value::Table),
-            };
-            match arg {
-                Ok(arg) => {
-                    self.call(&v, name, &f, arg);
-                }
-                Err(err) => {
-                    tracing::error!(strategy = %self.cfg.name, error = %sandbox::describe(&err), "could not build the event table")
+            } else {
+                let arg = match ev {
+                    Some(s) => v.lua.create_string(s).map(Value::String),
+                    None => event_table(&v.lua, &e).map(Value::Table),
+                };
+                match arg {
+                    Ok(arg) => {
+                        self.call(&v, name, &f, arg);
+                    }
+                    Err(err) => self.table_error(&err),
                 }
             }
         }
         self.current = Some(v);
+    }
+
+    fn table_error(&self, err: &mlua::Error) {
+        tracing::error!(strategy = %self.cfg.name, error = %sandbox::describe(err), "could not build the event table");
     }
 
     fn webhook(&mut self, req: WebhookRequest) {

@@ -3,39 +3,83 @@
 
 use std::sync::Arc;
 
-use mlua::{Lua, LuaSerdeExt, LuaString, Table};
+use mlua::{Function, Lua, LuaSerdeExt, LuaString, Table};
 
 use super::api;
 use super::events::{Event, Quote, WebhookBody};
 
-/// The quote table handed to `on_quote`, reused for every quote with its keys created once:
-/// the cheapest way into Lua that deps-notes measured (no userdata getters, no serde).
+/// The quote table handed to `on_quote`, reused for every quote: the cheapest way into Lua
+/// that deps-notes measured (no userdata getters, no serde). Its fields are written by a small
+/// Lua trampoline that then calls the handler, so a quote costs one call from Rust into Lua;
+/// nine `raw_set`s from Rust cost more than the handler itself (each is a protected call).
 pub struct QuoteSlot {
     table: Table,
-    keys: [LuaString; 9],
+    trampoline: Function,
     /// Lua strings of recently seen contracts and symbols, so a strategy on a few contracts
     /// never creates a string per quote. Small and searched linearly: strategies watch few.
     names: Vec<(Arc<str>, LuaString)>,
 }
 
+/// The arguments of the trampoline: handler, table, then the fields in order.
+pub type QuoteArgs = (
+    Function,
+    Table,
+    LuaString,
+    LuaString,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+);
+
+const TRAMPOLINE: &str = r#"
+return function(h, t, contract, symbol, bid, ask, last, bid_size, ask_size, volume, time)
+  t.contract, t.symbol, t.bid, t.ask, t.last = contract, symbol, bid, ask, last
+  t.bid_size, t.ask_size, t.volume, t.time = bid_size, ask_size, volume, time
+  return h(t)
+end
+"#;
+
 impl QuoteSlot {
     pub fn new(lua: &Lua) -> mlua::Result<Self> {
-        let k = |s: &str| lua.create_string(s);
+        let trampoline = lua
+            .load(TRAMPOLINE)
+            .set_name("=moontick quote")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .eval::<Function>()?;
         Ok(QuoteSlot {
             table: lua.create_table_with_capacity(0, 9)?,
-            keys: [
-                k("contract")?,
-                k("symbol")?,
-                k("bid")?,
-                k("ask")?,
-                k("last")?,
-                k("bid_size")?,
-                k("ask_size")?,
-                k("volume")?,
-                k("time")?,
-            ],
+            trampoline,
             names: Vec::new(),
         })
+    }
+
+    /// The function to call and its arguments for delivering `q` to `handler`.
+    pub fn call(
+        &mut self,
+        lua: &Lua,
+        handler: Function,
+        q: &Quote,
+    ) -> mlua::Result<(Function, QuoteArgs)> {
+        let c = self.name(lua, &q.contract)?;
+        let s = self.name(lua, &q.symbol)?;
+        let args = (
+            handler,
+            self.table.clone(),
+            c,
+            s,
+            q.bid,
+            q.ask,
+            q.last,
+            q.bid_size,
+            q.ask_size,
+            q.volume,
+            q.time_ms as f64 / 1000.0,
+        );
+        Ok((self.trampoline.clone(), args))
     }
 
     fn name(&mut self, lua: &Lua, s: &Arc<str>) -> mlua::Result<LuaString> {
@@ -52,24 +96,6 @@ impl QuoteSlot {
         }
         self.names.push((s.clone(), ls.clone()));
         Ok(ls)
-    }
-
-    pub fn fill(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<&Table> {
-        let c = self.name(lua, &q.contract)?;
-        let s = self.name(lua, &q.symbol)?;
-        // Set every time: the strategy may have overwritten the fields of the shared table.
-        self.table.raw_set(&self.keys[0], c)?;
-        self.table.raw_set(&self.keys[1], s)?;
-        let t = &self.table;
-        let k = &self.keys;
-        t.raw_set(&k[2], q.bid)?;
-        t.raw_set(&k[3], q.ask)?;
-        t.raw_set(&k[4], q.last)?;
-        t.raw_set(&k[5], q.bid_size)?;
-        t.raw_set(&k[6], q.ask_size)?;
-        t.raw_set(&k[7], q.volume)?;
-        t.raw_set(&k[8], q.time_ms as f64 / 1000.0)?;
-        Ok(t)
     }
 }
 
