@@ -10,8 +10,9 @@ use std::time::Duration;
 use super::broker::{Broker, Clock};
 use super::events::{Event, WebhookRequest};
 use super::mailbox::{Delivery, Mailbox};
-use super::runner::{self, Runner, RunnerConfig, Shared, Spec};
+use super::runner::{self, Runner, RunnerConfig, Shared};
 use super::sandbox::Limits;
+use super::spec::Spec;
 use super::watch::{self, Change, Watcher};
 
 /// How the host runs strategies. Built by the caller from the global `Config`; the host never

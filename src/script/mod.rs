@@ -14,6 +14,7 @@ mod host;
 mod mailbox;
 mod runner;
 pub mod sandbox;
+mod spec;
 mod state;
 mod tables;
 mod watch;

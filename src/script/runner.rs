@@ -15,22 +15,9 @@ use super::events::{Event, WebhookReply, WebhookRequest};
 use super::host::{RunState, StrategyStatus};
 use super::mailbox::{Delivery, Mailbox};
 use super::sandbox::{self, Budget, Limits};
+use super::spec::{HANDLERS, Spec, return_line, validate};
 use super::state;
 use super::tables::{QuoteSlot, event_table, webhook_table};
-
-/// What a strategy subscribes to; read by the host to route events.
-#[derive(Debug, Clone, Default)]
-pub struct Spec {
-    pub symbols: Vec<String>,
-    pub trades: bool,
-    pub depth: bool,
-}
-
-impl Spec {
-    pub fn wants(&self, contract: &str, symbol: &str) -> bool {
-        self.symbols.iter().any(|s| s == contract || s == symbol)
-    }
-}
 
 /// The parts of a strategy the host and its thread share.
 pub struct Shared {
@@ -52,19 +39,6 @@ pub struct RunnerConfig {
     pub broker: Arc<dyn Broker>,
     pub clock: Arc<dyn Clock>,
 }
-
-const HANDLERS: &[&str] = &[
-    "on_start",
-    "on_quote",
-    "on_trade",
-    "on_depth",
-    "on_order",
-    "on_fill",
-    "on_position",
-    "on_webhook",
-    "on_feed",
-    "on_stop",
-];
 
 /// One loaded, validated version of the strategy file.
 struct Version {
@@ -161,85 +135,6 @@ fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Versio
         spec,
         quote,
     })
-}
-
-/// The line of the last top-level `return`, where the strategy table is handed over: the best
-/// place to point at for a problem with the table's contents.
-fn return_line(source: &str) -> usize {
-    source
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("return"))
-        .map(|(i, _)| i + 1)
-        .last()
-        .unwrap_or(1)
-}
-
-fn validate(m: &Table) -> Result<Spec, String> {
-    let mut spec = Spec::default();
-    for pair in m.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| e.to_string())?;
-        let Value::String(k) = k else { continue };
-        let key = k.to_string_lossy();
-        if key.starts_with("on_") {
-            if !HANDLERS.contains(&key.as_str()) {
-                return Err(format!(
-                    "unknown handler '{key}' (handlers: {})",
-                    HANDLERS.join(", ")
-                ));
-            }
-            if !v.is_function() {
-                return Err(format!("{key} must be a function, not a {}", v.type_name()));
-            }
-            continue;
-        }
-        match key.as_str() {
-            "symbols" => {
-                let Value::Table(list) = v else {
-                    return Err("symbols must be a list of strings, like { \"MNQ\" }".into());
-                };
-                for s in list.sequence_values::<Value>() {
-                    match s.map_err(|e| e.to_string())? {
-                        Value::String(s) if !s.as_bytes().is_empty() => {
-                            spec.symbols.push(s.to_string_lossy())
-                        }
-                        _ => {
-                            return Err(
-                                "symbols must be a list of strings, like { \"MNQ\" }".into()
-                            );
-                        }
-                    }
-                }
-            }
-            "params" if !v.is_table() => return Err("params must be a table".into()),
-            "limits" => {
-                let Value::Table(t) = v else {
-                    return Err("limits must be a table of numbers".into());
-                };
-                for pair in t.pairs::<Value, Value>() {
-                    let (lk, lv) = pair.map_err(|e| e.to_string())?;
-                    if !lv.is_number() && !lv.is_integer() {
-                        return Err(format!(
-                            "limits.{} must be a number",
-                            lk.to_string().unwrap_or_default()
-                        ));
-                    }
-                }
-            }
-            "trades" | "depth" => {
-                let Value::Boolean(b) = v else {
-                    return Err(format!("{key} must be true or false"));
-                };
-                if key == "trades" {
-                    spec.trades = b
-                } else {
-                    spec.depth = b
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(spec)
 }
 
 /// The strategy's thread: owns the current version and works through the mailbox.

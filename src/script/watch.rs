@@ -43,6 +43,13 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
+fn in_dir(path: &Path, dir: &Path) -> bool {
+    match (path.canonicalize(), dir.canonicalize()) {
+        (Ok(p), Ok(d)) => p.starts_with(d),
+        _ => false,
+    }
+}
+
 /// Watches `dir` (not the files: editors replace them) and `lib_dir` when it exists, calling
 /// `on_change` once per changed file per debounced batch, on the watcher's thread.
 ///
@@ -72,7 +79,7 @@ pub fn spawn(
                 if p.extension().is_some_and(|x| x == "lua") {
                     if same_dir(parent, &d) {
                         changes.insert(Change::Strategy(p.clone()));
-                    } else if same_dir(parent, &l) || parent.starts_with(&l) {
+                    } else if in_dir(parent, &l) {
                         changes.insert(Change::Lib);
                     }
                 }
