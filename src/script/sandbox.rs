@@ -49,7 +49,21 @@ impl Budget {
 /// Binary chunks are refused everywhere: crafted bytecode can corrupt memory (deps-notes,
 /// pitfall 4). `collectgarbage` keeps only the harmless options so a script cannot stop the
 /// collector and walk into the memory limit on purpose.
+///
+/// Once the instruction budget is spent, `pcall`, `xpcall` and `coroutine.resume` re-raise the
+/// error instead of returning it: otherwise `while true do pcall(spin) end` would catch every
+/// interruption (the count hook fires at the same phase of the inner loop each time) and never
+/// end.
 const PRELUDE: &str = r#"
+local exhausted = ...
+local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
+local function pass(ok, ...)
+  if not ok and exhausted() then error((...), 0) end
+  return ok, ...
+end
+pcall = function(...) return pass(raw_pcall(...)) end
+xpcall = function(...) return pass(raw_xpcall(...)) end
+coroutine.resume = function(...) return pass(raw_resume(...)) end
 local raw_load, raw_cg = load, collectgarbage
 -- `...` rather than `env`: an explicit nil env would leave the chunk without globals.
 load = function(chunk, name, _mode, ...)
@@ -76,12 +90,6 @@ pub fn new_vm(lib_dir: &Path, limits: Limits) -> mlua::Result<(Lua, Budget)> {
     // OS is loaded only so that PRELUDE can keep its harmless clock functions.
     let libs = StdLib::ALL_SAFE & !(StdLib::IO | StdLib::PACKAGE);
     let lua = Lua::new_with(libs, LuaOptions::default())?;
-    lua.load(PRELUDE)
-        .set_name("=moontick sandbox")
-        .set_mode(ChunkMode::Text)
-        .exec()?;
-    install_require(&lua, lib_dir.to_path_buf())?;
-
     let ticks =
         (limits.instructions_per_callback / u64::from(HOOK_EVERY)).clamp(1, u32::MAX as u64);
     let budget = Budget {
@@ -89,8 +97,18 @@ pub fn new_vm(lib_dir: &Path, limits: Limits) -> mlua::Result<(Lua, Budget)> {
         ticks_per_callback: ticks as u32,
     };
     let left = budget.ticks_left.clone();
+    let exhausted = lua.create_function(move |_, ()| Ok(left.load(Ordering::Relaxed) == 0))?;
+    lua.load(PRELUDE)
+        .set_name("=moontick sandbox")
+        .set_mode(ChunkMode::Text)
+        .call::<()>(exhausted)?;
+    install_require(&lua, lib_dir.to_path_buf())?;
+
+    let left = budget.ticks_left.clone();
     let max = limits.instructions_per_callback;
-    lua.set_hook(
+    // The global hook, not `set_hook`: mlua finds a per-thread hook by thread, so coroutines
+    // created by the script would run without it, and without a budget.
+    lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
         move |_lua, debug| {
             let prev = left.load(Ordering::Relaxed);
@@ -316,6 +334,30 @@ mod tests {
         );
         budget.reset();
         lua.load("return 1").exec().unwrap();
+    }
+
+    #[test]
+    fn budget_cannot_be_swallowed_by_pcall_or_coroutines() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            instructions_per_callback: 1_000_000,
+            ..Limits::default()
+        };
+        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
+        for code in [
+            "while true do pcall(function() while true do end end) end",
+            "while true do xpcall(function() while true do end end, function(e) return e end) end",
+            "while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
+            "local co = coroutine.wrap(function() while true do end end) co()",
+        ] {
+            budget.reset();
+            let msg = fails(&lua, code);
+            assert!(msg.contains("instruction budget"), "{code}: {msg}");
+        }
+        budget.reset();
+        lua.load("assert(pcall(error, 'x') == false)")
+            .exec()
+            .unwrap();
     }
 
     #[test]
