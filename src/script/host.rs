@@ -112,7 +112,8 @@ struct Inner {
     retired: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// The running strategies. Dropping it without [`Host::shutdown`] leaves their threads running.
+/// The running strategies. Dropping it without [`Host::shutdown`] asks every strategy to stop
+/// (`on_stop("shutdown")`, state saved) without waiting for them.
 pub struct Host {
     inner: Arc<Inner>,
     watcher: Option<Watcher>,
@@ -351,6 +352,20 @@ impl Host {
         }
         last.sort_by(|a, b| a.name.cmp(&b.name));
         last
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        drop(self.watcher.take());
+        let mut map = self
+            .inner
+            .strategies
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for (_, e) in map.drain() {
+            e.shared.mailbox.push(Delivery::Stop("shutdown".into()));
+        }
     }
 }
 

@@ -318,7 +318,6 @@ impl Runner {
         args: impl IntoLuaMulti,
     ) -> Option<Value> {
         v.budget.reset();
-        tracing::trace!(strategy = %self.cfg.name, handler = name, "calling");
         match f.call::<Value>(args) {
             Ok(ret) => {
                 self.consecutive_errors = 0;
