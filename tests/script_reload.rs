@@ -169,3 +169,22 @@ fn no_fill_is_lost_across_a_reload() {
     let fills: Vec<u64> = serde_json::from_value(fx.saved_state("f")["fills"].clone()).unwrap();
     assert_eq!(fills, (1..=300).collect::<Vec<u64>>());
 }
+
+#[test]
+fn changing_a_lib_module_reloads_its_users_and_reads_do_not_trigger_reloads() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.join("lib/settings.lua"), "return { tag = 'a' }").unwrap();
+    fx.write(
+        "user",
+        "local s = require('settings')\nlocal M = {}\nfunction M.on_start(ctx) bot.buy{ symbol = 'MNQ', size = 1, tag = s.tag .. ':' .. ctx.reason } end\nreturn M\n",
+    );
+    let host = fx.start_watching();
+    wait_until("first load", || fx.has_tag("a:start"));
+
+    std::fs::write(fx.dir.join("lib/settings.lua"), "return { tag = 'b' }").unwrap();
+    wait_until("reload after lib change", || fx.has_tag("b:reload"));
+    // Loading reads both files; those reads must not count as changes.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&host, "user").generation, 2);
+    host.shutdown();
+}
