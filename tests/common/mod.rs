@@ -2,7 +2,7 @@
 //! and waiting for conditions instead of sleeping.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,8 +136,4 @@ pub fn fill(order_id: u64) -> Event {
         fee: 0.37,
         time_ms: 1_700_000_000_000,
     })
-}
-
-pub fn lines(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap()
 }
