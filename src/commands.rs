@@ -168,6 +168,20 @@ pub async fn sim(config: SimConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `moontick check [FILES]`: loads each strategy in the sandbox without trading and prints
+/// `ok` or `error file:line: message` per file.
+///
+/// # Errors
+/// When any strategy fails to load or validate.
+pub fn check(config: &Config, mut files: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+    if files.is_empty() {
+        files.push(config.strategies_dir.clone());
+    }
+    let ok = crate::script::check::run(&files, &mut std::io::stdout().lock());
+    anyhow::ensure!(ok, "some strategies did not load (see above)");
+    Ok(())
+}
+
 /// `moontick token`: prints `JWT_TOKEN=<token>` and its expiry, reusing the environment's token
 /// while it has over 5 minutes left, refreshing or logging in otherwise.
 ///

@@ -2,6 +2,7 @@
 //! library.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -28,6 +29,11 @@ enum Command {
     Run,
     /// Run the built-in ProjectX gateway simulator on loopback until Ctrl-C.
     Sim(SimArgs),
+    /// Load and validate strategies without trading; exit status 1 on any error.
+    Check {
+        /// Strategy files or directories (default: STRATEGIES_DIR, else `strategies`).
+        files: Vec<PathBuf>,
+    },
     /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it has over
     /// 5 minutes left).
     Token,
@@ -91,9 +97,10 @@ fn main() -> ExitCode {
         }
     };
     moontick::logging::init(config.log_format, &config.log_filter);
+    let command = cli.command.unwrap_or(Command::Run);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Run) {
+        match command {
             Command::Run => moontick::commands::run(&config).await,
             Command::Sim(args) => moontick::commands::sim(args.into_config()).await,
             Command::Token => moontick::commands::token(&config).await,
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
                 let wait = Duration::from_secs_f64(wait.clamp(0.0, 60.0));
                 moontick::commands::quote(&config, &symbol, wait).await
             }
+            Command::Check { files } => moontick::commands::check(&config, files),
         }
     });
     match result {

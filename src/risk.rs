@@ -121,7 +121,7 @@ impl RiskGuard {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Self> {
         let path = state_dir.map(|d| d.join("risk.json"));
-        let mut state = match &path {
+        let state = match &path {
             Some(p) if p.exists() => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;

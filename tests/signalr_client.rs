@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{TestHub, WAIT, event, init, quote};
+use common::scripted_hub::{TestHub, WAIT, event, init, quote};
 use moontick::secret::Secret;
 use moontick::signalr::codec::{Completion, HandshakeReply, Message, Outcome};
 use moontick::signalr::market::{MarketEvent, MarketHub, MarketHubConfig};

@@ -2,8 +2,8 @@
 //! that lets each test assert no secret reached any log line.
 #![allow(dead_code, unused_imports)]
 
+pub mod fixture;
 pub mod scripted_hub;
-pub use scripted_hub::*;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -45,7 +45,8 @@ pub fn logs() -> LogBuffer {
             .with_env_filter(moontick::logging::filter_for("trace"))
             .with_ansi(false)
             .with_writer(move || writer.clone())
-            .init();
+            .try_init()
+            .expect("no other subscriber in a test binary that captures logs");
         buffer
     })
     .clone()

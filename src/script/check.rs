@@ -1,0 +1,95 @@
+//! `moontick check`: load and validate strategy files in the sandbox, without trading.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::broker::{MemoryBroker, SystemClock};
+use super::runner::{RunnerConfig, check_file};
+use super::sandbox::Limits;
+
+/// The outcome for one file.
+#[derive(Debug)]
+pub struct Report {
+    pub path: PathBuf,
+    /// `file:line: message` when the file does not load or validate.
+    pub error: Option<String>,
+}
+
+/// The strategy files a list of paths names: files as given, directories expanded to the
+/// `*.lua` files directly inside them (`lib/` holds modules, not strategies).
+pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            match std::fs::read_dir(p) {
+                Ok(rd) => {
+                    let mut files: Vec<PathBuf> = rd
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "lua"))
+                        .collect();
+                    files.sort();
+                    out.extend(files.into_iter().map(Ok));
+                }
+                Err(e) => out.push(Err(format!("{}: cannot read directory: {e}", p.display()))),
+            }
+        } else {
+            out.push(Ok(p.clone()));
+        }
+    }
+    out
+}
+
+/// Loads one strategy in a fresh sandbox against an in-memory broker. Its `require` looks in
+/// the `lib/` beside it, as in the engine.
+pub fn check_one(path: &Path) -> Report {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lib_dir = path.parent().unwrap_or(Path::new(".")).join("lib");
+    let cfg = RunnerConfig {
+        name,
+        path: path.to_path_buf(),
+        lib_dir,
+        state_dir: None,
+        limits: Limits::default(),
+        max_consecutive_errors: 1,
+        state_flush_every: Duration::from_secs(3600),
+        broker: Arc::new(MemoryBroker::new()),
+        clock: Arc::new(SystemClock),
+    };
+    Report {
+        path: path.to_path_buf(),
+        error: check_file(&cfg).err(),
+    }
+}
+
+/// Checks every file, printing `ok <file>` or `error <file:line: message>` per file to `out`.
+/// Returns whether all passed (an empty list passes nothing and fails).
+pub fn run(paths: &[PathBuf], out: &mut impl Write) -> bool {
+    let mut all_ok = true;
+    let mut any = false;
+    for item in expand(paths) {
+        any = true;
+        let line = match item {
+            Err(msg) => {
+                all_ok = false;
+                format!("error {msg}")
+            }
+            Ok(path) => match check_one(&path).error {
+                None => format!("ok    {}", path.display()),
+                Some(msg) => {
+                    all_ok = false;
+                    format!("error {msg}")
+                }
+            },
+        };
+        let _ = writeln!(out, "{line}");
+    }
+    if !any {
+        let _ = writeln!(out, "error no strategy files found");
+    }
+    all_ok && any
+}

@@ -1,0 +1,201 @@
+//! The events the engine delivers to strategies: plain Rust values with no Lua or wire types.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+/// Buy or sell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    /// The name strategies see (`"buy"` / `"sell"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+/// A merged top-of-book quote. `contract` and `symbol` are `Arc<str>` so that fanning one quote
+/// out to several strategies clones pointers, not strings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    /// The full contract id (`CON.F.US.MNQ.Z25`).
+    pub contract: Arc<str>,
+    /// The root (`MNQ`); strategies list roots or contract ids in `symbols`, and routing
+    /// matches either.
+    pub symbol: Arc<str>,
+    pub bid: f64,
+    pub ask: f64,
+    pub last: f64,
+    pub bid_size: f64,
+    pub ask_size: f64,
+    pub volume: f64,
+    /// Milliseconds since the Unix epoch; strategies see seconds (`q.time`).
+    pub time_ms: i64,
+}
+
+/// One market trade print.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trade {
+    pub contract: Arc<str>,
+    pub symbol: Arc<str>,
+    pub price: f64,
+    pub size: f64,
+    pub side: Option<Side>,
+    pub time_ms: i64,
+}
+
+/// One price level of a depth update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthLevel {
+    pub side: Side,
+    pub price: f64,
+    pub size: f64,
+}
+
+/// A depth (order book) update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Depth {
+    pub contract: Arc<str>,
+    pub symbol: Arc<str>,
+    pub levels: Vec<DepthLevel>,
+    pub time_ms: i64,
+}
+
+/// A change of one of the strategy's orders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderEvent {
+    /// The local id `bot.buy` returned in the handle.
+    pub id: u64,
+    pub contract: Arc<str>,
+    pub symbol: Arc<str>,
+    pub side: Side,
+    pub size: i64,
+    pub filled: i64,
+    /// `"pending"`, `"open"`, `"filled"`, `"cancelled"`, `"rejected"`, ...
+    pub status: String,
+    pub price: Option<f64>,
+    pub stop_price: Option<f64>,
+    pub tag: Option<String>,
+    pub time_ms: i64,
+}
+
+/// An execution of one of the strategy's orders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fill {
+    pub order_id: u64,
+    pub contract: Arc<str>,
+    pub symbol: Arc<str>,
+    pub side: Side,
+    pub size: i64,
+    pub price: f64,
+    pub fee: f64,
+    pub time_ms: i64,
+}
+
+/// The net position on one contract after a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionEvent {
+    pub contract: Arc<str>,
+    pub symbol: Arc<str>,
+    /// Signed: positive long, negative short, zero flat.
+    pub size: i64,
+    pub avg_price: f64,
+}
+
+/// State of the market data feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStatus {
+    Live,
+    Stale,
+    Reconnecting,
+}
+
+impl FeedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedStatus::Live => "live",
+            FeedStatus::Stale => "stale",
+            FeedStatus::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+/// Everything the engine can route to strategies. Webhooks travel separately
+/// ([`WebhookRequest`]) because they carry a reply channel and go to exactly one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Quote(Quote),
+    Trade(Trade),
+    Depth(Depth),
+    Order(OrderEvent),
+    Fill(Fill),
+    Position(PositionEvent),
+    Feed(FeedStatus),
+}
+
+impl Event {
+    /// The contract and symbol an event is about, for routing; `None` for feed status.
+    pub fn instrument(&self) -> Option<(&str, &str)> {
+        match self {
+            Event::Quote(q) => Some((&q.contract, &q.symbol)),
+            Event::Trade(t) => Some((&t.contract, &t.symbol)),
+            Event::Depth(d) => Some((&d.contract, &d.symbol)),
+            Event::Order(o) => Some((&o.contract, &o.symbol)),
+            Event::Fill(f) => Some((&f.contract, &f.symbol)),
+            Event::Position(p) => Some((&p.contract, &p.symbol)),
+            Event::Feed(_) => None,
+        }
+    }
+}
+
+/// A webhook body: decoded JSON when it parsed, the raw text otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookBody {
+    Json(serde_json::Value),
+    Text(String),
+}
+
+impl WebhookBody {
+    /// Decodes JSON when possible, keeping the text when not (TradingView can send plain text).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match serde_json::from_slice(bytes) {
+            Ok(v) => WebhookBody::Json(v),
+            Err(_) => WebhookBody::Text(String::from_utf8_lossy(bytes).into_owned()),
+        }
+    }
+}
+
+/// What `on_webhook` returned, as JSON (`nil` becomes `{"ok":true}`), or why it failed.
+pub type WebhookReply = Result<serde_json::Value, String>;
+
+/// An HTTP webhook for one strategy, answered through `reply`.
+#[derive(Debug)]
+pub struct WebhookRequest {
+    pub body: WebhookBody,
+    /// Lower-cased header names.
+    pub headers: BTreeMap<String, String>,
+    pub query: BTreeMap<String, String>,
+    pub reply: oneshot::Sender<WebhookReply>,
+}
+
+impl WebhookRequest {
+    /// A request and the receiver its answer arrives on.
+    pub fn new(body: WebhookBody) -> (Self, oneshot::Receiver<WebhookReply>) {
+        let (tx, rx) = oneshot::channel();
+        let req = WebhookRequest {
+            body,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
+            reply: tx,
+        };
+        (req, rx)
+    }
+}

@@ -1,0 +1,460 @@
+//! The strategy host: one thread per strategy file, routing of engine events to their
+//! mailboxes, starting/reloading/stopping strategies as files come and go, and status.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::broker::{Broker, Clock};
+use super::events::{Event, WebhookRequest};
+use super::mailbox::{Delivery, Mailbox};
+use super::runner::{self, Runner, RunnerConfig, Shared};
+use super::sandbox::Limits;
+use super::spec::Spec;
+use super::watch::{self, Change, Watcher};
+
+/// How the host runs strategies. Built by the caller from the global `Config`; the host never
+/// reads the environment itself.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where `*.lua` strategies live; modules for `require` are in its `lib/`.
+    pub strategies_dir: PathBuf,
+    /// Where `state` is saved as `<name>.json`; `None` keeps state in memory only.
+    pub state_dir: Option<PathBuf>,
+    pub limits: Limits,
+    /// Non-quote events queued before the host warns that a strategy is falling behind.
+    pub queue_capacity: usize,
+    /// Handler failures in a row that pause a strategy.
+    pub max_consecutive_errors: u32,
+    pub state_flush_every: Duration,
+    pub debounce: Duration,
+}
+
+impl HostConfig {
+    pub fn new(strategies_dir: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            strategies_dir: strategies_dir.into(),
+            state_dir: None,
+            limits: Limits::default(),
+            queue_capacity: 10_000,
+            max_consecutive_errors: 10,
+            state_flush_every: Duration::from_secs(30),
+            debounce: Duration::from_millis(200),
+        }
+    }
+
+    fn lib_dir(&self) -> PathBuf {
+        self.strategies_dir.join("lib")
+    }
+}
+
+/// Problems starting the host (a strategy that fails to load is not one: it is reported in
+/// its [`StrategyStatus`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot read strategies directory {path}: {source}")]
+    ReadDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot watch strategies directory {path}: {source}")]
+    Watch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+}
+
+/// Where a strategy is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Its first load has not finished yet.
+    Starting,
+    Running,
+    /// Paused after repeated handler failures, until the file is saved again.
+    Paused,
+    /// No version has ever loaded; see `load_error`.
+    Failed,
+    Stopped,
+}
+
+/// What `/status` shows for one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyStatus {
+    pub name: String,
+    pub path: PathBuf,
+    /// The version running: 0 before the first successful load, +1 on every successful reload.
+    pub generation: u64,
+    pub state: RunState,
+    /// Why the latest load failed (`file:line: message`); cleared by a successful load.
+    pub load_error: Option<String>,
+    /// The latest handler failure (`handler: file:line: message`).
+    pub last_error: Option<String>,
+    pub errors: u64,
+    /// Handler calls that returned normally.
+    pub handled: u64,
+    pub quotes_dropped: u64,
+}
+
+struct Entry {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    cfg: HostConfig,
+    broker: Arc<dyn Broker>,
+    clock: Arc<dyn Clock>,
+    // Written only when a file appears or disappears; the hot path takes the read side.
+    strategies: RwLock<HashMap<String, Entry>>,
+    /// Threads of strategies whose file was deleted, joined at shutdown.
+    retired: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The running strategies. Dropping it without [`Host::shutdown`] asks every strategy to stop
+/// (`on_stop("shutdown")`, state saved) without waiting for them.
+pub struct Host {
+    inner: Arc<Inner>,
+    watcher: Option<Watcher>,
+}
+
+/// The strategy name of a file directly in the strategies directory, if it is one.
+fn strategy_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".lua")?;
+    // Editors' swap and backup files (`.x.lua.swp`, `#x.lua#`, `.#x.lua`) are not strategies.
+    if stem.is_empty() || stem.starts_with('.') || stem.starts_with('#') {
+        return None;
+    }
+    Some(stem.to_owned())
+}
+
+impl Host {
+    /// Starts one thread per `*.lua` file in the strategies directory; each loads its file and
+    /// calls `on_start` (`reason = "restart"` when saved state was found). Returns once every
+    /// file has been loaded or has failed to (see [`Host::status`]).
+    ///
+    /// # Errors
+    /// When the directory cannot be read.
+    pub fn start(
+        cfg: HostConfig,
+        broker: Arc<dyn Broker>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Host, HostError> {
+        let dir = cfg.strategies_dir.clone();
+        let read = std::fs::read_dir(&dir).map_err(|source| HostError::ReadDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = read
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && strategy_name(p).is_some())
+            .collect();
+        files.sort();
+        let inner = Arc::new(Inner {
+            cfg,
+            broker,
+            clock,
+            strategies: RwLock::new(HashMap::new()),
+            retired: Mutex::new(Vec::new()),
+        });
+        for f in files {
+            inner.file_changed(&f);
+        }
+        let host = Host {
+            inner,
+            watcher: None,
+        };
+        // Wait for the first load of each file so that routing knows every strategy's symbols
+        // before the first quote, and `symbols()` is complete. A load is bounded by the
+        // instruction budget, so this ends.
+        while host.status().iter().any(|s| s.state == RunState::Starting) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(host)
+    }
+
+    /// Watches the strategies directory (and its `lib/`) from now on: a saved file reloads its
+    /// strategy, a new file starts one, a deleted file stops one, a changed module in `lib/`
+    /// reloads them all.
+    ///
+    /// # Errors
+    /// When the operating system refuses the watch.
+    pub fn watch(&mut self) -> Result<(), HostError> {
+        let inner = self.inner.clone();
+        let dir = self.inner.cfg.strategies_dir.clone();
+        let w = watch::spawn(
+            &dir,
+            &self.inner.cfg.lib_dir(),
+            self.inner.cfg.debounce,
+            move |change| match change {
+                Change::Strategy(path) => inner.file_changed(&path),
+                Change::Lib => inner.reload_all(),
+            },
+        )
+        .map_err(|source| HostError::Watch { path: dir, source })?;
+        self.watcher = Some(w);
+        Ok(())
+    }
+
+    /// Routes a market or feed event to every strategy that wants it: quotes, depth, trades and
+    /// positions by `symbols` (depth and trades only when the strategy set `depth`/`trades`),
+    /// feed status to all. Orders and fills belong to one strategy: use [`Host::send`].
+    pub fn dispatch(&self, event: &Event) {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        for entry in map.values() {
+            let spec: Arc<Spec> = entry
+                .shared
+                .spec
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let wanted = match event {
+                Event::Feed(_) => true,
+                Event::Trade(_) if !spec.trades => false,
+                Event::Depth(_) if !spec.depth => false,
+                e => e.instrument().is_some_and(|(c, s)| spec.wants(c, s)),
+            };
+            if wanted {
+                entry.shared.mailbox.push(Delivery::Event(event.clone()));
+            }
+        }
+    }
+
+    /// Delivers an event to one strategy. Returns `false` when there is no such strategy.
+    pub fn send(&self, strategy: &str, event: Event) -> bool {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        match map.get(strategy) {
+            Some(e) => {
+                e.shared.mailbox.push(Delivery::Event(event));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands a webhook to a strategy's `on_webhook`; the answer arrives on the request's reply
+    /// channel. An unknown strategy is answered at once with an error, and `false` returned.
+    pub fn webhook(&self, strategy: &str, req: WebhookRequest) -> bool {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        match map.get(strategy) {
+            Some(e) => {
+                e.shared.mailbox.push(Delivery::Webhook(req));
+                true
+            }
+            None => {
+                let _ = req
+                    .reply
+                    .send(Err(format!("no strategy named '{strategy}'")));
+                false
+            }
+        }
+    }
+
+    /// The union of the symbols the running strategies declared: what the feed must subscribe.
+    pub fn symbols(&self) -> Vec<String> {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<String> = map
+            .values()
+            .flat_map(|e| {
+                e.shared
+                    .spec
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .symbols
+                    .clone()
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Every known strategy, sorted by name.
+    pub fn status(&self) -> Vec<StrategyStatus> {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<StrategyStatus> = map
+            .values()
+            .map(|e| {
+                let mut s = e
+                    .shared
+                    .status
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                s.quotes_dropped = runner::quotes_dropped(&e.shared);
+                s
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The status of one strategy.
+    pub fn strategy(&self, name: &str) -> Option<StrategyStatus> {
+        self.status().into_iter().find(|s| s.name == name)
+    }
+
+    /// Stops watching, calls every `on_stop("shutdown")` after the events already queued, saves
+    /// state, waits for the strategy threads, and returns their final status.
+    pub fn shutdown(mut self) -> Vec<StrategyStatus> {
+        drop(self.watcher.take());
+        let entries: Vec<Entry> = {
+            let mut map = self
+                .inner
+                .strategies
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            map.drain().map(|(_, e)| e).collect()
+        };
+        for e in &entries {
+            e.shared.mailbox.push(Delivery::Stop("shutdown".into()));
+        }
+        let retired =
+            std::mem::take(&mut *self.inner.retired.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut last = Vec::new();
+        for e in entries {
+            if let Some(t) = e.thread {
+                let _ = t.join();
+            }
+            let mut s = e
+                .shared
+                .status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            s.quotes_dropped = runner::quotes_dropped(&e.shared);
+            last.push(s);
+        }
+        for t in retired {
+            let _ = t.join();
+        }
+        last.sort_by(|a, b| a.name.cmp(&b.name));
+        last
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        drop(self.watcher.take());
+        let mut map = self
+            .inner
+            .strategies
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for (_, e) in map.drain() {
+            e.shared.mailbox.push(Delivery::Stop("shutdown".into()));
+        }
+    }
+}
+
+impl Inner {
+    /// Brings the strategy of `path` in line with the file: start, reload or stop it.
+    fn file_changed(&self, path: &Path) {
+        let Some(name) = strategy_name(path) else {
+            return;
+        };
+        let Some(file_name) = path.file_name() else {
+            return;
+        };
+        // Load through the configured directory so error messages show the path the user
+        // knows (`strategies/x.lua`), not the watcher's absolute one.
+        let path = self.cfg.strategies_dir.join(file_name);
+        let mut map = self.strategies.write().unwrap_or_else(|e| e.into_inner());
+        if path.is_file() {
+            match map.get(&name) {
+                Some(e) => e.shared.mailbox.push(Delivery::Reload),
+                None => {
+                    tracing::info!(strategy = %name, path = %path.display(), "new strategy file");
+                    let entry = self.spawn(&name, path);
+                    map.insert(name, entry);
+                }
+            }
+        } else if let Some(e) = map.remove(&name) {
+            tracing::info!(strategy = %name, "strategy file deleted; stopping it");
+            e.shared.mailbox.push(Delivery::Stop("removed".into()));
+            if let Some(t) = e.thread {
+                self.retired
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(t);
+            }
+        }
+    }
+
+    fn reload_all(&self) {
+        let map = self.strategies.read().unwrap_or_else(|e| e.into_inner());
+        for e in map.values() {
+            e.shared.mailbox.push(Delivery::Reload);
+        }
+    }
+
+    fn spawn(&self, name: &str, path: PathBuf) -> Entry {
+        let shared = Arc::new(Shared {
+            mailbox: Mailbox::new(name, self.cfg.queue_capacity),
+            status: Mutex::new(StrategyStatus {
+                name: name.to_owned(),
+                path: path.clone(),
+                generation: 0,
+                state: RunState::Starting,
+                load_error: None,
+                last_error: None,
+                errors: 0,
+                handled: 0,
+                quotes_dropped: 0,
+            }),
+            spec: RwLock::new(Arc::new(Spec::default())),
+        });
+        let cfg = RunnerConfig {
+            name: name.to_owned(),
+            path,
+            lib_dir: self.cfg.lib_dir(),
+            state_dir: self.cfg.state_dir.clone(),
+            limits: self.cfg.limits,
+            max_consecutive_errors: self.cfg.max_consecutive_errors.max(1),
+            state_flush_every: self.cfg.state_flush_every,
+            broker: self.broker.clone(),
+            clock: self.clock.clone(),
+        };
+        // The first load goes through the mailbox like any reload, so events sent before it
+        // finishes wait for it instead of being lost.
+        shared.mailbox.push(Delivery::Reload);
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("strategy-{name}"))
+            .spawn(move || Runner::new(cfg, s).run())
+            .map_err(
+                |e| tracing::error!(strategy = %name, error = %e, "cannot start strategy thread"),
+            )
+            .ok();
+        if thread.is_none() {
+            shared
+                .status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .state = RunState::Failed;
+        }
+        Entry { shared, thread }
+    }
+}

@@ -1,0 +1,31 @@
+//! The Lua strategy host: a sandboxed VM per strategy file, the `bot` API, delivery of engine
+//! events, hot reload with state carried over, and `moontick check`.
+//!
+//! The engine drives it through [`Host`]: [`Host::start`] loads every strategy in the
+//! directory, [`Host::watch`] turns file saves into reloads, [`Host::dispatch`] routes market
+//! events, [`Host::send`] delivers one strategy's orders and fills, [`Host::webhook`] runs
+//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait.
+
+mod api;
+pub mod broker;
+pub mod check;
+pub mod events;
+mod host;
+mod mailbox;
+mod runner;
+pub mod sandbox;
+mod spec;
+mod state;
+mod tables;
+mod watch;
+
+pub use broker::{
+    AccountView, Broker, Call, Clock, ManualClock, MemoryBroker, OrderChange, OrderHandle,
+    OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
+};
+pub use events::{
+    Depth, DepthLevel, Event, FeedStatus, Fill, OrderEvent, PositionEvent, Quote, Side, Trade,
+    WebhookBody, WebhookReply, WebhookRequest,
+};
+pub use host::{Host, HostConfig, HostError, RunState, StrategyStatus};
+pub use sandbox::Limits;

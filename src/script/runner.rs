@@ -1,0 +1,499 @@
+//! One strategy's thread: loading and validating a version, calling its handlers under the
+//! instruction budget, timers, reload with state carried over, pausing, and saving state.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use mlua::serde::DeserializeOptions;
+use mlua::{Function, IntoLuaMulti, Lua, LuaSerdeExt, Table, Value};
+
+use super::api::{self, Ctx};
+use super::broker::{Broker, Clock};
+use super::events::{Event, WebhookReply, WebhookRequest};
+use super::host::{RunState, StrategyStatus};
+use super::mailbox::{Delivery, Mailbox};
+use super::sandbox::{self, Budget, Limits};
+use super::spec::{HANDLERS, Spec, return_line, validate};
+use super::state;
+use super::tables::{QuoteSlot, event_table, webhook_table};
+
+/// The parts of a strategy the host and its thread share.
+pub struct Shared {
+    pub mailbox: Mailbox,
+    pub status: Mutex<StrategyStatus>,
+    pub spec: RwLock<Arc<Spec>>,
+}
+
+/// Everything a runner needs to (re)build versions of its strategy.
+#[derive(Clone)]
+pub struct RunnerConfig {
+    pub name: String,
+    pub path: PathBuf,
+    pub lib_dir: PathBuf,
+    pub state_dir: Option<PathBuf>,
+    pub limits: Limits,
+    pub max_consecutive_errors: u32,
+    pub state_flush_every: Duration,
+    pub broker: Arc<dyn Broker>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// One loaded, validated version of the strategy file.
+struct Version {
+    lua: Lua,
+    generation: u64,
+    budget: Budget,
+    ctx: Arc<Ctx>,
+    /// Handlers as the file defined them, in `HANDLERS` order: looked up once per load rather
+    /// than once per event.
+    handlers: Vec<Option<Function>>,
+    spec: Spec,
+    quote: QuoteSlot,
+}
+
+impl Version {
+    fn handler(&self, name: &str) -> Option<Function> {
+        let i = HANDLERS.iter().position(|h| *h == name)?;
+        self.handlers[i].clone()
+    }
+
+    fn state(&self) -> mlua::Result<Table> {
+        match self.lua.globals().raw_get::<Value>("state")? {
+            Value::Table(t) => Ok(t),
+            _ => {
+                let t = self.lua.create_table()?;
+                self.lua.globals().raw_set("state", &t)?;
+                Ok(t)
+            }
+        }
+    }
+}
+
+enum Carry<'a> {
+    Old(&'a Version),
+    Saved(serde_json::Value),
+    Fresh,
+}
+
+/// Loads the file into a fresh VM and validates what it returns.
+///
+/// # Errors
+/// The first problem, as `file:line: message`.
+fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Version, String> {
+    let path = cfg.path.display().to_string();
+    let source =
+        std::fs::read_to_string(&cfg.path).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    let lua_err = |e: mlua::Error| sandbox::describe(&e);
+    let (lua, budget) = sandbox::new_vm(&cfg.lib_dir, cfg.limits).map_err(lua_err)?;
+    let ctx = Arc::new(Ctx {
+        name: cfg.name.clone(),
+        generation,
+        broker: cfg.broker.clone(),
+        clock: cfg.clock.clone(),
+        timers: api::new_timers(&lua).map_err(lua_err)?,
+        default_symbol: Arc::new(Mutex::new(None)),
+    });
+    api::register(&lua, ctx.clone()).map_err(lua_err)?;
+    let st = match carry {
+        Carry::Old(old) => {
+            let t = lua.create_table().map_err(lua_err)?;
+            let from = old.state().map_err(lua_err)?;
+            state::merge_into(&lua, &from, &t).map_err(lua_err)?;
+            t
+        }
+        Carry::Saved(json) => state::from_json(&lua, &json)
+            .map_err(|e| format!("{path}: saved state: {}", lua_err(e)))?,
+        Carry::Fresh => lua.create_table().map_err(lua_err)?,
+    };
+    lua.globals().raw_set("state", st).map_err(lua_err)?;
+
+    let chunk = sandbox::compile(&lua, &source, &cfg.path).map_err(lua_err)?;
+    budget.reset();
+    let returned: Value = chunk.call(()).map_err(lua_err)?;
+    let at = format!("{path}:{}", return_line(&source));
+    let Value::Table(module) = returned else {
+        return Err(format!(
+            "{at}: a strategy must return a table (it returned {})",
+            returned.type_name()
+        ));
+    };
+    let spec = validate(&module).map_err(|msg| format!("{at}: {msg}"))?;
+    *ctx.default_symbol.lock().unwrap_or_else(|e| e.into_inner()) = spec.symbols.first().cloned();
+    let handlers = HANDLERS
+        .iter()
+        .map(|h| module.raw_get::<Option<Function>>(*h).ok().flatten())
+        .collect();
+    let quote = QuoteSlot::new(&lua).map_err(lua_err)?;
+    Ok(Version {
+        lua,
+        generation,
+        budget,
+        ctx,
+        handlers,
+        spec,
+        quote,
+    })
+}
+
+/// The strategy's thread: owns the current version and works through the mailbox.
+pub struct Runner {
+    cfg: RunnerConfig,
+    shared: Arc<Shared>,
+    current: Option<Version>,
+    generation: u64,
+    consecutive_errors: u32,
+    paused: bool,
+    next_flush: Instant,
+}
+
+impl Runner {
+    pub fn new(cfg: RunnerConfig, shared: Arc<Shared>) -> Self {
+        let next_flush = Instant::now() + cfg.state_flush_every;
+        Runner {
+            cfg,
+            shared,
+            current: None,
+            generation: 0,
+            consecutive_errors: 0,
+            paused: false,
+            next_flush,
+        }
+    }
+
+    fn status(&self, f: impl FnOnce(&mut StrategyStatus)) {
+        f(&mut self.shared.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Runs until a `Stop` arrives.
+    pub fn run(mut self) {
+        loop {
+            self.fire_due_timers();
+            self.flush_if_due();
+            let timer_due = self.current.as_ref().and_then(|v| {
+                v.ctx
+                    .timers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .next_due()
+            });
+            let deadline = match (timer_due, self.cfg.state_dir.is_some()) {
+                (Some(t), true) => Some(t.min(self.next_flush)),
+                (Some(t), false) => Some(t),
+                (None, true) => Some(self.next_flush),
+                (None, false) => None,
+            };
+            let Some(d) = self.shared.mailbox.pop(deadline) else {
+                continue;
+            };
+            match d {
+                Delivery::Reload => self.reload(),
+                Delivery::Stop(reason) => return self.stop(&reason),
+                Delivery::Event(e) => self.deliver(e),
+                Delivery::Webhook(req) => self.webhook(req),
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        let generation = self.generation + 1;
+        let mut reason = "start";
+        let carry = match &self.current {
+            Some(old) => {
+                reason = "reload";
+                Carry::Old(old)
+            }
+            None => match self
+                .cfg
+                .state_dir
+                .as_deref()
+                .map(|d| state::load(d, &self.cfg.name))
+            {
+                Some(Ok(Some(json))) => {
+                    reason = "restart";
+                    Carry::Saved(json)
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(strategy = %self.cfg.name, error = %e, "saved state unreadable; starting with an empty state");
+                    Carry::Fresh
+                }
+                _ => Carry::Fresh,
+            },
+        };
+        let new = match build(&self.cfg, generation, carry) {
+            Ok(v) => v,
+            Err(msg) => {
+                if self.current.is_some() {
+                    tracing::error!(strategy = %self.cfg.name, error = %msg, "new version failed to load; the last good version keeps running");
+                } else {
+                    tracing::error!(strategy = %self.cfg.name, error = %msg, "strategy failed to load");
+                }
+                self.status(|s| {
+                    s.load_error = Some(msg);
+                    if s.generation == 0 {
+                        s.state = RunState::Failed;
+                    }
+                });
+                return;
+            }
+        };
+        if let Some(old) = self.current.take() {
+            if let Some(f) = old.handler("on_stop") {
+                self.call(&old, "on_stop", &f, "reload");
+            }
+            // on_stop may have written to state after the first copy.
+            let merged = old.state().and_then(|from| {
+                new.state()
+                    .and_then(|into| state::merge_into(&new.lua, &from, &into))
+            });
+            if let Err(e) = merged {
+                tracing::warn!(strategy = %self.cfg.name, error = %sandbox::describe(&e), "state changed by on_stop could not be carried over");
+            }
+        }
+        self.generation = generation;
+        self.paused = false;
+        self.consecutive_errors = 0;
+        *self.shared.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.spec.clone());
+        self.status(|s| {
+            s.generation = generation;
+            s.state = RunState::Running;
+            s.load_error = None;
+        });
+        tracing::info!(strategy = %self.cfg.name, generation, reason, "strategy loaded");
+        if let Some(f) = new.handler("on_start") {
+            let ctx = new
+                .lua
+                .create_table()
+                .and_then(|t| t.raw_set("reason", reason).map(|_| t));
+            if let Ok(ctx) = ctx {
+                self.call(&new, "on_start", &f, ctx);
+            }
+        }
+        self.current = Some(new);
+    }
+
+    fn stop(mut self, reason: &str) {
+        if let Some(v) = self.current.take() {
+            if let Some(f) = v.handler("on_stop") {
+                self.call(&v, "on_stop", &f, reason);
+            }
+            self.save_state(&v);
+        }
+        self.status(|s| s.state = RunState::Stopped);
+        tracing::info!(strategy = %self.cfg.name, reason, "strategy stopped");
+    }
+
+    fn flush_if_due(&mut self) {
+        if self.cfg.state_dir.is_none() || Instant::now() < self.next_flush {
+            return;
+        }
+        self.next_flush = Instant::now() + self.cfg.state_flush_every;
+        if let Some(v) = &self.current {
+            self.save_state(v);
+        }
+    }
+
+    fn save_state(&self, v: &Version) {
+        let Some(dir) = &self.cfg.state_dir else {
+            return;
+        };
+        let res = v
+            .state()
+            .and_then(|t| state::to_json(&v.lua, &t))
+            .map_err(|e| sandbox::describe(&e))
+            .and_then(|json| state::save(dir, &self.cfg.name, &json).map_err(|e| e.to_string()));
+        if let Err(e) = res {
+            tracing::warn!(strategy = %self.cfg.name, error = %e, "could not save state");
+        }
+    }
+
+    /// Calls a handler under a fresh instruction budget; a failure is logged with file and line
+    /// and counted, and enough of them in a row pause the strategy.
+    fn call(
+        &mut self,
+        v: &Version,
+        name: &str,
+        f: &Function,
+        args: impl IntoLuaMulti,
+    ) -> Option<Value> {
+        v.budget.reset();
+        match f.call::<Value>(args) {
+            Ok(ret) => {
+                self.consecutive_errors = 0;
+                self.status(|s| s.handled += 1);
+                Some(ret)
+            }
+            Err(e) => {
+                let msg = sandbox::describe(&e);
+                self.consecutive_errors += 1;
+                tracing::error!(strategy = %self.cfg.name, handler = name, error = %msg, "handler failed");
+                let pause = self.consecutive_errors >= self.cfg.max_consecutive_errors;
+                if pause && !self.paused {
+                    self.paused = true;
+                    tracing::error!(
+                        strategy = %self.cfg.name,
+                        errors = self.consecutive_errors,
+                        "strategy PAUSED after {} failures in a row; it gets no events until its file is saved again",
+                        self.consecutive_errors
+                    );
+                }
+                self.status(|s| {
+                    s.errors += 1;
+                    s.last_error = Some(format!("{name}: {msg}"));
+                    if pause {
+                        s.state = RunState::Paused;
+                    }
+                });
+                // A memory bomb leaves garbage behind; collect it before the next event.
+                if matches!(e, mlua::Error::MemoryError(_)) {
+                    let _ = v.lua.gc_collect();
+                }
+                None
+            }
+        }
+    }
+
+    fn fire_due_timers(&mut self) {
+        let Some(v) = self.current.take() else { return };
+        let now = Instant::now();
+        let due: Vec<(i64, u64, bool)> = {
+            let mut set = v.ctx.timers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut due = Vec::new();
+            for t in set.timers.iter_mut().filter(|t| t.due <= now) {
+                due.push((t.id, t.generation, t.every.is_some()));
+                if let Some(every) = t.every {
+                    // Skip missed ticks instead of firing a burst after a stall.
+                    t.due = (t.due + every).max(now);
+                }
+            }
+            set.timers.retain(|t| t.due > now || t.every.is_some());
+            due
+        };
+        for (id, generation, repeats) in due {
+            // Timers belong to the version that made them; one from an older generation must
+            // never run against the new code or state.
+            if generation != v.generation || self.paused {
+                continue;
+            }
+            let fns = v
+                .ctx
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .fns
+                .clone();
+            let Ok(Some(f)) = fns.raw_get::<Option<Function>>(id) else {
+                continue;
+            };
+            if !repeats {
+                let _ = fns.raw_set(id, Value::Nil);
+            }
+            self.call(&v, "timer", &f, ());
+        }
+        self.current = Some(v);
+    }
+
+    fn deliver(&mut self, e: Event) {
+        if self.paused {
+            return;
+        }
+        let Some(mut v) = self.current.take() else {
+            return;
+        };
+        let (name, ev) = match &e {
+            Event::Quote(_) => ("on_quote", None),
+            Event::Trade(_) => ("on_trade", None),
+            Event::Depth(_) => ("on_depth", None),
+            Event::Order(_) => ("on_order", None),
+            Event::Fill(_) => ("on_fill", None),
+            Event::Position(_) => ("on_position", None),
+            Event::Feed(s) => ("on_feed", Some(s.as_str())),
+        };
+        if let Some(f) = v.handler(name) {
+            if let Event::Quote(q) = &e {
+                let lua = v.lua.clone();
+                match v.quote.call(&lua, f, q) {
+                    Ok((trampoline, args)) => {
+                        self.call(&v, name, &trampoline, args);
+                    }
+                    Err(err) => self.table_error(&err),
+                }
+            } else {
+                let arg = match ev {
+                    Some(s) => v.lua.create_string(s).map(Value::String),
+                    None => event_table(&v.lua, &e).map(Value::Table),
+                };
+                match arg {
+                    Ok(arg) => {
+                        self.call(&v, name, &f, arg);
+                    }
+                    Err(err) => self.table_error(&err),
+                }
+            }
+        }
+        self.current = Some(v);
+    }
+
+    fn table_error(&self, err: &mlua::Error) {
+        tracing::error!(strategy = %self.cfg.name, error = %sandbox::describe(err), "could not build the event table");
+    }
+
+    fn webhook(&mut self, req: WebhookRequest) {
+        let out = self.run_webhook(&req);
+        let _ = req.reply.send(out);
+    }
+
+    fn run_webhook(&mut self, req: &WebhookRequest) -> WebhookReply {
+        if self.paused {
+            return Err("strategy is paused after repeated errors".into());
+        }
+        let Some(v) = self.current.take() else {
+            return Err("strategy is not loaded".into());
+        };
+        let out = match v.handler("on_webhook") {
+            None => Err("strategy has no on_webhook handler".into()),
+            Some(f) => match webhook_table(&v.lua, &req.body, &req.headers, &req.query) {
+                Err(e) => Err(sandbox::describe(&e)),
+                Ok(t) => match self.call(&v, "on_webhook", &f, t) {
+                    None => Err(self
+                        .shared
+                        .status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .last_error
+                        .clone()
+                        .unwrap_or_default()),
+                    Some(Value::Nil) => Ok(serde_json::json!({ "ok": true })),
+                    Some(ret) => v
+                        .lua
+                        .from_value_with::<serde_json::Value>(
+                            ret,
+                            DeserializeOptions::new().deny_unsupported_types(false),
+                        )
+                        .map_err(|e| {
+                            format!(
+                                "on_webhook returned a value that is not JSON: {}",
+                                sandbox::describe(&e)
+                            )
+                        }),
+                },
+            },
+        };
+        self.current = Some(v);
+        out
+    }
+}
+
+/// Loads and validates a strategy file without running it, for `moontick check`.
+///
+/// # Errors
+/// The first problem, as `file:line: message`.
+pub fn check_file(cfg: &RunnerConfig) -> Result<(), String> {
+    build(cfg, 1, Carry::Fresh).map(|_| ())
+}
+
+/// The number of quotes the runner skipped, for status.
+pub fn quotes_dropped(shared: &Shared) -> u64 {
+    shared.mailbox.quotes_dropped.load(Ordering::Relaxed)
+}

@@ -1,0 +1,379 @@
+//! The sandboxed Lua VM: which standard library a strategy gets, the text-only loaders,
+//! `require` confined to `strategies/lib/`, the memory limit and the per-callback instruction
+//! budget.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mlua::chunk::ChunkMode;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+
+/// Resource limits of one strategy VM.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes the VM may allocate in total.
+    pub memory_bytes: usize,
+    /// Lua instructions one callback (handler, timer, file load) may run.
+    pub instructions_per_callback: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 * 1024 * 1024,
+            instructions_per_callback: 50_000_000,
+        }
+    }
+}
+
+/// The hook fires every this many instructions; small enough that a runaway loop stops within
+/// microseconds of its budget, large enough that the hook costs nothing measurable.
+const HOOK_EVERY: u32 = 10_000;
+
+/// The instruction budget of a VM: reset before each callback, decremented by the hook.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    ticks_left: Arc<AtomicU32>,
+    ticks_per_callback: u32,
+}
+
+impl Budget {
+    /// Gives the next callback its full budget.
+    pub fn reset(&self) {
+        self.ticks_left
+            .store(self.ticks_per_callback, Ordering::Relaxed);
+    }
+}
+
+/// Binary chunks are refused everywhere: crafted bytecode can corrupt memory (deps-notes,
+/// pitfall 4). `collectgarbage` keeps only the harmless options so a script cannot stop the
+/// collector and walk into the memory limit on purpose.
+///
+/// Once the instruction budget is spent, `pcall`, `xpcall` and `coroutine.resume` re-raise the
+/// error instead of returning it: otherwise `while true do pcall(spin) end` would catch every
+/// interruption (the count hook fires at the same phase of the inner loop each time) and never
+/// end.
+const PRELUDE: &str = r#"
+local exhausted = ...
+local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
+local function pass(ok, ...)
+  if not ok and exhausted() then error((...), 0) end
+  return ok, ...
+end
+pcall = function(...) return pass(raw_pcall(...)) end
+xpcall = function(...) return pass(raw_xpcall(...)) end
+coroutine.resume = function(...) return pass(raw_resume(...)) end
+local raw_load, raw_cg = load, collectgarbage
+-- `...` rather than `env`: an explicit nil env would leave the chunk without globals.
+load = function(chunk, name, _mode, ...)
+  return raw_load(chunk, name, "t", ...)
+end
+local cg_ok = { collect = true, count = true, step = true }
+collectgarbage = function(opt, ...)
+  if opt ~= nil and not cg_ok[opt] then
+    error("collectgarbage option '" .. tostring(opt) .. "' is not available to strategies", 2)
+  end
+  return raw_cg(opt, ...)
+end
+string.dump = nil
+dofile, loadfile = nil, nil
+local time, clock, date, difftime = os.time, os.clock, os.date, os.difftime
+os = { time = time, clock = clock, date = date, difftime = difftime }
+"#;
+
+/// Creates a sandboxed VM whose `require` looks only in `lib_dir`.
+///
+/// # Errors
+/// Only if Lua itself cannot be set up (out of memory).
+pub fn new_vm(lib_dir: &Path, limits: Limits) -> mlua::Result<(Lua, Budget)> {
+    // OS is loaded only so that PRELUDE can keep its harmless clock functions.
+    let libs = StdLib::ALL_SAFE & !(StdLib::IO | StdLib::PACKAGE);
+    let lua = Lua::new_with(libs, LuaOptions::default())?;
+    let ticks =
+        (limits.instructions_per_callback / u64::from(HOOK_EVERY)).clamp(1, u32::MAX as u64);
+    let budget = Budget {
+        ticks_left: Arc::new(AtomicU32::new(ticks as u32)),
+        ticks_per_callback: ticks as u32,
+    };
+    let left = budget.ticks_left.clone();
+    let exhausted = lua.create_function(move |_, ()| Ok(left.load(Ordering::Relaxed) == 0))?;
+    lua.load(PRELUDE)
+        .set_name("=moontick sandbox")
+        .set_mode(ChunkMode::Text)
+        .call::<()>(exhausted)?;
+    install_require(&lua, lib_dir.to_path_buf())?;
+
+    let left = budget.ticks_left.clone();
+    let max = limits.instructions_per_callback;
+    // The global hook, not `set_hook`: mlua finds a per-thread hook by thread, so coroutines
+    // created by the script would run without it, and without a budget.
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_lua, debug| {
+            let prev = left.load(Ordering::Relaxed);
+            if prev > 0 {
+                left.store(prev - 1, Ordering::Relaxed);
+                return Ok(VmState::Continue);
+            }
+            // The budget stays at zero, so a `pcall` that swallows this error is interrupted
+            // again within HOOK_EVERY instructions.
+            let src = debug.source().short_src.map(|s| s.into_owned());
+            let line = debug.current_line();
+            let at = match (src, line) {
+                (Some(s), Some(l)) => format!("{s}:{l}: "),
+                _ => String::new(),
+            };
+            Err(mlua::Error::RuntimeError(format!(
+                "{at}instruction budget exceeded ({max} instructions per callback)"
+            )))
+        },
+    )?;
+    // Set last: the prelude and stdlib setup allocate before the script gets its share.
+    lua.set_memory_limit(limits.memory_bytes)?;
+    Ok((lua, budget))
+}
+
+/// Compiles `source` as text (never bytecode), naming the chunk after `path` so errors read
+/// `path:line: message`.
+///
+/// # Errors
+/// A syntax error, with file and line.
+pub fn compile(lua: &Lua, source: &str, path: &Path) -> mlua::Result<Function> {
+    lua.load(source)
+        .set_name(format!("@{}", path.display()))
+        .set_mode(ChunkMode::Text)
+        .into_function()
+}
+
+fn install_require(lua: &Lua, lib_dir: PathBuf) -> mlua::Result<()> {
+    let loaded: Table = lua.create_table()?;
+    let require = lua.create_function(move |lua, name: String| {
+        if let Some(v) = loaded.raw_get::<Option<Value>>(name.as_str())? {
+            return Ok(v);
+        }
+        let path = module_path(&lib_dir, &name).map_err(|msg| {
+            mlua::Error::RuntimeError(format!("{}require('{name}'): {msg}", caller_location(lua)))
+        })?;
+        let source = std::fs::read_to_string(&path).map_err(|e| {
+            mlua::Error::RuntimeError(format!(
+                "{}require('{name}'): cannot read {}: {e}",
+                caller_location(lua),
+                path.display()
+            ))
+        })?;
+        let f = compile(lua, &source, &path)?;
+        let v: Value = f.call(name.as_str())?;
+        let v = if v.is_nil() { Value::Boolean(true) } else { v };
+        loaded.raw_set(name.as_str(), v.clone())?;
+        Ok(v)
+    })?;
+    lua.globals().raw_set("require", require)
+}
+
+/// Maps a module name to a file inside `lib_dir`. Only dotted identifiers are accepted, so no
+/// name can climb out of the directory; a leading `lib.` is allowed because that is how the
+/// file looks from `strategies/`.
+fn module_path(lib_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let name = name.strip_prefix("lib.").unwrap_or(name);
+    let ok = !name.is_empty()
+        && name.split('.').all(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if !ok {
+        return Err(
+            "modules are named like 'helpers' or 'lib.helpers' and live in strategies/lib/".into(),
+        );
+    }
+    let mut path = lib_dir.to_path_buf();
+    for part in name.split('.') {
+        path.push(part);
+    }
+    path.set_extension("lua");
+    if !path.is_file() {
+        return Err(format!(
+            "no module {} (strategies may only require files in strategies/lib/)",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// `file:line: ` of the Lua code that called the running Rust function, for error messages.
+pub fn caller_location(lua: &Lua) -> String {
+    lua.inspect_stack(1, |d| {
+        let src = d.source().short_src.map(|s| s.into_owned());
+        match (src, d.current_line()) {
+            (Some(s), Some(l)) => format!("{s}:{l}: "),
+            (Some(s), None) => format!("{s}: "),
+            _ => String::new(),
+        }
+    })
+    .unwrap_or_default()
+}
+
+/// One line describing a Lua error: the message with its `file:line`, without the traceback
+/// and without mlua's wrapping of errors raised by Rust callbacks.
+pub fn describe(err: &mlua::Error) -> String {
+    match err {
+        mlua::Error::CallbackError { cause, .. } => describe(cause),
+        mlua::Error::WithContext { cause, context } => format!("{context}: {}", describe(cause)),
+        mlua::Error::RuntimeError(m) => first_line(m),
+        mlua::Error::SyntaxError { message, .. } => first_line(message),
+        mlua::Error::MemoryError(m) => format!("memory limit reached: {}", first_line(m)),
+        other => first_line(&other.to_string()),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm() -> Lua {
+        let dir = tempfile::tempdir().unwrap();
+        new_vm(dir.path(), Limits::default()).unwrap().0
+    }
+
+    fn fails(lua: &Lua, code: &str) -> String {
+        match lua.load(code).exec() {
+            Ok(()) => panic!("`{code}` should fail"),
+            Err(e) => describe(&e),
+        }
+    }
+
+    #[test]
+    fn io_os_execute_dofile_loadfile_are_absent() {
+        let lua = vm();
+        for code in [
+            "io.open('/etc/passwd')",
+            "os.execute('true')",
+            "os.exit(1)",
+            "os.getenv('HOME')",
+            "os.remove('x')",
+            "dofile('/etc/passwd')",
+            "loadfile('/etc/passwd')",
+            "debug.getinfo(1)",
+            "package.loadlib('x', 'y')",
+        ] {
+            fails(&lua, code);
+        }
+        lua.load("assert(os.time() > 0 and os.clock() >= 0 and os.date('%Y'))")
+            .exec()
+            .unwrap();
+    }
+
+    #[test]
+    fn bytecode_from_string_dump_cannot_be_loaded() {
+        let lua = vm();
+        fails(&lua, "local s = string.dump(function() end)");
+        // Even with a dumper from outside, `load` refuses binary chunks.
+        let dumped = lua
+            .load("return function() return 1 end")
+            .eval::<Function>()
+            .unwrap()
+            .dump(false);
+        lua.globals()
+            .set("blob", lua.create_string(&dumped).unwrap())
+            .unwrap();
+        lua.load("local f, err = load(blob); assert(f == nil and err:find('binary'), err)")
+            .exec()
+            .unwrap();
+        lua.load(
+            "local f, err = load(blob, 'x', 'b'); assert(f == nil, 'binary mode must be refused')",
+        )
+        .exec()
+        .unwrap();
+        lua.load("assert(load('return 1 + 1')() == 2 and load('return string.format')())")
+            .exec()
+            .unwrap();
+    }
+
+    #[test]
+    fn require_outside_lib_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let lib = root.path().join("lib");
+        std::fs::create_dir(&lib).unwrap();
+        std::fs::write(lib.join("util.lua"), "return { x = 7 }").unwrap();
+        std::fs::write(root.path().join("secret.lua"), "return 1").unwrap();
+        let dir = &lib;
+        let (lua, _) = new_vm(dir, Limits::default()).unwrap();
+        lua.load("assert(require('util').x == 7 and require('lib.util').x == 7)")
+            .exec()
+            .unwrap();
+        for name in [
+            "../secret",
+            "secret",
+            "/etc/passwd",
+            "util/../util",
+            "os",
+            "nope",
+        ] {
+            let msg = fails(&lua, &format!("require('{name}')"));
+            assert!(msg.contains("require"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn infinite_loop_is_interrupted_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            instructions_per_callback: 1_000_000,
+            ..Limits::default()
+        };
+        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
+        budget.reset();
+        let f = compile(&lua, "\nwhile true do end", Path::new("spin.lua")).unwrap();
+        let msg = describe(&f.call::<()>(()).unwrap_err());
+        assert!(
+            msg.contains("spin.lua:2") && msg.contains("instruction budget"),
+            "{msg}"
+        );
+        budget.reset();
+        lua.load("return 1").exec().unwrap();
+    }
+
+    #[test]
+    fn budget_cannot_be_swallowed_by_pcall_or_coroutines() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            instructions_per_callback: 1_000_000,
+            ..Limits::default()
+        };
+        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
+        for code in [
+            "while true do pcall(function() while true do end end) end",
+            "while true do xpcall(function() while true do end end, function(e) return e end) end",
+            "while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
+            "local co = coroutine.wrap(function() while true do end end) co()",
+        ] {
+            budget.reset();
+            let msg = fails(&lua, code);
+            assert!(msg.contains("instruction budget"), "{code}: {msg}");
+        }
+        budget.reset();
+        lua.load("assert(pcall(error, 'x') == false)")
+            .exec()
+            .unwrap();
+    }
+
+    #[test]
+    fn memory_bomb_hits_the_limit_and_the_vm_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            memory_bytes: 8 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
+        budget.reset();
+        let msg = fails(&lua, "local t = {} for i = 1, 1e8 do t[i] = i end");
+        assert!(msg.contains("memory"), "{msg}");
+        budget.reset();
+        lua.load("local t = {} for i = 1, 1000 do t[i] = i end")
+            .exec()
+            .unwrap();
+    }
+}

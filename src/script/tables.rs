@@ -1,0 +1,189 @@
+//! Turning engine events into Lua tables: the reused quote table of the hot path, and fresh
+//! tables for the rarer events and webhooks.
+
+use std::sync::Arc;
+
+use mlua::{Function, Lua, LuaSerdeExt, LuaString, Table};
+
+use super::api;
+use super::events::{Event, Quote, WebhookBody};
+
+/// The quote table handed to `on_quote`, reused for every quote: the cheapest way into Lua
+/// that deps-notes measured (no userdata getters, no serde). Its fields are written by a small
+/// Lua trampoline that then calls the handler, so a quote costs one call from Rust into Lua;
+/// nine `raw_set`s from Rust cost more than the handler itself (each is a protected call).
+pub struct QuoteSlot {
+    table: Table,
+    trampoline: Function,
+    /// Lua strings of recently seen contracts and symbols, so a strategy on a few contracts
+    /// never creates a string per quote. Small and searched linearly: strategies watch few.
+    names: Vec<(Arc<str>, LuaString)>,
+}
+
+/// The arguments of the trampoline: handler, table, then the fields in order.
+pub type QuoteArgs = (
+    Function,
+    Table,
+    LuaString,
+    LuaString,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+);
+
+const TRAMPOLINE: &str = r#"
+return function(h, t, contract, symbol, bid, ask, last, bid_size, ask_size, volume, time)
+  t.contract, t.symbol, t.bid, t.ask, t.last = contract, symbol, bid, ask, last
+  t.bid_size, t.ask_size, t.volume, t.time = bid_size, ask_size, volume, time
+  return h(t)
+end
+"#;
+
+impl QuoteSlot {
+    pub fn new(lua: &Lua) -> mlua::Result<Self> {
+        let trampoline = lua
+            .load(TRAMPOLINE)
+            .set_name("=moontick quote")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .eval::<Function>()?;
+        Ok(QuoteSlot {
+            table: lua.create_table_with_capacity(0, 9)?,
+            trampoline,
+            names: Vec::new(),
+        })
+    }
+
+    /// The function to call and its arguments for delivering `q` to `handler`.
+    pub fn call(
+        &mut self,
+        lua: &Lua,
+        handler: Function,
+        q: &Quote,
+    ) -> mlua::Result<(Function, QuoteArgs)> {
+        let c = self.name(lua, &q.contract)?;
+        let s = self.name(lua, &q.symbol)?;
+        let args = (
+            handler,
+            self.table.clone(),
+            c,
+            s,
+            q.bid,
+            q.ask,
+            q.last,
+            q.bid_size,
+            q.ask_size,
+            q.volume,
+            q.time_ms as f64 / 1000.0,
+        );
+        Ok((self.trampoline.clone(), args))
+    }
+
+    fn name(&mut self, lua: &Lua, s: &Arc<str>) -> mlua::Result<LuaString> {
+        if let Some((_, ls)) = self
+            .names
+            .iter()
+            .find(|(k, _)| Arc::ptr_eq(k, s) || **k == **s)
+        {
+            return Ok(ls.clone());
+        }
+        let ls = lua.create_string(&**s)?;
+        if self.names.len() >= 16 {
+            self.names.remove(0);
+        }
+        self.names.push((s.clone(), ls.clone()));
+        Ok(ls)
+    }
+}
+
+pub fn webhook_table(
+    lua: &Lua,
+    body: &WebhookBody,
+    headers: &std::collections::BTreeMap<String, String>,
+    query: &std::collections::BTreeMap<String, String>,
+) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    match body {
+        WebhookBody::Json(json) => {
+            let opts = mlua::serde::SerializeOptions::new()
+                .set_array_metatable(false)
+                .serialize_none_to_null(false)
+                .serialize_unit_to_null(false);
+            t.raw_set("body", lua.to_value_with(json, opts)?)?;
+        }
+        WebhookBody::Text(s) => t.raw_set("body", s.as_str())?,
+    }
+    t.raw_set(
+        "headers",
+        lua.create_table_from(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?,
+    )?;
+    t.raw_set(
+        "query",
+        lua.create_table_from(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?,
+    )?;
+    Ok(t)
+}
+
+pub fn event_table(lua: &Lua, e: &Event) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let secs = |ms: i64| ms as f64 / 1000.0;
+    match e {
+        Event::Quote(q) => return api::quote_table(lua, q),
+        Event::Trade(x) => {
+            t.raw_set("contract", &*x.contract)?;
+            t.raw_set("symbol", &*x.symbol)?;
+            t.raw_set("price", x.price)?;
+            t.raw_set("size", x.size)?;
+            t.raw_set("side", x.side.map(|s| s.as_str()))?;
+            t.raw_set("time", secs(x.time_ms))?;
+        }
+        Event::Depth(x) => {
+            t.raw_set("contract", &*x.contract)?;
+            t.raw_set("symbol", &*x.symbol)?;
+            let levels = lua.create_table_with_capacity(x.levels.len(), 0)?;
+            for (i, l) in x.levels.iter().enumerate() {
+                let lt = lua.create_table_with_capacity(0, 3)?;
+                lt.raw_set("side", l.side.as_str())?;
+                lt.raw_set("price", l.price)?;
+                lt.raw_set("size", l.size)?;
+                levels.raw_set(i + 1, lt)?;
+            }
+            t.raw_set("levels", levels)?;
+            t.raw_set("time", secs(x.time_ms))?;
+        }
+        Event::Order(x) => {
+            t.raw_set("id", x.id)?;
+            t.raw_set("contract", &*x.contract)?;
+            t.raw_set("symbol", &*x.symbol)?;
+            t.raw_set("side", x.side.as_str())?;
+            t.raw_set("size", x.size)?;
+            t.raw_set("filled", x.filled)?;
+            t.raw_set("status", x.status.as_str())?;
+            t.raw_set("price", x.price)?;
+            t.raw_set("stop_price", x.stop_price)?;
+            t.raw_set("tag", x.tag.as_deref())?;
+            t.raw_set("time", secs(x.time_ms))?;
+        }
+        Event::Fill(x) => {
+            t.raw_set("order_id", x.order_id)?;
+            t.raw_set("contract", &*x.contract)?;
+            t.raw_set("symbol", &*x.symbol)?;
+            t.raw_set("side", x.side.as_str())?;
+            t.raw_set("size", x.size)?;
+            t.raw_set("price", x.price)?;
+            t.raw_set("fee", x.fee)?;
+            t.raw_set("time", secs(x.time_ms))?;
+        }
+        Event::Position(x) => {
+            t.raw_set("contract", &*x.contract)?;
+            t.raw_set("symbol", &*x.symbol)?;
+            t.raw_set("size", x.size)?;
+            t.raw_set("avg_price", x.avg_price)?;
+        }
+        Event::Feed(_) => {}
+    }
+    Ok(t)
+}

@@ -1,0 +1,217 @@
+---@meta
+-- LuaLS type stubs for moontick strategies. Not loaded by the engine: point your editor's Lua
+-- language server at strategies/ (see .luarc.json) and `bot.`, handlers and event fields complete.
+
+---@class Quote
+---@field contract string  full contract id, e.g. "CON.F.US.MNQ.Z25"
+---@field symbol string    root, e.g. "MNQ"
+---@field bid number
+---@field ask number
+---@field last number
+---@field bid_size number
+---@field ask_size number
+---@field volume number
+---@field time number      seconds since the Unix epoch
+--- The quote table is reused for every quote: copy the fields you want to keep.
+
+---@class Trade
+---@field contract string
+---@field symbol string
+---@field price number
+---@field size number
+---@field side "buy"|"sell"|nil
+---@field time number
+
+---@class DepthLevel
+---@field side "buy"|"sell"
+---@field price number
+---@field size number
+
+---@class Depth
+---@field contract string
+---@field symbol string
+---@field levels DepthLevel[]
+---@field time number
+
+---@class OrderEvent
+---@field id integer        the id bot.buy/bot.sell returned
+---@field contract string
+---@field symbol string
+---@field side "buy"|"sell"
+---@field size integer
+---@field filled integer
+---@field status string     "pending" | "open" | "filled" | "cancelled" | "rejected" | ...
+---@field price number|nil
+---@field stop_price number|nil
+---@field tag string|nil
+---@field time number
+
+---@class Fill
+---@field order_id integer
+---@field contract string
+---@field symbol string
+---@field side "buy"|"sell"
+---@field size integer
+---@field price number
+---@field fee number
+---@field time number
+
+---@class PositionEvent
+---@field contract string
+---@field symbol string
+---@field size integer      signed: > 0 long, < 0 short
+---@field avg_price number
+
+---@class WebhookRequest
+---@field body table|string  decoded JSON, or the raw text when it is not JSON
+---@field headers table<string, string>  lower-case names
+---@field query table<string, string>
+
+---@class StartContext
+---@field reason "start"|"reload"|"restart"
+
+---@class OrderRequest
+---@field symbol? string     root or contract id; default: the strategy's first symbol
+---@field size integer       positive
+---@field type? "market"|"limit"|"stop"|"trailing"|"join_bid"|"join_ask"  default "market"
+---@field price? number      required for "limit"
+---@field stop_price? number required for "stop"
+---@field trail_price? number required for "trailing"
+---@field stop_loss_ticks? integer   bracket stop, in ticks from the fill
+---@field take_profit_ticks? integer bracket target, in ticks from the fill
+---@field tag? string
+
+---@class OrderHandle
+---@field id integer
+---@field symbol string
+---@field side "buy"|"sell"
+---@field size integer
+---@field type string
+---@field tag string|nil
+
+---@class OrderChange
+---@field price? number
+---@field stop_price? number
+---@field size? integer
+
+---@class Position
+---@field size integer
+---@field avg_price number
+---@field open_pnl number
+
+---@class WorkingOrder
+---@field id integer
+---@field symbol string
+---@field side "buy"|"sell"
+---@field size integer
+---@field type string
+---@field price number|nil
+---@field stop_price number|nil
+---@field status string
+---@field tag string|nil
+
+---@class Account
+---@field id integer
+---@field name string
+---@field balance number
+---@field can_trade boolean
+
+---@class Strategy
+---@field symbols? string[]  roots (front month) or contract ids to receive quotes for
+---@field params? table
+---@field limits? table<string, number>  may only tighten the global limits
+---@field trades? boolean    deliver market trades to on_trade
+---@field depth? boolean     deliver depth to on_depth
+---@field on_start? fun(ctx: StartContext)
+---@field on_quote? fun(q: Quote)
+---@field on_trade? fun(t: Trade)
+---@field on_depth? fun(d: Depth)
+---@field on_order? fun(o: OrderEvent)
+---@field on_fill? fun(f: Fill)
+---@field on_position? fun(p: PositionEvent)
+---@field on_webhook? fun(req: WebhookRequest): table|nil
+---@field on_feed? fun(status: "live"|"stale"|"reconnecting")
+---@field on_stop? fun(reason: string)
+
+--- Survives reloads; its JSON-encodable part also survives restarts.
+---@type table
+state = {}
+
+---@class BotLog
+---@field debug fun(...: any)
+---@field info fun(...: any)
+---@field warn fun(...: any)
+---@field error fun(...: any)
+
+---@class Bot
+---@field name string  this strategy's name (its file name without .lua)
+---@field log BotLog
+bot = {}
+
+--- Sends a buy order. Returns the handle, or nil and the reason it was refused.
+---@param order OrderRequest
+---@return OrderHandle|nil handle
+---@return string|nil reason
+function bot.buy(order) end
+
+--- Sends a sell order. Returns the handle, or nil and the reason it was refused.
+---@param order OrderRequest
+---@return OrderHandle|nil handle
+---@return string|nil reason
+function bot.sell(order) end
+
+---@param id integer|OrderHandle
+---@return true|nil ok
+---@return string|nil reason
+function bot.cancel(id) end
+
+---@param id integer|OrderHandle
+---@param change OrderChange
+---@return true|nil ok
+---@return string|nil reason
+function bot.modify(id, change) end
+
+--- Closes positions and cancels working orders (on one symbol, or all).
+---@param symbol? string
+---@return true|nil ok
+---@return string|nil reason
+function bot.flatten(symbol) end
+
+--- The kill switch: no new orders, working orders cancelled, positions flattened.
+---@param reason string
+function bot.halt(reason) end
+
+---@param symbol? string default: the strategy's first symbol
+---@return Position
+function bot.position(symbol) end
+
+---@param symbol? string
+---@return WorkingOrder[]
+function bot.orders(symbol) end
+
+---@param symbol string
+---@return Quote|nil
+function bot.quote(symbol) end
+
+---@return Account|nil
+function bot.account() end
+
+--- Engine time in seconds since the Unix epoch (simulated time during replay).
+---@return number
+function bot.now() end
+
+--- Calls fn every `seconds`; the timer dies with this version of the file.
+---@param seconds number
+---@param fn fun()
+---@return integer timer_id
+function bot.every(seconds, fn) end
+
+--- Calls fn once after `seconds`.
+---@param seconds number
+---@param fn fun()
+---@return integer timer_id
+function bot.after(seconds, fn) end
+
+---@param timer_id integer
+---@return boolean cancelled
+function bot.cancel_timer(timer_id) end

@@ -1,0 +1,46 @@
+//! `moontick check`, driven through the real binary.
+
+use std::process::Command;
+
+fn check(args: &[&std::path::Path]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_moontick"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn check_passes_the_shipped_strategies() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies");
+    let (ok, out) = check(&[&dir]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("breakout.lua") && out.contains("tradingview.lua"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_file_and_line_and_fails_on_a_broken_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.lua");
+    std::fs::write(
+        &broken,
+        "local M = {}\nfunction M.on_quote(q)\n  if q.bid > then end\nend\nreturn M\n",
+    )
+    .unwrap();
+    let invalid = tmp.path().join("invalid.lua");
+    std::fs::write(&invalid, "local M = {}\nM.on_quote = 42\nreturn M\n").unwrap();
+    let (ok, out) = check(&[&broken, &invalid]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("broken.lua:3:"), "{out}");
+    assert!(
+        out.contains("invalid.lua:3: on_quote must be a function"),
+        "{out}"
+    );
+}

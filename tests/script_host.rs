@@ -1,0 +1,319 @@
+//! The strategy host without the watcher: containment of bad handlers, the sandbox seen from a
+//! strategy file, delivery guarantees, state across restarts, webhooks and the `bot` API.
+
+mod common;
+
+use common::fixture::*;
+use moontick::script::{Call, Event, Limits, RunState, WebhookBody, WebhookRequest};
+
+#[test]
+fn runtime_error_in_a_handler_does_not_stop_the_strategy() {
+    let fx = Fixture::new();
+    fx.write(
+        "e",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid < 0 then local x = nil; return x.boom end\n  bot.buy{ size = 1, tag = 'ok' }\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("A", -1.0));
+    host.dispatch(&quote("B", 1.0));
+    wait_until("next quote handled", || fx.has_tag("ok"));
+    let st = status(&host, "e");
+    assert_eq!(st.state, RunState::Running);
+    assert!(
+        st.last_error.as_deref().unwrap().contains("e.lua:3:"),
+        "{:?}",
+        st.last_error
+    );
+    host.shutdown();
+}
+
+#[test]
+fn infinite_loop_is_interrupted_and_the_next_event_is_handled() {
+    let fx = Fixture::new();
+    fx.write(
+        "spin",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid == 1 then\n    while true do end\n  end\n  bot.buy{ size = 1, tag = 'ok' }\nend\nreturn M\n",
+    );
+    let mut cfg = fx.config();
+    cfg.limits = Limits {
+        instructions_per_callback: 2_000_000,
+        ..Limits::default()
+    };
+    let host = fx.start(cfg);
+    host.dispatch(&quote("A", 1.0));
+    host.dispatch(&quote("B", 2.0));
+    wait_until("next quote handled", || fx.has_tag("ok"));
+    let err = status(&host, "spin").last_error.unwrap();
+    assert!(
+        err.contains("instruction budget") && err.contains("spin.lua:4"),
+        "{err}"
+    );
+    host.shutdown();
+}
+
+#[test]
+fn memory_bomb_is_contained_and_the_next_event_is_handled() {
+    let fx = Fixture::new();
+    fx.write(
+        "bomb",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid == 1 then\n    local t = {}\n    for i = 1, 1e9 do t[i] = string.rep('x', 64) .. i end\n  end\n  bot.buy{ size = 1, tag = 'ok' }\nend\nreturn M\n",
+    );
+    let mut cfg = fx.config();
+    cfg.limits = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        instructions_per_callback: u32::MAX as u64 * 10,
+    };
+    let host = fx.start(cfg);
+    host.dispatch(&quote("A", 1.0));
+    host.dispatch(&quote("B", 2.0));
+    wait_until("next quote handled", || fx.has_tag("ok"));
+    let err = status(&host, "bomb").last_error.unwrap();
+    assert!(err.contains("memory"), "{err}");
+    host.shutdown();
+}
+
+#[test]
+fn sandbox_escapes_are_unreachable_from_a_strategy() {
+    let fx = Fixture::new();
+    std::fs::write(
+        fx.dir.parent().unwrap().join("secret.lua"),
+        "return { leaked = true }",
+    )
+    .unwrap();
+    std::fs::write(fx.dir.join("lib").join("ok.lua"), "return { fine = true }").unwrap();
+    fx.write(
+        "escape",
+        r#"
+local M = { symbols = { "MNQ" } }
+function M.on_quote(q)
+  local attempts = {
+    io = function() return io.open("/etc/passwd") end,
+    os_execute = function() return os.execute("true") end,
+    os_exit = function() return os.exit(1) end,
+    os_getenv = function() return os.getenv("HOME") end,
+    loadfile = function() return loadfile("/etc/passwd") end,
+    dofile = function() return dofile("/etc/passwd") end,
+    dump = function() return string.dump(function() end) end,
+    bytecode = function() return load(("").dump and ("").dump(print) or "\27Lua") end,
+    require_up = function() return require("../secret") end,
+    require_top = function() return require("secret") end,
+    debug = function() return debug.getinfo(1) end,
+  }
+  for name, f in pairs(attempts) do
+    local ok, res = pcall(f)
+    if ok and res then bot.buy{ size = 1, tag = "escaped:" .. name } end
+  end
+  if require("ok").fine then bot.buy{ size = 1, tag = "done" } end
+end
+return M
+"#,
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("A", 1.0));
+    wait_until("checks ran", || fx.has_tag("done"));
+    let escaped: Vec<String> = fx
+        .tags()
+        .into_iter()
+        .filter(|t| t.starts_with("escaped"))
+        .collect();
+    assert!(escaped.is_empty(), "{escaped:?}");
+    host.shutdown();
+}
+
+#[test]
+fn repeated_failures_pause_the_strategy() {
+    let fx = Fixture::new();
+    fx.write(
+        "bad",
+        "local M = {}\nfunction M.on_fill(f) error('always') end\nreturn M\n",
+    );
+    let mut cfg = fx.config();
+    cfg.max_consecutive_errors = 3;
+    let host = fx.start(cfg);
+    for id in 1..=6 {
+        host.send("bad", fill(id));
+    }
+    wait_until("paused", || status(&host, "bad").state == RunState::Paused);
+    host.send("bad", fill(7));
+    let last = host.shutdown();
+    assert_eq!(last[0].errors, 3, "a paused strategy is not called again");
+}
+
+#[test]
+fn restart_restores_state() {
+    let fx = Fixture::new();
+    fx.write(
+        "keep",
+        "local M = {}\nfunction M.on_start(ctx)\n  bot.buy{ symbol = 'MNQ', size = 1, tag = ctx.reason .. ':' .. tostring(state.fills or 0) }\nend\nfunction M.on_fill(f) state.fills = (state.fills or 0) + 1 end\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    for id in 1..=3 {
+        host.send("keep", fill(id));
+    }
+    wait_until("start seen", || fx.has_tag("start:0"));
+    host.shutdown();
+    assert_eq!(fx.saved_state("keep")["fills"], 3);
+
+    let host = fx.start(fx.config());
+    wait_until("restart with state", || fx.has_tag("restart:3"));
+    host.shutdown();
+}
+
+#[test]
+fn burst_of_quotes_to_a_slow_strategy_is_coalesced_while_fills_all_arrive_in_order() {
+    let fx = Fixture::new();
+    fx.write(
+        "slow",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local t = os.clock()\n  while os.clock() - t < 0.001 do end\n  state.quotes = (state.quotes or 0) + 1\nend\nfunction M.on_fill(f)\n  state.fills = state.fills or {}\n  table.insert(state.fills, f.order_id)\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    wait_loaded(&host, "slow", 1);
+    let (quotes, fills) = (2000u64, 100u64);
+    for i in 0..quotes {
+        host.dispatch(&quote("CON.F.US.MNQ.Z25", 20_000.0 + i as f64));
+        if i % 20 == 19 {
+            host.send("slow", fill(i / 20 + 1));
+        }
+    }
+    wait_until("all delivered or coalesced", || {
+        let s = status(&host, "slow");
+        s.handled + s.quotes_dropped == quotes + fills
+    });
+    let dropped = status(&host, "slow").quotes_dropped;
+    host.shutdown();
+    let state = fx.saved_state("slow");
+    assert!(dropped > 0, "a 1 ms handler should fall behind a burst");
+    assert_eq!(state["quotes"].as_u64().unwrap() + dropped, quotes);
+    let got: Vec<u64> = serde_json::from_value(state["fills"].clone()).unwrap();
+    assert_eq!(got, (1..=fills).collect::<Vec<u64>>());
+}
+
+#[test]
+fn tradingview_alerts_become_orders_and_flat_closes() {
+    let fx = Fixture::new();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies");
+    std::fs::copy(shipped.join("tradingview.lua"), fx.path("tradingview")).unwrap();
+    std::fs::copy(
+        shipped.join("lib/helpers.lua"),
+        fx.dir.join("lib/helpers.lua"),
+    )
+    .unwrap();
+    let host = fx.start(fx.config());
+
+    let body = serde_json::json!({"ticker": "CME_MINI:MNQ1!", "action": "buy", "sentiment": "long", "quantity": "2"});
+    let (req, rx) = WebhookRequest::new(WebhookBody::Json(body));
+    assert!(host.webhook("tradingview", req));
+    let reply = rx.blocking_recv().unwrap().unwrap();
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["size"], 2);
+    let (_, intent) = fx.broker.submitted().pop().unwrap();
+    assert_eq!((intent.symbol.as_str(), intent.size), ("MNQ", 2));
+
+    let body = serde_json::json!({"ticker": "MNQ1!", "action": "sell", "sentiment": "flat"});
+    let (req, rx) = WebhookRequest::new(WebhookBody::Json(body));
+    host.webhook("tradingview", req);
+    assert_eq!(rx.blocking_recv().unwrap().unwrap()["action"], "flatten");
+    assert!(
+        fx.broker
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::Flatten { symbol: Some(s), .. } if s == "MNQ"))
+    );
+
+    let (req, rx) = WebhookRequest::new(WebhookBody::Text("not json".into()));
+    host.webhook("tradingview", req);
+    assert_eq!(rx.blocking_recv().unwrap().unwrap()["ok"], false);
+
+    let (req, rx) = WebhookRequest::new(WebhookBody::Text("x".into()));
+    assert!(!host.webhook("nobody", req));
+    assert!(rx.blocking_recv().unwrap().is_err());
+    host.shutdown();
+}
+
+#[test]
+fn webhook_handler_returning_nil_replies_ok() {
+    let fx = Fixture::new();
+    fx.write(
+        "hook",
+        "local M = {}\nfunction M.on_webhook(req) state.last = req.body.x end\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    let (req, rx) = WebhookRequest::new(WebhookBody::Json(serde_json::json!({"x": 1})));
+    host.webhook("hook", req);
+    assert_eq!(
+        rx.blocking_recv().unwrap().unwrap(),
+        serde_json::json!({"ok": true})
+    );
+    host.shutdown();
+}
+
+#[test]
+fn bad_bot_arguments_name_the_field_and_the_calling_line() {
+    let fx = Fixture::new();
+    fx.write(
+        "args",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local ok, err = pcall(function()\n    bot.buy{ size = 'x' }\n  end)\n  bot.buy{ size = 1, tag = tostring(err) }\n  local ok2, err2 = pcall(function() bot.sell{ size = 1, type = 'limit' } end)\n  bot.buy{ size = 1, tag = tostring(err2) }\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("A", 1.0));
+    wait_until("errors recorded", || fx.tags().len() >= 2);
+    let tags = fx.tags();
+    assert!(
+        tags.iter()
+            .any(|t| t.contains("args.lua:4:") && t.contains("size must be a positive integer")),
+        "{tags:?}"
+    );
+    assert!(tags.iter().any(|t| t.contains("args.lua:7:") && t.contains("price is required for a limit order")), "{tags:?}");
+    host.shutdown();
+}
+
+#[test]
+fn refused_order_returns_nil_and_the_reason() {
+    let fx = Fixture::new();
+    fx.broker.refuse_all(Some("max position reached"));
+    fx.write(
+        "r",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local h, why = bot.buy{ size = 1 }\n  state.result = tostring(h) .. '/' .. tostring(why)\nend\nfunction M.on_fill() end\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("A", 1.0));
+    wait_until("quote handled", || status(&host, "r").handled >= 1);
+    host.shutdown();
+    assert_eq!(fx.saved_state("r")["result"], "nil/max position reached");
+}
+
+#[test]
+fn feed_status_reaches_every_strategy() {
+    let fx = Fixture::new();
+    fx.write("a", "local M = {}\nfunction M.on_feed(s) bot.buy{ symbol = 'MNQ', size = 1, tag = 'a:' .. s } end\nreturn M\n");
+    fx.write("b", "local M = {}\nfunction M.on_feed(s) bot.buy{ symbol = 'MNQ', size = 1, tag = 'b:' .. s } end\nreturn M\n");
+    let host = fx.start(fx.config());
+    host.dispatch(&Event::Feed(moontick::script::FeedStatus::Stale));
+    wait_until("both saw it", || {
+        fx.has_tag("a:stale") && fx.has_tag("b:stale")
+    });
+    host.shutdown();
+}
+
+#[test]
+fn quote_fields_reach_on_quote_even_after_the_strategy_overwrote_them() {
+    let fx = Fixture::new();
+    fx.write(
+        "fields",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  bot.buy{ size = 1, tag = table.concat({ q.contract, q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.volume, q.time }, ',') }\n  q.contract, q.bid = nil, nil\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("CON.A", 10.5));
+    host.dispatch(&quote("CON.B", 11.0));
+    wait_until("two quotes", || fx.tags().len() >= 2);
+    let tags = fx.tags();
+    assert_eq!(
+        tags[0],
+        "CON.A,MNQ,10.5,10.75,10.5,1.0,1.0,100.0,1700000000.0"
+    );
+    assert_eq!(
+        tags[1],
+        "CON.B,MNQ,11.0,11.25,11.0,1.0,1.0,100.0,1700000000.0"
+    );
+    host.shutdown();
+}
