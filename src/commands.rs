@@ -9,6 +9,9 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::engine::{Engine, EngineParams};
+use crate::risk::RiskGuard;
+use crate::script::HostConfig;
 use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::Account;
 use crate::gateway::wire::BarUnit;
@@ -33,48 +36,58 @@ fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
     )
 }
 
-/// `moontick run`: until the engine lands, it opens the session (the embedded simulator when
-/// there are no credentials, saying so first), picks the account, keeps the token fresh, and
-/// waits for Ctrl-C or SIGTERM.
+/// `moontick run`: the engine. Without credentials it starts the embedded simulator on
+/// loopback (saying so on its first line) and trades against it. Runs until Ctrl-C or SIGTERM,
+/// then stops the strategies (`on_stop("shutdown")`, state saved) and exits.
 ///
 /// # Errors
-/// A failed login, or live credentials without a valid `PROJECT_X_ACCOUNT_ID`.
+/// A failed login, live credentials without a valid `PROJECT_X_ACCOUNT_ID`, an unreadable risk
+/// state, or a strategies directory that cannot be read.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let (client, sim) = if config.has_gateway_credentials() {
+    let (client, sim, market_url, user_url) = if config.has_gateway_credentials() {
         let client = live_client(config)?;
         client.session().ensure_valid_token().await.context(
             "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
         )?;
-        (client, None)
+        (client, None, config.market_hub_url.clone(), config.user_hub_url.clone())
     } else {
-        let sim = Simulator::start(SimConfig::default())
-            .await
-            .context("starting the simulator")?;
+        let sim = Simulator::start(SimConfig::default()).await.context("starting the simulator")?;
         println!(
             "moontick: no ProjectX credentials set; trading against the built-in simulator at {} \
              (no real orders). Set JWT_TOKEN or PROJECT_X_USERNAME + PROJECT_X_API_KEY to go live.",
             sim.url()
         );
         let demo = sim.config();
-        let credentials = Credentials {
-            username: demo.user.clone(),
-            api_key: demo.api_key.clone(),
-        };
-        let client = gateway::connect(
-            &sim.url(),
-            None,
-            Some(credentials),
-            TransportOptions::default(),
-        )?;
-        (client, Some(sim))
+        let credentials = Credentials { username: demo.user.clone(), api_key: demo.api_key.clone() };
+        let client = gateway::connect(&sim.url(), None, Some(credentials), TransportOptions::default())?;
+        let ws = sim.url().replacen("http://", "ws://", 1);
+        (client, Some(sim), format!("{ws}/hubs/market"), format!("{ws}/hubs/user"))
     };
     let refresher = client.session().spawn_refresher();
     let accounts = client.accounts(true).await.context("listing accounts")?;
     let account = select_account(config.account_id, &accounts, sim.is_some())?;
     tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
-    tracing::warn!("the strategy engine is not built yet: keeping the session alive until Ctrl-C");
+
+    let guard = RiskGuard::open(config.risk.clone(), Some(&config.state_dir), Utc::now())?;
+    let mut market_hub = MarketHubConfig::new(market_url);
+    market_hub.quote_event = config.quote_event.clone();
+    let mut host = HostConfig::new(&config.strategies_dir);
+    host.state_dir = Some(config.state_dir.clone());
+    let engine = Engine::start(EngineParams {
+        client,
+        account,
+        guard,
+        market_hub,
+        user_hub_url: user_url,
+        host,
+        watch: true,
+    })
+    .await?;
+
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: stopping strategies and saving state");
+    let statuses = engine.shutdown().await;
+    tracing::info!("{} strategies stopped", statuses.len());
     refresher.abort();
     if let Some(sim) = sim {
         sim.shutdown().await;

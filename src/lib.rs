@@ -4,6 +4,7 @@
 //!
 //! - [`commands`]: the CLI commands (`run`, `sim`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
+//! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
@@ -15,6 +16,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod gateway;
 pub mod logging;
 pub mod risk;

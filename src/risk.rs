@@ -99,6 +99,17 @@ pub fn trading_day(at: DateTime<Utc>) -> NaiveDate {
     }
 }
 
+/// When the trading day that `at` falls in began (17:00 Chicago the evening before).
+pub fn trading_day_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let day = trading_day(at).pred_opt().expect("a day before");
+    let five_pm = day.and_hms_opt(17, 0, 0).expect("valid time");
+    chrono_tz::America::Chicago
+        .from_local_datetime(&five_pm)
+        .earliest()
+        .map_or(at - chrono::Duration::days(1), |t| t.with_timezone(&Utc))
+}
+
 /// The guard. Owned by the engine; every order intent passes through [`RiskGuard::check`].
 #[derive(Debug)]
 pub struct RiskGuard {
@@ -244,6 +255,23 @@ impl RiskGuard {
             ));
         }
         Ok(RiskApproved(order))
+    }
+
+    /// Approves an order that only brings a position towards flat (a flatten or a kill-switch
+    /// exit): these must go through even when trading is halted or the loss limit is reached.
+    ///
+    /// # Errors
+    /// When the order would open or grow a position instead.
+    pub fn check_exit<T>(&self, order: ProposedOrder<T>, position: i32) -> Result<RiskApproved<T>, RiskRefused> {
+        let reduces = position != 0 && order.side == -position.signum() && order.size as i32 <= position.abs();
+        if reduces {
+            Ok(RiskApproved(order))
+        } else {
+            Err(refuse(
+                RefusalKind::Position,
+                format!("an exit of {} against a position of {position} would not reduce it", order.size),
+            ))
+        }
     }
 
     /// Adds a closing fill's P&L (fees already taken off) to the day, rolling the day over when
@@ -500,6 +528,17 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn exits_pass_when_halted_but_cannot_grow_a_position() {
+        let mut g = guard();
+        g.halt("test").unwrap();
+        assert!(g.check_exit(order(-1, 2), 2).is_ok());
+        assert!(g.check_exit(order(1, 1), -3).is_ok());
+        assert!(g.check_exit(order(-1, 3), 2).is_err(), "would flip the position");
+        assert!(g.check_exit(order(1, 1), 2).is_err(), "would grow it");
+        assert!(g.check_exit(order(-1, 1), 0).is_err());
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct OrderEvent {
     pub price: Option<f64>,
     pub stop_price: Option<f64>,
     pub tag: Option<String>,
+    /// Why the gateway rejected or the engine gave up on the order (`OrderRejected: …`).
+    pub reason: Option<String>,
     pub time_ms: i64,
 }
 

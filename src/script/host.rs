@@ -287,6 +287,18 @@ impl Host {
         all
     }
 
+    /// A strategy's own `limits`, for the risk guard (`None` when there is no such strategy).
+    pub fn limits(&self, strategy: &str) -> Option<crate::risk::StrategyLimits> {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = map.get(strategy)?;
+        let spec = entry.shared.spec.read().unwrap_or_else(|e| e.into_inner());
+        Some(spec.limits)
+    }
+
     /// Every known strategy, sorted by name.
     pub fn status(&self) -> Vec<StrategyStatus> {
         let map = self

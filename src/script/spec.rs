@@ -20,6 +20,8 @@ pub const HANDLERS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
     pub symbols: Vec<String>,
+    /// The strategy's own `limits`; the risk guard only lets them tighten the global ones.
+    pub limits: crate::risk::StrategyLimits,
     pub trades: bool,
     pub depth: bool,
 }
@@ -85,11 +87,20 @@ pub fn validate(m: &Table) -> Result<Spec, String> {
                 };
                 for pair in t.pairs::<Value, Value>() {
                     let (lk, lv) = pair.map_err(|e| e.to_string())?;
-                    if !lv.is_number() && !lv.is_integer() {
-                        return Err(format!(
-                            "limits.{} must be a number",
-                            lk.to_string().unwrap_or_default()
-                        ));
+                    let name = lk.to_string().unwrap_or_default();
+                    let n = match lv {
+                        Value::Integer(i) if i > 0 => u32::try_from(i).unwrap_or(u32::MAX),
+                        Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f.min(u32::MAX as f64) as u32,
+                        _ => return Err(format!("limits.{name} must be a positive integer")),
+                    };
+                    match name.as_str() {
+                        "max_position" => spec.limits.max_position = Some(n),
+                        "max_order_size" => spec.limits.max_order_size = Some(n),
+                        _ => {
+                            return Err(format!(
+                                "unknown limit '{name}' (limits: max_position, max_order_size)"
+                            ));
+                        }
                     }
                 }
             }
@@ -133,7 +144,7 @@ mod tests {
             ("return { on_quote = 1 }", "on_quote must be a function"),
             (
                 "return { limits = { max_position = 'two' } }",
-                "limits.max_position must be a number",
+                "limits.max_position must be a positive integer",
             ),
             ("return { trades = 'yes' }", "trades must be true or false"),
         ] {

@@ -165,6 +165,7 @@ pub fn event_table(lua: &Lua, e: &Event) -> mlua::Result<Table> {
             t.raw_set("price", x.price)?;
             t.raw_set("stop_price", x.stop_price)?;
             t.raw_set("tag", x.tag.as_deref())?;
+            t.raw_set("reason", x.reason.as_deref())?;
             t.raw_set("time", secs(x.time_ms))?;
         }
         Event::Fill(x) => {

@@ -44,6 +44,7 @@
 ---@field price number|nil
 ---@field stop_price number|nil
 ---@field tag string|nil
+---@field reason string|nil   why the gateway rejected it (e.g. "OrderRejected: ..."), when it did
 ---@field time number
 
 ---@class Fill

@@ -1,0 +1,588 @@
+//! The engine's book: our orders (local id ↔ customTag ↔ broker id, bracket children), orders
+//! placed outside moontick, account and per-strategy positions, and which fills were already
+//! counted. Pure state, no I/O: the engine loop feeds it gateway events and reads exposures.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::gateway::wire::{Order, OrderStatus, OrderType as WireOrderType, Position, Trade};
+use crate::risk::Exposure;
+use crate::script::{OrderIntent, Side};
+
+/// A contract the engine trades, with what P&L and routing need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractInfo {
+    pub id: Arc<str>,
+    /// The name strategies use for it (`MNQ`, or the contract id when they used that).
+    pub symbol: Arc<str>,
+    pub tick_size: f64,
+    pub tick_value: f64,
+}
+
+impl ContractInfo {
+    /// Dollars per point per contract.
+    pub fn point_value(&self) -> f64 {
+        if self.tick_size > 0.0 { self.tick_value / self.tick_size } else { 0.0 }
+    }
+}
+
+/// Where one of our orders is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderState {
+    /// `Order/place` is on its way.
+    Sending,
+    /// The place call's outcome is unknown: being reconciled, never resent.
+    Unknown,
+    /// What the gateway last said.
+    Broker(OrderStatus),
+}
+
+impl OrderState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Broker(s) if s.is_terminal())
+    }
+
+    /// The status name strategies see.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sending => "pending",
+            Self::Unknown => "unknown",
+            Self::Broker(s) => match s {
+                OrderStatus::Open => "open",
+                OrderStatus::Filled => "filled",
+                OrderStatus::Cancelled => "cancelled",
+                OrderStatus::Expired => "expired",
+                OrderStatus::Rejected => "rejected",
+                OrderStatus::Pending | OrderStatus::None => "pending",
+                OrderStatus::PendingCancellation => "cancelling",
+                OrderStatus::Suspended => "suspended",
+                _ => "unknown",
+            },
+        }
+    }
+}
+
+/// A bracket's children, known once the user hub reports them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bracket {
+    pub stop_loss: Option<(i64, OrderStatus)>,
+    pub take_profit: Option<(i64, OrderStatus)>,
+}
+
+impl Bracket {
+    /// A position counts as protected only once both children are confirmed working.
+    pub fn protects(&self) -> bool {
+        matches!(self.stop_loss, Some((_, OrderStatus::Open)))
+            && matches!(self.take_profit, Some((_, OrderStatus::Open)))
+    }
+}
+
+/// One order a strategy placed through the engine.
+#[derive(Debug, Clone)]
+pub struct LocalOrder {
+    pub local_id: u64,
+    pub strategy: String,
+    pub contract: Arc<ContractInfo>,
+    pub intent: OrderIntent,
+    /// Unique per account and across restarts; names the strategy and the local id.
+    pub custom_tag: String,
+    pub broker_id: Option<i64>,
+    pub state: OrderState,
+    pub filled: i32,
+    pub bracket: Option<Bracket>,
+    pub sent_at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// A fill attributed to a strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributedFill {
+    pub strategy: String,
+    pub local_id: u64,
+    pub contract: Arc<ContractInfo>,
+    pub trade: Trade,
+}
+
+/// A strategy's own position on a contract, from its fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StrategyPosition {
+    pub size: i32,
+    pub avg_price: f64,
+}
+
+impl StrategyPosition {
+    fn apply(&mut self, signed: i32, price: f64) {
+        let new = self.size + signed;
+        if self.size == 0 || self.size.signum() == signed.signum() {
+            let total = self.size.abs() + signed.abs();
+            self.avg_price = (self.avg_price * self.size.abs() as f64 + price * signed.abs() as f64) / total as f64;
+        } else if new.signum() != self.size.signum() && new != 0 {
+            // Flipped through flat: what is left was opened at this fill's price.
+            self.avg_price = price;
+        }
+        self.size = new;
+        if new == 0 {
+            self.avg_price = 0.0;
+        }
+    }
+}
+
+/// The book. Owned by the engine loop.
+#[derive(Debug)]
+pub struct Book {
+    run_id: String,
+    next_local: u64,
+    orders: HashMap<u64, LocalOrder>,
+    by_broker: HashMap<i64, u64>,
+    by_tag: HashMap<String, u64>,
+    /// Bracket children's broker ids → their entry's local id.
+    child_of: HashMap<i64, u64>,
+    foreign: HashMap<i64, Order>,
+    positions: HashMap<Arc<str>, Position>,
+    strategy_positions: HashMap<(String, Arc<str>), StrategyPosition>,
+    seen_trades: HashSet<i64>,
+}
+
+/// Keeps customTags short and free of the separators they are parsed by.
+fn tag_part(s: &str) -> String {
+    s.chars()
+        .take(16)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect()
+}
+
+/// The strategy a customTag of ours names (`<strategy>.<run>.<local>`, bracket children add
+/// `-SL`/`-TP`), for orders placed by an earlier run.
+pub fn strategy_of_tag(tag: &str) -> Option<&str> {
+    let base = tag.strip_suffix("-SL").or_else(|| tag.strip_suffix("-TP")).unwrap_or(tag);
+    let mut parts = base.rsplitn(3, '.');
+    let local = parts.next()?;
+    let run = parts.next()?;
+    let strategy = parts.next()?;
+    (local.chars().all(|c| c.is_ascii_digit()) && run.starts_with("mt")).then_some(strategy)
+}
+
+impl Book {
+    /// `run_id` makes this run's customTags differ from every earlier run's.
+    pub fn new(run_id: impl Into<String>) -> Self {
+        Self {
+            run_id: format!("mt{}", run_id.into()),
+            next_local: 1,
+            orders: HashMap::new(),
+            by_broker: HashMap::new(),
+            by_tag: HashMap::new(),
+            child_of: HashMap::new(),
+            foreign: HashMap::new(),
+            positions: HashMap::new(),
+            strategy_positions: HashMap::new(),
+            seen_trades: HashSet::new(),
+        }
+    }
+
+    /// Records an approved order about to be sent and returns it.
+    pub fn insert(&mut self, strategy: &str, contract: Arc<ContractInfo>, intent: OrderIntent) -> &LocalOrder {
+        let local_id = self.next_local;
+        self.next_local += 1;
+        let custom_tag = format!("{}.{}.{local_id}", tag_part(strategy), self.run_id);
+        let bracket = (intent.stop_loss_ticks.is_some() || intent.take_profit_ticks.is_some()).then(Bracket::default);
+        self.by_tag.insert(custom_tag.clone(), local_id);
+        self.orders.entry(local_id).or_insert(LocalOrder {
+            local_id,
+            strategy: strategy.to_string(),
+            contract,
+            intent,
+            custom_tag,
+            broker_id: None,
+            state: OrderState::Sending,
+            filled: 0,
+            bracket,
+            sent_at: Utc::now(),
+            reason: None,
+        })
+    }
+
+    pub fn get(&self, local_id: u64) -> Option<&LocalOrder> {
+        self.orders.get(&local_id)
+    }
+
+    pub fn get_mut(&mut self, local_id: u64) -> Option<&mut LocalOrder> {
+        self.orders.get_mut(&local_id)
+    }
+
+    pub fn orders(&self) -> impl Iterator<Item = &LocalOrder> {
+        self.orders.values()
+    }
+
+    /// The gateway accepted the place call.
+    pub fn placed(&mut self, local_id: u64, broker_id: i64) {
+        if let Some(o) = self.orders.get_mut(&local_id) {
+            o.broker_id = Some(broker_id);
+            if matches!(o.state, OrderState::Sending | OrderState::Unknown) {
+                o.state = OrderState::Broker(OrderStatus::Pending);
+            }
+            self.by_broker.insert(broker_id, local_id);
+        }
+    }
+
+    /// The order will never exist (rejected, or not found after an unknown outcome).
+    pub fn failed(&mut self, local_id: u64, reason: String) {
+        if let Some(o) = self.orders.get_mut(&local_id) {
+            o.state = OrderState::Broker(OrderStatus::Rejected);
+            o.reason = Some(reason);
+        }
+    }
+
+    /// Applies an order update from the user hub or a REST search. Returns the local id of our
+    /// order it changed (the parent's, for a bracket child), or `None` for an order not ours or
+    /// an update that changed nothing.
+    pub fn apply_order(&mut self, order: &Order) -> Option<u64> {
+        let tag = order.custom_tag.as_deref().unwrap_or("");
+        if let Some(&parent_id) = self.child_of.get(&order.id) {
+            return self.apply_child(parent_id, order);
+        }
+        let local = self.by_broker.get(&order.id).or_else(|| self.by_tag.get(tag)).copied();
+        if let Some(local_id) = local {
+            let o = self.orders.get_mut(&local_id)?;
+            if o.broker_id.is_none() {
+                o.broker_id = Some(order.id);
+                self.by_broker.insert(order.id, local_id);
+            }
+            let changed = o.state != OrderState::Broker(order.status) || o.filled != order.fill_volume;
+            o.state = OrderState::Broker(order.status);
+            o.filled = order.fill_volume;
+            return changed.then_some(local_id);
+        }
+        let parent = order
+            .parent_order_id
+            .and_then(|p| self.by_broker.get(&p).copied())
+            .or_else(|| {
+                let base = tag.strip_suffix("-SL").or_else(|| tag.strip_suffix("-TP"))?;
+                self.by_tag.get(base).copied()
+            });
+        if let Some(parent_id) = parent {
+            self.child_of.insert(order.id, parent_id);
+            return self.apply_child(parent_id, order);
+        }
+        if order.status.is_terminal() {
+            self.foreign.remove(&order.id);
+        } else {
+            self.foreign.insert(order.id, order.clone());
+        }
+        None
+    }
+
+    fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<u64> {
+        let tag = order.custom_tag.as_deref().unwrap_or("");
+        let p = self.orders.get_mut(&parent_id)?;
+        let bracket = p.bracket.get_or_insert_with(Bracket::default);
+        let is_stop = tag.ends_with("-SL")
+            || (!tag.ends_with("-TP")
+                && matches!(order.order_type, WireOrderType::Stop | WireOrderType::TrailingStop));
+        let slot = if is_stop { &mut bracket.stop_loss } else { &mut bracket.take_profit };
+        let before = *slot;
+        *slot = Some((order.id, order.status));
+        (before != *slot).then_some(parent_id)
+    }
+
+    /// Applies a position update (size 0 or type Undefined means flat).
+    pub fn apply_position(&mut self, position: &Position) -> bool {
+        let key: Arc<str> = position.contract_id.as_str().into();
+        let flat = position.net_size() == 0;
+        let before = self.positions.get(&key).map(|p| (p.net_size(), p.average_price));
+        if flat {
+            self.positions.remove(&key);
+        } else {
+            self.positions.insert(key, position.clone());
+        }
+        before != (!flat).then(|| (position.net_size(), position.average_price))
+    }
+
+    /// Replaces every account position with a REST snapshot; returns the contracts that changed.
+    pub fn replace_positions(&mut self, positions: &[Position]) -> Vec<String> {
+        let mut changed: Vec<String> = Vec::new();
+        let fresh: HashSet<&str> = positions.iter().map(|p| p.contract_id.as_str()).collect();
+        let gone: Vec<Arc<str>> = self.positions.keys().filter(|k| !fresh.contains(&***k)).cloned().collect();
+        for k in gone {
+            self.positions.remove(&k);
+            changed.push(k.to_string());
+        }
+        for p in positions {
+            if self.apply_position(p) {
+                changed.push(p.contract_id.clone());
+            }
+        }
+        changed
+    }
+
+    /// Signed account position and average price on a contract.
+    pub fn position(&self, contract: &str) -> (i32, f64) {
+        self.positions.get(contract).map_or((0, 0.0), |p| (p.net_size(), p.average_price))
+    }
+
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.positions.values()
+    }
+
+    pub fn strategy_position(&self, strategy: &str, contract: &str) -> StrategyPosition {
+        self.strategy_positions
+            .iter()
+            .find(|((s, c), _)| s == strategy && &**c == contract)
+            .map(|(_, p)| *p)
+            .unwrap_or_default()
+    }
+
+    /// Counts a fill once (hub and REST may both report it) and attributes it to the strategy
+    /// whose order it filled.
+    pub fn apply_trade(&mut self, trade: &Trade) -> Option<AttributedFill> {
+        if trade.voided || !self.seen_trades.insert(trade.id) {
+            return None;
+        }
+        let local_id = *self.by_broker.get(&trade.order_id).or_else(|| self.child_of.get(&trade.order_id))?;
+        let o = self.orders.get(&local_id)?;
+        let fill = AttributedFill {
+            strategy: o.strategy.clone(),
+            local_id,
+            contract: o.contract.clone(),
+            trade: trade.clone(),
+        };
+        let key = (o.strategy.clone(), o.contract.id.clone());
+        self.strategy_positions
+            .entry(key)
+            .or_default()
+            .apply(trade.side.sign() * trade.size, trade.price);
+        Some(fill)
+    }
+
+    /// Marks fills as counted without attributing them (the day's trades seen at start-up).
+    pub fn mark_trades_seen(&mut self, trades: &[Trade]) {
+        self.seen_trades.extend(trades.iter().map(|t| t.id));
+    }
+
+    /// Contracts held or committed on one contract, for the risk guard.
+    pub fn exposure(&self, strategy: &str, contract: &str) -> Exposure {
+        let mut e = Exposure { account_position: self.position(contract).0, ..Exposure::default() };
+        e.strategy_position = self.strategy_position(strategy, contract).size;
+        for o in self.orders.values().filter(|o| &*o.contract.id == contract && !o.state.is_terminal()) {
+            let open = (o.intent.size as i32 - o.filled).max(0) as u32;
+            let buy = o.intent.side == Side::Buy;
+            if buy { e.account_working_buy += open } else { e.account_working_sell += open }
+            if o.strategy == strategy {
+                if buy { e.strategy_working_buy += open } else { e.strategy_working_sell += open }
+            }
+        }
+        for o in self.foreign.values().filter(|o| o.contract_id == contract) {
+            let open = (o.size - o.fill_volume).max(0) as u32;
+            if o.side.sign() > 0 { e.account_working_buy += open } else { e.account_working_sell += open }
+        }
+        e
+    }
+
+    /// Broker ids of every working order on the account (ours, bracket children, foreign).
+    pub fn working_broker_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.foreign.keys().copied().collect();
+        for o in self.orders.values() {
+            if let (Some(id), false) = (o.broker_id, o.state.is_terminal()) {
+                ids.push(id);
+            }
+            for (id, status) in o.bracket.iter().flat_map(|b| [b.stop_loss, b.take_profit]).flatten() {
+                if !status.is_terminal() {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Local ids of a strategy's orders that can still fill.
+    pub fn working_for(&self, strategy: &str, contract: Option<&str>) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .orders
+            .values()
+            .filter(|o| o.strategy == strategy && !o.state.is_terminal())
+            .filter(|o| contract.is_none_or(|c| &*o.contract.id == c))
+            .map(|o| o.local_id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Contracts a strategy holds a position in.
+    pub fn strategy_contracts(&self, strategy: &str) -> Vec<Arc<str>> {
+        self.strategy_positions
+            .iter()
+            .filter(|((s, _), p)| s == strategy && p.size != 0)
+            .map(|((_, c), _)| c.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::wire::{OrderSide, OrderType as WireType, PositionType, Timestamp};
+    use crate::script::OrderType;
+
+    fn mnq() -> Arc<ContractInfo> {
+        Arc::new(ContractInfo { id: "CON.F.US.MNQ.Z26".into(), symbol: "MNQ".into(), tick_size: 0.25, tick_value: 0.5 })
+    }
+
+    fn intent(side: Side, size: i64) -> OrderIntent {
+        OrderIntent {
+            symbol: "MNQ".into(),
+            side,
+            size,
+            order_type: OrderType::Market,
+            price: None,
+            stop_price: None,
+            trail_price: None,
+            stop_loss_ticks: None,
+            take_profit_ticks: None,
+            tag: None,
+        }
+    }
+
+    fn wire_order(id: i64, tag: &str, status: OrderStatus, filled: i32) -> Order {
+        Order {
+            id,
+            account_id: 1,
+            contract_id: "CON.F.US.MNQ.Z26".into(),
+            symbol_id: None,
+            creation_timestamp: Timestamp::now(),
+            update_timestamp: None,
+            status,
+            order_type: WireType::Market,
+            side: OrderSide::Bid,
+            size: 2,
+            limit_price: None,
+            stop_price: None,
+            fill_volume: filled,
+            filled_price: None,
+            custom_tag: Some(tag.into()),
+            trail_distance: None,
+            trail_price: None,
+            parent_order_id: None,
+            linked_order_id: None,
+        }
+    }
+
+    fn trade(id: i64, order_id: i64, side: OrderSide, size: i32, price: f64) -> Trade {
+        Trade {
+            id,
+            account_id: 1,
+            contract_id: "CON.F.US.MNQ.Z26".into(),
+            creation_timestamp: Timestamp::now(),
+            price,
+            profit_and_loss: None,
+            fees: 0.37,
+            side,
+            size,
+            voided: false,
+            order_id,
+        commissions: None,
+        }
+    }
+
+    #[test]
+    fn tags_are_unique_name_the_strategy_and_parse_back() {
+        let mut book = Book::new("abc");
+        let a = book.insert("my breakout.v2", mnq(), intent(Side::Buy, 1)).custom_tag.clone();
+        let b = book.insert("my breakout.v2", mnq(), intent(Side::Buy, 1)).custom_tag.clone();
+        assert_ne!(a, b);
+        assert_eq!(a, "my_breakout_v2.mtabc.1");
+        assert_eq!(strategy_of_tag(&a), Some("my_breakout_v2"));
+        assert_eq!(strategy_of_tag(&format!("{a}-SL")), Some("my_breakout_v2"));
+        assert_eq!(strategy_of_tag("manual order"), None);
+    }
+
+    #[test]
+    fn hub_event_before_the_rest_reply_is_matched_by_tag() {
+        let mut book = Book::new("r");
+        let tag = book.insert("s", mnq(), intent(Side::Buy, 2)).custom_tag.clone();
+        assert_eq!(book.apply_order(&wire_order(77, &tag, OrderStatus::Open, 0)), Some(1));
+        assert_eq!(book.get(1).unwrap().broker_id, Some(77));
+        assert_eq!(book.apply_order(&wire_order(77, &tag, OrderStatus::Open, 0)), None, "no change");
+        book.placed(1, 77);
+        assert_eq!(book.get(1).unwrap().state, OrderState::Broker(OrderStatus::Open), "the later reply does not regress it");
+        let fill = book.apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0)).unwrap();
+        assert_eq!((fill.strategy.as_str(), fill.local_id), ("s", 1));
+        assert!(book.apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0)).is_none(), "counted once");
+        assert_eq!(book.strategy_position("s", "CON.F.US.MNQ.Z26").size, 2);
+    }
+
+    #[test]
+    fn exposure_counts_working_orders_ours_and_foreign() {
+        let mut book = Book::new("r");
+        book.insert("s", mnq(), intent(Side::Buy, 2));
+        book.insert("t", mnq(), intent(Side::Sell, 1));
+        let mut manual = wire_order(9, "manual", OrderStatus::Open, 0);
+        manual.custom_tag = None;
+        book.apply_order(&manual);
+        let e = book.exposure("s", "CON.F.US.MNQ.Z26");
+        assert_eq!((e.account_working_buy, e.account_working_sell), (4, 1));
+        assert_eq!((e.strategy_working_buy, e.strategy_working_sell), (2, 0));
+        assert_eq!(book.working_broker_ids(), vec![9]);
+    }
+
+    #[test]
+    fn bracket_is_protected_only_once_both_children_work() {
+        let mut book = Book::new("r");
+        let mut i = intent(Side::Buy, 1);
+        i.stop_loss_ticks = Some(8);
+        i.take_profit_ticks = Some(16);
+        let tag = book.insert("s", mnq(), i).custom_tag.clone();
+        book.placed(1, 100);
+        let mut sl = wire_order(101, &format!("{tag}-SL"), OrderStatus::Suspended, 0);
+        sl.order_type = WireType::Stop;
+        sl.parent_order_id = Some(100);
+        let mut tp = wire_order(102, &format!("{tag}-TP"), OrderStatus::Suspended, 0);
+        tp.order_type = WireType::Limit;
+        assert_eq!(book.apply_order(&sl), Some(1));
+        assert_eq!(book.apply_order(&tp), Some(1));
+        assert!(!book.get(1).unwrap().bracket.as_ref().unwrap().protects());
+        sl.status = OrderStatus::Open;
+        book.apply_order(&sl);
+        assert!(!book.get(1).unwrap().bracket.as_ref().unwrap().protects());
+        tp.status = OrderStatus::Open;
+        book.apply_order(&tp);
+        assert!(book.get(1).unwrap().bracket.as_ref().unwrap().protects());
+        assert_eq!(book.working_broker_ids(), vec![100, 101, 102]);
+    }
+
+    #[test]
+    fn strategy_average_price_follows_fills_through_a_flip() {
+        let mut p = StrategyPosition::default();
+        p.apply(2, 100.0);
+        p.apply(2, 102.0);
+        assert_eq!((p.size, p.avg_price), (4, 101.0));
+        p.apply(-1, 110.0);
+        assert_eq!((p.size, p.avg_price), (3, 101.0));
+        p.apply(-5, 105.0);
+        assert_eq!((p.size, p.avg_price), (-2, 105.0));
+        p.apply(2, 100.0);
+        assert_eq!((p.size, p.avg_price), (0, 0.0));
+    }
+
+    #[test]
+    fn positions_replace_and_report_changes() {
+        let mut book = Book::new("r");
+        let pos = Position {
+            id: 1,
+            account_id: 1,
+            contract_id: "CON.F.US.MNQ.Z26".into(),
+            creation_timestamp: Timestamp::now(),
+            position_type: PositionType::Short,
+            size: 3,
+            average_price: 100.0,
+            contract_display_name: None,
+        };
+        assert!(book.apply_position(&pos));
+        assert!(!book.apply_position(&pos));
+        assert_eq!(book.position("CON.F.US.MNQ.Z26"), (-3, 100.0));
+        assert_eq!(book.replace_positions(&[]), vec!["CON.F.US.MNQ.Z26".to_string()]);
+        assert_eq!(book.position("CON.F.US.MNQ.Z26"), (0, 0.0));
+    }
+}

@@ -1,0 +1,148 @@
+//! The engine: one loop that owns the trading state (quotes, orders, positions, the risk guard),
+//! feeds every strategy its events, and turns what the scripts ask for into orders. I/O tasks
+//! (hubs, REST calls, the strategy host) talk to it over channels only.
+//!
+//! Data path: market hub → loop → strategy mailbox → `bot.buy` → [`EngineBroker`] → loop →
+//! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
+
+mod book;
+mod broker;
+mod core;
+mod gateway_calls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use book::{Book, ContractInfo, LocalOrder, OrderState};
+pub use broker::EngineBroker;
+
+use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
+use crate::gateway::{GatewayClient, GatewayError};
+use crate::risk::RiskGuard;
+use crate::script::{Host, HostConfig, StrategyStatus, SystemClock};
+use crate::signalr::{MarketHub, MarketHubConfig, UserHub};
+
+/// What the engine needs to start.
+pub struct EngineParams {
+    pub client: GatewayClient,
+    /// The account to trade; never another.
+    pub account: Account,
+    pub guard: RiskGuard,
+    pub market_hub: MarketHubConfig,
+    pub user_hub_url: String,
+    pub host: HostConfig,
+    /// Watch the strategies directory for saves.
+    pub watch: bool,
+}
+
+/// Everything the loop receives besides hub events.
+pub(crate) enum Input {
+    Request(broker::Request, oneshot::Sender<broker::Reply>),
+    HostReady(Arc<Host>),
+    Resolved(Vec<ContractInfo>),
+    Placed { local_id: u64, result: Result<i64, GatewayError> },
+    /// An unknown-outcome place was looked for at the broker: found, or given up on.
+    PlaceReconciled { local_id: u64, order: Option<Order> },
+    /// A cancel/modify/close came back; an unknown outcome triggers a reconcile.
+    Mutated { what: String, result: Result<(), GatewayError> },
+    Snapshot { orders: Vec<Order>, positions: Vec<Position>, trades: Vec<Trade> },
+    Halt(String),
+    Shutdown(oneshot::Sender<Vec<StrategyStatus>>),
+    HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
+}
+
+/// The running engine.
+pub struct Engine {
+    tx: mpsc::UnboundedSender<Input>,
+    task: JoinHandle<()>,
+    market: MarketHub,
+    user: UserHub,
+}
+
+impl Engine {
+    /// Connects the hubs, reads the account's orders, positions and today's fills, starts the
+    /// strategies, and runs the loop.
+    ///
+    /// # Errors
+    /// When the initial REST snapshot fails or the strategies directory cannot be read.
+    pub async fn start(params: EngineParams) -> anyhow::Result<Engine> {
+        let EngineParams { client, account, mut guard, market_hub, user_hub_url, host, watch } = params;
+        let account_id = account.id;
+        let session = Arc::clone(client.session());
+
+        let day_start = crate::risk::trading_day_start(chrono::Utc::now());
+        let (orders, positions, trades) = tokio::try_join!(
+            client.search_orders(account_id, Timestamp::from(day_start), None),
+            client.open_positions(account_id),
+            client.search_trades(account_id, Timestamp::from(day_start), None),
+        )
+        .context("reading the account's orders, positions and today's fills")?;
+        let realized: f64 = trades
+            .iter()
+            .filter(|t| !t.voided)
+            .map(|t| t.profit_and_loss.unwrap_or(0.0) - t.fees - t.commissions.unwrap_or(0.0))
+            .sum();
+        guard.set_realized(realized, chrono::Utc::now())?;
+        tracing::info!(
+            "account {account_id}: {} open position(s), {} order(s) and {} fill(s) today, realised P&L {realized:.2}",
+            positions.len(),
+            orders.len(),
+            trades.len()
+        );
+
+        let (market, market_rx) = MarketHub::spawn(market_hub, Arc::clone(&session));
+        let (user, user_rx) = UserHub::spawn(UserHub::config(user_hub_url), Arc::clone(&session));
+        user.subscribe_accounts().await.context("subscribing to the account")?;
+        user.subscribe_orders(account_id).await.context("subscribing to orders")?;
+        user.subscribe_positions(account_id).await.context("subscribing to positions")?;
+        user.subscribe_trades(account_id).await.context("subscribing to trades")?;
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut core = core::Core::new(client, account, guard, tx.clone(), market.clone());
+        core.seed(&orders, &positions, &trades);
+        let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
+
+        let broker = Arc::new(EngineBroker::new(tx.clone()));
+        let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Host> {
+            let mut host = Host::start(host, broker, Arc::new(SystemClock))?;
+            if watch {
+                host.watch()?;
+            }
+            Ok(host)
+        })
+        .await
+        .context("the strategy host panicked while starting")??;
+        for s in started.status() {
+            match &s.load_error {
+                Some(e) => tracing::error!("strategy {} did not load: {e}", s.name),
+                None => tracing::info!("strategy {} loaded (version {})", s.name, s.generation),
+            }
+        }
+        let _ = tx.send(Input::HostReady(Arc::new(started)));
+        Ok(Engine { tx, task, market, user })
+    }
+
+    /// The kill switch: no new orders, working orders cancelled, positions flattened.
+    pub fn halt(&self, reason: &str) {
+        let _ = self.tx.send(Input::Halt(reason.to_string()));
+    }
+
+    /// Stops the strategies (`on_stop("shutdown")`, state saved) while the loop still answers
+    /// them, then the loop and the hubs.
+    pub async fn shutdown(self) -> Vec<StrategyStatus> {
+        let (reply, done) = oneshot::channel();
+        let statuses = if self.tx.send(Input::Shutdown(reply)).is_ok() {
+            tokio::time::timeout(Duration::from_secs(30), done).await.ok().and_then(Result::ok).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.task.abort();
+        self.market.close().await;
+        self.user.connection().close().await;
+        statuses
+    }
+}
