@@ -122,7 +122,9 @@ impl MarketSession {
             Some((at, s)) if *at == t => s.clone(),
             _ => {
                 // .NET's round-trip format, as the gateway sends it.
-                let s = t.format("%Y-%m-%dT%H:%M:%S%.7f+00:00").to_string();
+                // chrono has no 7-digit fraction; .NET ticks are 100 ns.
+                let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+                let _ = write!(s, ".{:07}+00:00", t.timestamp_subsec_nanos() / 100);
                 self.time_cache = Some((t, s.clone()));
                 s
             }
