@@ -264,6 +264,7 @@ fn negotiate_reply(shared: &Shared, kind: HubKind, version: u32) -> Reply {
     };
     shared.hubs.remember(token, kind);
     shared.stats().hub_negotiations += 1;
+    tracing::debug!(hub = ?kind, version, "hub negotiated");
     json_reply(
         StatusCode::OK,
         serde_json::to_vec(&body).expect("negotiate reply serializes"),
@@ -465,7 +466,9 @@ async fn serve<H: Hub>(shared: &Shared, hub: &mut H, ws: &mut Ws) -> End {
                                         "The protocol '{}' is not supported.",
                                         req.protocol
                                     ))
-                                } else if req.version != 1 {
+                                } else if req.version > 1 {
+                                    // ASP.NET accepts any version up to its own (signalrcore
+                                    // sends 0 after a version-0 negotiate).
                                     Some(format!(
                                         "The server does not support version {} of the 'json' protocol.",
                                         req.version
