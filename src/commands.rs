@@ -213,12 +213,11 @@ pub async fn quote(config: &Config, symbol: &str, wait: Duration) -> anyhow::Res
 
     let live = tokio::time::timeout(wait, async {
         while let Some(event) = events.recv().await {
-            if let MarketEvent::Quote { contract_id, quote } = event {
-                if contract_id == contract.id
-                    && (quote.best_bid.is_some() || quote.last_price.is_some())
-                {
-                    return Some(quote);
-                }
+            if let MarketEvent::Quote { contract_id, quote } = event
+                && contract_id == contract.id
+                && (quote.best_bid.is_some() || quote.last_price.is_some())
+            {
+                return Some(quote);
             }
         }
         None

@@ -244,7 +244,7 @@ async fn quotes_are_full_first_then_sparse_and_calls_are_answered_by_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: run it on purpose, in release"]
 async fn quote_throughput() {
-    const QUOTE_RATE: f64 = 40_000.0;
+    const QUOTE_RATE: f64 = 100_000.0;
     const MEASURE: Duration = Duration::from_secs(5);
     let sim = start_sim(|c| {
         c.quote_rate = QUOTE_RATE;

@@ -72,9 +72,11 @@ pub const KEY: &str = "demo-key-5f2c9a";
 
 pub async fn start_sim(tune: impl FnOnce(&mut SimConfig)) -> Simulator {
     logs();
-    let mut config = SimConfig::default();
-    config.user = USER.into();
-    config.api_key = Secret::new(KEY);
+    let mut config = SimConfig {
+        user: USER.into(),
+        api_key: Secret::new(KEY),
+        ..SimConfig::default()
+    };
     tune(&mut config);
     Simulator::start(config).await.expect("simulator starts")
 }
