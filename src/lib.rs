@@ -2,13 +2,14 @@
 //!
 //! # Layout
 //!
-//! - [`commands`]: the one-shot CLI commands (`token`, …).
+//! - [`commands`]: the CLI commands (`run`, `sim`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
 //! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
-//! - [`sim`]: the built-in ProjectX gateway simulator (REST now; hubs later) and its matching engine.
+//! - [`sim`]: the built-in ProjectX gateway simulator (REST and both SignalR hubs) and its
+//!   matching engine.
 
 pub mod commands;
 pub mod config;

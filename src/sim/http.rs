@@ -150,7 +150,7 @@ fn is_hub_path(path: &str) -> bool {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().to_owned();
     if is_hub_path(&path) {
-        return super::hub::handle(shared, req).await;
+        return super::hub_upgrade::handle(shared, req).await;
     }
     if path.eq_ignore_ascii_case("/api/Status/ping") && req.method() == Method::GET {
         return json(

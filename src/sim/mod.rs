@@ -2,11 +2,14 @@
 //! `/hubs/user`) on one loopback port, its configuration, and the handle tests and the default
 //! run use to start, steer and stop it.
 //!
-//! Pieces: [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching engine),
-//! `ledger` (positions and trades), `rules` (order validation and fill rules), [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry),
-//! `http` (the hyper server and request pipeline), `api` (the endpoint handlers), `hub` (the
-//! SignalR session: upgrade, negotiate, handshake, pings), `market_hub` and `user_hub` (what
-//! each hub answers and sends).
+//! Pieces:
+//! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
+//!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
+//! - [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry);
+//! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers);
+//! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
+//!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
+//!   and sends).
 
 mod api;
 pub mod auth;
@@ -15,6 +18,7 @@ pub mod events;
 pub mod faults;
 mod http;
 mod hub;
+mod hub_upgrade;
 mod ledger;
 pub mod market;
 mod market_hub;
@@ -156,7 +160,7 @@ pub(crate) struct Shared {
     pub stats: Mutex<Stats>,
     budgets: Mutex<HashMap<String, Arc<RestBudget>>>,
     frozen: AtomicBool,
-    pub hubs: hub::Hubs,
+    pub hubs: hub_upgrade::Hubs,
 }
 
 impl Shared {
@@ -200,7 +204,7 @@ impl Shared {
             stats: Mutex::new(Stats::default()),
             budgets: Mutex::new(HashMap::new()),
             frozen: AtomicBool::new(false),
-            hubs: hub::Hubs::default(),
+            hubs: hub_upgrade::Hubs::default(),
         }
     }
 
