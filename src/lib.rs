@@ -12,7 +12,8 @@
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.
 //! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
-//! - [`sim`]: the built-in ProjectX gateway simulator and its matching engine.
+//! - [`sim`]: the built-in ProjectX gateway simulator (REST and both SignalR hubs) and its
+//!   matching engine.
 
 pub mod commands;
 pub mod config;

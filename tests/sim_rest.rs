@@ -341,8 +341,13 @@ async fn hub_paths_and_unknown_paths_are_404_and_ping_pongs() {
     let sim = sim().await;
     let api = Api::new(&sim);
     assert_eq!(
-        api.post("/hubs/market", json!({})).await.status(),
+        api.post("/hubs/nope", json!({})).await.status(),
         StatusCode::NOT_FOUND
+    );
+    // A real hub checks the token before anything else (tests/hubs_protocol.rs covers the rest).
+    assert_eq!(
+        api.post("/hubs/market", json!({})).await.status(),
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         api.post("/api/Nope/nothing", json!({})).await.status(),

@@ -1,8 +1,11 @@
 //! Fault switches on a running simulator, for tests: rejected logins, canned 401/429/500
-//! replies, slow replies, calls that execute and then fail, and expiring every token.
+//! replies, slow replies, calls that execute and then fail, expiring every token, and the hub
+//! faults (dropped sockets, silence, Close with an error, no quotes, refused upgrades).
 
 use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::gateway::Endpoint;
 
@@ -58,6 +61,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Faults {
     inner: Mutex<Inner>,
+    /// Hub faults, watched by every open hub session so a switch acts at once.
+    hubs: watch::Sender<HubFaults>,
     /// The token generation, shared with the token issuer: tokens of an older one are refused.
     pub(crate) token_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -106,9 +111,76 @@ impl Faults {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Turns every switch off (tokens already expired stay expired).
+    /// Turns every switch off (tokens already expired stay expired; open hub connections stay
+    /// open).
     pub fn clear(&self) {
         *self.lock() = Inner::default();
+        self.hubs.send_modify(|h| {
+            *h = HubFaults {
+                kick: h.kick,
+                ..HubFaults::default()
+            }
+        });
+    }
+
+    /// Drops every open hub connection now, without a Close message (a network cut as the client
+    /// sees it).
+    pub fn drop_hub_connections(&self) {
+        self.kick(Kick::Drop);
+    }
+
+    /// Every hub connection is dropped `every` after it opened (`None` turns it off), so a
+    /// client that reconnects is dropped again: the flaky-network fault.
+    pub fn drop_hub_connections_every(&self, every: Option<Duration>) {
+        self.hubs.send_modify(|h| h.drop_every = every);
+    }
+
+    /// Sends every open hub connection a Close message with `error` and `allowReconnect`, then
+    /// closes it (what ProjectX's "Connection closed with an error" looks like).
+    pub fn close_hub_connections(&self, error: &str, allow_reconnect: bool) {
+        self.kick(Kick::Close {
+            error: error.to_string(),
+            allow_reconnect,
+        });
+    }
+
+    /// While on, the hubs send nothing at all after the handshake (no events, no pings, no
+    /// Completions) and keep the sockets open: the stale-feed fault a client detects only by
+    /// its server timeout.
+    pub fn hubs_silent(&self, on: bool) {
+        self.hubs.send_modify(|h| h.silent = on);
+    }
+
+    /// While off, the market hub sends no market data (quotes, trades, depth); subscribing still
+    /// succeeds and pings still flow, so a client sees a live connection with no quotes.
+    pub fn quotes_on(&self, on: bool) {
+        self.hubs.send_modify(|h| h.quotes_off = !on);
+    }
+
+    /// Refuses hub upgrades and negotiations with this HTTP status (`None` accepts again).
+    pub fn reject_hub_upgrades(&self, status: Option<u16>) {
+        self.hubs.send_modify(|h| h.reject_upgrades = status);
+    }
+
+    /// Answers hub handshakes with `{"error": message}` and closes (`None` accepts again).
+    pub fn hub_handshake_error(&self, message: Option<&str>) {
+        self.hubs
+            .send_modify(|h| h.handshake_error = message.map(str::to_string));
+    }
+
+    fn kick(&self, what: Kick) {
+        self.hubs.send_modify(|h| {
+            h.kick += 1;
+            h.last_kick = what;
+        });
+    }
+
+    pub(crate) fn hub_faults(&self) -> watch::Receiver<HubFaults> {
+        self.hubs.subscribe()
+    }
+
+    pub(crate) fn hub_snapshot(&self) -> HubFaults {
+        self.hubs.borrow().clone()
     }
 
     pub(crate) fn logins_rejected(&self) -> bool {
@@ -132,6 +204,30 @@ impl Faults {
             .map(|&(_, d)| d)
             .max()
     }
+}
+
+/// What to do with every open hub connection, once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Kick {
+    #[default]
+    Drop,
+    Close {
+        error: String,
+        allow_reconnect: bool,
+    },
+}
+
+/// The hub fault switches, as the hub sessions see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HubFaults {
+    pub silent: bool,
+    pub quotes_off: bool,
+    pub reject_upgrades: Option<u16>,
+    pub handshake_error: Option<String>,
+    pub drop_every: Option<Duration>,
+    /// Bumped by every one-shot action; a session acts when it sees the number change.
+    pub kick: u64,
+    pub last_kick: Kick,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The simulator's HTTP server: the hyper 1 accept loop with graceful shutdown, routing (REST
-//! now, `/hubs/*` reserved for the SignalR hubs), and the pipeline every REST call goes through:
+//! The simulator's HTTP server: the hyper 1 accept loop with graceful shutdown, routing (REST,
+//! and `/hubs/*` to the SignalR hubs in `hub`), and the pipeline every REST call goes through:
 //! faults, bearer check, rate limit, handler.
 
 use std::convert::Infallible;
@@ -11,7 +11,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,7 +33,9 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // hyper-util's `GracefulShutdown` cannot watch an upgradeable http1 connection, so draining
+    // is done by hand: each connection task holds a sender; all of them dropped means drained.
+    let (held, mut drained) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -54,15 +55,25 @@ pub(crate) async fn serve(
             let shared = shared.clone();
             async move { Ok::<_, Infallible>(handle(shared, req).await) }
         });
-        let conn =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
+        // `with_upgrades`: the hubs take the connection over after a WebSocket upgrade.
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .with_upgrades();
+        let held = held.clone();
+        let mut stopping = stop.clone();
         tokio::spawn(async move {
+            let _held = held;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
             let _ = conn.await;
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    drop(held);
+    let _ = tokio::time::timeout(DRAIN, drained.recv()).await;
 }
 
 pub(crate) fn empty(status: StatusCode) -> Reply {
@@ -89,7 +100,7 @@ fn too_many(wait: Duration) -> Reply {
 
 /// The gateway's 401 body shape is not known; ASP.NET's JwtBearer handler answers with an empty
 /// body and a `WWW-Authenticate` challenge, so we do the same.
-fn unauthorized(had_token: bool) -> Reply {
+pub(crate) fn unauthorized(had_token: bool) -> Reply {
     let mut r = empty(StatusCode::UNAUTHORIZED);
     let challenge = if had_token {
         "Bearer error=\"invalid_token\""
@@ -111,7 +122,7 @@ fn fault_reply(reply: FaultReply) -> Reply {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -138,9 +149,8 @@ fn is_hub_path(path: &str) -> bool {
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().to_owned();
-    // The SignalR hubs (`/hubs/market`, `/hubs/user`) will be served here; until then, 404.
     if is_hub_path(&path) {
-        return empty(StatusCode::NOT_FOUND);
+        return super::hub_upgrade::handle(shared, req).await;
     }
     if path.eq_ignore_ascii_case("/api/Status/ping") && req.method() == Method::GET {
         return json(

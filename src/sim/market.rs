@@ -185,6 +185,31 @@ impl Market {
         Self::trade(b, self.start_sec, last, size, now, changed, aggressor)
     }
 
+    /// The current state of an active contract as one full quote (`changed` = all), without
+    /// moving it: what a new quote subscriber gets first.
+    pub fn snapshot(&self, contract_id: &str, now: DateTime<Utc>) -> Option<QuoteEvent> {
+        let b = self
+            .books
+            .iter()
+            .find(|b| b.spec.active && &*b.spec.id == contract_id)?;
+        let tick = b.spec.tick_size;
+        Some(QuoteEvent {
+            contract_id: b.spec.id.clone(),
+            symbol_id: b.spec.symbol_id.clone(),
+            bid: b.bid as f64 * tick,
+            ask: (b.bid + 1) as f64 * tick,
+            last: b.last as f64 * tick,
+            last_size: 0,
+            aggressor: OrderSide::Bid,
+            volume: b.volume,
+            open: b.open as f64 * tick,
+            high: b.high as f64 * tick,
+            low: b.low as f64 * tick,
+            time: now,
+            changed: QuoteChange::ALL,
+        })
+    }
+
     /// Moves contract `i` so the bid is `price` (snapped to the grid), the ask one tick above and
     /// the last trade at the bid.
     pub fn set_price(&mut self, i: usize, price: f64, now: DateTime<Utc>) -> QuoteEvent {

@@ -1,9 +1,15 @@
-//! The built-in ProjectX gateway simulator: REST on loopback (hubs later, on the same port), its
-//! configuration, and the handle tests and the default run use to start, steer and stop it.
+//! The built-in ProjectX gateway simulator: REST and the SignalR hubs (`/hubs/market`,
+//! `/hubs/user`) on one loopback port, its configuration, and the handle tests and the default
+//! run use to start, steer and stop it.
 //!
-//! Pieces: [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching engine),
-//! `ledger` (positions and trades), `rules` (order validation and fill rules), [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry),
-//! `http` (the hyper server and request pipeline) and `api` (the endpoint handlers).
+//! Pieces:
+//! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
+//!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
+//! - [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry);
+//! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers);
+//! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
+//!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
+//!   and sends).
 
 mod api;
 pub mod auth;
@@ -11,10 +17,14 @@ pub mod contracts;
 pub mod events;
 pub mod faults;
 mod http;
+mod hub;
+mod hub_upgrade;
 mod ledger;
 pub mod market;
+mod market_hub;
 pub mod orders;
 mod rules;
+mod user_hub;
 
 use std::collections::HashMap;
 use std::io;
@@ -57,6 +67,11 @@ pub struct SimConfig {
     /// Answer 429 beyond the documented budget (200 / 60 s, bars 50 / 30 s) per user.
     pub rate_limits: bool,
     pub starting_balance: f64,
+    /// The hubs ping each client this often (ASP.NET's KeepAliveInterval, 15 s).
+    pub hub_keep_alive: Duration,
+    /// A hub client that sends nothing for this long is disconnected (ASP.NET's
+    /// ClientTimeoutInterval, 30 s).
+    pub hub_client_timeout: Duration,
 }
 
 impl Default for SimConfig {
@@ -71,6 +86,8 @@ impl Default for SimConfig {
             auto_oco_brackets: true,
             rate_limits: true,
             starting_balance: 50_000.0,
+            hub_keep_alive: Duration::from_secs(15),
+            hub_client_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -95,6 +112,17 @@ pub struct Stats {
     pub rate_limited: u64,
     /// The bearer token of the most recent request that carried one.
     pub last_bearer: Option<Secret>,
+    /// The token of every accepted hub upgrade, oldest first (a reconnect after a refresh shows
+    /// the new one).
+    pub hub_tokens: Vec<Secret>,
+    /// Hub connections accepted (upgraded) since the start.
+    pub hub_connects: u64,
+    /// Hub connections open now.
+    pub hub_open: u64,
+    /// Hub upgrades and negotiations answered 401 because of their token.
+    pub hub_unauthorized: u64,
+    /// Successful `negotiate` requests.
+    pub hub_negotiations: u64,
 }
 
 impl Stats {
@@ -132,6 +160,7 @@ pub(crate) struct Shared {
     pub stats: Mutex<Stats>,
     budgets: Mutex<HashMap<String, Arc<RestBudget>>>,
     frozen: AtomicBool,
+    pub hubs: hub_upgrade::Hubs,
 }
 
 impl Shared {
@@ -175,6 +204,7 @@ impl Shared {
             stats: Mutex::new(Stats::default()),
             budgets: Mutex::new(HashMap::new()),
             frozen: AtomicBool::new(false),
+            hubs: hub_upgrade::Hubs::default(),
         }
     }
 
@@ -185,6 +215,11 @@ impl Shared {
         let r = f(&mut st);
         self.publish(&mut st);
         r
+    }
+
+    /// The current full quote of a quoting contract, for a new subscriber.
+    pub fn quote_snapshot(&self, contract_id: &str) -> Option<QuoteEvent> {
+        self.lock().market.snapshot(contract_id, Utc::now())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -279,14 +314,16 @@ impl Simulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`: the REST base URL (and, later, the hubs' host).
+    /// `http://127.0.0.1:PORT`: the REST base URL and the hubs' host.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, drains open connections (at most 2 s) and waits for the tasks.
+    /// Stops accepting, closes the hub connections, drains open REST connections (at most 2 s)
+    /// and waits for the tasks.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        self.shared.hubs.stop();
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
@@ -366,11 +403,22 @@ impl Simulator {
     pub fn subscribe_user(&self) -> broadcast::Receiver<UserEvent> {
         self.shared.user.subscribe()
     }
+
+    /// `ws://127.0.0.1:PORT/hubs/market`.
+    pub fn market_hub_url(&self) -> String {
+        format!("ws://{}/hubs/market", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/hubs/user`.
+    pub fn user_hub_url(&self) -> String {
+        format!("ws://{}/hubs/user", self.addr)
+    }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        self.shared.hubs.stop();
     }
 }
 
