@@ -5,6 +5,8 @@
 pub mod fixture;
 pub mod scripted_hub;
 
+pub use scripted_hub::WAIT;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
