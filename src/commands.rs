@@ -10,12 +10,12 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineParams};
-use crate::risk::RiskGuard;
-use crate::script::HostConfig;
 use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::Account;
 use crate::gateway::wire::BarUnit;
 use crate::gateway::{self, Credentials, GatewayClient, SymbolResolver, TransportOptions};
+use crate::risk::RiskGuard;
+use crate::script::HostConfig;
 use crate::signalr::{MarketEvent, MarketHub, MarketHubConfig};
 use crate::sim::{SimConfig, Simulator};
 
@@ -49,19 +49,39 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         client.session().ensure_valid_token().await.context(
             "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
         )?;
-        (client, None, config.market_hub_url.clone(), config.user_hub_url.clone())
+        (
+            client,
+            None,
+            config.market_hub_url.clone(),
+            config.user_hub_url.clone(),
+        )
     } else {
-        let sim = Simulator::start(SimConfig::default()).await.context("starting the simulator")?;
+        let sim = Simulator::start(SimConfig::default())
+            .await
+            .context("starting the simulator")?;
         println!(
             "moontick: no ProjectX credentials set; trading against the built-in simulator at {} \
              (no real orders). Set JWT_TOKEN or PROJECT_X_USERNAME + PROJECT_X_API_KEY to go live.",
             sim.url()
         );
         let demo = sim.config();
-        let credentials = Credentials { username: demo.user.clone(), api_key: demo.api_key.clone() };
-        let client = gateway::connect(&sim.url(), None, Some(credentials), TransportOptions::default())?;
+        let credentials = Credentials {
+            username: demo.user.clone(),
+            api_key: demo.api_key.clone(),
+        };
+        let client = gateway::connect(
+            &sim.url(),
+            None,
+            Some(credentials),
+            TransportOptions::default(),
+        )?;
         let ws = sim.url().replacen("http://", "ws://", 1);
-        (client, Some(sim), format!("{ws}/hubs/market"), format!("{ws}/hubs/user"))
+        (
+            client,
+            Some(sim),
+            format!("{ws}/hubs/market"),
+            format!("{ws}/hubs/user"),
+        )
     };
     let refresher = client.session().spawn_refresher();
     let accounts = client.accounts(true).await.context("listing accounts")?;

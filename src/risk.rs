@@ -262,14 +262,23 @@ impl RiskGuard {
     ///
     /// # Errors
     /// When the order would open or grow a position instead.
-    pub fn check_exit<T>(&self, order: ProposedOrder<T>, position: i32) -> Result<RiskApproved<T>, RiskRefused> {
-        let reduces = position != 0 && order.side == -position.signum() && order.size as i32 <= position.abs();
+    pub fn check_exit<T>(
+        &self,
+        order: ProposedOrder<T>,
+        position: i32,
+    ) -> Result<RiskApproved<T>, RiskRefused> {
+        let reduces = position != 0
+            && order.side == -position.signum()
+            && order.size as i32 <= position.abs();
         if reduces {
             Ok(RiskApproved(order))
         } else {
             Err(refuse(
                 RefusalKind::Position,
-                format!("an exit of {} against a position of {position} would not reduce it", order.size),
+                format!(
+                    "an exit of {} against a position of {position} would not reduce it",
+                    order.size
+                ),
             ))
         }
     }
@@ -536,7 +545,10 @@ mod tests {
         g.halt("test").unwrap();
         assert!(g.check_exit(order(-1, 2), 2).is_ok());
         assert!(g.check_exit(order(1, 1), -3).is_ok());
-        assert!(g.check_exit(order(-1, 3), 2).is_err(), "would flip the position");
+        assert!(
+            g.check_exit(order(-1, 3), 2).is_err(),
+            "would flip the position"
+        );
         assert!(g.check_exit(order(1, 1), 2).is_err(), "would grow it");
         assert!(g.check_exit(order(-1, 1), 0).is_err());
     }

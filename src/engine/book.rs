@@ -24,7 +24,11 @@ pub struct ContractInfo {
 impl ContractInfo {
     /// Dollars per point per contract.
     pub fn point_value(&self) -> f64 {
-        if self.tick_size > 0.0 { self.tick_value / self.tick_size } else { 0.0 }
+        if self.tick_size > 0.0 {
+            self.tick_value / self.tick_size
+        } else {
+            0.0
+        }
     }
 }
 
@@ -96,6 +100,15 @@ pub struct LocalOrder {
     pub reason: Option<String>,
 }
 
+/// What an order update changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// One of our orders (by local id).
+    Order(u64),
+    /// A bracket child of one of our orders (by the entry's local id).
+    Bracket(u64),
+}
+
 /// A fill attributed to a strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributedFill {
@@ -117,7 +130,9 @@ impl StrategyPosition {
         let new = self.size + signed;
         if self.size == 0 || self.size.signum() == signed.signum() {
             let total = self.size.abs() + signed.abs();
-            self.avg_price = (self.avg_price * self.size.abs() as f64 + price * signed.abs() as f64) / total as f64;
+            self.avg_price = (self.avg_price * self.size.abs() as f64
+                + price * signed.abs() as f64)
+                / total as f64;
         } else if new.signum() != self.size.signum() && new != 0 {
             // Flipped through flat: what is left was opened at this fill's price.
             self.avg_price = price;
@@ -149,14 +164,23 @@ pub struct Book {
 fn tag_part(s: &str) -> String {
     s.chars()
         .take(16)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 /// The strategy a customTag of ours names (`<strategy>.<run>.<local>`, bracket children add
 /// `-SL`/`-TP`), for orders placed by an earlier run.
 pub fn strategy_of_tag(tag: &str) -> Option<&str> {
-    let base = tag.strip_suffix("-SL").or_else(|| tag.strip_suffix("-TP")).unwrap_or(tag);
+    let base = tag
+        .strip_suffix("-SL")
+        .or_else(|| tag.strip_suffix("-TP"))
+        .unwrap_or(tag);
     let mut parts = base.rsplitn(3, '.');
     let local = parts.next()?;
     let run = parts.next()?;
@@ -182,11 +206,17 @@ impl Book {
     }
 
     /// Records an approved order about to be sent and returns it.
-    pub fn insert(&mut self, strategy: &str, contract: Arc<ContractInfo>, intent: OrderIntent) -> &LocalOrder {
+    pub fn insert(
+        &mut self,
+        strategy: &str,
+        contract: Arc<ContractInfo>,
+        intent: OrderIntent,
+    ) -> &LocalOrder {
         let local_id = self.next_local;
         self.next_local += 1;
         let custom_tag = format!("{}.{}.{local_id}", tag_part(strategy), self.run_id);
-        let bracket = (intent.stop_loss_ticks.is_some() || intent.take_profit_ticks.is_some()).then(Bracket::default);
+        let bracket = (intent.stop_loss_ticks.is_some() || intent.take_profit_ticks.is_some())
+            .then(Bracket::default);
         self.by_tag.insert(custom_tag.clone(), local_id);
         self.orders.entry(local_id).or_insert(LocalOrder {
             local_id,
@@ -234,31 +264,37 @@ impl Book {
         }
     }
 
-    /// Applies an order update from the user hub or a REST search. Returns the local id of our
-    /// order it changed (the parent's, for a bracket child), or `None` for an order not ours or
-    /// an update that changed nothing.
-    pub fn apply_order(&mut self, order: &Order) -> Option<u64> {
+    /// Applies an order update from the user hub or a REST search. Returns which of our orders
+    /// it changed, or `None` for an order not ours or an update that changed nothing.
+    pub fn apply_order(&mut self, order: &Order) -> Option<Changed> {
         let tag = order.custom_tag.as_deref().unwrap_or("");
         if let Some(&parent_id) = self.child_of.get(&order.id) {
             return self.apply_child(parent_id, order);
         }
-        let local = self.by_broker.get(&order.id).or_else(|| self.by_tag.get(tag)).copied();
+        let local = self
+            .by_broker
+            .get(&order.id)
+            .or_else(|| self.by_tag.get(tag))
+            .copied();
         if let Some(local_id) = local {
             let o = self.orders.get_mut(&local_id)?;
             if o.broker_id.is_none() {
                 o.broker_id = Some(order.id);
                 self.by_broker.insert(order.id, local_id);
             }
-            let changed = o.state != OrderState::Broker(order.status) || o.filled != order.fill_volume;
+            let changed =
+                o.state != OrderState::Broker(order.status) || o.filled != order.fill_volume;
             o.state = OrderState::Broker(order.status);
             o.filled = order.fill_volume;
-            return changed.then_some(local_id);
+            return changed.then_some(Changed::Order(local_id));
         }
         let parent = order
             .parent_order_id
             .and_then(|p| self.by_broker.get(&p).copied())
             .or_else(|| {
-                let base = tag.strip_suffix("-SL").or_else(|| tag.strip_suffix("-TP"))?;
+                let base = tag
+                    .strip_suffix("-SL")
+                    .or_else(|| tag.strip_suffix("-TP"))?;
                 self.by_tag.get(base).copied()
             });
         if let Some(parent_id) = parent {
@@ -273,24 +309,34 @@ impl Book {
         None
     }
 
-    fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<u64> {
+    fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<Changed> {
         let tag = order.custom_tag.as_deref().unwrap_or("");
         let p = self.orders.get_mut(&parent_id)?;
         let bracket = p.bracket.get_or_insert_with(Bracket::default);
         let is_stop = tag.ends_with("-SL")
             || (!tag.ends_with("-TP")
-                && matches!(order.order_type, WireOrderType::Stop | WireOrderType::TrailingStop));
-        let slot = if is_stop { &mut bracket.stop_loss } else { &mut bracket.take_profit };
+                && matches!(
+                    order.order_type,
+                    WireOrderType::Stop | WireOrderType::TrailingStop
+                ));
+        let slot = if is_stop {
+            &mut bracket.stop_loss
+        } else {
+            &mut bracket.take_profit
+        };
         let before = *slot;
         *slot = Some((order.id, order.status));
-        (before != *slot).then_some(parent_id)
+        (before != *slot).then_some(Changed::Bracket(parent_id))
     }
 
     /// Applies a position update (size 0 or type Undefined means flat).
     pub fn apply_position(&mut self, position: &Position) -> bool {
         let key: Arc<str> = position.contract_id.as_str().into();
         let flat = position.net_size() == 0;
-        let before = self.positions.get(&key).map(|p| (p.net_size(), p.average_price));
+        let before = self
+            .positions
+            .get(&key)
+            .map(|p| (p.net_size(), p.average_price));
         if flat {
             self.positions.remove(&key);
         } else {
@@ -303,7 +349,12 @@ impl Book {
     pub fn replace_positions(&mut self, positions: &[Position]) -> Vec<String> {
         let mut changed: Vec<String> = Vec::new();
         let fresh: HashSet<&str> = positions.iter().map(|p| p.contract_id.as_str()).collect();
-        let gone: Vec<Arc<str>> = self.positions.keys().filter(|k| !fresh.contains(&***k)).cloned().collect();
+        let gone: Vec<Arc<str>> = self
+            .positions
+            .keys()
+            .filter(|k| !fresh.contains(&***k))
+            .cloned()
+            .collect();
         for k in gone {
             self.positions.remove(&k);
             changed.push(k.to_string());
@@ -318,7 +369,9 @@ impl Book {
 
     /// Signed account position and average price on a contract.
     pub fn position(&self, contract: &str) -> (i32, f64) {
-        self.positions.get(contract).map_or((0, 0.0), |p| (p.net_size(), p.average_price))
+        self.positions
+            .get(contract)
+            .map_or((0, 0.0), |p| (p.net_size(), p.average_price))
     }
 
     pub fn positions(&self) -> impl Iterator<Item = &Position> {
@@ -339,7 +392,10 @@ impl Book {
         if trade.voided || !self.seen_trades.insert(trade.id) {
             return None;
         }
-        let local_id = *self.by_broker.get(&trade.order_id).or_else(|| self.child_of.get(&trade.order_id))?;
+        let local_id = *self
+            .by_broker
+            .get(&trade.order_id)
+            .or_else(|| self.child_of.get(&trade.order_id))?;
         let o = self.orders.get(&local_id)?;
         let fill = AttributedFill {
             strategy: o.strategy.clone(),
@@ -362,19 +418,38 @@ impl Book {
 
     /// Contracts held or committed on one contract, for the risk guard.
     pub fn exposure(&self, strategy: &str, contract: &str) -> Exposure {
-        let mut e = Exposure { account_position: self.position(contract).0, ..Exposure::default() };
+        let mut e = Exposure {
+            account_position: self.position(contract).0,
+            ..Exposure::default()
+        };
         e.strategy_position = self.strategy_position(strategy, contract).size;
-        for o in self.orders.values().filter(|o| &*o.contract.id == contract && !o.state.is_terminal()) {
+        for o in self
+            .orders
+            .values()
+            .filter(|o| &*o.contract.id == contract && !o.state.is_terminal())
+        {
             let open = (o.intent.size as i32 - o.filled).max(0) as u32;
             let buy = o.intent.side == Side::Buy;
-            if buy { e.account_working_buy += open } else { e.account_working_sell += open }
+            if buy {
+                e.account_working_buy += open
+            } else {
+                e.account_working_sell += open
+            }
             if o.strategy == strategy {
-                if buy { e.strategy_working_buy += open } else { e.strategy_working_sell += open }
+                if buy {
+                    e.strategy_working_buy += open
+                } else {
+                    e.strategy_working_sell += open
+                }
             }
         }
         for o in self.foreign.values().filter(|o| o.contract_id == contract) {
             let open = (o.size - o.fill_volume).max(0) as u32;
-            if o.side.sign() > 0 { e.account_working_buy += open } else { e.account_working_sell += open }
+            if o.side.sign() > 0 {
+                e.account_working_buy += open
+            } else {
+                e.account_working_sell += open
+            }
         }
         e
     }
@@ -386,7 +461,12 @@ impl Book {
             if let (Some(id), false) = (o.broker_id, o.state.is_terminal()) {
                 ids.push(id);
             }
-            for (id, status) in o.bracket.iter().flat_map(|b| [b.stop_loss, b.take_profit]).flatten() {
+            for (id, status) in o
+                .bracket
+                .iter()
+                .flat_map(|b| [b.stop_loss, b.take_profit])
+                .flatten()
+            {
                 if !status.is_terminal() {
                     ids.push(id);
                 }
@@ -427,7 +507,12 @@ mod tests {
     use crate::script::OrderType;
 
     fn mnq() -> Arc<ContractInfo> {
-        Arc::new(ContractInfo { id: "CON.F.US.MNQ.Z26".into(), symbol: "MNQ".into(), tick_size: 0.25, tick_value: 0.5 })
+        Arc::new(ContractInfo {
+            id: "CON.F.US.MNQ.Z26".into(),
+            symbol: "MNQ".into(),
+            tick_size: 0.25,
+            tick_value: 0.5,
+        })
     }
 
     fn intent(side: Side, size: i64) -> OrderIntent {
@@ -482,15 +567,21 @@ mod tests {
             size,
             voided: false,
             order_id,
-        commissions: None,
+            commissions: None,
         }
     }
 
     #[test]
     fn tags_are_unique_name_the_strategy_and_parse_back() {
         let mut book = Book::new("abc");
-        let a = book.insert("my breakout.v2", mnq(), intent(Side::Buy, 1)).custom_tag.clone();
-        let b = book.insert("my breakout.v2", mnq(), intent(Side::Buy, 1)).custom_tag.clone();
+        let a = book
+            .insert("my breakout.v2", mnq(), intent(Side::Buy, 1))
+            .custom_tag
+            .clone();
+        let b = book
+            .insert("my breakout.v2", mnq(), intent(Side::Buy, 1))
+            .custom_tag
+            .clone();
         assert_ne!(a, b);
         assert_eq!(a, "my_breakout_v2.mtabc.1");
         assert_eq!(strategy_of_tag(&a), Some("my_breakout_v2"));
@@ -501,15 +592,35 @@ mod tests {
     #[test]
     fn hub_event_before_the_rest_reply_is_matched_by_tag() {
         let mut book = Book::new("r");
-        let tag = book.insert("s", mnq(), intent(Side::Buy, 2)).custom_tag.clone();
-        assert_eq!(book.apply_order(&wire_order(77, &tag, OrderStatus::Open, 0)), Some(1));
+        let tag = book
+            .insert("s", mnq(), intent(Side::Buy, 2))
+            .custom_tag
+            .clone();
+        assert_eq!(
+            book.apply_order(&wire_order(77, &tag, OrderStatus::Open, 0)),
+            Some(Changed::Order(1))
+        );
         assert_eq!(book.get(1).unwrap().broker_id, Some(77));
-        assert_eq!(book.apply_order(&wire_order(77, &tag, OrderStatus::Open, 0)), None, "no change");
+        assert_eq!(
+            book.apply_order(&wire_order(77, &tag, OrderStatus::Open, 0)),
+            None,
+            "no change"
+        );
         book.placed(1, 77);
-        assert_eq!(book.get(1).unwrap().state, OrderState::Broker(OrderStatus::Open), "the later reply does not regress it");
-        let fill = book.apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0)).unwrap();
+        assert_eq!(
+            book.get(1).unwrap().state,
+            OrderState::Broker(OrderStatus::Open),
+            "the later reply does not regress it"
+        );
+        let fill = book
+            .apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0))
+            .unwrap();
         assert_eq!((fill.strategy.as_str(), fill.local_id), ("s", 1));
-        assert!(book.apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0)).is_none(), "counted once");
+        assert!(
+            book.apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0))
+                .is_none(),
+            "counted once"
+        );
         assert_eq!(book.strategy_position("s", "CON.F.US.MNQ.Z26").size, 2);
     }
 
@@ -540,8 +651,8 @@ mod tests {
         sl.parent_order_id = Some(100);
         let mut tp = wire_order(102, &format!("{tag}-TP"), OrderStatus::Suspended, 0);
         tp.order_type = WireType::Limit;
-        assert_eq!(book.apply_order(&sl), Some(1));
-        assert_eq!(book.apply_order(&tp), Some(1));
+        assert_eq!(book.apply_order(&sl), Some(Changed::Bracket(1)));
+        assert_eq!(book.apply_order(&tp), Some(Changed::Bracket(1)));
         assert!(!book.get(1).unwrap().bracket.as_ref().unwrap().protects());
         sl.status = OrderStatus::Open;
         book.apply_order(&sl);
@@ -582,7 +693,10 @@ mod tests {
         assert!(book.apply_position(&pos));
         assert!(!book.apply_position(&pos));
         assert_eq!(book.position("CON.F.US.MNQ.Z26"), (-3, 100.0));
-        assert_eq!(book.replace_positions(&[]), vec!["CON.F.US.MNQ.Z26".to_string()]);
+        assert_eq!(
+            book.replace_positions(&[]),
+            vec!["CON.F.US.MNQ.Z26".to_string()]
+        );
         assert_eq!(book.position("CON.F.US.MNQ.Z26"), (0, 0.0));
     }
 }

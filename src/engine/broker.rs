@@ -13,14 +13,38 @@ use crate::script::{
 /// A `bot.*` call, as the engine loop receives it.
 #[derive(Debug)]
 pub enum Request {
-    Submit { strategy: String, intent: OrderIntent },
-    Cancel { strategy: String, id: u64 },
-    Modify { strategy: String, id: u64, change: OrderChange },
-    Flatten { strategy: String, symbol: Option<String> },
-    Halt { strategy: String, reason: String },
-    Position { strategy: String, symbol: String },
-    Orders { strategy: String, symbol: Option<String> },
-    Quote { symbol: String },
+    Submit {
+        strategy: String,
+        intent: OrderIntent,
+    },
+    Cancel {
+        strategy: String,
+        id: u64,
+    },
+    Modify {
+        strategy: String,
+        id: u64,
+        change: OrderChange,
+    },
+    Flatten {
+        strategy: String,
+        symbol: Option<String>,
+    },
+    Halt {
+        strategy: String,
+        reason: String,
+    },
+    Position {
+        strategy: String,
+        symbol: String,
+    },
+    Orders {
+        strategy: String,
+        symbol: Option<String>,
+    },
+    Quote {
+        symbol: String,
+    },
     Account,
 }
 
@@ -60,28 +84,41 @@ fn stopped() -> Refusal {
 
 impl Broker for EngineBroker {
     fn submit(&self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal> {
-        match self.ask(Request::Submit { strategy: strategy.into(), intent }) {
+        match self.ask(Request::Submit {
+            strategy: strategy.into(),
+            intent,
+        }) {
             Some(Reply::Handle(r)) => r,
             _ => Err(stopped()),
         }
     }
 
     fn cancel(&self, strategy: &str, id: u64) -> Result<(), Refusal> {
-        match self.ask(Request::Cancel { strategy: strategy.into(), id }) {
+        match self.ask(Request::Cancel {
+            strategy: strategy.into(),
+            id,
+        }) {
             Some(Reply::Done(r)) => r,
             _ => Err(stopped()),
         }
     }
 
     fn modify(&self, strategy: &str, id: u64, change: OrderChange) -> Result<(), Refusal> {
-        match self.ask(Request::Modify { strategy: strategy.into(), id, change }) {
+        match self.ask(Request::Modify {
+            strategy: strategy.into(),
+            id,
+            change,
+        }) {
             Some(Reply::Done(r)) => r,
             _ => Err(stopped()),
         }
     }
 
     fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
-        let request = Request::Flatten { strategy: strategy.into(), symbol: symbol.map(str::to_string) };
+        let request = Request::Flatten {
+            strategy: strategy.into(),
+            symbol: symbol.map(str::to_string),
+        };
         match self.ask(request) {
             Some(Reply::Done(r)) => r,
             _ => Err(stopped()),
@@ -89,25 +126,36 @@ impl Broker for EngineBroker {
     }
 
     fn halt(&self, strategy: &str, reason: &str) {
-        let _ = self.ask(Request::Halt { strategy: strategy.into(), reason: reason.into() });
+        let _ = self.ask(Request::Halt {
+            strategy: strategy.into(),
+            reason: reason.into(),
+        });
     }
 
     fn position(&self, strategy: &str, symbol: &str) -> PositionView {
-        match self.ask(Request::Position { strategy: strategy.into(), symbol: symbol.into() }) {
+        match self.ask(Request::Position {
+            strategy: strategy.into(),
+            symbol: symbol.into(),
+        }) {
             Some(Reply::Position(p)) => p,
             _ => PositionView::default(),
         }
     }
 
     fn orders(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView> {
-        match self.ask(Request::Orders { strategy: strategy.into(), symbol: symbol.map(str::to_string) }) {
+        match self.ask(Request::Orders {
+            strategy: strategy.into(),
+            symbol: symbol.map(str::to_string),
+        }) {
             Some(Reply::Orders(o)) => o,
             _ => Vec::new(),
         }
     }
 
     fn quote(&self, symbol: &str) -> Option<Quote> {
-        match self.ask(Request::Quote { symbol: symbol.into() }) {
+        match self.ask(Request::Quote {
+            symbol: symbol.into(),
+        }) {
             Some(Reply::Quote(q)) => q,
             _ => None,
         }

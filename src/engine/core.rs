@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
 use super::Input;
-use super::book::{AttributedFill, Book, ContractInfo, OrderState, strategy_of_tag};
+use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
 use super::broker::{Reply, Request};
 use super::gateway_calls as calls;
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
@@ -143,9 +143,12 @@ impl Core {
             Input::Resolved(found) => {
                 for c in found {
                     let c = Arc::new(c);
-                    self.symbols.insert(c.symbol.to_ascii_uppercase(), c.clone());
+                    self.symbols
+                        .insert(c.symbol.to_ascii_uppercase(), c.clone());
                     self.symbols.insert(c.id.to_ascii_uppercase(), c.clone());
-                    self.contracts.entry(c.id.clone()).or_insert_with(|| c.clone());
+                    self.contracts
+                        .entry(c.id.clone())
+                        .or_insert_with(|| c.clone());
                     if self.subscribed.insert(c.id.clone()) {
                         let market = self.market.clone();
                         let id = c.id.to_string();
@@ -167,7 +170,11 @@ impl Core {
                 }
                 Err(e) => tracing::warn!("{what}: {e}"),
             },
-            Input::Snapshot { orders, positions, trades } => self.on_snapshot(orders, positions, trades),
+            Input::Snapshot {
+                orders,
+                positions,
+                trades,
+            } => self.on_snapshot(orders, positions, trades),
             Input::Halt(reason) => self.halt(&reason),
             Input::Shutdown(reply) => {
                 let tx = self.tx.clone();
@@ -204,7 +211,9 @@ impl Core {
     fn on_market(&mut self, event: MarketEvent) {
         match event {
             MarketEvent::Quote { contract_id, quote } => {
-                let Some(c) = self.contracts.get(contract_id.as_str()) else { return };
+                let Some(c) = self.contracts.get(contract_id.as_str()) else {
+                    return;
+                };
                 let previous = self.quotes.get(&c.id);
                 let pick = |v: Option<f64>, old: Option<f64>| v.or(old).unwrap_or(0.0);
                 let q = Quote {
@@ -215,13 +224,21 @@ impl Core {
                     last: pick(quote.last_price, previous.map(|p| p.last)),
                     bid_size: 0.0,
                     ask_size: 0.0,
-                    volume: quote.volume.map_or(previous.map_or(0.0, |p| p.volume), |v| v as f64),
-                    time_ms: quote.timestamp.or(quote.last_updated).map_or_else(now_ms, |t| t.0.timestamp_millis()),
+                    volume: quote
+                        .volume
+                        .map_or(previous.map_or(0.0, |p| p.volume), |v| v as f64),
+                    time_ms: quote
+                        .timestamp
+                        .or(quote.last_updated)
+                        .map_or_else(now_ms, |t| t.0.timestamp_millis()),
                 };
                 self.dispatch(&Event::Quote(q.clone()));
                 self.quotes.insert(c.id.clone(), q);
             }
-            MarketEvent::Stale { contract_id, silent_for } => {
+            MarketEvent::Stale {
+                contract_id,
+                silent_for,
+            } => {
                 tracing::warn!("no quote for {contract_id} in {silent_for:?}: feed stale");
                 self.dispatch(&Event::Feed(FeedStatus::Stale));
             }
@@ -267,8 +284,12 @@ impl Core {
 
     fn on_user(&mut self, event: UserEvent) {
         match event {
-            UserEvent::Order { order, .. } if order.account_id == self.account.id => self.on_order(&order),
-            UserEvent::Trade { trade, .. } if trade.account_id == self.account.id => self.on_trade(&trade),
+            UserEvent::Order { order, .. } if order.account_id == self.account.id => {
+                self.on_order(&order)
+            }
+            UserEvent::Trade { trade, .. } if trade.account_id == self.account.id => {
+                self.on_trade(&trade)
+            }
             UserEvent::Position { position, .. } if position.account_id == self.account.id => {
                 self.on_position(&position)
             }
@@ -280,8 +301,26 @@ impl Core {
     }
 
     fn on_order(&mut self, order: &Order) {
-        if let Some(local_id) = self.book.apply_order(order) {
-            self.emit_order(local_id);
+        match self.book.apply_order(order) {
+            Some(Changed::Order(local_id)) => self.emit_order(local_id),
+            Some(Changed::Bracket(local_id)) => {
+                let Some(o) = self.book.get(local_id) else {
+                    return;
+                };
+                let Some(b) = &o.bracket else { return };
+                let leg = |l: Option<(i64, crate::gateway::wire::OrderStatus)>| {
+                    l.map_or("not yet", |(_, s)| OrderState::Broker(s).label())
+                };
+                tracing::info!(
+                    strategy = %o.strategy,
+                    "order {} bracket: stop loss {}, take profit {}{}",
+                    o.local_id,
+                    leg(b.stop_loss),
+                    leg(b.take_profit),
+                    if b.protects() { " (position protected)" } else { "" }
+                );
+            }
+            None => {}
         }
     }
 
@@ -306,7 +345,9 @@ impl Core {
     }
 
     fn emit_order(&self, local_id: u64) {
-        let Some(o) = self.book.get(local_id) else { return };
+        let Some(o) = self.book.get(local_id) else {
+            return;
+        };
         tracing::info!(
             strategy = %o.strategy,
             "order {} {}: {}{}",
@@ -336,7 +377,11 @@ impl Core {
 
     fn emit_fill(&self, fill: &AttributedFill) {
         let t = &fill.trade;
-        let side = if t.side == OrderSide::Ask { Side::Sell } else { Side::Buy };
+        let side = if t.side == OrderSide::Ask {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
         tracing::info!(
             strategy = %fill.strategy,
             "fill: {} {} {} @ {} (order {}){}",
@@ -364,7 +409,9 @@ impl Core {
 
     fn emit_position(&self, contract_id: &str) {
         let (size, avg) = self.book.position(contract_id);
-        let Some(c) = self.contracts.get(contract_id) else { return };
+        let Some(c) = self.contracts.get(contract_id) else {
+            return;
+        };
         tracing::info!("position {}: {size:+} @ {avg}", c.symbol);
         self.dispatch(&Event::Position(PositionEvent {
             contract: c.id.clone(),
@@ -382,22 +429,41 @@ impl Core {
                 self.book.placed(local_id, broker_id);
                 self.emit_order(local_id);
             }
-            Err(GatewayError::Rejected { code_name, message, order_id, .. }) => {
+            Err(GatewayError::Rejected {
+                code_name,
+                message,
+                order_id,
+                ..
+            }) => {
                 if let Some(id) = order_id {
                     self.book.placed(local_id, id);
                 }
                 let reason = format!("{code_name}: {}", message.unwrap_or_default());
-                self.book.failed(local_id, reason.trim_end_matches(": ").to_string());
+                self.book
+                    .failed(local_id, reason.trim_end_matches(": ").to_string());
                 self.emit_order(local_id);
             }
             Err(e) if e.is_outcome_unknown() => {
-                let Some(o) = self.book.get_mut(local_id) else { return };
+                let Some(o) = self.book.get_mut(local_id) else {
+                    return;
+                };
                 if matches!(o.state, OrderState::Sending) {
                     o.state = OrderState::Unknown;
                 }
-                tracing::warn!("order {} {}: {e}; looking for it at the broker", o.local_id, o.custom_tag);
+                tracing::warn!(
+                    "order {} {}: {e}; looking for it at the broker",
+                    o.local_id,
+                    o.custom_tag
+                );
                 let (tag, sent_at) = (o.custom_tag.clone(), o.sent_at);
-                calls::spawn_find_unknown(self.client.clone(), self.tx.clone(), self.account.id, local_id, tag, sent_at);
+                calls::spawn_find_unknown(
+                    self.client.clone(),
+                    self.tx.clone(),
+                    self.account.id,
+                    local_id,
+                    tag,
+                    sent_at,
+                );
             }
             Err(e) => {
                 self.book.failed(local_id, e.to_string());
@@ -414,9 +480,15 @@ impl Core {
                 self.emit_order(local_id);
             }
             None => {
-                let still_unknown = self.book.get(local_id).is_some_and(|o| o.state == OrderState::Unknown);
+                let still_unknown = self
+                    .book
+                    .get(local_id)
+                    .is_some_and(|o| o.state == OrderState::Unknown);
                 if still_unknown {
-                    self.book.failed(local_id, "not placed: outcome unknown and not found at the broker".into());
+                    self.book.failed(
+                        local_id,
+                        "not placed: outcome unknown and not found at the broker".into(),
+                    );
                     self.emit_order(local_id);
                 }
             }
@@ -459,7 +531,12 @@ impl Core {
                         tick_size: c.tick_size,
                         tick_value: c.tick_value,
                     };
-                    tracing::info!("{symbol} is {} (tick {} = ${})", c.id, c.tick_size, c.tick_value);
+                    tracing::info!(
+                        "{symbol} is {} (tick {} = ${})",
+                        c.id,
+                        c.tick_size,
+                        c.tick_value
+                    );
                     let _ = tx.send(Input::Resolved(vec![info]));
                 }
                 Err(e) => tracing::error!("{e}"),
@@ -486,7 +563,11 @@ impl Core {
             .filter_map(|p| {
                 let c = self.contracts.get(p.contract_id.as_str())?;
                 let q = self.quotes.get(&c.id)?;
-                let mark = if q.last > 0.0 { q.last } else { (q.bid + q.ask) / 2.0 };
+                let mark = if q.last > 0.0 {
+                    q.last
+                } else {
+                    (q.bid + q.ask) / 2.0
+                };
                 Some((mark - p.average_price) * f64::from(p.net_size()) * c.point_value())
             })
             .sum()
@@ -494,7 +575,10 @@ impl Core {
 
     fn on_tick(&mut self) {
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
-            let reason = format!("daily loss limit {:.2} reached", self.guard.limits().daily_loss_limit);
+            let reason = format!(
+                "daily loss limit {:.2} reached",
+                self.guard.limits().daily_loss_limit
+            );
             self.halt(&reason);
         }
     }
@@ -508,9 +592,18 @@ impl Core {
         for id in self.book.working_broker_ids() {
             calls::spawn_cancel(self.client.clone(), self.tx.clone(), self.account.id, id);
         }
-        let held: Vec<String> = self.book.positions().map(|p| p.contract_id.clone()).collect();
+        let held: Vec<String> = self
+            .book
+            .positions()
+            .map(|p| p.contract_id.clone())
+            .collect();
         for contract in held {
-            calls::spawn_close(self.client.clone(), self.tx.clone(), self.account.id, contract);
+            calls::spawn_close(
+                self.client.clone(),
+                self.tx.clone(),
+                self.account.id,
+                contract,
+            );
         }
     }
 
@@ -520,17 +613,28 @@ impl Core {
         match request {
             Request::Submit { strategy, intent } => Reply::Handle(self.submit(&strategy, intent)),
             Request::Cancel { strategy, id } => Reply::Done(self.cancel(&strategy, id)),
-            Request::Modify { strategy, id, change } => Reply::Done(self.modify(&strategy, id, change)),
-            Request::Flatten { strategy, symbol } => Reply::Done(self.flatten(&strategy, symbol.as_deref())),
+            Request::Modify {
+                strategy,
+                id,
+                change,
+            } => Reply::Done(self.modify(&strategy, id, change)),
+            Request::Flatten { strategy, symbol } => {
+                Reply::Done(self.flatten(&strategy, symbol.as_deref()))
+            }
             Request::Halt { strategy, reason } => {
                 self.halt(&format!("{strategy}: {reason}"));
                 Reply::Done(Ok(()))
             }
-            Request::Position { strategy, symbol } => Reply::Position(self.position_view(&strategy, &symbol)),
-            Request::Orders { strategy, symbol } => Reply::Orders(self.order_views(&strategy, symbol.as_deref())),
-            Request::Quote { symbol } => {
-                Reply::Quote(self.contract_for(&symbol).and_then(|c| self.quotes.get(&c.id).cloned()))
+            Request::Position { strategy, symbol } => {
+                Reply::Position(self.position_view(&strategy, &symbol))
             }
+            Request::Orders { strategy, symbol } => {
+                Reply::Orders(self.order_views(&strategy, symbol.as_deref()))
+            }
+            Request::Quote { symbol } => Reply::Quote(
+                self.contract_for(&symbol)
+                    .and_then(|c| self.quotes.get(&c.id).cloned()),
+            ),
             Request::Account => Reply::Account(Some(AccountView {
                 id: i64::from(self.account.id),
                 name: self.account.name.clone(),
@@ -542,13 +646,26 @@ impl Core {
 
     fn submit(&mut self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal> {
         let refused = |reason: String| {
-            tracing::warn!(strategy, "order refused: {} {} {}: {reason}", intent.side.as_str(), intent.size, intent.symbol);
+            tracing::warn!(
+                strategy,
+                "order refused: {} {} {}: {reason}",
+                intent.side.as_str(),
+                intent.size,
+                intent.symbol
+            );
             Refusal::new(reason)
         };
         let Some(contract) = self.contract_for(&intent.symbol) else {
-            return Err(refused(format!("unknown symbol {} (list it in the strategy's `symbols`)", intent.symbol)));
+            return Err(refused(format!(
+                "unknown symbol {} (list it in the strategy's `symbols`)",
+                intent.symbol
+            )));
         };
-        let limits = self.host.as_ref().and_then(|h| h.limits(strategy)).unwrap_or_default();
+        let limits = self
+            .host
+            .as_ref()
+            .and_then(|h| h.limits(strategy))
+            .unwrap_or_default();
         let exposure = self.book.exposure(strategy, &contract.id);
         let proposed = ProposedOrder {
             strategy: strategy.to_string(),
@@ -560,13 +677,23 @@ impl Core {
         let open_pnl = self.open_pnl();
         let approved = self
             .guard
-            .check(proposed, limits, exposure, open_pnl, tokio::time::Instant::now())
+            .check(
+                proposed,
+                limits,
+                exposure,
+                open_pnl,
+                tokio::time::Instant::now(),
+            )
             .map_err(|e| Refusal::new(e.reason))
             .inspect_err(|e| tracing::warn!(strategy, "order refused: {e}"))?;
         Ok(self.send_approved(approved, contract))
     }
 
-    fn send_approved(&mut self, approved: crate::risk::RiskApproved<OrderIntent>, contract: Arc<ContractInfo>) -> OrderHandle {
+    fn send_approved(
+        &mut self,
+        approved: crate::risk::RiskApproved<OrderIntent>,
+        contract: Arc<ContractInfo>,
+    ) -> OrderHandle {
         let order = approved.into_inner();
         let local = self.book.insert(&order.strategy, contract, order.payload);
         tracing::info!(
@@ -594,23 +721,40 @@ impl Core {
         if o.state.is_terminal() {
             return Err(Refusal::new(format!("order {id} is {}", o.state.label())));
         }
-        o.broker_id
-            .ok_or_else(|| Refusal::new(format!("order {id} is still being placed; try again once it is open")))
+        o.broker_id.ok_or_else(|| {
+            Refusal::new(format!(
+                "order {id} is still being placed; try again once it is open"
+            ))
+        })
     }
 
     fn cancel(&mut self, strategy: &str, id: u64) -> Result<(), Refusal> {
         let broker_id = self.owned_broker_id(strategy, id)?;
-        calls::spawn_cancel(self.client.clone(), self.tx.clone(), self.account.id, broker_id);
+        calls::spawn_cancel(
+            self.client.clone(),
+            self.tx.clone(),
+            self.account.id,
+            broker_id,
+        );
         Ok(())
     }
 
-    fn modify(&mut self, strategy: &str, id: u64, change: crate::script::OrderChange) -> Result<(), Refusal> {
+    fn modify(
+        &mut self,
+        strategy: &str,
+        id: u64,
+        change: crate::script::OrderChange,
+    ) -> Result<(), Refusal> {
         let broker_id = self.owned_broker_id(strategy, id)?;
         if let Some(new_size) = change.size {
             let o = self.book.get(id).expect("owned order exists");
             let growth = new_size - o.intent.size;
             if growth > 0 {
-                let limits = self.host.as_ref().and_then(|h| h.limits(strategy)).unwrap_or_default();
+                let limits = self
+                    .host
+                    .as_ref()
+                    .and_then(|h| h.limits(strategy))
+                    .unwrap_or_default();
                 let exposure = self.book.exposure(strategy, &o.contract.id);
                 let proposed = ProposedOrder {
                     strategy: strategy.to_string(),
@@ -620,7 +764,13 @@ impl Core {
                     payload: (),
                 };
                 self.guard
-                    .check(proposed, limits, exposure, self.open_pnl(), tokio::time::Instant::now())
+                    .check(
+                        proposed,
+                        limits,
+                        exposure,
+                        self.open_pnl(),
+                        tokio::time::Instant::now(),
+                    )
                     .map_err(|e| Refusal::new(e.reason))?;
             }
             if let Some(o) = self.book.get_mut(id) {
@@ -631,7 +781,13 @@ impl Core {
             o.intent.price = change.price.or(o.intent.price);
             o.intent.stop_price = change.stop_price.or(o.intent.stop_price);
         }
-        calls::spawn_modify(self.client.clone(), self.tx.clone(), self.account.id, broker_id, change);
+        calls::spawn_modify(
+            self.client.clone(),
+            self.tx.clone(),
+            self.account.id,
+            broker_id,
+            change,
+        );
         Ok(())
     }
 
@@ -639,19 +795,34 @@ impl Core {
     /// all) with market orders, which the guard lets through even when halted.
     fn flatten(&mut self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
         let contracts: Vec<Arc<ContractInfo>> = match symbol {
-            Some(s) => vec![self.contract_for(s).ok_or_else(|| Refusal::new(format!("unknown symbol {s}")))?],
+            Some(s) => vec![
+                self.contract_for(s)
+                    .ok_or_else(|| Refusal::new(format!("unknown symbol {s}")))?,
+            ],
             None => {
                 let mut ids = self.book.strategy_contracts(strategy);
-                ids.extend(self.book.working_for(strategy, None).into_iter().filter_map(|id| Some(self.book.get(id)?.contract.id.clone())));
+                ids.extend(
+                    self.book
+                        .working_for(strategy, None)
+                        .into_iter()
+                        .filter_map(|id| Some(self.book.get(id)?.contract.id.clone())),
+                );
                 ids.sort();
                 ids.dedup();
-                ids.iter().filter_map(|id| self.contracts.get(id).cloned()).collect()
+                ids.iter()
+                    .filter_map(|id| self.contracts.get(id).cloned())
+                    .collect()
             }
         };
         for contract in contracts {
             for id in self.book.working_for(strategy, Some(&contract.id)) {
                 if let Some(broker_id) = self.book.get(id).and_then(|o| o.broker_id) {
-                    calls::spawn_cancel(self.client.clone(), self.tx.clone(), self.account.id, broker_id);
+                    calls::spawn_cancel(
+                        self.client.clone(),
+                        self.tx.clone(),
+                        self.account.id,
+                        broker_id,
+                    );
                 }
             }
             let held = self.book.strategy_position(strategy, &contract.id).size;
@@ -677,24 +848,34 @@ impl Core {
                 size: held.unsigned_abs(),
                 payload: intent,
             };
-            let approved = self.guard.check_exit(proposed, held).map_err(|e| Refusal::new(e.reason))?;
+            let approved = self
+                .guard
+                .check_exit(proposed, held)
+                .map_err(|e| Refusal::new(e.reason))?;
             self.send_approved(approved, contract);
         }
         Ok(())
     }
 
     fn position_view(&self, strategy: &str, symbol: &str) -> PositionView {
-        let Some(c) = self.contract_for(symbol) else { return PositionView::default() };
+        let Some(c) = self.contract_for(symbol) else {
+            return PositionView::default();
+        };
         let p = self.book.strategy_position(strategy, &c.id);
-        let open_pnl = self
-            .quotes
-            .get(&c.id)
-            .map_or(0.0, |q| (q.last - p.avg_price) * f64::from(p.size) * c.point_value());
-        PositionView { size: i64::from(p.size), avg_price: p.avg_price, open_pnl: if p.size == 0 { 0.0 } else { open_pnl } }
+        let open_pnl = self.quotes.get(&c.id).map_or(0.0, |q| {
+            (q.last - p.avg_price) * f64::from(p.size) * c.point_value()
+        });
+        PositionView {
+            size: i64::from(p.size),
+            avg_price: p.avg_price,
+            open_pnl: if p.size == 0 { 0.0 } else { open_pnl },
+        }
     }
 
     fn order_views(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView> {
-        let contract = symbol.and_then(|s| self.contract_for(s)).map(|c| c.id.clone());
+        let contract = symbol
+            .and_then(|s| self.contract_for(s))
+            .map(|c| c.id.clone());
         self.book
             .working_for(strategy, contract.as_deref())
             .into_iter()

@@ -22,7 +22,12 @@ pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
         OrderType::Market => (WireType::Market, None, None, None),
         OrderType::Limit => (WireType::Limit, i.price, None, None),
         OrderType::Stop => (WireType::Stop, None, i.stop_price.or(i.price), None),
-        OrderType::Trailing => (WireType::TrailingStop, None, None, i.trail_price.or(i.price)),
+        OrderType::Trailing => (
+            WireType::TrailingStop,
+            None,
+            None,
+            i.trail_price.or(i.price),
+        ),
         OrderType::JoinBid => (WireType::JoinBid, None, None, None),
         OrderType::JoinAsk => (WireType::JoinAsk, None, None, None),
     };
@@ -41,16 +46,23 @@ pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
         stop_price,
         trail_price,
         custom_tag: Some(order.custom_tag.clone()),
-        stop_loss_bracket: i
-            .stop_loss_ticks
-            .map(|t| BracketLeg { ticks: signed(t, false), order_type: WireType::Stop }),
-        take_profit_bracket: i
-            .take_profit_ticks
-            .map(|t| BracketLeg { ticks: signed(t, true), order_type: WireType::Limit }),
+        stop_loss_bracket: i.stop_loss_ticks.map(|t| BracketLeg {
+            ticks: signed(t, false),
+            order_type: WireType::Stop,
+        }),
+        take_profit_bracket: i.take_profit_ticks.map(|t| BracketLeg {
+            ticks: signed(t, true),
+            order_type: WireType::Limit,
+        }),
     }
 }
 
-pub fn spawn_place(client: GatewayClient, tx: mpsc::UnboundedSender<Input>, local_id: u64, request: PlaceOrderRequest) {
+pub fn spawn_place(
+    client: GatewayClient,
+    tx: mpsc::UnboundedSender<Input>,
+    local_id: u64,
+    request: PlaceOrderRequest,
+) {
     tokio::spawn(async move {
         let result = client.place_order(&request).await;
         let _ = tx.send(Input::Placed { local_id, result });
@@ -73,22 +85,39 @@ pub fn spawn_find_unknown(
             tokio::time::sleep(Duration::from_millis(wait)).await;
             match client.search_orders(account_id, since, None).await {
                 Ok(orders) => {
-                    if let Some(o) = orders.into_iter().find(|o| o.custom_tag.as_deref() == Some(custom_tag.as_str())) {
-                        let _ = tx.send(Input::PlaceReconciled { local_id, order: Some(o) });
+                    if let Some(o) = orders
+                        .into_iter()
+                        .find(|o| o.custom_tag.as_deref() == Some(custom_tag.as_str()))
+                    {
+                        let _ = tx.send(Input::PlaceReconciled {
+                            local_id,
+                            order: Some(o),
+                        });
                         return;
                     }
                 }
                 Err(e) => tracing::warn!("reconciling order {custom_tag}: {e}"),
             }
         }
-        let _ = tx.send(Input::PlaceReconciled { local_id, order: None });
+        let _ = tx.send(Input::PlaceReconciled {
+            local_id,
+            order: None,
+        });
     });
 }
 
-pub fn spawn_cancel(client: GatewayClient, tx: mpsc::UnboundedSender<Input>, account_id: i32, broker_id: i64) {
+pub fn spawn_cancel(
+    client: GatewayClient,
+    tx: mpsc::UnboundedSender<Input>,
+    account_id: i32,
+    broker_id: i64,
+) {
     tokio::spawn(async move {
         let result = client.cancel_order(account_id, broker_id).await;
-        let _ = tx.send(Input::Mutated { what: format!("cancel of order {broker_id}"), result });
+        let _ = tx.send(Input::Mutated {
+            what: format!("cancel of order {broker_id}"),
+            result,
+        });
     });
 }
 
@@ -109,14 +138,25 @@ pub fn spawn_modify(
             trail_price: None,
         };
         let result = client.modify_order(&request).await;
-        let _ = tx.send(Input::Mutated { what: format!("modify of order {broker_id}"), result });
+        let _ = tx.send(Input::Mutated {
+            what: format!("modify of order {broker_id}"),
+            result,
+        });
     });
 }
 
-pub fn spawn_close(client: GatewayClient, tx: mpsc::UnboundedSender<Input>, account_id: i32, contract_id: String) {
+pub fn spawn_close(
+    client: GatewayClient,
+    tx: mpsc::UnboundedSender<Input>,
+    account_id: i32,
+    contract_id: String,
+) {
     tokio::spawn(async move {
         let result = client.close_position(account_id, &contract_id).await;
-        let _ = tx.send(Input::Mutated { what: format!("close of {contract_id}"), result });
+        let _ = tx.send(Input::Mutated {
+            what: format!("close of {contract_id}"),
+            result,
+        });
     });
 }
 
@@ -137,7 +177,11 @@ pub fn spawn_snapshot(
         );
         match result {
             Ok((orders, positions, trades)) => {
-                let _ = tx.send(Input::Snapshot { orders, positions, trades });
+                let _ = tx.send(Input::Snapshot {
+                    orders,
+                    positions,
+                    trades,
+                });
             }
             Err(e) => tracing::error!("reconciling orders and positions failed: {e}"),
         }

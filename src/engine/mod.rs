@@ -44,12 +44,25 @@ pub(crate) enum Input {
     Request(broker::Request, oneshot::Sender<broker::Reply>),
     HostReady(Arc<Host>),
     Resolved(Vec<ContractInfo>),
-    Placed { local_id: u64, result: Result<i64, GatewayError> },
+    Placed {
+        local_id: u64,
+        result: Result<i64, GatewayError>,
+    },
     /// An unknown-outcome place was looked for at the broker: found, or given up on.
-    PlaceReconciled { local_id: u64, order: Option<Order> },
+    PlaceReconciled {
+        local_id: u64,
+        order: Option<Order>,
+    },
     /// A cancel/modify/close came back; an unknown outcome triggers a reconcile.
-    Mutated { what: String, result: Result<(), GatewayError> },
-    Snapshot { orders: Vec<Order>, positions: Vec<Position>, trades: Vec<Trade> },
+    Mutated {
+        what: String,
+        result: Result<(), GatewayError>,
+    },
+    Snapshot {
+        orders: Vec<Order>,
+        positions: Vec<Position>,
+        trades: Vec<Trade>,
+    },
     Halt(String),
     Shutdown(oneshot::Sender<Vec<StrategyStatus>>),
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
@@ -70,7 +83,15 @@ impl Engine {
     /// # Errors
     /// When the initial REST snapshot fails or the strategies directory cannot be read.
     pub async fn start(params: EngineParams) -> anyhow::Result<Engine> {
-        let EngineParams { client, account, mut guard, market_hub, user_hub_url, host, watch } = params;
+        let EngineParams {
+            client,
+            account,
+            mut guard,
+            market_hub,
+            user_hub_url,
+            host,
+            watch,
+        } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
 
@@ -86,6 +107,9 @@ impl Engine {
             .filter(|t| !t.voided)
             .map(|t| t.profit_and_loss.unwrap_or(0.0) - t.fees - t.commissions.unwrap_or(0.0))
             .sum();
+        // The gateway's fills are the truth, but a simulator restarted beside a kept state
+        // directory has none: take the worse of the two so a restart never forgets a loss.
+        let realized = realized.min(guard.realized_pnl()) + 0.0;
         guard.set_realized(realized, chrono::Utc::now())?;
         tracing::info!(
             "account {account_id}: {} open position(s), {} order(s) and {} fill(s) today, realised P&L {realized:.2}",
@@ -96,10 +120,18 @@ impl Engine {
 
         let (market, market_rx) = MarketHub::spawn(market_hub, Arc::clone(&session));
         let (user, user_rx) = UserHub::spawn(UserHub::config(user_hub_url), Arc::clone(&session));
-        user.subscribe_accounts().await.context("subscribing to the account")?;
-        user.subscribe_orders(account_id).await.context("subscribing to orders")?;
-        user.subscribe_positions(account_id).await.context("subscribing to positions")?;
-        user.subscribe_trades(account_id).await.context("subscribing to trades")?;
+        user.subscribe_accounts()
+            .await
+            .context("subscribing to the account")?;
+        user.subscribe_orders(account_id)
+            .await
+            .context("subscribing to orders")?;
+        user.subscribe_positions(account_id)
+            .await
+            .context("subscribing to positions")?;
+        user.subscribe_trades(account_id)
+            .await
+            .context("subscribing to trades")?;
 
         let (tx, rx) = mpsc::unbounded_channel();
         let mut core = core::Core::new(client, account, guard, tx.clone(), market.clone());
@@ -123,7 +155,12 @@ impl Engine {
             }
         }
         let _ = tx.send(Input::HostReady(Arc::new(started)));
-        Ok(Engine { tx, task, market, user })
+        Ok(Engine {
+            tx,
+            task,
+            market,
+            user,
+        })
     }
 
     /// The kill switch: no new orders, working orders cancelled, positions flattened.
@@ -136,7 +173,11 @@ impl Engine {
     pub async fn shutdown(self) -> Vec<StrategyStatus> {
         let (reply, done) = oneshot::channel();
         let statuses = if self.tx.send(Input::Shutdown(reply)).is_ok() {
-            tokio::time::timeout(Duration::from_secs(30), done).await.ok().and_then(Result::ok).unwrap_or_default()
+            tokio::time::timeout(Duration::from_secs(30), done)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
         } else {
             Vec::new()
         };

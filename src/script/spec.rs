@@ -90,7 +90,9 @@ pub fn validate(m: &Table) -> Result<Spec, String> {
                     let name = lk.to_string().unwrap_or_default();
                     let n = match lv {
                         Value::Integer(i) if i > 0 => u32::try_from(i).unwrap_or(u32::MAX),
-                        Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f.min(u32::MAX as f64) as u32,
+                        Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => {
+                            f.min(u32::MAX as f64) as u32
+                        }
                         _ => return Err(format!("limits.{name} must be a positive integer")),
                     };
                     match name.as_str() {

@@ -32,5 +32,7 @@ pub use user::{UserEvent, UserHub};
 /// upgrade request (the URL with `access_token`, and the `Authorization` header) at `trace`
 /// through the `log` crate, which `tracing-subscriber` forwards. Add it after `RUST_LOG`, e.g.
 /// `EnvFilter::from_default_env().add_directive(LOG_GUARD_DIRECTIVE.parse()?)`, so even
-/// `RUST_LOG=trace` cannot print the token.
-pub const LOG_GUARD_DIRECTIVE: &str = "tungstenite=debug";
+/// `RUST_LOG=trace` cannot print the token. `info` rather than `debug`, because the directive
+/// also raises tungstenite to its level when `RUST_LOG` asked for less, and its debug lines
+/// (frames, handshakes) are noise in a trader's log.
+pub const LOG_GUARD_DIRECTIVE: &str = "tungstenite=info";
