@@ -10,36 +10,38 @@ use tokio::sync::{mpsc, watch};
 
 use super::Input;
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
-use super::broker::{Reply, Request};
 use super::gateway_calls as calls;
+use super::status::EngineStatus;
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
-use crate::gateway::{GatewayClient, GatewayError, SymbolResolver};
-use crate::risk::{ProposedOrder, RiskGuard};
+use crate::gateway::{GatewayClient, SymbolResolver};
+use crate::risk::RiskGuard;
 use crate::script::{
-    AccountView, Event, FeedStatus, Fill, Host, OrderEvent, OrderHandle, OrderIntent, OrderType,
-    OrderView, PositionEvent, PositionView, Quote, Refusal, Side, StrategyStatus,
+    Event, FeedStatus, Fill, Host, OrderEvent, PositionEvent, Quote, Side, StrategyStatus,
 };
 use crate::signalr::{ConnectionState, MarketEvent, MarketHub, UserEvent};
 
 pub(crate) struct Core {
-    client: GatewayClient,
-    resolver: Arc<SymbolResolver>,
-    account: Account,
-    guard: RiskGuard,
-    tx: mpsc::UnboundedSender<Input>,
-    market: MarketHub,
-    host: Option<Arc<Host>>,
-    book: Book,
+    pub(super) client: GatewayClient,
+    pub(super) resolver: Arc<SymbolResolver>,
+    pub(super) account: Account,
+    pub(super) guard: RiskGuard,
+    pub(super) tx: mpsc::UnboundedSender<Input>,
+    pub(super) market: MarketHub,
+    pub(super) host: Option<Arc<Host>>,
+    pub(super) book: Book,
     /// Every contract we know, by id.
-    contracts: HashMap<Arc<str>, Arc<ContractInfo>>,
+    pub(super) contracts: HashMap<Arc<str>, Arc<ContractInfo>>,
     /// What strategies call contracts (`MNQ`, or a contract id), upper-cased.
-    symbols: HashMap<String, Arc<ContractInfo>>,
-    subscribed: HashSet<Arc<str>>,
-    resolving: HashSet<String>,
-    quotes: HashMap<Arc<str>, Quote>,
-    started: DateTime<Utc>,
-    feed_live: bool,
-    user_live: bool,
+    pub(super) symbols: HashMap<String, Arc<ContractInfo>>,
+    pub(super) subscribed: HashSet<Arc<str>>,
+    pub(super) resolving: HashSet<String>,
+    pub(super) quotes: HashMap<Arc<str>, Quote>,
+    pub(super) started: DateTime<Utc>,
+    pub(super) feed_live: bool,
+    pub(super) user_live: bool,
+    pub(super) status: watch::Sender<EngineStatus>,
+    pub(super) market_label: String,
+    pub(super) user_label: String,
 }
 
 fn now_ms() -> i64 {
@@ -53,6 +55,7 @@ impl Core {
         guard: RiskGuard,
         tx: mpsc::UnboundedSender<Input>,
         market: MarketHub,
+        status: watch::Sender<EngineStatus>,
     ) -> Self {
         let started = Utc::now();
         let run_id = format!("{:x}", started.timestamp() % 0xFF_FFFF);
@@ -73,6 +76,9 @@ impl Core {
             started,
             feed_live: false,
             user_live: false,
+            status,
+            market_label: "connecting".into(),
+            user_label: "connecting".into(),
         }
     }
 
@@ -110,25 +116,38 @@ impl Core {
                         let _ = reply.send(statuses);
                         return;
                     }
-                    Some(input) => self.on_input(input),
+                    Some(input) => {
+                        let structural = !matches!(input, Input::Request(..));
+                        self.on_input(input);
+                        if structural {
+                            self.publish();
+                        }
+                    }
                     None => return,
                 },
                 Some(event) = user_rx.recv() => self.on_user(event),
                 Some(event) = market_rx.recv() => self.on_market(event),
                 Ok(()) = market_state.changed() => {
                     let state = market_state.borrow_and_update().clone();
+                    self.market_label = state.label().to_string();
                     self.on_market_state(&state);
+                    self.publish();
                 }
                 Ok(()) = user_state.changed() => {
                     let state = user_state.borrow_and_update().clone();
+                    self.user_label = state.label().to_string();
                     self.on_user_state(&state);
+                    self.publish();
                 }
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => {
+                    self.on_tick();
+                    self.publish();
+                }
             }
         }
     }
 
-    fn on_input(&mut self, input: Input) {
+    pub(super) fn on_input(&mut self, input: Input) {
         match input {
             Input::Request(request, reply) => {
                 let answer = self.on_request(request);
@@ -194,13 +213,13 @@ impl Core {
         }
     }
 
-    fn send(&self, strategy: &str, event: Event) {
+    pub(super) fn send(&self, strategy: &str, event: Event) {
         if let Some(host) = &self.host {
             host.send(strategy, event);
         }
     }
 
-    fn dispatch(&self, event: &Event) {
+    pub(super) fn dispatch(&self, event: &Event) {
         if let Some(host) = &self.host {
             host.dispatch(event);
         }
@@ -208,7 +227,7 @@ impl Core {
 
     // ---- market and user events -------------------------------------------------------
 
-    fn on_market(&mut self, event: MarketEvent) {
+    pub(super) fn on_market(&mut self, event: MarketEvent) {
         match event {
             MarketEvent::Quote { contract_id, quote } => {
                 let Some(c) = self.contracts.get(contract_id.as_str()) else {
@@ -250,7 +269,7 @@ impl Core {
         }
     }
 
-    fn on_market_state(&mut self, state: &ConnectionState) {
+    pub(super) fn on_market_state(&mut self, state: &ConnectionState) {
         match (self.feed_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
@@ -266,7 +285,7 @@ impl Core {
         }
     }
 
-    fn on_user_state(&mut self, state: &ConnectionState) {
+    pub(super) fn on_user_state(&mut self, state: &ConnectionState) {
         match (self.user_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("user hub live: reconciling orders and positions");
@@ -282,7 +301,7 @@ impl Core {
         }
     }
 
-    fn on_user(&mut self, event: UserEvent) {
+    pub(super) fn on_user(&mut self, event: UserEvent) {
         match event {
             UserEvent::Order { order, .. } if order.account_id == self.account.id => {
                 self.on_order(&order)
@@ -300,7 +319,7 @@ impl Core {
         }
     }
 
-    fn on_order(&mut self, order: &Order) {
+    pub(super) fn on_order(&mut self, order: &Order) {
         match self.book.apply_order(order) {
             Some(Changed::Order(local_id)) => self.emit_order(local_id),
             Some(Changed::Bracket(local_id)) => {
@@ -324,7 +343,7 @@ impl Core {
         }
     }
 
-    fn on_trade(&mut self, trade: &Trade) {
+    pub(super) fn on_trade(&mut self, trade: &Trade) {
         let cost = trade.fees + trade.commissions.unwrap_or(0.0);
         let net = trade.profit_and_loss.unwrap_or(0.0) - cost;
         if let Some(fill) = self.book.apply_trade(trade) {
@@ -337,14 +356,35 @@ impl Core {
         }
     }
 
-    fn on_position(&mut self, position: &Position) {
+    pub(super) fn on_position(&mut self, position: &Position) {
         if self.book.apply_position(position) {
             self.ensure_contract(&position.contract_id);
             self.emit_position(&position.contract_id);
+            // A fill of an order that was in flight when the kill switch fired.
+            if self.guard.halted().is_some() && position.net_size() != 0 {
+                calls::spawn_close(
+                    self.client.clone(),
+                    self.tx.clone(),
+                    self.account.id,
+                    position.contract_id.clone(),
+                );
+            }
         }
     }
 
-    fn emit_order(&self, local_id: u64) {
+    /// An order whose id arrives after the kill switch fired is cancelled at once.
+    pub(super) fn cancel_if_halted(&self, broker_id: i64) {
+        if self.guard.halted().is_some() {
+            calls::spawn_cancel(
+                self.client.clone(),
+                self.tx.clone(),
+                self.account.id,
+                broker_id,
+            );
+        }
+    }
+
+    pub(super) fn emit_order(&self, local_id: u64) {
         let Some(o) = self.book.get(local_id) else {
             return;
         };
@@ -375,7 +415,7 @@ impl Core {
         );
     }
 
-    fn emit_fill(&self, fill: &AttributedFill) {
+    pub(super) fn emit_fill(&self, fill: &AttributedFill) {
         let t = &fill.trade;
         let side = if t.side == OrderSide::Ask {
             Side::Sell
@@ -407,7 +447,7 @@ impl Core {
         );
     }
 
-    fn emit_position(&self, contract_id: &str) {
+    pub(super) fn emit_position(&self, contract_id: &str) {
         let (size, avg) = self.book.position(contract_id);
         let Some(c) = self.contracts.get(contract_id) else {
             return;
@@ -421,102 +461,10 @@ impl Core {
         }));
     }
 
-    // ---- REST results -----------------------------------------------------------------
-
-    fn on_placed(&mut self, local_id: u64, result: Result<i64, GatewayError>) {
-        match result {
-            Ok(broker_id) => {
-                self.book.placed(local_id, broker_id);
-                self.emit_order(local_id);
-            }
-            Err(GatewayError::Rejected {
-                code_name,
-                message,
-                order_id,
-                ..
-            }) => {
-                if let Some(id) = order_id {
-                    self.book.placed(local_id, id);
-                }
-                let reason = format!("{code_name}: {}", message.unwrap_or_default());
-                self.book
-                    .failed(local_id, reason.trim_end_matches(": ").to_string());
-                self.emit_order(local_id);
-            }
-            Err(e) if e.is_outcome_unknown() => {
-                let Some(o) = self.book.get_mut(local_id) else {
-                    return;
-                };
-                if matches!(o.state, OrderState::Sending) {
-                    o.state = OrderState::Unknown;
-                }
-                tracing::warn!(
-                    "order {} {}: {e}; looking for it at the broker",
-                    o.local_id,
-                    o.custom_tag
-                );
-                let (tag, sent_at) = (o.custom_tag.clone(), o.sent_at);
-                calls::spawn_find_unknown(
-                    self.client.clone(),
-                    self.tx.clone(),
-                    self.account.id,
-                    local_id,
-                    tag,
-                    sent_at,
-                );
-            }
-            Err(e) => {
-                self.book.failed(local_id, e.to_string());
-                self.emit_order(local_id);
-            }
-        }
-    }
-
-    fn on_place_reconciled(&mut self, local_id: u64, order: Option<Order>) {
-        match order {
-            Some(o) => {
-                self.book.placed(local_id, o.id);
-                self.book.apply_order(&o);
-                self.emit_order(local_id);
-            }
-            None => {
-                let still_unknown = self
-                    .book
-                    .get(local_id)
-                    .is_some_and(|o| o.state == OrderState::Unknown);
-                if still_unknown {
-                    self.book.failed(
-                        local_id,
-                        "not placed: outcome unknown and not found at the broker".into(),
-                    );
-                    self.emit_order(local_id);
-                }
-            }
-        }
-    }
-
-    fn on_snapshot(&mut self, orders: Vec<Order>, positions: Vec<Position>, trades: Vec<Trade>) {
-        for o in &orders {
-            self.on_order(o);
-        }
-        for t in &trades {
-            self.on_trade(t);
-        }
-        for contract in self.book.replace_positions(&positions) {
-            self.ensure_contract(&contract);
-            self.emit_position(&contract);
-        }
-    }
-
-    fn reconcile(&self) {
-        let since = self.started - chrono::Duration::minutes(5);
-        calls::spawn_snapshot(self.client.clone(), self.tx.clone(), self.account.id, since);
-    }
-
     // ---- contracts ----------------------------------------------------------------------
 
     /// Resolves a symbol in the background; its quotes are subscribed once it is known.
-    fn resolve(&mut self, symbol: &str) {
+    pub(super) fn resolve(&mut self, symbol: &str) {
         let key = symbol.to_ascii_uppercase();
         if self.symbols.contains_key(&key) || !self.resolving.insert(key) {
             return;
@@ -545,19 +493,19 @@ impl Core {
     }
 
     /// Makes sure a contract we hold is known (for P&L) and quoted (for the loss limit).
-    fn ensure_contract(&mut self, contract_id: &str) {
+    pub(super) fn ensure_contract(&mut self, contract_id: &str) {
         if !self.contracts.contains_key(contract_id) {
             self.resolve(contract_id);
         }
     }
 
-    fn contract_for(&self, symbol: &str) -> Option<Arc<ContractInfo>> {
+    pub(super) fn contract_for(&self, symbol: &str) -> Option<Arc<ContractInfo>> {
         self.symbols.get(&symbol.to_ascii_uppercase()).cloned()
     }
 
     // ---- risk -----------------------------------------------------------------------------
 
-    fn open_pnl(&self) -> f64 {
+    pub(super) fn open_pnl(&self) -> f64 {
         self.book
             .positions()
             .filter_map(|p| {
@@ -573,7 +521,7 @@ impl Core {
             .sum()
     }
 
-    fn on_tick(&mut self) {
+    pub(super) fn on_tick(&mut self) {
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {:.2} reached",
@@ -585,7 +533,7 @@ impl Core {
 
     /// The kill switch: refuses new orders, cancels every working order on the account and
     /// closes every position.
-    fn halt(&mut self, reason: &str) {
+    pub(super) fn halt(&mut self, reason: &str) {
         if let Err(e) = self.guard.halt(reason) {
             tracing::error!("saving the halt: {e}");
         }
@@ -605,292 +553,5 @@ impl Core {
                 contract,
             );
         }
-    }
-
-    // ---- bot.* requests -------------------------------------------------------------------
-
-    fn on_request(&mut self, request: Request) -> Reply {
-        match request {
-            Request::Submit { strategy, intent } => Reply::Handle(self.submit(&strategy, intent)),
-            Request::Cancel { strategy, id } => Reply::Done(self.cancel(&strategy, id)),
-            Request::Modify {
-                strategy,
-                id,
-                change,
-            } => Reply::Done(self.modify(&strategy, id, change)),
-            Request::Flatten { strategy, symbol } => {
-                Reply::Done(self.flatten(&strategy, symbol.as_deref()))
-            }
-            Request::Halt { strategy, reason } => {
-                self.halt(&format!("{strategy}: {reason}"));
-                Reply::Done(Ok(()))
-            }
-            Request::Position { strategy, symbol } => {
-                Reply::Position(self.position_view(&strategy, &symbol))
-            }
-            Request::Orders { strategy, symbol } => {
-                Reply::Orders(self.order_views(&strategy, symbol.as_deref()))
-            }
-            Request::Quote { symbol } => Reply::Quote(
-                self.contract_for(&symbol)
-                    .and_then(|c| self.quotes.get(&c.id).cloned()),
-            ),
-            Request::Account => Reply::Account(Some(AccountView {
-                id: i64::from(self.account.id),
-                name: self.account.name.clone(),
-                balance: self.account.balance,
-                can_trade: self.account.can_trade,
-            })),
-        }
-    }
-
-    fn submit(&mut self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal> {
-        let refused = |reason: String| {
-            tracing::warn!(
-                strategy,
-                "order refused: {} {} {}: {reason}",
-                intent.side.as_str(),
-                intent.size,
-                intent.symbol
-            );
-            Refusal::new(reason)
-        };
-        let Some(contract) = self.contract_for(&intent.symbol) else {
-            return Err(refused(format!(
-                "unknown symbol {} (list it in the strategy's `symbols`)",
-                intent.symbol
-            )));
-        };
-        let limits = self
-            .host
-            .as_ref()
-            .and_then(|h| h.limits(strategy))
-            .unwrap_or_default();
-        let exposure = self.book.exposure(strategy, &contract.id);
-        let proposed = ProposedOrder {
-            strategy: strategy.to_string(),
-            contract_id: contract.id.to_string(),
-            side: if intent.side == Side::Buy { 1 } else { -1 },
-            size: u32::try_from(intent.size).unwrap_or(0),
-            payload: intent,
-        };
-        let open_pnl = self.open_pnl();
-        let approved = self
-            .guard
-            .check(
-                proposed,
-                limits,
-                exposure,
-                open_pnl,
-                tokio::time::Instant::now(),
-            )
-            .map_err(|e| Refusal::new(e.reason))
-            .inspect_err(|e| tracing::warn!(strategy, "order refused: {e}"))?;
-        Ok(self.send_approved(approved, contract))
-    }
-
-    fn send_approved(
-        &mut self,
-        approved: crate::risk::RiskApproved<OrderIntent>,
-        contract: Arc<ContractInfo>,
-    ) -> OrderHandle {
-        let order = approved.into_inner();
-        let local = self.book.insert(&order.strategy, contract, order.payload);
-        tracing::info!(
-            strategy = %local.strategy,
-            "order {} {}: sending {} {} {} {}",
-            local.local_id,
-            local.custom_tag,
-            local.intent.side.as_str(),
-            local.intent.size,
-            local.contract.symbol,
-            local.intent.order_type.as_str()
-        );
-        let request = calls::place_request(self.account.id, local);
-        let local_id = local.local_id;
-        calls::spawn_place(self.client.clone(), self.tx.clone(), local_id, request);
-        OrderHandle { id: local_id }
-    }
-
-    fn owned_broker_id(&self, strategy: &str, id: u64) -> Result<i64, Refusal> {
-        let o = self
-            .book
-            .get(id)
-            .filter(|o| o.strategy == strategy)
-            .ok_or_else(|| Refusal::new(format!("no order {id} of this strategy")))?;
-        if o.state.is_terminal() {
-            return Err(Refusal::new(format!("order {id} is {}", o.state.label())));
-        }
-        o.broker_id.ok_or_else(|| {
-            Refusal::new(format!(
-                "order {id} is still being placed; try again once it is open"
-            ))
-        })
-    }
-
-    fn cancel(&mut self, strategy: &str, id: u64) -> Result<(), Refusal> {
-        let broker_id = self.owned_broker_id(strategy, id)?;
-        calls::spawn_cancel(
-            self.client.clone(),
-            self.tx.clone(),
-            self.account.id,
-            broker_id,
-        );
-        Ok(())
-    }
-
-    fn modify(
-        &mut self,
-        strategy: &str,
-        id: u64,
-        change: crate::script::OrderChange,
-    ) -> Result<(), Refusal> {
-        let broker_id = self.owned_broker_id(strategy, id)?;
-        if let Some(new_size) = change.size {
-            let o = self.book.get(id).expect("owned order exists");
-            let growth = new_size - o.intent.size;
-            if growth > 0 {
-                let limits = self
-                    .host
-                    .as_ref()
-                    .and_then(|h| h.limits(strategy))
-                    .unwrap_or_default();
-                let exposure = self.book.exposure(strategy, &o.contract.id);
-                let proposed = ProposedOrder {
-                    strategy: strategy.to_string(),
-                    contract_id: o.contract.id.to_string(),
-                    side: if o.intent.side == Side::Buy { 1 } else { -1 },
-                    size: u32::try_from(growth).unwrap_or(0),
-                    payload: (),
-                };
-                self.guard
-                    .check(
-                        proposed,
-                        limits,
-                        exposure,
-                        self.open_pnl(),
-                        tokio::time::Instant::now(),
-                    )
-                    .map_err(|e| Refusal::new(e.reason))?;
-            }
-            if let Some(o) = self.book.get_mut(id) {
-                o.intent.size = new_size;
-            }
-        }
-        if let Some(o) = self.book.get_mut(id) {
-            o.intent.price = change.price.or(o.intent.price);
-            o.intent.stop_price = change.stop_price.or(o.intent.stop_price);
-        }
-        calls::spawn_modify(
-            self.client.clone(),
-            self.tx.clone(),
-            self.account.id,
-            broker_id,
-            change,
-        );
-        Ok(())
-    }
-
-    /// Cancels the strategy's working orders and closes its own position (on one symbol or
-    /// all) with market orders, which the guard lets through even when halted.
-    fn flatten(&mut self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
-        let contracts: Vec<Arc<ContractInfo>> = match symbol {
-            Some(s) => vec![
-                self.contract_for(s)
-                    .ok_or_else(|| Refusal::new(format!("unknown symbol {s}")))?,
-            ],
-            None => {
-                let mut ids = self.book.strategy_contracts(strategy);
-                ids.extend(
-                    self.book
-                        .working_for(strategy, None)
-                        .into_iter()
-                        .filter_map(|id| Some(self.book.get(id)?.contract.id.clone())),
-                );
-                ids.sort();
-                ids.dedup();
-                ids.iter()
-                    .filter_map(|id| self.contracts.get(id).cloned())
-                    .collect()
-            }
-        };
-        for contract in contracts {
-            for id in self.book.working_for(strategy, Some(&contract.id)) {
-                if let Some(broker_id) = self.book.get(id).and_then(|o| o.broker_id) {
-                    calls::spawn_cancel(
-                        self.client.clone(),
-                        self.tx.clone(),
-                        self.account.id,
-                        broker_id,
-                    );
-                }
-            }
-            let held = self.book.strategy_position(strategy, &contract.id).size;
-            if held == 0 {
-                continue;
-            }
-            let intent = OrderIntent {
-                symbol: contract.symbol.to_string(),
-                side: if held > 0 { Side::Sell } else { Side::Buy },
-                size: i64::from(held.abs()),
-                order_type: OrderType::Market,
-                price: None,
-                stop_price: None,
-                trail_price: None,
-                stop_loss_ticks: None,
-                take_profit_ticks: None,
-                tag: Some("flatten".into()),
-            };
-            let proposed = ProposedOrder {
-                strategy: strategy.to_string(),
-                contract_id: contract.id.to_string(),
-                side: -held.signum(),
-                size: held.unsigned_abs(),
-                payload: intent,
-            };
-            let approved = self
-                .guard
-                .check_exit(proposed, held)
-                .map_err(|e| Refusal::new(e.reason))?;
-            self.send_approved(approved, contract);
-        }
-        Ok(())
-    }
-
-    fn position_view(&self, strategy: &str, symbol: &str) -> PositionView {
-        let Some(c) = self.contract_for(symbol) else {
-            return PositionView::default();
-        };
-        let p = self.book.strategy_position(strategy, &c.id);
-        let open_pnl = self.quotes.get(&c.id).map_or(0.0, |q| {
-            (q.last - p.avg_price) * f64::from(p.size) * c.point_value()
-        });
-        PositionView {
-            size: i64::from(p.size),
-            avg_price: p.avg_price,
-            open_pnl: if p.size == 0 { 0.0 } else { open_pnl },
-        }
-    }
-
-    fn order_views(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView> {
-        let contract = symbol
-            .and_then(|s| self.contract_for(s))
-            .map(|c| c.id.clone());
-        self.book
-            .working_for(strategy, contract.as_deref())
-            .into_iter()
-            .filter_map(|id| self.book.get(id))
-            .map(|o| OrderView {
-                id: o.local_id,
-                symbol: o.contract.symbol.to_string(),
-                side: o.intent.side,
-                size: o.intent.size,
-                order_type: o.intent.order_type,
-                price: o.intent.price,
-                stop_price: o.intent.stop_price,
-                status: o.state.label().to_string(),
-                tag: o.intent.tag.clone(),
-            })
-            .collect()
     }
 }

@@ -9,16 +9,20 @@ mod book;
 mod broker;
 mod core;
 mod gateway_calls;
+mod reconcile;
+mod requests;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
+pub use status::{EngineStatus, OrderStatusView, PositionStatus};
 
 use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
 use crate::gateway::{GatewayClient, GatewayError};
@@ -71,6 +75,7 @@ pub(crate) enum Input {
 /// The running engine.
 pub struct Engine {
     tx: mpsc::UnboundedSender<Input>,
+    status: watch::Receiver<EngineStatus>,
     task: JoinHandle<()>,
     market: MarketHub,
     user: UserHub,
@@ -134,7 +139,15 @@ impl Engine {
             .context("subscribing to trades")?;
 
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut core = core::Core::new(client, account, guard, tx.clone(), market.clone());
+        let (status_tx, status) = watch::channel(EngineStatus::default());
+        let mut core = core::Core::new(
+            client,
+            account,
+            guard,
+            tx.clone(),
+            market.clone(),
+            status_tx,
+        );
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 
@@ -157,10 +170,32 @@ impl Engine {
         let _ = tx.send(Input::HostReady(Arc::new(started)));
         Ok(Engine {
             tx,
+            status,
             task,
             market,
             user,
         })
+    }
+
+    /// The engine's published state (for `/readyz`, `/status`).
+    pub fn status(&self) -> watch::Receiver<EngineStatus> {
+        self.status.clone()
+    }
+
+    /// Waits until the engine is ready to trade ([`EngineStatus::readiness`]).
+    ///
+    /// # Errors
+    /// The reason it is still not ready after `within`.
+    pub async fn wait_ready(&self, within: Duration) -> Result<(), String> {
+        let mut rx = self.status.clone();
+        match tokio::time::timeout(within, rx.wait_for(|s| s.readiness().is_ok())).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => self
+                .status
+                .borrow()
+                .readiness()
+                .and(Err("the engine stopped".into())),
+        }
     }
 
     /// The kill switch: no new orders, working orders cancelled, positions flattened.

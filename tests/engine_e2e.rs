@@ -1,0 +1,407 @@
+//! The engine end to end over loopback: a strategy's orders reach the simulator through the
+//! risk guard, fills and positions come back to the script, limits refuse without sending,
+//! the kill switch flattens, and reconnects and unknown outcomes never duplicate an order.
+//!
+//! Scripts report what they saw through `state`, which the host writes to `STATE_DIR` when the
+//! engine stops.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use moontick::config::RiskLimits;
+use moontick::engine::{Engine, EngineParams};
+use moontick::gateway::{Endpoint, GatewayClient, TransportOptions};
+use moontick::risk::RiskGuard;
+use moontick::script::HostConfig;
+use moontick::signalr::MarketHubConfig;
+use moontick::sim::Simulator;
+use moontick::sim::faults::AfterExecute;
+use serde_json::Value;
+
+fn limits() -> RiskLimits {
+    RiskLimits {
+        max_order_size: 5,
+        max_position: 5,
+        daily_loss_limit: 1000.0,
+        max_orders_per_minute: 30,
+    }
+}
+
+struct Run {
+    engine: Engine,
+    state_dir: std::path::PathBuf,
+    client: GatewayClient,
+    account: i32,
+}
+
+async fn start_engine(
+    sim: &Simulator,
+    dir: &Path,
+    script: &str,
+    limits: RiskLimits,
+    options: TransportOptions,
+) -> Run {
+    let strategies = dir.join("strategies");
+    std::fs::create_dir_all(&strategies).unwrap();
+    std::fs::write(strategies.join("probe.lua"), script).unwrap();
+    let state_dir = dir.join("state");
+    let client = GatewayClient::new(session_with(sim, None, Some(credentials()), options));
+    let account = client.accounts(true).await.unwrap().remove(0);
+    let account_id = account.id;
+    let guard = RiskGuard::open(limits, Some(&state_dir), chrono::Utc::now()).unwrap();
+    let mut host = HostConfig::new(&strategies);
+    host.state_dir = Some(state_dir.clone());
+    let engine = Engine::start(EngineParams {
+        client: client.clone(),
+        account,
+        guard,
+        market_hub: MarketHubConfig::new(sim.market_hub_url()),
+        user_hub_url: sim.user_hub_url(),
+        host,
+        watch: false,
+    })
+    .await
+    .expect("engine starts");
+    engine
+        .wait_ready(Duration::from_secs(15))
+        .await
+        .expect("engine ready");
+    Run {
+        engine,
+        state_dir,
+        client,
+        account: account_id,
+    }
+}
+
+/// Stops the engine and returns the `state` the probe strategy saved.
+async fn stop(run: Run) -> Value {
+    run.engine.shutdown().await;
+    let text =
+        std::fs::read_to_string(run.state_dir.join("probe.json")).expect("state saved on stop");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Records every handler call into `state.log` as short strings.
+const RECORDER: &str = r#"
+local M = { symbols = { "MNQ" } }
+local function log(s) state.log = state.log or {}; table.insert(state.log, s) end
+function M.on_order(o) log("order:" .. o.status .. ":" .. o.filled .. (o.reason and (":" .. o.reason) or "")) end
+function M.on_fill(f) log("fill:" .. f.side .. ":" .. f.size .. ":" .. f.price) end
+function M.on_position(p) log("position:" .. p.size) end
+function M.on_feed(s) log("feed:" .. s) end
+"#;
+
+fn entries(state: &Value) -> Vec<String> {
+    state["log"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_quote_driven_buy_fills_and_the_script_sees_order_fill_and_position() {
+    let sim = start_sim(|c| c.quote_rate = 20.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{RECORDER}\nfunction M.on_quote(q)\n  if state.bought then return end\n  state.bought = true\n  state.ask = q.ask\n  local h, why = bot.buy{{ symbol = 'MNQ', size = 2 }}\n  state.handle = h and h.id or why\nend\nreturn M\n"
+    );
+    let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
+    let (client, account) = (run.client.clone(), run.account);
+    eventually("a position of 2 at the simulator", || {
+        let client = client.clone();
+        async move {
+            client
+                .open_positions(account)
+                .await
+                .unwrap()
+                .iter()
+                .any(|p| p.net_size() == 2)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = stop(run).await;
+    let log = entries(&state);
+    assert_eq!(state["handle"], 1, "bot.buy returned the handle: {state}");
+    assert!(log.iter().any(|e| e == "order:filled:2"), "{log:?}");
+    let fill = log.iter().find(|e| e.starts_with("fill:")).expect("a fill");
+    let parts: Vec<&str> = fill.split(':').collect();
+    assert_eq!((parts[1], parts[2]), ("buy", "2"), "{fill}");
+    assert!(parts[3].parse::<f64>().unwrap() > 0.0);
+    assert!(log.iter().any(|e| e == "position:2"), "{log:?}");
+    assert_eq!(sim.stats().calls(Endpoint::OrderPlace), 1);
+}
+
+/// Runs a script that, on its first quote, runs `setup` then tries `attempts` (Lua
+/// expressions returning `h, why`) and records each result; returns the results and how many
+/// orders reached the simulator.
+async fn try_orders(limits: RiskLimits, setup: &str, attempts: &[&str]) -> (Vec<String>, u64) {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut body =
+        String::from("local M = { symbols = { 'MNQ' }, limits = { max_position = 3 } }\n");
+    body.push_str(
+        "function M.on_quote()\n  if state.results then return end\n  state.results = {}\n",
+    );
+    body.push_str(setup);
+    for a in attempts {
+        body.push_str(&format!(
+            "  do local h, why = {a}; table.insert(state.results, h and 'ok' or why) end\n"
+        ));
+    }
+    body.push_str("end\nreturn M\n");
+    let run = start_engine(&sim, dir.path(), &body, limits, fast_options()).await;
+    sim.step_quotes(1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = stop(run).await;
+    let results = state["results"].as_array().cloned().unwrap_or_default();
+    let results = results
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
+    (results, sim.stats().calls(Endpoint::OrderPlace))
+}
+
+#[tokio::test]
+async fn every_risk_limit_refuses_with_its_reason_and_sends_nothing() {
+    let tight = RiskLimits {
+        max_order_size: 2,
+        max_position: 5,
+        daily_loss_limit: 1000.0,
+        max_orders_per_minute: 30,
+    };
+    let (results, sent) = try_orders(
+        tight,
+        "",
+        &[
+            "bot.buy{ symbol = 'MNQ', size = 3 }",
+            "bot.buy{ symbol = 'MNQ', type = 'limit', price = 1, size = 2 }",
+            "bot.buy{ symbol = 'MNQ', type = 'limit', price = 1, size = 2 }",
+            "bot.buy{ symbol = 'ES', size = 1 }",
+        ],
+    )
+    .await;
+    assert_eq!(results.len(), 4, "{results:?}");
+    assert!(results[0].contains("max order size"), "{results:?}");
+    assert_eq!(results[1], "ok");
+    assert!(
+        results[2].contains("max position 3"),
+        "the strategy's own limit: {results:?}"
+    );
+    assert!(results[3].contains("unknown symbol ES"), "{results:?}");
+    assert_eq!(sent, 1, "only the approved order reached the gateway");
+
+    let rate = RiskLimits {
+        max_orders_per_minute: 1,
+        ..limits()
+    };
+    let (results, sent) = try_orders(
+        rate,
+        "",
+        &[
+            "bot.buy{ symbol = 'MNQ', type = 'limit', price = 1, size = 1 }",
+            "bot.buy{ symbol = 'MNQ', type = 'limit', price = 1, size = 1 }",
+        ],
+    )
+    .await;
+    assert_eq!(results[0], "ok");
+    assert!(results[1].contains("order rate limit"), "{results:?}");
+    assert_eq!(sent, 1);
+
+    let (results, sent) = try_orders(
+        limits(),
+        "  bot.halt('test halt')\n",
+        &["bot.buy{ symbol = 'MNQ', size = 1 }"],
+    )
+    .await;
+    assert!(results[0].contains("trading is halted"), "{results:?}");
+    assert_eq!(sent, 0);
+}
+
+#[tokio::test]
+async fn the_daily_loss_limit_halts_flattens_and_survives_a_restart() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = RiskLimits {
+        daily_loss_limit: 1.0,
+        ..limits()
+    };
+    // A round trip costs the spread plus fees: more than $1 on MNQ.
+    let script = "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if state.n then return end\n  state.n = 1\n  bot.buy{ symbol = 'MNQ', size = 1 }\nend\nfunction M.on_fill(f)\n  if f.side == 'buy' then bot.sell{ symbol = 'MNQ', size = 1 } end\nend\nreturn M\n";
+    let run = start_engine(&sim, dir.path(), script, tiny.clone(), fast_options()).await;
+    sim.step_quotes(1);
+    eventually("two fills", || async {
+        sim.stats().calls(Endpoint::OrderPlace) >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop(run).await;
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state/risk.json")).unwrap())
+            .unwrap();
+    assert!(saved["realized_pnl"].as_f64().unwrap() < -1.0, "{saved}");
+    assert!(
+        saved["halted"]
+            .as_str()
+            .unwrap_or("")
+            .contains("daily loss limit"),
+        "{saved}"
+    );
+
+    // Same state directory, fresh engine: still refused.
+    let again = "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if state.tried then return end\n  local h, why = bot.buy{ symbol = 'MNQ', size = 1 }\n  state.tried = h and 'ok' or why\nend\nreturn M\n";
+    let before = sim.stats().calls(Endpoint::OrderPlace);
+    let run = start_engine(&sim, dir.path(), again, tiny, fast_options()).await;
+    sim.step_quotes(1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = stop(run).await;
+    assert!(
+        state["tried"].as_str().unwrap().contains("halted"),
+        "{state}"
+    );
+    assert_eq!(sim.stats().calls(Endpoint::OrderPlace), before);
+}
+
+#[tokio::test]
+async fn the_kill_switch_cancels_working_orders_and_flattens() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if state.n then return end\n  state.n = 1\n  bot.buy{ symbol = 'MNQ', size = 2 }\n  bot.buy{ symbol = 'MNQ', type = 'limit', price = q.bid - 100, size = 1 }\nend\nreturn M\n";
+    let run = start_engine(&sim, dir.path(), script, limits(), fast_options()).await;
+    sim.step_quotes(1);
+    let (client, account) = (run.client.clone(), run.account);
+    eventually("a position and a working order", || {
+        let client = client.clone();
+        async move {
+            !client.open_positions(account).await.unwrap().is_empty()
+                && !client.open_orders(account).await.unwrap().is_empty()
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.engine.halt("test kill switch");
+    eventually("flat with nothing working", || {
+        let client = client.clone();
+        async move {
+            client.open_positions(account).await.unwrap().is_empty()
+                && client.open_orders(account).await.unwrap().is_empty()
+        }
+    })
+    .await;
+    stop(run).await;
+}
+
+#[tokio::test]
+async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
+    let sim = start_sim(|c| c.quote_rate = 10.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{RECORDER}\nfunction M.on_quote(q)\n  if state.bought then return end\n  state.bought = true\n  bot.buy{{ symbol = 'MNQ', size = 1 }}\nend\nreturn M\n"
+    );
+    let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
+    let (client, account) = (run.client.clone(), run.account);
+    eventually("the first fill", || {
+        let client = client.clone();
+        async move { !client.open_positions(account).await.unwrap().is_empty() }
+    })
+    .await;
+    // While the hubs are down, someone trades the account by hand.
+    sim.faults().hubs_silent(true);
+    sim.faults().drop_hub_connections();
+    let mut manual = moontick::gateway::requests::PlaceOrderRequest {
+        account_id: account,
+        contract_id: sim.contract_id("MNQ").unwrap(),
+        order_type: moontick::gateway::wire::OrderType::Market,
+        side: moontick::gateway::wire::OrderSide::Bid,
+        size: 2,
+        limit_price: None,
+        stop_price: None,
+        trail_price: None,
+        custom_tag: None,
+        stop_loss_bracket: None,
+        take_profit_bracket: None,
+    };
+    manual.custom_tag = Some("manual-1".into());
+    client.place_order(&manual).await.unwrap();
+    sim.faults().hubs_silent(false);
+    let first = sim.stats().hub_connects;
+    eventually("the hubs to reconnect", || async {
+        sim.stats().hub_connects >= first + 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let state = stop(run).await;
+    let log = entries(&state);
+    assert!(
+        log.iter().any(|e| e == "position:3"),
+        "reconciled position reached the script: {log:?}"
+    );
+    assert!(log.iter().any(|e| e == "feed:reconnecting"), "{log:?}");
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderPlace),
+        2,
+        "the strategy's order once, the manual one once"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_place_is_reconciled_not_resent() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{RECORDER}\nfunction M.on_quote(q)\n  if state.bought then return end\n  state.bought = true\n  bot.buy{{ symbol = 'MNQ', size = 1 }}\nend\nreturn M\n"
+    );
+    let options = TransportOptions {
+        timeout: Duration::from_millis(700),
+        ..fast_options()
+    };
+    let run = start_engine(&sim, dir.path(), &script, limits(), options).await;
+    // The gateway takes the order, then answers too late for the client.
+    sim.faults().execute_then(
+        1,
+        Some(Endpoint::OrderPlace),
+        AfterExecute::Delay(Duration::from_secs(3)),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.step_quotes(1);
+    eventually("the order to be found", || async {
+        sim.stats().calls(Endpoint::OrderSearch) >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let state = stop(run).await;
+    let log = entries(&state);
+    assert!(log.iter().any(|e| e == "order:filled:1"), "{log:?}");
+    assert!(
+        !log.iter().any(|e| e.starts_with("order:rejected")),
+        "{log:?}"
+    );
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderPlace),
+        1,
+        "never sent twice"
+    );
+}
