@@ -172,6 +172,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
     {
         let mut stats = shared.stats();
         *stats.calls.entry(ep).or_default() += 1;
+        if ep == Endpoint::OrderPlace {
+            stats.last_place_at = Some(std::time::Instant::now());
+        }
         if let Some(t) = &token {
             stats.last_bearer = Some(Secret::new(t.clone()));
         }

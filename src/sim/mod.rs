@@ -123,6 +123,8 @@ pub struct Stats {
     pub hub_unauthorized: u64,
     /// Successful `negotiate` requests.
     pub hub_negotiations: u64,
+    /// When the latest `Order/place` request arrived (the tick-to-order benchmark's stop watch).
+    pub last_place_at: Option<std::time::Instant>,
 }
 
 impl Stats {

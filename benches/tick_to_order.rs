@@ -1,0 +1,183 @@
+//! Tick-to-order over loopback: the simulator publishes a quote, its market hub sends it, the
+//! engine hands it to a Lua strategy, `bot.buy` passes the risk guard, and the place request
+//! arrives back at the simulator. One quote at a time, so each order belongs to one quote; the
+//! simulator stamps the quote when it is published and the order when its request arrives.
+//! Then sustained quotes per second into one strategy at a high quote rate.
+//!
+//! `cargo bench --bench tick_to_order` (env `TICKS`, default 500; `FLOOD_SECS`, default 5).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use moontick::config::RiskLimits;
+use moontick::engine::{Engine, EngineParams};
+use moontick::gateway::budget::RestBudget;
+use moontick::gateway::{Credentials, GatewayClient, Session, Transport, TransportOptions};
+use moontick::risk::RiskGuard;
+use moontick::script::HostConfig;
+use moontick::signalr::MarketHubConfig;
+use moontick::sim::{SimConfig, Simulator};
+
+const ORDERING: &str = r#"
+local M = { symbols = { "MNQ" } }
+function M.on_quote(q)
+  -- A limit far below the market: it never fills, and is cancelled once open.
+  bot.buy{ symbol = "MNQ", type = "limit", price = q.bid - 500, size = 1 }
+end
+function M.on_order(o)
+  if o.status == "open" then bot.cancel(o.id) end
+end
+return M
+"#;
+
+const COUNTING: &str = r#"
+local M = { symbols = { "MNQ", "MES", "NQ", "ES" } }
+function M.on_start() state.quotes = 0 end
+function M.on_quote(q) state.quotes = state.quotes + 1 end
+return M
+"#;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn engine(sim: &Simulator, dir: &std::path::Path, script: &str) -> Engine {
+    let strategies = dir.join("strategies");
+    std::fs::create_dir_all(&strategies).unwrap();
+    std::fs::write(strategies.join("bench.lua"), script).unwrap();
+    // No rate limits on either side: this measures the path, not the budget.
+    let transport = Transport::new(
+        &sim.url(),
+        RestBudget::new(1_000_000, 1_000_000),
+        TransportOptions::default(),
+    )
+    .unwrap();
+    let credentials = Credentials {
+        username: sim.config().user.clone(),
+        api_key: sim.config().api_key.clone(),
+    };
+    let session = Arc::new(Session::new(Arc::new(transport), None, Some(credentials)).unwrap());
+    let client = GatewayClient::new(session);
+    let account = client.accounts(true).await.unwrap().remove(0);
+    let limits = RiskLimits {
+        max_order_size: 5,
+        max_position: 1_000_000,
+        daily_loss_limit: 1e12,
+        max_orders_per_minute: 1_000_000,
+    };
+    let guard = RiskGuard::open(limits, None, chrono::Utc::now()).unwrap();
+    let mut host = HostConfig::new(&strategies);
+    host.state_dir = Some(dir.join("state"));
+    let engine = Engine::start(EngineParams {
+        client,
+        account,
+        guard,
+        market_hub: MarketHubConfig::new(sim.market_hub_url()),
+        user_hub_url: sim.user_hub_url(),
+        host,
+        watch: false,
+    })
+    .await
+    .unwrap();
+    engine.wait_ready(Duration::from_secs(30)).await.unwrap();
+    engine
+}
+
+async fn tick_to_order(ticks: u64) {
+    let sim = Simulator::start(SimConfig {
+        quote_rate: 0.0,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&sim, dir.path(), ORDERING).await;
+    let mnq = sim.contract_id("MNQ").unwrap();
+    let base = sim.touch(&mnq).unwrap().bid;
+    // The subscription snapshot may already have produced an order: let it settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut missed = 0;
+    for i in 0..ticks {
+        let before = sim.stats().last_place_at;
+        let price = base + if i % 2 == 0 { 0.25 } else { 0.0 };
+        let sent = Instant::now();
+        sim.set_price(&mnq, price);
+        let deadline = sent + Duration::from_secs(2);
+        let arrived = loop {
+            let at = sim.stats().last_place_at;
+            if at != before && at.is_some_and(|t| t >= sent) {
+                break at;
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::task::yield_now().await;
+        };
+        match arrived {
+            Some(t) => hist
+                .record(t.duration_since(sent).as_micros().max(1) as u64)
+                .unwrap(),
+            None => missed += 1,
+        }
+        // Let the cancel go out before the next tick so the two requests do not queue up.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "tick-to-order over loopback ({} orders, {missed} missed): p50 {} µs, p99 {} µs, max {} µs",
+        hist.len(),
+        hist.value_at_quantile(0.50),
+        hist.value_at_quantile(0.99),
+        hist.max()
+    );
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+async fn flood(secs: u64) {
+    // 25,000 quotes/s for each of the four contracts: 100,000/s offered to one strategy.
+    let sim = Simulator::start(SimConfig {
+        quote_rate: 25_000.0,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&sim, dir.path(), COUNTING).await;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let elapsed = started.elapsed();
+    engine.shutdown().await;
+    sim.shutdown().await;
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/bench.json")).unwrap(),
+    )
+    .unwrap();
+    let handled = state["quotes"].as_f64().unwrap_or(0.0);
+    println!(
+        "sustained: {:.0} quotes/s handled by one strategy's on_quote over {:.1} s (100,000/s offered over loopback; the rest coalesced)",
+        handled / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    runtime.block_on(tick_to_order(env_num("TICKS", 500)));
+    runtime.block_on(flood(env_num("FLOOD_SECS", 5)));
+}
