@@ -5,7 +5,10 @@
 //! - [`commands`]: the CLI commands (`run`, `sim`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
+//!   metrics, the kill switch; graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
+//! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
@@ -16,7 +19,9 @@
 pub mod commands;
 pub mod config;
 pub mod gateway;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod risk;
 pub mod script;
 pub mod secret;

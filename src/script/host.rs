@@ -86,6 +86,9 @@ pub struct StrategyStatus {
     pub path: PathBuf,
     /// The version running: 0 before the first successful load, +1 on every successful reload.
     pub generation: u64,
+    /// When the running version loaded (engine clock, ms since the epoch); `None` before the
+    /// first successful load.
+    pub loaded_at_ms: Option<i64>,
     pub state: RunState,
     /// Why the latest load failed (`file:line: message`); cleared by a successful load.
     pub load_error: Option<String>,
@@ -417,6 +420,7 @@ impl Inner {
                 name: name.to_owned(),
                 path: path.clone(),
                 generation: 0,
+                loaded_at_ms: None,
                 state: RunState::Starting,
                 load_error: None,
                 last_error: None,
