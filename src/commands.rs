@@ -1,6 +1,7 @@
 //! The one-shot commands behind the CLI (`token`, `quote`): each takes the typed config and
 //! prints its result on stdout.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,10 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::gateway::Session;
+use crate::http::{self, App, CountingBroker, HttpConfig, Ops, OrderTally};
+use crate::metrics::Metrics;
+use crate::script::{Host, HostConfig, MemoryBroker, SystemClock};
 use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::Account;
 use crate::gateway::wire::BarUnit;
@@ -34,11 +39,13 @@ fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
 }
 
 /// `moontick run`: until the engine lands, it opens the session (the embedded simulator when
-/// there are no credentials, saying so first), picks the account, keeps the token fresh, and
-/// waits for Ctrl-C or SIGTERM.
+/// there are no credentials, saying so first), picks the account, keeps the token fresh, loads
+/// the strategies (orders refused), serves HTTP on `BIND_ADDR:PORT`, and waits for Ctrl-C or
+/// SIGTERM, then drains HTTP, stops the strategies (state saved) and returns.
 ///
 /// # Errors
-/// A failed login, or live credentials without a valid `PROJECT_X_ACCOUNT_ID`.
+/// A failed login, live credentials without a valid `PROJECT_X_ACCOUNT_ID`, an unreadable
+/// strategies directory, or a port that cannot be bound.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let (client, sim) = if config.has_gateway_credentials() {
         let client = live_client(config)?;
@@ -72,14 +79,109 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let accounts = client.accounts(true).await.context("listing accounts")?;
     let account = select_account(config.account_id, &accounts, sim.is_some())?;
     tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
-    tracing::warn!("the strategy engine is not built yet: keeping the session alive until Ctrl-C");
+    tracing::warn!(
+        "the strategy engine is not built yet: strategies run, orders are refused; keeping the session alive until Ctrl-C"
+    );
+
+    // Strategies and the HTTP server. Until the engine (issue 5) owns them, strategies run
+    // against a broker that refuses every order, and readiness is the session's token.
+    let metrics = Arc::new(Metrics::new());
+    let tally = Arc::new(OrderTally::new());
+    let refusing = Arc::new(MemoryBroker::new());
+    refusing.refuse_all(Some("the trading engine is not running yet"));
+    let broker = Arc::new(CountingBroker::new(refusing, tally.clone()));
+    let mut host_config = HostConfig::new(&config.strategies_dir);
+    host_config.state_dir = Some(config.state_dir.clone());
+    let mut host = tokio::task::spawn_blocking(move || {
+        Host::start(host_config, broker, Arc::new(SystemClock))
+    })
+    .await
+    .context("starting strategies")??;
+    if let Err(e) = host.watch() {
+        tracing::warn!(error = %e, "strategy files are not watched; edits need a restart");
+    }
+    let host = Arc::new(host);
+    let ops = Arc::new(SessionOps {
+        session: Arc::clone(client.session()),
+        account: account.id,
+        simulated: sim.is_some(),
+    });
+    let app = Arc::new(App::new(
+        HttpConfig::from_config(config),
+        host.clone(),
+        ops,
+        metrics,
+        tally,
+    ));
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "HTTP server listening");
+    let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new webhooks; draining requests in flight");
+    let _ = stop_http.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server failed"),
+        Err(e) => tracing::warn!(error = %e, "HTTP server task failed"),
+    }
+    // Strategies stop after the HTTP server, so webhooks answered 202 still run; `on_stop`
+    // runs and state is saved before the process exits.
+    match Arc::try_unwrap(host) {
+        Ok(host) => {
+            let _ = tokio::task::spawn_blocking(move || host.shutdown()).await;
+        }
+        Err(host) => drop(host),
+    }
     refresher.abort();
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// What `run` can say about readiness before the engine exists: whether the session holds a
+/// token that has not expired. There are no hubs yet, and `/status` says so.
+struct SessionOps {
+    session: Arc<Session>,
+    account: i32,
+    simulated: bool,
+}
+
+impl Ops for SessionOps {
+    fn readiness(&self) -> Result<(), String> {
+        match self.session.expires_at() {
+            Some(t) if t > Utc::now() => Ok(()),
+            Some(_) => Err("the session token has expired".into()),
+            None => Err("no session token yet".into()),
+        }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        json!({
+            "connections": {
+                "gateway": if self.simulated { "simulator" } else { "live" },
+                "token_expires_at": self.session.expires_at().map(|t| t.to_rfc3339()),
+                "market_hub": "not started (the engine is not built yet)",
+                "user_hub": "not started (the engine is not built yet)",
+            },
+            "account": self.account,
+            "positions": [],
+            "open_orders": [],
+            "risk": { "orders": "refused: the trading engine is not running yet" },
+        })
+    }
+
+    fn halt(&self, _reason: &str) -> Result<(), String> {
+        // Nothing can trade yet (every order is refused), so the switch has nothing to stop.
+        Ok(())
+    }
 }
 
 /// The account to trade: the one `PROJECT_X_ACCOUNT_ID` names. Live trading never guesses; on
