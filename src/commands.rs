@@ -11,13 +11,13 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::gateway::Session;
-use crate::http::{self, App, CountingBroker, HttpConfig, Ops, OrderTally};
-use crate::metrics::Metrics;
-use crate::script::{Host, HostConfig, MemoryBroker, SystemClock};
 use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::Account;
 use crate::gateway::wire::BarUnit;
 use crate::gateway::{self, Credentials, GatewayClient, SymbolResolver, TransportOptions};
+use crate::http::{self, App, CountingBroker, HttpConfig, Ops, OrderTally};
+use crate::metrics::Metrics;
+use crate::script::{Host, HostConfig, MemoryBroker, SystemClock};
 use crate::signalr::{MarketEvent, MarketHub, MarketHubConfig};
 use crate::sim::{SimConfig, Simulator};
 

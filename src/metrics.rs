@@ -192,7 +192,9 @@ impl Metrics {
 
     pub fn reconnect(&self, hub: &str) {
         self.reconnects
-            .get_or_create(&HubLabels { hub: hub.to_owned() })
+            .get_or_create(&HubLabels {
+                hub: hub.to_owned(),
+            })
             .inc();
     }
 

@@ -31,7 +31,10 @@ async fn readyz_follows_the_engine_readiness_with_its_reason() {
     let (status, body) = s.get("/readyz").await;
     assert_eq!(status, 503);
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v, json!({"ready": false, "reason": "market hub reconnecting"}));
+    assert_eq!(
+        v,
+        json!({"ready": false, "reason": "market hub reconnecting"})
+    );
     s.ops.set_ready(Ok(()));
     assert_eq!(s.get("/readyz").await.0, 200);
 }
@@ -69,14 +72,21 @@ async fn status_merges_engine_state_with_strategy_status_and_needs_the_secret() 
     assert!(hook["last_reload_ms"].as_i64().unwrap() > 0);
     assert!(hook["last_error"].is_null());
     assert_eq!(v["ready"], true);
-    let r = s.client.get(format!("{}/status", s.url)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/status", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
 
 #[tokio::test]
 async fn halt_needs_the_secret_and_reaches_the_engine() {
     let s = start(&[("hook", HOOK)], Options::default()).await;
-    let (status, _) = s.post("/halt", "application/json", r#"{"reason":"x"}"#).await;
+    let (status, _) = s
+        .post("/halt", "application/json", r#"{"reason":"x"}"#)
+        .await;
     assert_eq!(status, 401);
     assert!(s.ops.halted().is_none());
     let body = json!({"secret": SECRET, "reason": "manual stop"}).to_string();
@@ -99,7 +109,10 @@ fn parse_openmetrics(text: &str) -> HashMap<String, f64> {
             let mut parts = rest.splitn(3, ' ');
             let kind = parts.next().unwrap();
             let name = parts.next().expect("metric name");
-            assert!(["HELP", "TYPE", "UNIT"].contains(&kind), "bad comment: {line}");
+            assert!(
+                ["HELP", "TYPE", "UNIT"].contains(&kind),
+                "bad comment: {line}"
+            );
             if kind == "TYPE" {
                 let t = parts.next().unwrap();
                 assert!(
@@ -110,23 +123,33 @@ fn parse_openmetrics(text: &str) -> HashMap<String, f64> {
             }
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample: {line}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample: {line}"));
         let value: f64 = match value {
             "+Inf" => f64::INFINITY,
             v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
         };
         let name = series.split('{').next().unwrap();
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad name: {line}"
         );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(labels.starts_with('{') && labels.ends_with('}'), "bad labels: {line}");
-                for pair in labels[1..labels.len() - 1].split(',') {
-                    let (k, v) = pair.split_once('=').unwrap_or_else(|| panic!("bad label: {line}"));
-                    assert!(!k.is_empty() && v.starts_with('"') && v.ends_with('"'), "{line}");
-                }
+        let labels = &series[name.len()..];
+        if !labels.is_empty() {
+            assert!(
+                labels.starts_with('{') && labels.ends_with('}'),
+                "bad labels: {line}"
+            );
+            for pair in labels[1..labels.len() - 1].split(',') {
+                let (k, v) = pair
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("bad label: {line}"));
+                assert!(
+                    !k.is_empty() && v.starts_with('"') && v.ends_with('"'),
+                    "{line}"
+                );
             }
         }
         assert!(
@@ -145,16 +168,33 @@ async fn metrics_parse_as_prometheus_text_and_count_webhooks() {
     assert_eq!(s.hook("nosuch", &json!({"n": 1})).await.0, 404);
     s.metrics.quotes_received.inc_by(3);
     s.metrics.order_sent("hook");
-    let r = s.client.get(format!("{}/metrics", s.url)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
     let samples = parse_openmetrics(&r.text().await.unwrap());
-    assert_eq!(samples["moontick_webhooks_total{strategy=\"hook\",status=\"200\"}"], 1.0);
-    assert_eq!(samples["moontick_webhooks_total{strategy=\"\",status=\"404\"}"], 1.0);
+    assert_eq!(
+        samples["moontick_webhooks_total{strategy=\"hook\",status=\"200\"}"],
+        1.0
+    );
+    assert_eq!(
+        samples["moontick_webhooks_total{strategy=\"\",status=\"404\"}"],
+        1.0
+    );
     assert_eq!(samples["moontick_quotes_received_total"], 3.0);
-    assert_eq!(samples["moontick_orders_sent_total{strategy=\"hook\"}"], 1.0);
-    assert_eq!(samples["moontick_webhook_handler_seconds_count{strategy=\"hook\"}"], 1.0);
+    assert_eq!(
+        samples["moontick_orders_sent_total{strategy=\"hook\"}"],
+        1.0
+    );
+    assert_eq!(
+        samples["moontick_webhook_handler_seconds_count{strategy=\"hook\"}"],
+        1.0
+    );
 }
 
 #[tokio::test]

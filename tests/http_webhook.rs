@@ -50,7 +50,10 @@ async fn webhook_reaches_the_script_and_its_return_value_comes_back() {
     assert_eq!(v["body"]["n"], 7);
     assert_eq!(v["header"], "hello", "header names are lower-case");
     assert_eq!(v["query"], "1 2");
-    assert!(v["secret_header"].is_null(), "the secret header is hidden from scripts");
+    assert!(
+        v["secret_header"].is_null(),
+        "the secret header is hidden from scripts"
+    );
 
     let (status, v) = s.hook("echo", &json!({"nothing": true})).await;
     assert_eq!((status, v), (200, json!({"ok": true})));
@@ -77,10 +80,18 @@ async fn secret_is_accepted_in_header_body_and_path_and_removed_from_the_body() 
         let body = json!({ field: SECRET, "n": 1 }).to_string();
         let (status, v) = s.post("/webhook/echo", "application/json", body).await;
         assert_eq!(status, 200, "{v}");
-        assert_eq!(v["body"], json!({"n": 1}), "{field} removed before the script");
+        assert_eq!(
+            v["body"],
+            json!({"n": 1}),
+            "{field} removed before the script"
+        );
     }
     let (status, _) = s
-        .post(&format!("/webhook/echo/{SECRET}"), "application/json", r#"{"n":2}"#)
+        .post(
+            &format!("/webhook/echo/{SECRET}"),
+            "application/json",
+            r#"{"n":2}"#,
+        )
         .await;
     assert_eq!(status, 200);
 }
@@ -142,7 +153,11 @@ async fn a_body_over_64_kib_is_413_and_runs_nothing() {
          x-webhook-secret: {SECRET}\r\ntransfer-encoding: chunked\r\n\r\n"
     );
     for chunk in big.as_bytes().chunks(8192) {
-        req.push_str(&format!("{:x}\r\n{}\r\n", chunk.len(), std::str::from_utf8(chunk).unwrap()));
+        req.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            chunk.len(),
+            std::str::from_utf8(chunk).unwrap()
+        ));
     }
     req.push_str("0\r\n\r\n");
     let answer = http_support::raw(s.addr, req.as_bytes()).await;
@@ -174,7 +189,10 @@ async fn a_handler_error_is_500_with_a_short_message_and_no_paths() {
     let (status, v) = s.hook("echo", &json!({"fail": true})).await;
     assert_eq!(status, 500, "{v}");
     let text = v.to_string();
-    assert!(!text.contains(".lua") && !text.contains("boom") && !text.contains("/tmp"), "{text}");
+    assert!(
+        !text.contains(".lua") && !text.contains("boom") && !text.contains("/tmp"),
+        "{text}"
+    );
     assert!(text.len() < 120, "{text}");
     // TradingView would resend after a 5xx: a failure that placed no order may run again.
     let (status, _) = s.hook("echo", &json!({"fail": true})).await;
@@ -184,13 +202,19 @@ async fn a_handler_error_is_500_with_a_short_message_and_no_paths() {
 #[tokio::test]
 async fn once_an_order_is_placed_the_answer_is_never_5xx() {
     let s = start(&[("echo", ECHO)], Options::default()).await;
-    let (status, v) = s.hook("echo", &json!({"action": "buy", "fail": true, "id": "a"})).await;
+    let (status, v) = s
+        .hook("echo", &json!({"action": "buy", "fail": true, "id": "a"}))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["orders_placed"], true);
-    let (status, v) = s.hook("echo", &json!({"action": "buy", "status": 503, "id": "b"})).await;
+    let (status, v) = s
+        .hook("echo", &json!({"action": "buy", "status": 503, "id": "b"}))
+        .await;
     assert_eq!(status, 200, "{v}");
     // And the resend TradingView would not make is not run either.
-    let (status, v) = s.hook("echo", &json!({"action": "buy", "fail": true, "id": "a"})).await;
+    let (status, v) = s
+        .hook("echo", &json!({"action": "buy", "fail": true, "id": "a"}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(v["duplicate"], true);
     assert_eq!(s.orders(), 2);
@@ -203,7 +227,9 @@ async fn a_repeated_alert_is_acknowledged_once_and_handled_once() {
     let (status, first) = s.hook("echo", &alert).await;
     assert_eq!(status, 200, "{first}");
     assert!(first.get("duplicate").is_none());
-    let (status, again) = s.hook("echo", &json!({"action": "buy", "id": "alert-1", "x": 1})).await;
+    let (status, again) = s
+        .hook("echo", &json!({"action": "buy", "id": "alert-1", "x": 1}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(again["duplicate"], true, "same id, different body");
     // Without an id, the body is the key.
@@ -242,7 +268,9 @@ async fn without_a_secret_configured_loopback_webhooks_need_none() {
         ..Options::default()
     };
     let s = start(&[("echo", ECHO)], opts).await;
-    let (status, v) = s.post("/webhook/echo", "application/json", r#"{"n":3}"#).await;
+    let (status, v) = s
+        .post("/webhook/echo", "application/json", r#"{"n":3}"#)
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["body"]["n"], 3);
 }

@@ -102,7 +102,10 @@ pub(crate) async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes
     }
     let limited = Limited::new(req.into_body(), app.cfg.max_body);
     match tokio::time::timeout(app.cfg.read_timeout, limited.collect()).await {
-        Err(_) => Err(error(StatusCode::REQUEST_TIMEOUT, "body not received in time")),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "body not received in time",
+        )),
         Ok(Ok(c)) => Ok(c.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Ok(Err(_)) => Err(error(StatusCode::BAD_REQUEST, "could not read the body")),

@@ -48,7 +48,10 @@ pub(crate) async fn handle(
         .filter_map(Value::as_str)
         .chain(path_secret);
     if !authorized(&app.cfg.secret, headers, candidates) {
-        return app.count("", json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false})));
+        return app.count(
+            "",
+            json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false})),
+        );
     }
     if json_type && matches!(body, WebhookBody::Text(_)) {
         return app.count(
@@ -223,7 +226,12 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
-            let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             mime == "application/json" || mime.ends_with("+json")
         })
         .unwrap_or(false)

@@ -159,7 +159,12 @@ impl Server {
         }
     }
 
-    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<String>) -> (u16, Value) {
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> (u16, Value) {
         let r = self
             .client
             .post(format!("{}{path}", self.url))
