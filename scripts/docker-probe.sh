@@ -6,7 +6,7 @@
 # Needs docker (on a machine without a registry, run ../shared/tools/local-docker first) and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-image=${IMAGE:-moontick:probe}
+image=${IMAGE:-moontick}
 port=${PROBE_PORT:-18080}
 name=moontick-probe-$$
 
@@ -16,9 +16,9 @@ fi
 
 # Host networking: the container's 0.0.0.0:$port is this machine's. A throw-away secret, because
 # the server refuses to listen beyond loopback without one.
-docker run -d --rm --name "$name" --network host \
+docker run -d --name "$name" --network host \
   -e PORT="$port" -e WEBHOOK_SECRET="probe-$RANDOM$RANDOM" "$image" >/dev/null
-trap 'docker stop -t 10 "$name" >/dev/null 2>&1 || true' EXIT
+trap 'docker rm -f "$name" >/dev/null 2>&1 || true' EXIT
 
 status() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$1" || true; }
 ok=""
@@ -32,7 +32,10 @@ if [ -z "$ok" ]; then
   echo "probe FAILED" >&2
   exit 1
 fi
-# A clean stop: SIGTERM drains HTTP, stops strategies and exits 0.
+# A clean stop: SIGTERM drains HTTP, stops strategies (state saved) and exits 0.
 docker stop -t 10 "$name" >/dev/null
-trap - EXIT
+code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
+docker logs "$name" 2>&1 | tail -n 4
+echo "exit code after SIGTERM: $code"
+[ "$code" = 0 ] || { echo "probe FAILED: non-zero exit after SIGTERM" >&2; exit 1; }
 echo "probe OK"
