@@ -49,7 +49,7 @@ pub struct Config {
     pub quote_event: String,
     pub account_id: Option<i32>,
     pub port: u16,
-    /// Address the HTTP server binds: `BIND_ADDR` (or `HOST`), else `0.0.0.0` inside a container
+    /// Address the HTTP server binds: `BIND_ADDR` (or `HOST` when it is an IP), else `0.0.0.0` inside a container
     /// (where loopback is unreachable from outside), else `127.0.0.1`.
     pub bind_addr: IpAddr,
     pub webhook_secret: Option<Secret>,
@@ -179,15 +179,14 @@ impl Config {
             .parse::<u16>("PORT", "a TCP port (0-65535)")
             .unwrap_or(8080);
         let webhook_secret = r.string("WEBHOOK_SECRET").map(Secret::new);
-        let bind_name = if r.string("BIND_ADDR").is_some() {
-            "BIND_ADDR"
-        } else {
-            "HOST"
-        };
         // Railway runs images without `/.dockerenv`, but always sets its own variables.
         let in_container = in_container || r.string("RAILWAY_ENVIRONMENT").is_some();
+        // `HOST` is honoured only when it is an IP address: some platforms and shells set it to
+        // a host name, which must not stop the engine from starting.
+        let host = r.string("HOST").and_then(|h| h.parse::<IpAddr>().ok());
         let bind_addr = r
-            .parse::<IpAddr>(bind_name, "an IP address (e.g. 0.0.0.0 or 127.0.0.1)")
+            .parse::<IpAddr>("BIND_ADDR", "an IP address (e.g. 0.0.0.0 or 127.0.0.1)")
+            .or(host)
             .unwrap_or(if in_container {
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED)
             } else {
@@ -456,6 +455,8 @@ mod tests {
         assert!(c.bind_addr.is_loopback());
         let c = Config::from_vars(&vars(&[("HOST", "::1"), ("WEBHOOK_DEDUPE_SECS", "0")])).unwrap();
         assert!(c.bind_addr.is_loopback());
+        let c = Config::from_vars(&vars(&[("HOST", "buildbox.local")])).unwrap();
+        assert!(c.bind_addr.is_loopback(), "a host name in HOST is ignored");
         assert!(c.webhook_dedupe_window.is_zero());
     }
 
