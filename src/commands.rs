@@ -44,9 +44,11 @@ fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
 /// SIGTERM, then drains HTTP, stops the strategies (state saved) and returns.
 ///
 /// # Errors
-/// A failed login, live credentials without a valid `PROJECT_X_ACCOUNT_ID`, an unreadable
+/// `WEBHOOK_SECRET` missing while listening beyond loopback, a failed login, live credentials without a valid `PROJECT_X_ACCOUNT_ID`, an unreadable
 /// strategies directory, or a port that cannot be bound.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    // Before anything starts: a missing secret is a configuration error, reported as one.
+    config.check_http()?;
     let (client, sim) = if config.has_gateway_credentials() {
         let client = live_client(config)?;
         client.session().ensure_valid_token().await.context(

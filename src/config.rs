@@ -192,12 +192,6 @@ impl Config {
             } else {
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
             });
-        if !bind_addr.is_loopback() && webhook_secret.is_none() {
-            r.error(format!(
-                "WEBHOOK_SECRET is required when the HTTP server listens beyond loopback \
-                 (it would bind {bind_addr}); set WEBHOOK_SECRET, or BIND_ADDR=127.0.0.1"
-            ));
-        }
         let webhook_dedupe_window = Duration::from_secs(
             r.parse::<u64>("WEBHOOK_DEDUPE_SECS", "a number of seconds (0 disables)")
                 .unwrap_or(60),
@@ -268,6 +262,23 @@ impl Config {
             log_filter,
             rest_timeout,
         })
+    }
+
+    /// Checks what serving HTTP needs: a `WEBHOOK_SECRET` whenever the server would listen beyond
+    /// loopback (anyone who can reach the port could otherwise trade through the webhooks).
+    /// Only `moontick run` serves HTTP, so the other commands do not call this.
+    ///
+    /// # Errors
+    /// The problem, naming the variables to set.
+    pub fn check_http(&self) -> Result<(), ConfigErrors> {
+        if !self.bind_addr.is_loopback() && self.webhook_secret.is_none() {
+            return Err(ConfigErrors(vec![format!(
+                "WEBHOOK_SECRET is required when the HTTP server listens beyond loopback \
+                 (it would bind {}); set WEBHOOK_SECRET, or BIND_ADDR=127.0.0.1",
+                self.bind_addr
+            )]));
+        }
+        Ok(())
     }
 
     /// Username and API key, when both are set.
@@ -467,9 +478,18 @@ mod tests {
             (vars(&[]), true),
             (vars(&[("RAILWAY_ENVIRONMENT", "production")]), false),
         ] {
-            let err = Config::from_vars_in(&vars_, container).unwrap_err();
+            let c = Config::from_vars_in(&vars_, container).unwrap();
+            let err = c.check_http().unwrap_err();
             assert!(err.to_string().contains("WEBHOOK_SECRET"), "{err}");
         }
+        let c = Config::from_vars_in(&vars(&[("WEBHOOK_SECRET", "s")]), true).unwrap();
+        assert!(c.check_http().is_ok());
+        assert!(
+            Config::from_vars_in(&vars(&[]), false)
+                .unwrap()
+                .check_http()
+                .is_ok()
+        );
         let err = Config::from_vars(&vars(&[("BIND_ADDR", "localhost:80")])).unwrap_err();
         assert!(err.to_string().contains("BIND_ADDR"), "{err}");
     }
