@@ -13,7 +13,6 @@ mod routes;
 mod webhook;
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -110,11 +109,6 @@ impl App {
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
-}
-
-/// The address to listen on: `bind` (from `BIND_ADDR`, or `0.0.0.0` in a container) and `port`.
-pub fn listen_addr(bind: IpAddr, port: u16) -> std::net::SocketAddr {
-    std::net::SocketAddr::new(bind, port)
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then stops accepting and lets the
