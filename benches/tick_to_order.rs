@@ -80,6 +80,8 @@ async fn engine(sim: &Simulator, dir: &std::path::Path, script: &str) -> Engine 
         user_hub_url: sim.user_hub_url(),
         host,
         watch: false,
+        metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
+        broker_layer: None,
     })
     .await
     .unwrap();

@@ -1,4 +1,4 @@
-//! The one-shot commands behind the CLI (`token`, `quote`): each takes the typed config and
+//! The one-shot commands behind the CLI (`sim`, `check`, `token`, `quote`): each takes the typed config and
 //! prints its result on stdout.
 
 use std::sync::Arc;
@@ -9,17 +9,14 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineParams};
 use crate::gateway::requests::RetrieveBarsRequest;
-use crate::gateway::wire::Account;
 use crate::gateway::wire::BarUnit;
-use crate::gateway::{self, Credentials, GatewayClient, SymbolResolver, TransportOptions};
-use crate::risk::RiskGuard;
-use crate::script::HostConfig;
+use crate::gateway::{self, GatewayClient, SymbolResolver, TransportOptions};
+use crate::run::shutdown_signal;
 use crate::signalr::{MarketEvent, MarketHub, MarketHubConfig};
 use crate::sim::{SimConfig, Simulator};
 
-fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
+pub(crate) fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
     anyhow::ensure!(
         config.has_gateway_credentials(),
         "no ProjectX credentials: set PROJECT_X_USERNAME and PROJECT_X_API_KEY (or JWT_TOKEN)"
@@ -34,146 +31,6 @@ fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
         config.credentials(),
         options,
     )
-}
-
-/// `moontick run`: the engine. Without credentials it starts the embedded simulator on
-/// loopback (saying so on its first line) and trades against it. Runs until Ctrl-C or SIGTERM,
-/// then stops the strategies (`on_stop("shutdown")`, state saved) and exits.
-///
-/// # Errors
-/// A failed login, live credentials without a valid `PROJECT_X_ACCOUNT_ID`, an unreadable risk
-/// state, or a strategies directory that cannot be read.
-pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let (client, sim, market_url, user_url) = if config.has_gateway_credentials() {
-        let client = live_client(config)?;
-        client.session().ensure_valid_token().await.context(
-            "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
-        )?;
-        (
-            client,
-            None,
-            config.market_hub_url.clone(),
-            config.user_hub_url.clone(),
-        )
-    } else {
-        let sim = Simulator::start(SimConfig::default())
-            .await
-            .context("starting the simulator")?;
-        println!(
-            "moontick: no ProjectX credentials set; trading against the built-in simulator at {} \
-             (no real orders). Set JWT_TOKEN or PROJECT_X_USERNAME + PROJECT_X_API_KEY to go live.",
-            sim.url()
-        );
-        let demo = sim.config();
-        let credentials = Credentials {
-            username: demo.user.clone(),
-            api_key: demo.api_key.clone(),
-        };
-        let client = gateway::connect(
-            &sim.url(),
-            None,
-            Some(credentials),
-            TransportOptions::default(),
-        )?;
-        let ws = sim.url().replacen("http://", "ws://", 1);
-        (
-            client,
-            Some(sim),
-            format!("{ws}/hubs/market"),
-            format!("{ws}/hubs/user"),
-        )
-    };
-    let refresher = client.session().spawn_refresher();
-    let accounts = client.accounts(true).await.context("listing accounts")?;
-    let account = select_account(config.account_id, &accounts, sim.is_some())?;
-    tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
-
-    let guard = RiskGuard::open(config.risk.clone(), Some(&config.state_dir), Utc::now())?;
-    let mut market_hub = MarketHubConfig::new(market_url);
-    market_hub.quote_event = config.quote_event.clone();
-    let mut host = HostConfig::new(&config.strategies_dir);
-    host.state_dir = Some(config.state_dir.clone());
-    let engine = Engine::start(EngineParams {
-        client,
-        account,
-        guard,
-        market_hub,
-        user_hub_url: user_url,
-        host,
-        watch: true,
-    })
-    .await?;
-
-    shutdown_signal().await;
-    tracing::info!("shutting down: stopping strategies and saving state");
-    let statuses = engine.shutdown().await;
-    tracing::info!("{} strategies stopped", statuses.len());
-    refresher.abort();
-    if let Some(sim) = sim {
-        sim.shutdown().await;
-    }
-    Ok(())
-}
-
-/// The account to trade: the one `PROJECT_X_ACCOUNT_ID` names. Live trading never guesses; on
-/// the simulator the first tradable account is taken.
-///
-/// # Errors
-/// Live without an account id, or with one the user cannot trade; the message lists the
-/// accounts the user can see.
-pub fn select_account(
-    wanted: Option<i32>,
-    accounts: &[Account],
-    simulated: bool,
-) -> anyhow::Result<Account> {
-    let list = || {
-        accounts
-            .iter()
-            .map(|a| {
-                format!(
-                    "\n  {} {:?} balance {:.2}{}",
-                    a.id,
-                    a.name,
-                    a.balance,
-                    if a.can_trade { "" } else { " (cannot trade)" }
-                )
-            })
-            .collect::<String>()
-    };
-    match wanted {
-        Some(id) => match accounts.iter().find(|a| a.id == id) {
-            Some(a) if a.can_trade => Ok(a.clone()),
-            Some(_) => anyhow::bail!("account {id} cannot trade; your accounts:{}", list()),
-            None => anyhow::bail!(
-                "PROJECT_X_ACCOUNT_ID={id} is not one of your active accounts:{}",
-                list()
-            ),
-        },
-        None if simulated => accounts
-            .iter()
-            .find(|a| a.can_trade)
-            .cloned()
-            .context("the simulator lists no tradable account"),
-        None => anyhow::bail!(
-            "set PROJECT_X_ACCOUNT_ID to the account to trade (moontick never picks one for you):{}",
-            list()
-        ),
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what Docker and Railway send).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// `moontick sim`: the simulator alone until Ctrl-C or SIGTERM. Its URL is the first line on

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -48,7 +49,12 @@ pub struct Config {
     pub quote_event: String,
     pub account_id: Option<i32>,
     pub port: u16,
+    /// Address the HTTP server binds: `BIND_ADDR` (or `HOST` when it is an IP), else `0.0.0.0` inside a container
+    /// (where loopback is unreachable from outside), else `127.0.0.1`.
+    pub bind_addr: IpAddr,
     pub webhook_secret: Option<Secret>,
+    /// `WEBHOOK_DEDUPE_SECS`: a webhook repeating one seen this recently is not run again.
+    pub webhook_dedupe_window: Duration,
     pub strategies_dir: PathBuf,
     pub state_dir: PathBuf,
     pub risk: RiskLimits,
@@ -73,7 +79,9 @@ impl fmt::Debug for Config {
             .field("quote_event", &self.quote_event)
             .field("account_id", &self.account_id)
             .field("port", &self.port)
+            .field("bind_addr", &self.bind_addr)
             .field("webhook_secret", &self.webhook_secret)
+            .field("webhook_dedupe_window", &self.webhook_dedupe_window)
             .field("strategies_dir", &self.strategies_dir)
             .field("state_dir", &self.state_dir)
             .field("risk", &self.risk)
@@ -122,7 +130,7 @@ impl Config {
             Err(e) => return Err(ConfigErrors(vec![format!(".env: {e}")])),
         }
         vars.extend(std::env::vars());
-        Self::from_vars(&vars)
+        Self::from_vars_in(&vars, in_container())
     }
 
     /// Builds a config from variables (as the environment would give them).
@@ -130,6 +138,18 @@ impl Config {
     /// # Errors
     /// Every invalid or inconsistent variable, at once.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
+        Self::from_vars_in(vars, false)
+    }
+
+    /// As [`Config::from_vars`]; `in_container` makes the HTTP server bind `0.0.0.0` unless
+    /// `BIND_ADDR` says otherwise.
+    ///
+    /// # Errors
+    /// Every invalid or inconsistent variable, at once.
+    pub fn from_vars_in(
+        vars: &HashMap<String, String>,
+        in_container: bool,
+    ) -> Result<Self, ConfigErrors> {
         let mut r = Reader {
             vars,
             errors: Vec::new(),
@@ -159,6 +179,23 @@ impl Config {
             .parse::<u16>("PORT", "a TCP port (0-65535)")
             .unwrap_or(8080);
         let webhook_secret = r.string("WEBHOOK_SECRET").map(Secret::new);
+        // Railway runs images without `/.dockerenv`, but always sets its own variables.
+        let in_container = in_container || r.string("RAILWAY_ENVIRONMENT").is_some();
+        // `HOST` is honoured only when it is an IP address: some platforms and shells set it to
+        // a host name, which must not stop the engine from starting.
+        let host = r.string("HOST").and_then(|h| h.parse::<IpAddr>().ok());
+        let bind_addr = r
+            .parse::<IpAddr>("BIND_ADDR", "an IP address (e.g. 0.0.0.0 or 127.0.0.1)")
+            .or(host)
+            .unwrap_or(if in_container {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            });
+        let webhook_dedupe_window = Duration::from_secs(
+            r.parse::<u64>("WEBHOOK_DEDUPE_SECS", "a number of seconds (0 disables)")
+                .unwrap_or(60),
+        );
         let strategies_dir = r
             .string("STRATEGIES_DIR")
             .unwrap_or_else(|| "strategies".into())
@@ -215,7 +252,9 @@ impl Config {
             quote_event,
             account_id,
             port,
+            bind_addr,
             webhook_secret,
+            webhook_dedupe_window,
             strategies_dir,
             state_dir,
             risk,
@@ -223,6 +262,23 @@ impl Config {
             log_filter,
             rest_timeout,
         })
+    }
+
+    /// Checks what serving HTTP needs: a `WEBHOOK_SECRET` whenever the server would listen beyond
+    /// loopback (anyone who can reach the port could otherwise trade through the webhooks).
+    /// Only `moontick run` serves HTTP, so the other commands do not call this.
+    ///
+    /// # Errors
+    /// The problem, naming the variables to set.
+    pub fn check_http(&self) -> Result<(), ConfigErrors> {
+        if !self.bind_addr.is_loopback() && self.webhook_secret.is_none() {
+            return Err(ConfigErrors(vec![format!(
+                "WEBHOOK_SECRET is required when the HTTP server listens beyond loopback \
+                 (it would bind {}); set WEBHOOK_SECRET, or BIND_ADDR=127.0.0.1",
+                self.bind_addr
+            )]));
+        }
+        Ok(())
     }
 
     /// Username and API key, when both are set.
@@ -237,6 +293,12 @@ impl Config {
     pub fn has_gateway_credentials(&self) -> bool {
         self.jwt_token.is_some() || self.credentials().is_some()
     }
+}
+
+/// Whether this process runs in a container (Docker writes `/.dockerenv`, Podman
+/// `/run/.containerenv`).
+fn in_container() -> bool {
+    Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists()
 }
 
 struct Reader<'a> {
@@ -391,6 +453,45 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn bind_defaults_to_loopback_and_to_all_interfaces_in_a_container() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.bind_addr, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(c.webhook_dedupe_window, Duration::from_secs(60));
+        let c = Config::from_vars_in(&vars(&[("WEBHOOK_SECRET", "s3cret")]), true).unwrap();
+        assert_eq!(c.bind_addr, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let c = Config::from_vars_in(&vars(&[("BIND_ADDR", "127.0.0.1")]), true).unwrap();
+        assert!(c.bind_addr.is_loopback());
+        let c = Config::from_vars(&vars(&[("HOST", "::1"), ("WEBHOOK_DEDUPE_SECS", "0")])).unwrap();
+        assert!(c.bind_addr.is_loopback());
+        assert!(c.webhook_dedupe_window.is_zero());
+        let c = Config::from_vars(&vars(&[("HOST", "buildbox.local")])).unwrap();
+        assert!(c.bind_addr.is_loopback(), "a host name in HOST is ignored");
+    }
+
+    #[test]
+    fn listening_beyond_loopback_requires_a_webhook_secret() {
+        for (vars_, container) in [
+            (vars(&[("BIND_ADDR", "0.0.0.0")]), false),
+            (vars(&[]), true),
+            (vars(&[("RAILWAY_ENVIRONMENT", "production")]), false),
+        ] {
+            let c = Config::from_vars_in(&vars_, container).unwrap();
+            let err = c.check_http().unwrap_err();
+            assert!(err.to_string().contains("WEBHOOK_SECRET"), "{err}");
+        }
+        let c = Config::from_vars_in(&vars(&[("WEBHOOK_SECRET", "s")]), true).unwrap();
+        assert!(c.check_http().is_ok());
+        assert!(
+            Config::from_vars_in(&vars(&[]), false)
+                .unwrap()
+                .check_http()
+                .is_ok()
+        );
+        let err = Config::from_vars(&vars(&[("BIND_ADDR", "localhost:80")])).unwrap_err();
+        assert!(err.to_string().contains("BIND_ADDR"), "{err}");
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //!
 //! # Layout
 //!
-//! - [`commands`]: the CLI commands (`run`, `sim`, `token`, `quote`).
+//! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
 //! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
+//!   metrics, the kill switch; graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
+//! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
+//! - [`run`]: `moontick run`: session or simulator, engine, HTTP server, shutdown.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.
@@ -19,8 +23,11 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod risk;
+pub mod run;
 pub mod script;
 pub mod secret;
 pub mod signalr;

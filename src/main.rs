@@ -101,7 +101,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(async {
         match command {
-            Command::Run => moontick::commands::run(&config).await,
+            Command::Run => moontick::run::run(&config).await,
             Command::Sim(args) => moontick::commands::sim(args.into_config()).await,
             Command::Token => moontick::commands::token(&config).await,
             Command::Quote { symbol, wait } => {

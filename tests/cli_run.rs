@@ -36,6 +36,7 @@ async fn run_without_credentials_trades_the_shipped_strategies_and_stops_cleanly
         .env_clear()
         .env("RUST_LOG", "info")
         .env("PORT", "0")
+        .env("BIND_ADDR", "127.0.0.1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -99,6 +100,8 @@ async fn live_credentials_without_an_account_id_list_the_accounts_and_exit() {
         .env("PROJECT_X_API_URL", sim.url())
         .env("PROJECT_X_USERNAME", USER)
         .env("PROJECT_X_API_KEY", KEY)
+        .env("PORT", "0")
+        .env("BIND_ADDR", "127.0.0.1")
         .output()
         .await
         .unwrap();

@@ -62,6 +62,8 @@ async fn start_engine(
         user_hub_url: sim.user_hub_url(),
         host,
         watch: false,
+        metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
+        broker_layer: None,
     })
     .await
     .expect("engine starts");

@@ -14,6 +14,7 @@ use super::gateway_calls as calls;
 use super::status::EngineStatus;
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
+use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::{
     Event, FeedStatus, Fill, Host, OrderEvent, PositionEvent, Quote, Side, StrategyStatus,
@@ -40,6 +41,10 @@ pub(crate) struct Core {
     pub(super) feed_live: bool,
     pub(super) user_live: bool,
     pub(super) status: watch::Sender<EngineStatus>,
+    pub(super) metrics: Arc<Metrics>,
+    /// Per strategy: the version and load error last seen, and quotes coalesced so far, so
+    /// reloads and drops become metric increments.
+    pub(super) seen_strategies: HashMap<String, (u64, Option<String>, u64)>,
     pub(super) market_label: String,
     pub(super) user_label: String,
 }
@@ -56,6 +61,7 @@ impl Core {
         tx: mpsc::UnboundedSender<Input>,
         market: MarketHub,
         status: watch::Sender<EngineStatus>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let started = Utc::now();
         let run_id = format!("{:x}", started.timestamp() % 0xFF_FFFF);
@@ -77,6 +83,8 @@ impl Core {
             feed_live: false,
             user_live: false,
             status,
+            metrics,
+            seen_strategies: HashMap::new(),
             market_label: "connecting".into(),
             user_label: "connecting".into(),
         }
@@ -219,10 +227,8 @@ impl Core {
         }
     }
 
-    pub(super) fn dispatch(&self, event: &Event) {
-        if let Some(host) = &self.host {
-            host.dispatch(event);
-        }
+    pub(super) fn dispatch(&self, event: &Event) -> usize {
+        self.host.as_ref().map_or(0, |host| host.dispatch(event))
     }
 
     // ---- market and user events -------------------------------------------------------
@@ -251,7 +257,8 @@ impl Core {
                         .or(quote.last_updated)
                         .map_or_else(now_ms, |t| t.0.timestamp_millis()),
                 };
-                self.dispatch(&Event::Quote(q.clone()));
+                let queued = self.dispatch(&Event::Quote(q.clone()));
+                self.metrics.quotes_delivered.inc_by(queued as u64);
                 self.quotes.insert(c.id.clone(), q);
             }
             MarketEvent::Stale {
@@ -277,6 +284,7 @@ impl Core {
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
+                self.metrics.reconnect("market");
                 tracing::warn!("market hub {}", state.label());
                 self.feed_live = false;
                 self.dispatch(&Event::Feed(FeedStatus::Reconnecting));
@@ -294,6 +302,7 @@ impl Core {
                 self.reconcile();
             }
             (true, false) => {
+                self.metrics.reconnect("user");
                 tracing::warn!("user hub {}", state.label());
                 self.user_live = false;
             }
@@ -534,6 +543,7 @@ impl Core {
     /// The kill switch: refuses new orders, cancels every working order on the account and
     /// closes every position.
     pub(super) fn halt(&mut self, reason: &str) {
+        self.metrics.halts.inc();
         if let Err(e) = self.guard.halt(reason) {
             tracing::error!("saving the halt: {e}");
         }

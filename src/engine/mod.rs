@@ -26,8 +26,9 @@ pub use status::{EngineStatus, OrderStatusView, PositionStatus};
 
 use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
 use crate::gateway::{GatewayClient, GatewayError};
+use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::{Host, HostConfig, StrategyStatus, SystemClock};
+use crate::script::{Broker, Host, HostConfig, StrategyStatus, SystemClock};
 use crate::signalr::{MarketHub, MarketHubConfig, UserHub};
 
 /// What the engine needs to start.
@@ -41,7 +42,14 @@ pub struct EngineParams {
     pub host: HostConfig,
     /// Watch the strategies directory for saves.
     pub watch: bool,
+    pub metrics: Arc<Metrics>,
+    /// Wraps the broker the strategies call (the HTTP server counts orders placed by webhook
+    /// handlers this way).
+    pub broker_layer: Option<BrokerLayer>,
 }
+
+/// A wrapper around the strategies' broker.
+pub type BrokerLayer = Box<dyn FnOnce(Arc<dyn Broker>) -> Arc<dyn Broker> + Send>;
 
 /// Everything the loop receives besides hub events.
 pub(crate) enum Input {
@@ -72,9 +80,26 @@ pub(crate) enum Input {
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
 }
 
+/// Pulls the kill switch of a running engine.
+#[derive(Clone)]
+pub struct Halter(mpsc::UnboundedSender<Input>);
+
+impl Halter {
+    /// # Errors
+    /// When the engine has stopped.
+    pub fn halt(&self, reason: &str) -> Result<(), String> {
+        self.0
+            .send(Input::Halt(reason.to_string()))
+            .map_err(|_| "the engine has stopped".to_string())
+    }
+}
+
 /// The running engine.
 pub struct Engine {
     tx: mpsc::UnboundedSender<Input>,
+    /// Shared with the HTTP server for webhooks; dropped before shutdown so the loop can stop
+    /// the host (it needs the only reference).
+    host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
     task: JoinHandle<()>,
     market: MarketHub,
@@ -96,6 +121,8 @@ impl Engine {
             user_hub_url,
             host,
             watch,
+            metrics,
+            broker_layer,
         } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
@@ -147,11 +174,15 @@ impl Engine {
             tx.clone(),
             market.clone(),
             status_tx,
+            metrics,
         );
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 
-        let broker = Arc::new(EngineBroker::new(tx.clone()));
+        let mut broker: Arc<dyn Broker> = Arc::new(EngineBroker::new(tx.clone()));
+        if let Some(layer) = broker_layer {
+            broker = layer(broker);
+        }
         let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Host> {
             let mut host = Host::start(host, broker, Arc::new(SystemClock))?;
             if watch {
@@ -167,14 +198,27 @@ impl Engine {
                 None => tracing::info!("strategy {} loaded (version {})", s.name, s.generation),
             }
         }
-        let _ = tx.send(Input::HostReady(Arc::new(started)));
+        let host = Arc::new(started);
+        let _ = tx.send(Input::HostReady(Arc::clone(&host)));
         Ok(Engine {
             tx,
+            host: Some(host),
             status,
             task,
             market,
             user,
         })
+    }
+
+    /// The strategy host, for webhooks and strategy status. Drop every clone before
+    /// [`Engine::shutdown`], or strategies are asked to stop without being waited for.
+    pub fn host(&self) -> Arc<Host> {
+        Arc::clone(self.host.as_ref().expect("the host lives until shutdown"))
+    }
+
+    /// A handle that can pull the kill switch from elsewhere (the HTTP server).
+    pub fn halter(&self) -> Halter {
+        Halter(self.tx.clone())
     }
 
     /// The engine's published state (for `/readyz`, `/status`).
@@ -205,7 +249,8 @@ impl Engine {
 
     /// Stops the strategies (`on_stop("shutdown")`, state saved) while the loop still answers
     /// them, then the loop and the hubs.
-    pub async fn shutdown(self) -> Vec<StrategyStatus> {
+    pub async fn shutdown(mut self) -> Vec<StrategyStatus> {
+        drop(self.host.take());
         let (reply, done) = oneshot::channel();
         let statuses = if self.tx.send(Input::Shutdown(reply)).is_ok() {
             tokio::time::timeout(Duration::from_secs(30), done)

@@ -64,6 +64,7 @@ impl Core {
             Refusal::new(reason)
         };
         let Some(contract) = self.contract_for(&intent.symbol) else {
+            self.metrics.order_refused(strategy);
             return Err(refused(format!(
                 "unknown symbol {} (list it in the strategy's `symbols`)",
                 intent.symbol
@@ -93,7 +94,10 @@ impl Core {
                 tokio::time::Instant::now(),
             )
             .map_err(|e| Refusal::new(e.reason))
-            .inspect_err(|e| tracing::warn!(strategy, "order refused: {e}"))?;
+            .inspect_err(|e| {
+                self.metrics.order_refused(strategy);
+                tracing::warn!(strategy, "order refused: {e}");
+            })?;
         Ok(self.send_approved(approved, contract))
     }
 
@@ -114,6 +118,7 @@ impl Core {
             local.contract.symbol,
             local.intent.order_type.as_str()
         );
+        self.metrics.order_sent(&local.strategy);
         let request = calls::place_request(self.account.id, local);
         let local_id = local.local_id;
         calls::spawn_place(self.client.clone(), self.tx.clone(), local_id, request);

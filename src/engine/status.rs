@@ -72,7 +72,8 @@ pub struct OrderStatusView {
 
 impl Core {
     /// Republishes the status snapshot when it changed.
-    pub(super) fn publish(&self) {
+    pub(super) fn publish(&mut self) {
+        self.count_strategy_changes();
         let declared = self.host.as_ref().map(|h| h.symbols()).unwrap_or_default();
         let status = EngineStatus {
             strategies_loaded: self.host.is_some(),
@@ -127,5 +128,30 @@ impl Core {
             }
             changed
         });
+    }
+
+    /// Turns the host's per-strategy counters into metric increments.
+    fn count_strategy_changes(&mut self) {
+        let Some(host) = &self.host else { return };
+        for s in host.status() {
+            let seen =
+                self.seen_strategies
+                    .entry(s.name.clone())
+                    .or_insert((s.generation, None, 0));
+            if s.generation > seen.0 {
+                for _ in seen.0..s.generation {
+                    self.metrics.reload(&s.name, true);
+                }
+            }
+            if s.load_error.is_some() && s.load_error != seen.1 {
+                self.metrics.reload(&s.name, false);
+            }
+            if s.quotes_dropped > seen.2 {
+                self.metrics
+                    .quotes_coalesced
+                    .inc_by(s.quotes_dropped - seen.2);
+            }
+            *seen = (s.generation, s.load_error.clone(), s.quotes_dropped);
+        }
     }
 }

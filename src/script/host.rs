@@ -86,6 +86,9 @@ pub struct StrategyStatus {
     pub path: PathBuf,
     /// The version running: 0 before the first successful load, +1 on every successful reload.
     pub generation: u64,
+    /// When the running version loaded (engine clock, ms since the epoch); `None` before the
+    /// first successful load.
+    pub loaded_at_ms: Option<i64>,
     pub state: RunState,
     /// Why the latest load failed (`file:line: message`); cleared by a successful load.
     pub load_error: Option<String>,
@@ -201,12 +204,14 @@ impl Host {
     /// Routes a market or feed event to every strategy that wants it: quotes, depth, trades and
     /// positions by `symbols` (depth and trades only when the strategy set `depth`/`trades`),
     /// feed status to all. Orders and fills belong to one strategy: use [`Host::send`].
-    pub fn dispatch(&self, event: &Event) {
+    /// Returns how many strategies it was queued for.
+    pub fn dispatch(&self, event: &Event) -> usize {
         let map = self
             .inner
             .strategies
             .read()
             .unwrap_or_else(|e| e.into_inner());
+        let mut queued = 0;
         for entry in map.values() {
             let spec: Arc<Spec> = entry
                 .shared
@@ -222,8 +227,10 @@ impl Host {
             };
             if wanted {
                 entry.shared.mailbox.push(Delivery::Event(event.clone()));
+                queued += 1;
             }
         }
+        queued
     }
 
     /// Delivers an event to one strategy. Returns `false` when there is no such strategy.
@@ -429,6 +436,7 @@ impl Inner {
                 name: name.to_owned(),
                 path: path.clone(),
                 generation: 0,
+                loaded_at_ms: None,
                 state: RunState::Starting,
                 load_error: None,
                 last_error: None,

@@ -255,8 +255,10 @@ impl Runner {
         self.paused = false;
         self.consecutive_errors = 0;
         *self.shared.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.spec.clone());
+        let loaded_at = self.cfg.clock.now_ms();
         self.status(|s| {
             s.generation = generation;
+            s.loaded_at_ms = Some(loaded_at);
             s.state = RunState::Running;
             s.load_error = None;
         });

@@ -1,0 +1,159 @@
+//! The seams between the HTTP server and the rest of the program: [`Ops`] (readiness, status,
+//! kill switch — implemented by the engine) and [`Strategies`] (webhook delivery and strategy
+//! status — implemented by the Lua [`Host`]).
+//!
+//! The server never reaches into the engine's state: it asks through these traits, so the
+//! engine keeps sole ownership of its trading state and can answer from a snapshot.
+
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use crate::script::{Host, RunState, StrategyStatus, WebhookRequest};
+
+/// What the engine tells the HTTP server. Called from the server's tasks: implementations must
+/// answer quickly and must not block on the engine loop (read a snapshot, send a command).
+///
+/// For the engine (issue 5): implement this on a handle that reads a shared snapshot (e.g. a
+/// `watch::Receiver<Snapshot>` the engine loop updates) and sends `halt` as a command to the loop.
+pub trait Ops: Send + Sync + 'static {
+    /// `Ok` when the engine can trade: token valid, hubs connected. `Err(reason)` otherwise,
+    /// e.g. `"market hub reconnecting"`; the reason is shown on `/readyz` (never a secret).
+    /// Strategy loading is checked by the server itself through [`Strategies`].
+    ///
+    /// # Errors
+    /// The reason the engine is not ready.
+    fn readiness(&self) -> Result<(), String>;
+
+    /// A JSON object merged into `/status`: connection states (`"connections"`), positions,
+    /// open orders, risk state (`"risk"`), account. The server adds `"strategies"`.
+    fn status(&self) -> Value;
+
+    /// The kill switch: no new orders, working orders cancelled, positions flattened.
+    ///
+    /// # Errors
+    /// Why the halt could not be started (the server answers 500 with it).
+    fn halt(&self, reason: &str) -> Result<(), String>;
+}
+
+/// Where webhooks go and where strategy status comes from.
+pub trait Strategies: Send + Sync + 'static {
+    /// Hands the request to the strategy's `on_webhook`; the answer comes on `req.reply`.
+    /// Returns `false` (and drops or answers the request) when there is no such strategy.
+    fn webhook(&self, strategy: &str, req: WebhookRequest) -> bool;
+    /// Every strategy, sorted by name.
+    fn status(&self) -> Vec<StrategyStatus>;
+}
+
+impl Strategies for Host {
+    fn webhook(&self, strategy: &str, req: WebhookRequest) -> bool {
+        Host::webhook(self, strategy, req)
+    }
+
+    fn status(&self) -> Vec<StrategyStatus> {
+        Host::status(self)
+    }
+}
+
+impl<T: Strategies + ?Sized> Strategies for std::sync::Arc<T> {
+    fn webhook(&self, strategy: &str, req: WebhookRequest) -> bool {
+        (**self).webhook(strategy, req)
+    }
+
+    fn status(&self) -> Vec<StrategyStatus> {
+        (**self).status()
+    }
+}
+
+/// A plain [`Ops`] whose readiness and status are set from outside: for tests, and for
+/// `moontick run` until the engine owns these answers.
+#[derive(Debug)]
+pub struct SimpleOps {
+    inner: Mutex<SimpleState>,
+}
+
+#[derive(Debug)]
+struct SimpleState {
+    ready: Result<(), String>,
+    status: Value,
+    halted: Option<String>,
+}
+
+impl SimpleOps {
+    /// Not ready until [`SimpleOps::set_ready`] says otherwise.
+    pub fn new(reason: impl Into<String>) -> Self {
+        SimpleOps {
+            inner: Mutex::new(SimpleState {
+                ready: Err(reason.into()),
+                status: json!({}),
+                halted: None,
+            }),
+        }
+    }
+
+    pub fn set_ready(&self, ready: Result<(), String>) {
+        self.lock().ready = ready;
+    }
+
+    pub fn set_status(&self, status: Value) {
+        self.lock().status = status;
+    }
+
+    /// The reason of the last halt, if `/halt` was called.
+    pub fn halted(&self) -> Option<String> {
+        self.lock().halted.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimpleState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Ops for SimpleOps {
+    fn readiness(&self) -> Result<(), String> {
+        self.lock().ready.clone()
+    }
+
+    fn status(&self) -> Value {
+        let s = self.lock();
+        let mut v = s.status.clone();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("halted".into(), json!(s.halted));
+        }
+        v
+    }
+
+    fn halt(&self, reason: &str) -> Result<(), String> {
+        self.lock().halted = Some(reason.to_owned());
+        Ok(())
+    }
+}
+
+/// Why the strategies are not ready: one still loading, or one that never loaded.
+pub(crate) fn strategies_ready(all: &[StrategyStatus]) -> Result<(), String> {
+    for s in all {
+        match s.state {
+            RunState::Starting => return Err(format!("strategy {} is still loading", s.name)),
+            RunState::Failed => return Err(format!("strategy {} failed to load", s.name)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One strategy as `/status` shows it. The path is relative to the strategies directory's
+/// parent as configured, never absolute, and load errors are `file:line: message`.
+pub(crate) fn strategy_json(s: &StrategyStatus) -> Value {
+    json!({
+        "name": s.name,
+        "file": s.path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        "version": s.generation,
+        "state": format!("{:?}", s.state).to_lowercase(),
+        "last_reload_ms": s.loaded_at_ms,
+        "load_error": s.load_error,
+        "last_error": s.last_error,
+        "errors": s.errors,
+        "handled": s.handled,
+        "quotes_dropped": s.quotes_dropped,
+    })
+}
