@@ -236,6 +236,7 @@ impl Core {
     pub(super) fn on_market(&mut self, event: MarketEvent) {
         match event {
             MarketEvent::Quote { contract_id, quote } => {
+                self.metrics.quotes_received.inc();
                 let Some(c) = self.contracts.get(contract_id.as_str()) else {
                     return;
                 };

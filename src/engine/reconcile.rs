@@ -21,6 +21,9 @@ impl Core {
                 order_id,
                 ..
             }) => {
+                if let Some(o) = self.book.get(local_id) {
+                    self.metrics.order_rejected(&o.strategy);
+                }
                 if let Some(id) = order_id {
                     self.book.placed(local_id, id);
                 }

@@ -173,7 +173,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         let mut stats = shared.stats();
         *stats.calls.entry(ep).or_default() += 1;
         if ep == Endpoint::OrderPlace {
-            stats.last_place_at = Some(std::time::Instant::now());
+            let now = std::time::Instant::now();
+            stats.last_place_at = Some(now);
+            shared.place_arrivals.send_replace(Some(now));
         }
         if let Some(t) = &token {
             stats.last_bearer = Some(Secret::new(t.clone()));

@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     pub tokens: TokenIssuer,
     pub faults: Faults,
     pub stats: Mutex<Stats>,
+    /// When each `Order/place` request arrives, for waiters that must not poll `stats`.
+    pub place_arrivals: watch::Sender<Option<std::time::Instant>>,
     budgets: Mutex<HashMap<String, Arc<RestBudget>>>,
     frozen: AtomicBool,
     pub hubs: hub_upgrade::Hubs,
@@ -204,6 +206,7 @@ impl Shared {
             user: broadcast::channel(16_384).0,
             faults,
             stats: Mutex::new(Stats::default()),
+            place_arrivals: watch::channel(None).0,
             budgets: Mutex::new(HashMap::new()),
             frozen: AtomicBool::new(false),
             hubs: hub_upgrade::Hubs::default(),
@@ -338,6 +341,11 @@ impl Simulator {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats().clone()
+    }
+
+    /// Changes whenever an `Order/place` request arrives, carrying its arrival time.
+    pub fn place_arrivals(&self) -> watch::Receiver<Option<std::time::Instant>> {
+        self.shared.place_arrivals.subscribe()
     }
 
     pub fn config(&self) -> &SimConfig {
