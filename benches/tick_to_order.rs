@@ -122,10 +122,10 @@ async fn tick_to_order(ticks: u64) {
                 if arrivals.changed().await.is_err() {
                     return None;
                 }
-                if let Some(t) = *arrivals.borrow_and_update() {
-                    if t >= sent {
-                        return Some(t);
-                    }
+                if let Some(t) = *arrivals.borrow_and_update()
+                    && t >= sent
+                {
+                    return Some(t);
                 }
             }
         })
