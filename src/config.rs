@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -130,7 +130,10 @@ impl Config {
             Err(e) => return Err(ConfigErrors(vec![format!(".env: {e}")])),
         }
         vars.extend(std::env::vars());
-        Self::from_vars_in(&vars, in_container())
+        // No guessing from `/.dockerenv`: development containers and CI machines are containers
+        // too, and a plain local run there must stay on loopback (and need no secret). Our image
+        // sets `BIND_ADDR=0.0.0.0` itself, and Railway is recognised by its own variables.
+        Self::from_vars_in(&vars, false)
     }
 
     /// Builds a config from variables (as the environment would give them).
@@ -179,7 +182,7 @@ impl Config {
             .parse::<u16>("PORT", "a TCP port (0-65535)")
             .unwrap_or(8080);
         let webhook_secret = r.string("WEBHOOK_SECRET").map(Secret::new);
-        // Railway runs images without `/.dockerenv`, but always sets its own variables.
+        // Railway always sets its own variables; there the server must be reachable.
         let in_container = in_container || r.string("RAILWAY_ENVIRONMENT").is_some();
         // `HOST` is honoured only when it is an IP address: some platforms and shells set it to
         // a host name, which must not stop the engine from starting.
@@ -293,12 +296,6 @@ impl Config {
     pub fn has_gateway_credentials(&self) -> bool {
         self.jwt_token.is_some() || self.credentials().is_some()
     }
-}
-
-/// Whether this process runs in a container (Docker writes `/.dockerenv`, Podman
-/// `/run/.containerenv`).
-fn in_container() -> bool {
-    Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists()
 }
 
 struct Reader<'a> {
