@@ -209,11 +209,8 @@ impl Core {
                 // The host stops on a blocking thread while this loop keeps answering its
                 // strategies' last `bot.*` calls from `on_stop`.
                 tokio::task::spawn_blocking(move || {
-                    let statuses: Vec<StrategyStatus> = match host.map(Arc::try_unwrap) {
-                        Some(Ok(host)) => host.shutdown(),
-                        Some(Err(shared)) => shared.status(),
-                        None => Vec::new(),
-                    };
+                    let statuses: Vec<StrategyStatus> =
+                        host.map(|h| h.shutdown()).unwrap_or_default();
                     let _ = tx.send(Input::HostStopped(statuses, reply));
                 });
             }

@@ -97,8 +97,7 @@ impl Halter {
 /// The running engine.
 pub struct Engine {
     tx: mpsc::UnboundedSender<Input>,
-    /// Shared with the HTTP server for webhooks; dropped before shutdown so the loop can stop
-    /// the host (it needs the only reference).
+    /// Shared with the HTTP server for webhooks.
     host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
     task: JoinHandle<()>,
@@ -184,7 +183,7 @@ impl Engine {
             broker = layer(broker);
         }
         let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Host> {
-            let mut host = Host::start(host, broker, Arc::new(SystemClock))?;
+            let host = Host::start(host, broker, Arc::new(SystemClock))?;
             if watch {
                 host.watch()?;
             }
@@ -210,8 +209,7 @@ impl Engine {
         })
     }
 
-    /// The strategy host, for webhooks and strategy status. Drop every clone before
-    /// [`Engine::shutdown`], or strategies are asked to stop without being waited for.
+    /// The strategy host, for webhooks and strategy status.
     pub fn host(&self) -> Arc<Host> {
         Arc::clone(self.host.as_ref().expect("the host lives until shutdown"))
     }

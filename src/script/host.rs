@@ -119,7 +119,9 @@ struct Inner {
 /// (`on_stop("shutdown")`, state saved) without waiting for them.
 pub struct Host {
     inner: Arc<Inner>,
-    watcher: Option<Watcher>,
+    // Behind a lock so that `watch` and `shutdown` work through a shared `Arc<Host>` (the HTTP
+    // server holds one for webhooks).
+    watcher: Mutex<Option<Watcher>>,
 }
 
 /// The strategy name of a file directly in the strategies directory, if it is one.
@@ -167,7 +169,7 @@ impl Host {
         }
         let host = Host {
             inner,
-            watcher: None,
+            watcher: Mutex::new(None),
         };
         // Wait for the first load of each file so that routing knows every strategy's symbols
         // before the first quote, and `symbols()` is complete. A load is bounded by the
@@ -184,7 +186,7 @@ impl Host {
     ///
     /// # Errors
     /// When the operating system refuses the watch.
-    pub fn watch(&mut self) -> Result<(), HostError> {
+    pub fn watch(&self) -> Result<(), HostError> {
         let inner = self.inner.clone();
         let dir = self.inner.cfg.strategies_dir.clone();
         let w = watch::spawn(
@@ -197,7 +199,7 @@ impl Host {
             },
         )
         .map_err(|source| HostError::Watch { path: dir, source })?;
-        self.watcher = Some(w);
+        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
         Ok(())
     }
 
@@ -337,8 +339,13 @@ impl Host {
 
     /// Stops watching, calls every `on_stop("shutdown")` after the events already queued, saves
     /// state, waits for the strategy threads, and returns their final status.
-    pub fn shutdown(mut self) -> Vec<StrategyStatus> {
-        drop(self.watcher.take());
+    pub fn shutdown(&self) -> Vec<StrategyStatus> {
+        drop(
+            self.watcher
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         let entries: Vec<Entry> = {
             let mut map = self
                 .inner
@@ -376,7 +383,12 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        drop(self.watcher.take());
+        drop(
+            self.watcher
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         let mut map = self
             .inner
             .strategies

@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     pub fn start_watching(&self) -> Host {
-        let mut host = self.start(self.config());
+        let host = self.start(self.config());
         host.watch().unwrap();
         host
     }
