@@ -1,0 +1,237 @@
+//! Unit tests of the risk guard: each limit, the exit rule, the daily tally across restarts and days.
+
+use super::*;
+use chrono::TimeZone;
+
+fn limits() -> RiskLimits {
+    RiskLimits {
+        max_order_size: 3,
+        max_position: 4,
+        daily_loss_limit: 500.0,
+        max_orders_per_minute: 5,
+    }
+}
+
+fn order(side: i32, size: u32) -> ProposedOrder<()> {
+    ProposedOrder {
+        strategy: "s".into(),
+        contract_id: "C".into(),
+        side,
+        size,
+        payload: (),
+    }
+}
+
+fn guard() -> RiskGuard {
+    RiskGuard::open(limits(), None, Utc::now()).unwrap()
+}
+
+fn kind(r: Result<RiskApproved<()>, RiskRefused>) -> Option<RefusalKind> {
+    r.err().map(|e| e.kind)
+}
+
+#[test]
+fn order_size_is_capped_globally_and_by_the_strategy() {
+    let mut g = guard();
+    let now = Instant::now();
+    let none = StrategyLimits::default();
+    assert_eq!(
+        kind(g.check(order(1, 4), none, Exposure::default(), 0.0, now)),
+        Some(RefusalKind::OrderSize)
+    );
+    assert_eq!(
+        kind(g.check(order(1, 0), none, Exposure::default(), 0.0, now)),
+        Some(RefusalKind::OrderSize)
+    );
+    let tight = StrategyLimits {
+        max_order_size: Some(1),
+        ..none
+    };
+    assert_eq!(
+        kind(g.check(order(1, 2), tight, Exposure::default(), 0.0, now)),
+        Some(RefusalKind::OrderSize)
+    );
+    // A strategy cannot loosen the global limit.
+    let loose = StrategyLimits {
+        max_order_size: Some(100),
+        ..none
+    };
+    assert_eq!(
+        kind(g.check(order(1, 4), loose, Exposure::default(), 0.0, now)),
+        Some(RefusalKind::OrderSize)
+    );
+    assert!(
+        g.check(order(1, 3), loose, Exposure::default(), 0.0, now)
+            .is_ok()
+    );
+}
+
+#[test]
+fn position_limit_counts_working_orders_and_lets_exits_through() {
+    let mut g = guard();
+    let now = Instant::now();
+    let none = StrategyLimits::default();
+    let held = Exposure {
+        account_position: 3,
+        account_working_buy: 1,
+        ..Exposure::default()
+    };
+    let e = g.check(order(1, 1), none, held, 0.0, now).unwrap_err();
+    assert_eq!(e.kind, RefusalKind::Position);
+    assert!(e.reason.contains("max position 4"), "{}", e.reason);
+    assert!(
+        g.check(order(-1, 3), none, held, 0.0, now).is_ok(),
+        "selling reduces the position"
+    );
+    let strategy = StrategyLimits {
+        max_position: Some(1),
+        ..none
+    };
+    let mine = Exposure {
+        strategy_position: 1,
+        ..Exposure::default()
+    };
+    assert_eq!(
+        kind(g.check(order(1, 1), strategy, mine, 0.0, now)),
+        Some(RefusalKind::Position)
+    );
+}
+
+#[test]
+fn daily_loss_counts_open_pnl_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let mut g = RiskGuard::open(limits(), Some(dir.path()), now).unwrap();
+    g.record_realized(-300.0, now).unwrap();
+    let none = StrategyLimits::default();
+    assert!(
+        g.check(
+            order(1, 1),
+            none,
+            Exposure::default(),
+            -100.0,
+            Instant::now()
+        )
+        .is_ok()
+    );
+    assert!(!g.loss_limit_reached(-199.0));
+    assert!(g.loss_limit_reached(-200.0));
+    let e = g
+        .check(
+            order(1, 1),
+            none,
+            Exposure::default(),
+            -200.0,
+            Instant::now(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, RefusalKind::DailyLoss);
+    drop(g);
+    let g = RiskGuard::open(limits(), Some(dir.path()), now).unwrap();
+    assert_eq!(g.realized_pnl(), -300.0, "a restart keeps the day's losses");
+    let tomorrow = now + chrono::Duration::days(1);
+    let g = RiskGuard::open(limits(), Some(dir.path()), tomorrow).unwrap();
+    assert_eq!(g.realized_pnl(), 0.0, "a new trading day starts from zero");
+}
+
+#[test]
+fn halt_refuses_everything_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = RiskGuard::open(limits(), Some(dir.path()), Utc::now()).unwrap();
+    g.halt("operator").unwrap();
+    let e = g
+        .check(
+            order(1, 1),
+            StrategyLimits::default(),
+            Exposure::default(),
+            0.0,
+            Instant::now(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.reason.as_str()),
+        (RefusalKind::Halted, "trading is halted: operator")
+    );
+    let mut g = RiskGuard::open(limits(), Some(dir.path()), Utc::now()).unwrap();
+    assert_eq!(g.halted(), Some("operator"));
+    let tomorrow = RiskGuard::open(
+        limits(),
+        Some(dir.path()),
+        Utc::now() + chrono::Duration::days(1),
+    )
+    .unwrap();
+    assert_eq!(tomorrow.halted(), None, "a new trading day lifts the halt");
+    g.resume().unwrap();
+    assert!(
+        g.check(
+            order(1, 1),
+            StrategyLimits::default(),
+            Exposure::default(),
+            0.0,
+            Instant::now()
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn exits_pass_when_halted_but_cannot_grow_a_position() {
+    let mut g = guard();
+    g.halt("test").unwrap();
+    assert!(g.check_exit(order(-1, 2), 2).is_ok());
+    assert!(g.check_exit(order(1, 1), -3).is_ok());
+    assert!(
+        g.check_exit(order(-1, 3), 2).is_err(),
+        "would flip the position"
+    );
+    assert!(g.check_exit(order(1, 1), 2).is_err(), "would grow it");
+    assert!(g.check_exit(order(-1, 1), 0).is_err());
+}
+
+#[test]
+fn order_rate_is_a_rolling_minute() {
+    let mut g = guard();
+    let t0 = Instant::now();
+    let none = StrategyLimits::default();
+    for _ in 0..5 {
+        assert!(
+            g.check(order(1, 1), none, Exposure::default(), 0.0, t0)
+                .is_ok()
+        );
+    }
+    assert_eq!(
+        kind(g.check(order(1, 1), none, Exposure::default(), 0.0, t0)),
+        Some(RefusalKind::OrderRate)
+    );
+    assert!(
+        g.check(
+            order(1, 1),
+            none,
+            Exposure::default(),
+            0.0,
+            t0 + Duration::from_secs(60)
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn trading_day_rolls_at_five_pm_chicago() {
+    // 21:59 UTC in July is 16:59 CDT: still Monday's session.
+    let before = Utc.with_ymd_and_hms(2026, 7, 6, 21, 59, 0).unwrap();
+    let after = Utc.with_ymd_and_hms(2026, 7, 6, 22, 0, 0).unwrap();
+    assert_eq!(
+        trading_day(before),
+        NaiveDate::from_ymd_opt(2026, 7, 6).unwrap()
+    );
+    assert_eq!(
+        trading_day(after),
+        NaiveDate::from_ymd_opt(2026, 7, 7).unwrap()
+    );
+    // In January (CST) the roll is at 23:00 UTC.
+    let winter = Utc.with_ymd_and_hms(2026, 1, 6, 22, 30, 0).unwrap();
+    assert_eq!(
+        trading_day(winter),
+        NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()
+    );
+}
