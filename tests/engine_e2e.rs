@@ -356,6 +356,20 @@ async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // Fills reported by the hub and again by the REST snapshot count once in the daily tally.
+    let since =
+        moontick::gateway::wire::Timestamp::from(chrono::Utc::now() - chrono::Duration::hours(1));
+    let trades = client.search_trades(account, since, None).await.unwrap();
+    let fees: f64 = trades
+        .iter()
+        .map(|t| t.fees + t.profit_and_loss.unwrap_or(0.0))
+        .sum();
+    let tally = run.engine.status().borrow().realized_pnl;
+    assert!(
+        (tally + fees).abs() < 1e-6,
+        "daily tally {tally} vs the gateway's {}",
+        -fees
+    );
     let state = stop(run).await;
     let log = entries(&state);
     assert!(

@@ -386,12 +386,15 @@ impl Book {
             .unwrap_or_default()
     }
 
-    /// Counts a fill once (hub and REST may both report it) and attributes it to the strategy
-    /// whose order it filled.
-    pub fn apply_trade(&mut self, trade: &Trade) -> Option<AttributedFill> {
-        if trade.voided || !self.seen_trades.insert(trade.id) {
-            return None;
-        }
+    /// True the first time a (non-voided) fill is seen: the hub and the REST snapshots after a
+    /// reconnect may both report it, and it must count once.
+    pub fn first_sight(&mut self, trade: &Trade) -> bool {
+        !trade.voided && self.seen_trades.insert(trade.id)
+    }
+
+    /// Attributes a fill (seen for the first time) to the strategy whose order it filled and
+    /// updates that strategy's position. `None` for a fill of an order that is not ours.
+    pub fn attribute_trade(&mut self, trade: &Trade) -> Option<AttributedFill> {
         let local_id = *self
             .by_broker
             .get(&trade.order_id)

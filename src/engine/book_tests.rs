@@ -110,15 +110,17 @@ fn hub_event_before_the_rest_reply_is_matched_by_tag() {
         OrderState::Broker(OrderStatus::Open),
         "the later reply does not regress it"
     );
-    let fill = book
-        .apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0))
-        .unwrap();
-    assert_eq!((fill.strategy.as_str(), fill.local_id), ("s", 1));
+    let t = trade(5, 77, OrderSide::Bid, 2, 100.0);
+    assert!(book.first_sight(&t));
     assert!(
-        book.apply_trade(&trade(5, 77, OrderSide::Bid, 2, 100.0))
-            .is_none(),
-        "counted once"
+        !book.first_sight(&t),
+        "the hub and a REST snapshot both report it: counted once"
     );
+    let fill = book.attribute_trade(&t).unwrap();
+    assert_eq!((fill.strategy.as_str(), fill.local_id), ("s", 1));
+    let mut voided = trade(6, 77, OrderSide::Bid, 1, 100.0);
+    voided.voided = true;
+    assert!(!book.first_sight(&voided));
     assert_eq!(book.strategy_position("s", "CON.F.US.MNQ.Z26").size, 2);
 }
 

@@ -351,15 +351,17 @@ impl Core {
     }
 
     pub(super) fn on_trade(&mut self, trade: &Trade) {
+        if !self.book.first_sight(trade) {
+            return;
+        }
         let cost = trade.fees + trade.commissions.unwrap_or(0.0);
         let net = trade.profit_and_loss.unwrap_or(0.0) - cost;
-        if let Some(fill) = self.book.apply_trade(trade) {
-            self.emit_fill(&fill);
-        } else if !trade.voided {
-            tracing::info!("fill on order {} (not a moontick order)", trade.order_id);
-        }
         if let Err(e) = self.guard.record_realized(net, Utc::now()) {
             tracing::error!("saving the daily P&L: {e}");
+        }
+        match self.book.attribute_trade(trade) {
+            Some(fill) => self.emit_fill(&fill),
+            None => tracing::info!("fill on order {} (not a moontick order)", trade.order_id),
         }
     }
 
