@@ -477,3 +477,31 @@ async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
     server.await.unwrap().unwrap();
     run.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cancel_right_after_placing_waits_for_the_id_and_cancels() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{RECORDER}\nfunction M.on_quote(q)\n  if state.done then return end\n  state.done = true\n  local h = bot.buy{{ symbol = 'MNQ', type = 'limit', price = q.bid - 100, size = 1 }}\n  local ok, why = bot.cancel(h.id)\n  state.cancel = ok and 'ok' or why\nend\nreturn M\n"
+    );
+    let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
+    sim.step_quotes(1);
+    eventually("the cancel to reach the simulator", || async {
+        sim.stats().calls(Endpoint::OrderCancel) >= 1
+    })
+    .await;
+    let (client, account) = (run.client.clone(), run.account);
+    eventually("nothing working", || {
+        let client = client.clone();
+        async move { client.open_orders(account).await.unwrap().is_empty() }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let state = stop(run).await;
+    assert_eq!(state["cancel"], "ok", "{state}");
+    assert!(
+        entries(&state).iter().any(|e| e == "order:cancelled:0"),
+        "{state}"
+    );
+}

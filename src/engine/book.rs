@@ -98,6 +98,9 @@ pub struct LocalOrder {
     pub bracket: Option<Bracket>,
     pub sent_at: DateTime<Utc>,
     pub reason: Option<String>,
+    /// `bot.cancel` came while the place call was still in flight: cancel as soon as the
+    /// gateway's id is known.
+    pub cancel_pending: bool,
 }
 
 /// What an order update changed.
@@ -230,6 +233,7 @@ impl Book {
             bracket,
             sent_at: Utc::now(),
             reason: None,
+            cancel_pending: false,
         })
     }
 

@@ -381,9 +381,15 @@ impl Core {
         }
     }
 
-    /// An order whose id arrives after the kill switch fired is cancelled at once.
-    pub(super) fn cancel_if_halted(&self, broker_id: i64) {
-        if self.guard.halted().is_some() {
+    /// An order whose id arrives after the kill switch fired, or after its strategy asked to
+    /// cancel it, is cancelled at once.
+    pub(super) fn cancel_if_unwanted(&mut self, local_id: u64, broker_id: i64) {
+        let asked = self.book.get_mut(local_id).is_some_and(|o| {
+            let asked = o.cancel_pending && !o.state.is_terminal();
+            o.cancel_pending = false;
+            asked
+        });
+        if asked || self.guard.halted().is_some() {
             calls::spawn_cancel(
                 self.client.clone(),
                 self.tx.clone(),

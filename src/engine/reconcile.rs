@@ -13,7 +13,7 @@ impl Core {
             Ok(broker_id) => {
                 self.book.placed(local_id, broker_id);
                 self.emit_order(local_id);
-                self.cancel_if_halted(broker_id);
+                self.cancel_if_unwanted(local_id, broker_id);
             }
             Err(GatewayError::Rejected {
                 code_name,
@@ -68,7 +68,7 @@ impl Core {
                 self.book.apply_order(&o);
                 self.emit_order(local_id);
                 if !o.status.is_terminal() {
-                    self.cancel_if_halted(o.id);
+                    self.cancel_if_unwanted(local_id, o.id);
                 }
             }
             None => {

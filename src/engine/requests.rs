@@ -142,6 +142,15 @@ impl Core {
     }
 
     pub(super) fn cancel(&mut self, strategy: &str, id: u64) -> Result<(), Refusal> {
+        // A cancel right after `bot.buy` is normal: it waits for the gateway's id rather than
+        // being refused (a script that ignores the refusal would leave the order working).
+        if let Some(o) = self.book.get_mut(id).filter(|o| o.strategy == strategy)
+            && o.broker_id.is_none()
+            && !o.state.is_terminal()
+        {
+            o.cancel_pending = true;
+            return Ok(());
+        }
         let broker_id = self.owned_broker_id(strategy, id)?;
         calls::spawn_cancel(
             self.client.clone(),
