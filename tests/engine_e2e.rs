@@ -505,3 +505,26 @@ async fn a_cancel_right_after_placing_waits_for_the_id_and_cancels() {
         "{state}"
     );
 }
+
+#[tokio::test]
+async fn a_symbol_that_fails_to_resolve_at_start_is_retried() {
+    use moontick::sim::faults::FaultReply;
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    // Every attempt of the first resolution fails (the transport retries a read twice).
+    sim.faults()
+        .fail_next(3, Some(Endpoint::ContractSearch), FaultReply::ServerError);
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_engine(
+        &sim,
+        dir.path(),
+        &format!("{RECORDER}\nreturn M\n"),
+        limits(),
+        fast_options(),
+    )
+    .await;
+    assert!(
+        sim.stats().calls(Endpoint::ContractSearch) >= 4,
+        "resolved on a later try"
+    );
+    stop(run).await;
+}

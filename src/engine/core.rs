@@ -36,6 +36,8 @@ pub(crate) struct Core {
     pub(super) symbols: HashMap<String, Arc<ContractInfo>>,
     pub(super) subscribed: HashSet<Arc<str>>,
     pub(super) resolving: HashSet<String>,
+    /// Symbols whose resolution failed, and when to try again.
+    pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
     pub(super) quotes: HashMap<Arc<str>, Quote>,
     pub(super) started: DateTime<Utc>,
     pub(super) feed_live: bool,
@@ -48,6 +50,9 @@ pub(crate) struct Core {
     pub(super) market_label: String,
     pub(super) user_label: String,
 }
+
+/// How long a symbol that did not resolve waits before the next try.
+const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -78,6 +83,7 @@ impl Core {
             symbols: HashMap::new(),
             subscribed: HashSet::new(),
             resolving: HashSet::new(),
+            resolve_retry: HashMap::new(),
             quotes: HashMap::new(),
             started,
             feed_live: false,
@@ -214,7 +220,12 @@ impl Core {
                     let _ = tx.send(Input::HostStopped(statuses, reply));
                 });
             }
-            Input::HostStopped(..) => unreachable!("handled in run"),
+            Input::ResolveFailed(symbol) => {
+                let due = tokio::time::Instant::now() + RESOLVE_RETRY;
+                self.resolve_retry.insert(symbol.to_ascii_uppercase(), due);
+            }
+            // `run` returns on it before it gets here.
+            Input::HostStopped(..) => {}
         }
     }
 
@@ -502,7 +513,10 @@ impl Core {
                     );
                     let _ = tx.send(Input::Resolved(vec![info]));
                 }
-                Err(e) => tracing::error!("{e}"),
+                Err(e) => {
+                    tracing::error!("{e}; trying again in {RESOLVE_RETRY:?}");
+                    let _ = tx.send(Input::ResolveFailed(symbol));
+                }
             }
         });
     }
@@ -537,6 +551,26 @@ impl Core {
     }
 
     pub(super) fn on_tick(&mut self) {
+        // Symbols that failed to resolve (a 429 at start, say) are retried, and a reload may
+        // have declared new ones.
+        let now = tokio::time::Instant::now();
+        self.resolve_retry.retain(|symbol, due| {
+            let keep = *due > now;
+            if !keep {
+                self.resolving.remove(symbol);
+            }
+            keep
+        });
+        if let Some(host) = self.host.clone() {
+            for symbol in host.symbols() {
+                if !self
+                    .resolve_retry
+                    .contains_key(&symbol.to_ascii_uppercase())
+                {
+                    self.resolve(&symbol);
+                }
+            }
+        }
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {:.2} reached",

@@ -56,6 +56,7 @@ pub(crate) enum Input {
     Request(broker::Request, oneshot::Sender<broker::Reply>),
     HostReady(Arc<Host>),
     Resolved(Vec<ContractInfo>),
+    ResolveFailed(String),
     Placed {
         local_id: u64,
         result: Result<i64, GatewayError>,
