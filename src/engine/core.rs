@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Input;
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
+use super::contracts::RESOLVE_RETRY;
 use super::gateway_calls as calls;
 use super::status::EngineStatus;
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
@@ -50,9 +51,6 @@ pub(crate) struct Core {
     pub(super) market_label: String,
     pub(super) user_label: String,
 }
-
-/// How long a symbol that did not resolve waits before the next try.
-const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -487,51 +485,6 @@ impl Core {
         }));
     }
 
-    // ---- contracts ----------------------------------------------------------------------
-
-    /// Resolves a symbol in the background; its quotes are subscribed once it is known.
-    pub(super) fn resolve(&mut self, symbol: &str) {
-        let key = symbol.to_ascii_uppercase();
-        if self.symbols.contains_key(&key) || !self.resolving.insert(key) {
-            return;
-        }
-        let (resolver, tx, symbol) = (self.resolver.clone(), self.tx.clone(), symbol.to_string());
-        tokio::spawn(async move {
-            match resolver.resolve(&symbol).await {
-                Ok(c) => {
-                    let info = ContractInfo {
-                        id: c.id.as_str().into(),
-                        symbol: symbol.as_str().into(),
-                        tick_size: c.tick_size,
-                        tick_value: c.tick_value,
-                    };
-                    tracing::info!(
-                        "{symbol} is {} (tick {} = ${})",
-                        c.id,
-                        c.tick_size,
-                        c.tick_value
-                    );
-                    let _ = tx.send(Input::Resolved(vec![info]));
-                }
-                Err(e) => {
-                    tracing::error!("{e}; trying again in {RESOLVE_RETRY:?}");
-                    let _ = tx.send(Input::ResolveFailed(symbol));
-                }
-            }
-        });
-    }
-
-    /// Makes sure a contract we hold is known (for P&L) and quoted (for the loss limit).
-    pub(super) fn ensure_contract(&mut self, contract_id: &str) {
-        if !self.contracts.contains_key(contract_id) {
-            self.resolve(contract_id);
-        }
-    }
-
-    pub(super) fn contract_for(&self, symbol: &str) -> Option<Arc<ContractInfo>> {
-        self.symbols.get(&symbol.to_ascii_uppercase()).cloned()
-    }
-
     // ---- risk -----------------------------------------------------------------------------
 
     pub(super) fn open_pnl(&self) -> f64 {
@@ -551,26 +504,7 @@ impl Core {
     }
 
     pub(super) fn on_tick(&mut self) {
-        // Symbols that failed to resolve (a 429 at start, say) are retried, and a reload may
-        // have declared new ones.
-        let now = tokio::time::Instant::now();
-        self.resolve_retry.retain(|symbol, due| {
-            let keep = *due > now;
-            if !keep {
-                self.resolving.remove(symbol);
-            }
-            keep
-        });
-        if let Some(host) = self.host.clone() {
-            for symbol in host.symbols() {
-                if !self
-                    .resolve_retry
-                    .contains_key(&symbol.to_ascii_uppercase())
-                {
-                    self.resolve(&symbol);
-                }
-            }
-        }
+        self.resolve_declared();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {:.2} reached",

@@ -7,6 +7,7 @@
 
 mod book;
 mod broker;
+mod contracts;
 mod core;
 mod gateway_calls;
 mod reconcile;

@@ -1,0 +1,81 @@
+//! Which contracts the engine knows: strategies' symbols resolved to front-month contracts
+//! (retried when the gateway fails), quotes subscribed for them, and contracts we hold.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Input;
+use super::book::ContractInfo;
+use super::core::Core;
+
+/// How long a symbol that did not resolve waits before the next try.
+pub(super) const RESOLVE_RETRY: Duration = Duration::from_secs(5);
+
+impl Core {
+    /// Resolves what the strategies declare and is not known yet: new symbols after a reload,
+    /// and ones whose resolution failed (a 429 at start, say) once their retry is due.
+    pub(super) fn resolve_declared(&mut self) {
+        let now = tokio::time::Instant::now();
+        let resolving = &mut self.resolving;
+        self.resolve_retry.retain(|symbol, due| {
+            let keep = *due > now;
+            if !keep {
+                resolving.remove(symbol);
+            }
+            keep
+        });
+        if let Some(host) = self.host.clone() {
+            for symbol in host.symbols() {
+                if !self
+                    .resolve_retry
+                    .contains_key(&symbol.to_ascii_uppercase())
+                {
+                    self.resolve(&symbol);
+                }
+            }
+        }
+    }
+
+    /// Resolves a symbol in the background; its quotes are subscribed once it is known.
+    pub(super) fn resolve(&mut self, symbol: &str) {
+        let key = symbol.to_ascii_uppercase();
+        if self.symbols.contains_key(&key) || !self.resolving.insert(key) {
+            return;
+        }
+        let (resolver, tx, symbol) = (self.resolver.clone(), self.tx.clone(), symbol.to_string());
+        tokio::spawn(async move {
+            match resolver.resolve(&symbol).await {
+                Ok(c) => {
+                    let info = ContractInfo {
+                        id: c.id.as_str().into(),
+                        symbol: symbol.as_str().into(),
+                        tick_size: c.tick_size,
+                        tick_value: c.tick_value,
+                    };
+                    tracing::info!(
+                        "{symbol} is {} (tick {} = ${})",
+                        c.id,
+                        c.tick_size,
+                        c.tick_value
+                    );
+                    let _ = tx.send(Input::Resolved(vec![info]));
+                }
+                Err(e) => {
+                    tracing::error!("{e}; trying again in {RESOLVE_RETRY:?}");
+                    let _ = tx.send(Input::ResolveFailed(symbol));
+                }
+            }
+        });
+    }
+
+    /// Makes sure a contract we hold is known (for P&L) and quoted (for the loss limit).
+    pub(super) fn ensure_contract(&mut self, contract_id: &str) {
+        if !self.contracts.contains_key(contract_id) {
+            self.resolve(contract_id);
+        }
+    }
+
+    pub(super) fn contract_for(&self, symbol: &str) -> Option<Arc<ContractInfo>> {
+        self.symbols.get(&symbol.to_ascii_uppercase()).cloned()
+    }
+}
