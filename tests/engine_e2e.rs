@@ -62,7 +62,7 @@ async fn start_engine(
         market_hub: MarketHubConfig::new(sim.market_hub_url()),
         user_hub_url: sim.user_hub_url(),
         host,
-        watch: false,
+        watch: true,
         metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
         broker_layer: None,
     })
@@ -526,5 +526,39 @@ async fn a_symbol_that_fails_to_resolve_at_start_is_retried() {
         sim.stats().calls(Endpoint::ContractSearch) >= 4,
         "resolved on a later try"
     );
+    stop(run).await;
+}
+
+#[tokio::test]
+async fn a_reload_that_adds_a_symbol_gets_its_quotes_and_can_trade_it() {
+    let sim = start_sim(|c| c.quote_rate = 20.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_engine(
+        &sim,
+        dir.path(),
+        "local M = { symbols = { 'MNQ' } }\nreturn M\n",
+        limits(),
+        fast_options(),
+    )
+    .await;
+    let v2 = "local M = { symbols = { 'MNQ', 'MES' } }\nfunction M.on_quote(q)\n  if q.symbol ~= 'MES' or state.done then return end\n  state.done = true\n  bot.buy{ symbol = 'MES', size = 1 }\nend\nreturn M\n";
+    let file = dir.path().join("strategies/probe.lua");
+    let tmp = dir.path().join("strategies/.probe.lua.tmp");
+    std::fs::write(&tmp, v2).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    let (client, account) = (run.client.clone(), run.account);
+    let mes = sim.contract_id("MES").unwrap();
+    eventually("a position in MES", || {
+        let (client, mes) = (client.clone(), mes.clone());
+        async move {
+            client
+                .open_positions(account)
+                .await
+                .unwrap()
+                .iter()
+                .any(|p| p.contract_id == mes)
+        }
+    })
+    .await;
     stop(run).await;
 }
