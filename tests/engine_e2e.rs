@@ -113,6 +113,13 @@ function M.on_position(p) log("position:" .. p.size) end
 function M.on_feed(s) log("feed:" .. s) end
 "#;
 
+/// The recorder plus an `on_quote` that runs `body` on the first quote only.
+fn on_first_quote(body: &str) -> String {
+    format!(
+        "{RECORDER}\nfunction M.on_quote(q)\n  if state.first_done then return end\n  state.first_done = true\n{body}\nend\nreturn M\n"
+    )
+}
+
 fn entries(state: &Value) -> Vec<String> {
     state["log"]
         .as_array()
@@ -128,8 +135,8 @@ fn entries(state: &Value) -> Vec<String> {
 async fn a_quote_driven_buy_fills_and_the_script_sees_order_fill_and_position() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let script = format!(
-        "{RECORDER}\nfunction M.on_quote(q)\n  if state.bought then return end\n  state.bought = true\n  state.ask = q.ask\n  local h, why = bot.buy{{ symbol = 'MNQ', size = 2 }}\n  state.handle = h and h.id or why\nend\nreturn M\n"
+    let script = on_first_quote(
+        "  local h, why = bot.buy{ symbol = 'MNQ', size = 2 }\n  state.handle = h and h.id or why",
     );
     let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
     let (client, account) = (run.client.clone(), run.account);
@@ -321,9 +328,7 @@ async fn the_kill_switch_cancels_working_orders_and_flattens() {
 async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
     let sim = start_sim(|c| c.quote_rate = 10.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let script = format!(
-        "{RECORDER}\nfunction M.on_quote(q)\n  if state.bought then return end\n  state.bought = true\n  bot.buy{{ symbol = 'MNQ', size = 1 }}\nend\nreturn M\n"
-    );
+    let script = on_first_quote("  bot.buy{ symbol = 'MNQ', size = 1 }");
     let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
     let (client, account) = (run.client.clone(), run.account);
     eventually("the first fill", || {
@@ -388,9 +393,7 @@ async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
 async fn an_unknown_outcome_place_is_reconciled_not_resent() {
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let script = format!(
-        "{RECORDER}\nfunction M.on_quote(q)\n  if state.bought then return end\n  state.bought = true\n  bot.buy{{ symbol = 'MNQ', size = 1 }}\nend\nreturn M\n"
-    );
+    let script = on_first_quote("  bot.buy{ symbol = 'MNQ', size = 1 }");
     let options = TransportOptions {
         timeout: Duration::from_millis(700),
         ..fast_options()
@@ -482,8 +485,8 @@ async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
 async fn a_cancel_right_after_placing_waits_for_the_id_and_cancels() {
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let script = format!(
-        "{RECORDER}\nfunction M.on_quote(q)\n  if state.done then return end\n  state.done = true\n  local h = bot.buy{{ symbol = 'MNQ', type = 'limit', price = q.bid - 100, size = 1 }}\n  local ok, why = bot.cancel(h.id)\n  state.cancel = ok and 'ok' or why\nend\nreturn M\n"
+    let script = on_first_quote(
+        "  local h = bot.buy{ symbol = 'MNQ', type = 'limit', price = q.bid - 100, size = 1 }\n  local ok, why = bot.cancel(h.id)\n  state.cancel = ok and 'ok' or why",
     );
     let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
     sim.step_quotes(1);

@@ -41,8 +41,6 @@ pub(crate) struct Core {
     pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
     pub(super) quotes: HashMap<Arc<str>, Quote>,
     pub(super) started: DateTime<Utc>,
-    pub(super) feed_live: bool,
-    pub(super) user_live: bool,
     pub(super) status: watch::Sender<EngineStatus>,
     pub(super) metrics: Arc<Metrics>,
     /// Per strategy: the version and load error last seen, and quotes coalesced so far, so
@@ -84,8 +82,6 @@ impl Core {
             resolve_retry: HashMap::new(),
             quotes: HashMap::new(),
             started,
-            feed_live: false,
-            user_live: false,
             status,
             metrics,
             seen_strategies: HashMap::new(),
@@ -141,13 +137,11 @@ impl Core {
                 Some(event) = market_rx.recv() => self.on_market(event),
                 Ok(()) = market_state.changed() => {
                     let state = market_state.borrow_and_update().clone();
-                    self.market_label = state.label().to_string();
                     self.on_market_state(&state);
                     self.publish();
                 }
                 Ok(()) = user_state.changed() => {
                     let state = user_state.borrow_and_update().clone();
-                    self.user_label = state.label().to_string();
                     self.on_user_state(&state);
                     self.publish();
                 }
@@ -284,16 +278,16 @@ impl Core {
     }
 
     pub(super) fn on_market_state(&mut self, state: &ConnectionState) {
-        match (self.feed_live, state.is_live()) {
+        let was_live = self.market_label == "live";
+        self.market_label = state.label().to_string();
+        match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
-                self.feed_live = true;
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
                 self.metrics.reconnect("market");
                 tracing::warn!("market hub {}", state.label());
-                self.feed_live = false;
                 self.dispatch(&Event::Feed(FeedStatus::Reconnecting));
             }
             _ => {}
@@ -301,17 +295,17 @@ impl Core {
     }
 
     pub(super) fn on_user_state(&mut self, state: &ConnectionState) {
-        match (self.user_live, state.is_live()) {
+        let was_live = self.user_label == "live";
+        self.user_label = state.label().to_string();
+        match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("user hub live: reconciling orders and positions");
-                self.user_live = true;
                 // Events sent while we were away are lost: the REST view is the truth.
                 self.reconcile();
             }
             (true, false) => {
                 self.metrics.reconnect("user");
                 tracing::warn!("user hub {}", state.label());
-                self.user_live = false;
             }
             _ => {}
         }

@@ -7,7 +7,7 @@ use super::book::ContractInfo;
 use super::broker::{Reply, Request};
 use super::core::Core;
 use super::gateway_calls as calls;
-use crate::risk::ProposedOrder;
+use crate::risk::{ProposedOrder, RiskApproved};
 use crate::script::{
     AccountView, OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, Side,
 };
@@ -70,22 +70,41 @@ impl Core {
                 intent.symbol
             )));
         };
+        let (side, size) = (intent.side, intent.size);
+        let approved = self
+            .check_risk(strategy, &contract.id, side, size, intent)
+            .inspect_err(|e| {
+                self.metrics.order_refused(strategy);
+                tracing::warn!(strategy, "order refused: {e}");
+            })?;
+        Ok(self.send_approved(approved, contract))
+    }
+
+    /// Puts an order (or the growth of one) to the risk guard, with the strategy's own limits
+    /// and what the book holds and has working on the contract.
+    fn check_risk<T>(
+        &mut self,
+        strategy: &str,
+        contract_id: &str,
+        side: Side,
+        size: i64,
+        payload: T,
+    ) -> Result<RiskApproved<T>, Refusal> {
         let limits = self
             .host
             .as_ref()
             .and_then(|h| h.limits(strategy))
             .unwrap_or_default();
-        let exposure = self.book.exposure(strategy, &contract.id);
+        let exposure = self.book.exposure(strategy, contract_id);
         let proposed = ProposedOrder {
             strategy: strategy.to_string(),
-            contract_id: contract.id.to_string(),
-            side: if intent.side == Side::Buy { 1 } else { -1 },
-            size: u32::try_from(intent.size).unwrap_or(0),
-            payload: intent,
+            contract_id: contract_id.to_string(),
+            side: if side == Side::Buy { 1 } else { -1 },
+            size: u32::try_from(size).unwrap_or(0),
+            payload,
         };
         let open_pnl = self.open_pnl();
-        let approved = self
-            .guard
+        self.guard
             .check(
                 proposed,
                 limits,
@@ -94,16 +113,11 @@ impl Core {
                 tokio::time::Instant::now(),
             )
             .map_err(|e| Refusal::new(e.reason))
-            .inspect_err(|e| {
-                self.metrics.order_refused(strategy);
-                tracing::warn!(strategy, "order refused: {e}");
-            })?;
-        Ok(self.send_approved(approved, contract))
     }
 
     pub(super) fn send_approved(
         &mut self,
-        approved: crate::risk::RiskApproved<OrderIntent>,
+        approved: RiskApproved<OrderIntent>,
         contract: Arc<ContractInfo>,
     ) -> OrderHandle {
         let order = approved.into_inner();
@@ -172,28 +186,8 @@ impl Core {
             let o = self.book.get(id).expect("owned order exists");
             let growth = new_size - o.intent.size;
             if growth > 0 {
-                let limits = self
-                    .host
-                    .as_ref()
-                    .and_then(|h| h.limits(strategy))
-                    .unwrap_or_default();
-                let exposure = self.book.exposure(strategy, &o.contract.id);
-                let proposed = ProposedOrder {
-                    strategy: strategy.to_string(),
-                    contract_id: o.contract.id.to_string(),
-                    side: if o.intent.side == Side::Buy { 1 } else { -1 },
-                    size: u32::try_from(growth).unwrap_or(0),
-                    payload: (),
-                };
-                self.guard
-                    .check(
-                        proposed,
-                        limits,
-                        exposure,
-                        self.open_pnl(),
-                        tokio::time::Instant::now(),
-                    )
-                    .map_err(|e| Refusal::new(e.reason))?;
+                let (contract, side) = (o.contract.id.clone(), o.intent.side);
+                self.check_risk(strategy, &contract, side, growth, ())?;
             }
             if let Some(o) = self.book.get_mut(id) {
                 o.intent.size = new_size;
