@@ -13,7 +13,7 @@ use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::BarUnit;
 use crate::gateway::{self, GatewayClient, SymbolResolver, TransportOptions};
 use crate::run::shutdown_signal;
-use crate::signalr::{MarketEvent, MarketHub, MarketHubConfig};
+use crate::feed::{MarketEvent, MarketFeed, MarketFeedConfig, SessionTokens};
 use crate::sim::{SimConfig, Simulator};
 
 pub(crate) fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
@@ -104,22 +104,23 @@ pub async fn quote(config: &Config, symbol: &str, wait: Duration) -> anyhow::Res
     )?;
     let contract = SymbolResolver::new(client.clone()).resolve(symbol).await?;
 
-    let mut hub_config = MarketHubConfig::new(config.market_hub_url.clone());
+    let mut hub_config = MarketFeedConfig::new(config.market_hub_url.clone());
     hub_config.quote_event = config.quote_event.clone();
-    let (hub, mut events) = MarketHub::connect(hub_config, Arc::clone(client.session()))
+    let tokens = SessionTokens::new(Arc::clone(client.session()));
+    let (hub, mut events) = MarketFeed::connect(hub_config, tokens)
         .await
         .context(
             "the market hub refused the connection: check the token and PROJECT_X_MARKET_HUB_URL",
         )?;
-    hub.subscribe_quotes(&contract.id)
+    hub.subscribe_quotes(&contract.id, symbol.into())
         .await
         .context("subscribing to quotes")?;
 
     let live = tokio::time::timeout(wait, async {
         while let Some(event) = events.recv().await {
-            if let MarketEvent::Quote { contract_id, quote } = event
-                && contract_id == contract.id
-                && (quote.best_bid.is_some() || quote.last_price.is_some())
+            if let MarketEvent::Quote(quote) = event
+                && *quote.contract == *contract.id
+                && (quote.bid.is_some() || quote.last.is_some())
             {
                 return Some(quote);
             }
@@ -135,11 +136,11 @@ pub async fn quote(config: &Config, symbol: &str, wait: Duration) -> anyhow::Res
         Some(q) => json!({
             "symbol": symbol,
             "contract": contract.id,
-            "bid": q.best_bid,
-            "ask": q.best_ask,
-            "last": q.last_price,
+            "bid": q.bid,
+            "ask": q.ask,
+            "last": q.last,
             "volume": q.volume,
-            "time": q.timestamp.or(q.last_updated),
+            "time": chrono::DateTime::from_timestamp_millis(q.time_ms).map(|t| t.to_rfc3339()),
             "source": "signalr",
         }),
         None => {

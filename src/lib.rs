@@ -5,26 +5,33 @@
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
-//! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
+//!   order/fill/position events, on bounded queues to the engine.
+//! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
+//!   session and REST client.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
 //!   metrics, the kill switch; graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
+//! - [`market`]: the market vocabulary every part shares: `Side`, `Quote`, trades, depth.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
 //! - [`run`]: `moontick run`: session or simulator, engine, HTTP server, shutdown.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.
-//! - [`signalr`]: SignalR JSON hub codec, connection task, market and user hub clients.
+//! - [`signalr`]: the SignalR JSON hub protocol: codec, connection task, backoff, state, token
+//!   source. Knows nothing of ProjectX.
 //! - [`sim`]: the built-in ProjectX gateway simulator (REST and both SignalR hubs) and its
 //!   matching engine.
 
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod feed;
 pub mod gateway;
 pub mod http;
 pub mod logging;
+pub mod market;
 pub mod metrics;
 pub mod risk;
 pub mod run;

@@ -58,6 +58,14 @@ pub struct Metrics {
     pub quotes_delivered: Counter<u64, AtomicU64>,
     /// Quotes replaced by a newer one before a busy strategy read them.
     pub quotes_coalesced: Counter<u64, AtomicU64>,
+    /// Quotes replaced by a newer one for the same contract in the market feed's queue, because
+    /// the engine had fallen behind its bound.
+    pub feed_quotes_conflated: Counter<u64, AtomicU64>,
+    /// Market trades and depth updates the market feed dropped while the engine was behind.
+    pub feed_events_dropped: Counter<u64, AtomicU64>,
+    /// Times the user hub connection waited for room in the engine's queue (events are never
+    /// dropped there).
+    pub feed_user_waits: Counter<u64, AtomicU64>,
     /// Orders the risk guard approved and the engine sent to the gateway.
     pub orders_sent: Family<StrategyLabels, Counter>,
     /// Orders the risk guard refused (the script got the reason back).
@@ -102,6 +110,9 @@ impl Metrics {
             quotes_received: Counter::default(),
             quotes_delivered: Counter::default(),
             quotes_coalesced: Counter::default(),
+            feed_quotes_conflated: Counter::default(),
+            feed_events_dropped: Counter::default(),
+            feed_user_waits: Counter::default(),
             orders_sent: Family::default(),
             orders_refused: Family::default(),
             orders_rejected: Family::default(),
@@ -126,6 +137,21 @@ impl Metrics {
             "quotes_coalesced",
             "Quotes coalesced (replaced by a newer one) for a busy strategy",
             m.quotes_coalesced.clone(),
+        );
+        registry.register(
+            "feed_quotes_conflated",
+            "Quotes conflated per contract in the market feed queue while the engine was behind",
+            m.feed_quotes_conflated.clone(),
+        );
+        registry.register(
+            "feed_events_dropped",
+            "Market trades and depth updates dropped while the engine was behind",
+            m.feed_events_dropped.clone(),
+        );
+        registry.register(
+            "feed_user_waits",
+            "Times the user hub waited for the engine instead of dropping an event",
+            m.feed_user_waits.clone(),
         );
         registry.register(
             "orders_sent",

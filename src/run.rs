@@ -16,7 +16,7 @@ use crate::http::{self, App, CountingBroker, EngineOps, HttpConfig, OrderTally};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::HostConfig;
-use crate::signalr::MarketHubConfig;
+use crate::feed::MarketFeedConfig;
 use crate::sim::{SimConfig, Simulator};
 
 /// Without credentials it starts the embedded simulator on loopback (saying so on its first
@@ -72,7 +72,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let tally = Arc::new(OrderTally::new());
     let counting = Arc::clone(&tally);
     let guard = RiskGuard::open(config.risk.clone(), Some(&config.state_dir), Utc::now())?;
-    let mut market_hub = MarketHubConfig::new(market_url);
+    let mut market_hub = MarketFeedConfig::new(market_url);
     market_hub.quote_event = config.quote_event.clone();
     let mut host = HostConfig::new(&config.strategies_dir);
     host.state_dir = Some(config.state_dir.clone());

@@ -9,7 +9,7 @@ use super::book::ContractInfo;
 use super::core::Core;
 
 /// How long a symbol that did not resolve waits before the next try.
-pub(super) const RESOLVE_RETRY: Duration = Duration::from_secs(5);
+const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
 impl Core {
     /// Resolves what the strategies declare and is not known yet: new symbols after a reload,
@@ -73,6 +73,12 @@ impl Core {
         if !self.contracts.contains_key(contract_id) {
             self.resolve(contract_id);
         }
+    }
+
+    /// A symbol that did not resolve is tried again after [`RESOLVE_RETRY`].
+    pub(super) fn on_resolve_failed(&mut self, symbol: &str) {
+        let due = tokio::time::Instant::now() + RESOLVE_RETRY;
+        self.resolve_retry.insert(symbol.to_ascii_uppercase(), due);
     }
 
     pub(super) fn contract_for(&self, symbol: &str) -> Option<Arc<ContractInfo>> {

@@ -10,17 +10,15 @@ use tokio::sync::{mpsc, watch};
 
 use super::Input;
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
-use super::contracts::RESOLVE_RETRY;
 use super::gateway_calls as calls;
 use super::status::EngineStatus;
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::{
-    Event, FeedStatus, Fill, Host, OrderEvent, PositionEvent, Quote, Side, StrategyStatus,
-};
-use crate::signalr::{ConnectionState, MarketEvent, MarketHub, UserEvent};
+use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
+use crate::market::{Quote, Side};
+use crate::script::{Event, FeedStatus, Fill, Host, OrderEvent, PositionEvent, StrategyStatus};
 
 pub(crate) struct Core {
     pub(super) client: GatewayClient,
@@ -28,7 +26,7 @@ pub(crate) struct Core {
     pub(super) account: Account,
     pub(super) guard: RiskGuard,
     pub(super) tx: mpsc::UnboundedSender<Input>,
-    pub(super) market: MarketHub,
+    pub(super) market: MarketFeed,
     pub(super) host: Option<Arc<Host>>,
     pub(super) book: Book,
     /// Every contract we know, by id.
@@ -39,6 +37,7 @@ pub(crate) struct Core {
     pub(super) resolving: HashSet<String>,
     /// Symbols whose resolution failed, and when to try again.
     pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
+    /// The latest quote of each contract we know, as the feed merged it.
     pub(super) quotes: HashMap<Arc<str>, Quote>,
     pub(super) started: DateTime<Utc>,
     pub(super) status: watch::Sender<EngineStatus>,
@@ -46,8 +45,8 @@ pub(crate) struct Core {
     /// Per strategy: the version and load error last seen, and quotes coalesced so far, so
     /// reloads and drops become metric increments.
     pub(super) seen_strategies: HashMap<String, (u64, Option<String>, u64)>,
-    pub(super) market_label: String,
-    pub(super) user_label: String,
+    pub(super) market_state: ConnectionState,
+    pub(super) user_state: ConnectionState,
 }
 
 fn now_ms() -> i64 {
@@ -60,7 +59,7 @@ impl Core {
         account: Account,
         guard: RiskGuard,
         tx: mpsc::UnboundedSender<Input>,
-        market: MarketHub,
+        market: MarketFeed,
         status: watch::Sender<EngineStatus>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -85,8 +84,8 @@ impl Core {
             status,
             metrics,
             seen_strategies: HashMap::new(),
-            market_label: "connecting".into(),
-            user_label: "connecting".into(),
+            market_state: ConnectionState::default(),
+            user_state: ConnectionState::default(),
         }
     }
 
@@ -109,8 +108,8 @@ impl Core {
     pub async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Input>,
-        mut market_rx: mpsc::UnboundedReceiver<MarketEvent>,
-        mut user_rx: mpsc::UnboundedReceiver<UserEvent>,
+        mut market_rx: MarketEvents,
+        mut user_rx: mpsc::Receiver<UserEvent>,
         mut market_state: watch::Receiver<ConnectionState>,
         mut user_state: watch::Receiver<ConnectionState>,
     ) {
@@ -171,14 +170,17 @@ impl Core {
                     self.symbols
                         .insert(c.symbol.to_ascii_uppercase(), c.clone());
                     self.symbols.insert(c.id.to_ascii_uppercase(), c.clone());
-                    self.contracts
+                    let known = self
+                        .contracts
                         .entry(c.id.clone())
                         .or_insert_with(|| c.clone());
+                    // Quotes carry the name the contract was first known by, as routing did.
+                    let symbol = known.symbol.clone();
                     if self.subscribed.insert(c.id.clone()) {
                         let market = self.market.clone();
                         let id = c.id.to_string();
                         tokio::spawn(async move {
-                            if let Err(e) = market.subscribe_quotes(&id).await {
+                            if let Err(e) = market.subscribe_quotes(&id, symbol).await {
                                 tracing::error!("subscribing to quotes for {id}: {e}");
                             }
                         });
@@ -212,10 +214,7 @@ impl Core {
                     let _ = tx.send(Input::HostStopped(statuses, reply));
                 });
             }
-            Input::ResolveFailed(symbol) => {
-                let due = tokio::time::Instant::now() + RESOLVE_RETRY;
-                self.resolve_retry.insert(symbol.to_ascii_uppercase(), due);
-            }
+            Input::ResolveFailed(symbol) => self.on_resolve_failed(&symbol),
             // `run` returns on it before it gets here.
             Input::HostStopped(..) => {}
         }
@@ -235,32 +234,15 @@ impl Core {
 
     pub(super) fn on_market(&mut self, event: MarketEvent) {
         match event {
-            MarketEvent::Quote { contract_id, quote } => {
+            MarketEvent::Quote(q) => {
                 self.metrics.quotes_received.inc();
-                let Some(c) = self.contracts.get(contract_id.as_str()) else {
+                // Merged once, in the feed: stored and forwarded as it is.
+                if !self.contracts.contains_key(&q.contract) {
                     return;
-                };
-                let previous = self.quotes.get(&c.id);
-                let pick = |v: Option<f64>, old: Option<f64>| v.or(old).unwrap_or(0.0);
-                let q = Quote {
-                    contract: c.id.clone(),
-                    symbol: c.symbol.clone(),
-                    bid: pick(quote.best_bid, previous.map(|p| p.bid)),
-                    ask: pick(quote.best_ask, previous.map(|p| p.ask)),
-                    last: pick(quote.last_price, previous.map(|p| p.last)),
-                    bid_size: 0.0,
-                    ask_size: 0.0,
-                    volume: quote
-                        .volume
-                        .map_or(previous.map_or(0.0, |p| p.volume), |v| v as f64),
-                    time_ms: quote
-                        .timestamp
-                        .or(quote.last_updated)
-                        .map_or_else(now_ms, |t| t.0.timestamp_millis()),
-                };
+                }
                 let queued = self.dispatch(&Event::Quote(q.clone()));
                 self.metrics.quotes_delivered.inc_by(queued as u64);
-                self.quotes.insert(c.id.clone(), q);
+                self.quotes.insert(q.contract.clone(), q);
             }
             MarketEvent::Stale {
                 contract_id,
@@ -273,13 +255,14 @@ impl Core {
                 tracing::info!("quotes for {contract_id} resumed");
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
-            MarketEvent::Trades { .. } | MarketEvent::Depth { .. } | MarketEvent::Other(_) => {}
+            // No strategy subscribes to market trades or depth yet.
+            MarketEvent::Trades(_) | MarketEvent::Depth(_) => {}
         }
     }
 
     pub(super) fn on_market_state(&mut self, state: &ConnectionState) {
-        let was_live = self.market_label == "live";
-        self.market_label = state.label().to_string();
+        let was_live = self.market_state.is_live();
+        self.market_state = state.clone();
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
@@ -295,8 +278,8 @@ impl Core {
     }
 
     pub(super) fn on_user_state(&mut self, state: &ConnectionState) {
-        let was_live = self.user_label == "live";
-        self.user_label = state.label().to_string();
+        let was_live = self.user_state.is_live();
+        self.user_state = state.clone();
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("user hub live: reconciling orders and positions");
@@ -486,12 +469,7 @@ impl Core {
             .positions()
             .filter_map(|p| {
                 let c = self.contracts.get(p.contract_id.as_str())?;
-                let q = self.quotes.get(&c.id)?;
-                let mark = if q.last > 0.0 {
-                    q.last
-                } else {
-                    (q.bid + q.ask) / 2.0
-                };
+                let mark = self.quotes.get(&c.id)?.mark()?;
                 Some((mark - p.average_price) * f64::from(p.net_size()) * c.point_value())
             })
             .sum()

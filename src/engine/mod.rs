@@ -2,7 +2,8 @@
 //! feeds every strategy its events, and turns what the scripts ask for into orders. I/O tasks
 //! (hubs, REST calls, the strategy host) talk to it over channels only.
 //!
-//! Data path: market hub → loop → strategy mailbox → `bot.buy` → [`EngineBroker`] → loop →
+//! Data path: market feed (decoded and merged in the hub's connection task) → bounded queue →
+//! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
 mod book;
@@ -10,6 +11,7 @@ mod broker;
 mod contracts;
 mod core;
 mod gateway_calls;
+mod publish;
 mod reconcile;
 mod requests;
 mod status;
@@ -30,7 +32,7 @@ use crate::gateway::{GatewayClient, GatewayError};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::{Broker, Host, HostConfig, StrategyStatus, SystemClock};
-use crate::signalr::{MarketHub, MarketHubConfig, UserHub};
+use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 
 /// What the engine needs to start.
 pub struct EngineParams {
@@ -38,7 +40,8 @@ pub struct EngineParams {
     /// The account to trade; never another.
     pub account: Account,
     pub guard: RiskGuard,
-    pub market_hub: MarketHubConfig,
+    /// The market feed's settings; the engine points its queue counters at `metrics`.
+    pub market_hub: MarketFeedConfig,
     pub user_hub_url: String,
     pub host: HostConfig,
     /// Watch the strategies directory for saves.
@@ -103,8 +106,8 @@ pub struct Engine {
     host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
     task: JoinHandle<()>,
-    market: MarketHub,
-    user: UserHub,
+    market: MarketFeed,
+    user: UserFeed,
 }
 
 impl Engine {
@@ -118,7 +121,7 @@ impl Engine {
             client,
             account,
             mut guard,
-            market_hub,
+            mut market_hub,
             user_hub_url,
             host,
             watch,
@@ -151,8 +154,12 @@ impl Engine {
             trades.len()
         );
 
-        let (market, market_rx) = MarketHub::spawn(market_hub, Arc::clone(&session));
-        let (user, user_rx) = UserHub::spawn(UserHub::config(user_hub_url), Arc::clone(&session));
+        market_hub.counters.conflated = metrics.feed_quotes_conflated.clone();
+        market_hub.counters.dropped = metrics.feed_events_dropped.clone();
+        let (market, market_rx) = MarketFeed::spawn(market_hub, SessionTokens::new(session.clone()));
+        let mut user_feed = UserFeedConfig::new(user_hub_url);
+        user_feed.waits = metrics.feed_user_waits.clone();
+        let (user, user_rx) = UserFeed::spawn(user_feed, SessionTokens::new(session));
         user.subscribe_accounts()
             .await
             .context("subscribing to the account")?;

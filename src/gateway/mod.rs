@@ -1,10 +1,11 @@
-//! The ProjectX gateway: wire model, endpoints, session (token), REST client and symbol
-//! resolution.
+//! The ProjectX gateway: wire model (REST payloads and hub names), endpoints, session (token),
+//! REST client and symbol resolution.
 
 pub mod budget;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod hub_names;
 pub mod requests;
 pub mod session;
 pub mod symbols;

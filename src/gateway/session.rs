@@ -348,10 +348,3 @@ impl Session {
         }
     }
 }
-
-/// The hubs take their token from the session, so every (re)connect uses a fresh one.
-impl crate::signalr::TokenSource for Session {
-    async fn token(&self) -> Result<Secret, String> {
-        self.ensure_valid_token().await.map_err(|e| e.to_string())
-    }
-}

@@ -47,8 +47,8 @@ impl Ops for EngineOps {
         json!({
             "connections": {
                 "gateway": if self.simulated { "simulator" } else { "live" },
-                "market_hub": s.market_hub,
-                "user_hub": s.user_hub,
+                "market_hub": s.market_hub.label(),
+                "user_hub": s.user_hub.label(),
                 "token_expires": self.session.expires_at().map(|t| t.to_rfc3339()),
             },
             "account": self.account_id,

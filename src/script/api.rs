@@ -258,15 +258,18 @@ fn order_table(lua: &Lua, o: &OrderView) -> mlua::Result<Table> {
 
 /// A fresh table for a quote; the hot path in the runner reuses one instead.
 pub fn quote_table(lua: &Lua, q: &Quote) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 9)?;
+    // Absent fields stay unset (nil), as in the hot path's trampoline.
+    let t = lua.create_table_with_capacity(0, 11)?;
     t.raw_set("contract", &*q.contract)?;
     t.raw_set("symbol", &*q.symbol)?;
     t.raw_set("bid", q.bid)?;
     t.raw_set("ask", q.ask)?;
     t.raw_set("last", q.last)?;
-    t.raw_set("bid_size", q.bid_size)?;
-    t.raw_set("ask_size", q.ask_size)?;
     t.raw_set("volume", q.volume)?;
+    t.raw_set("open", q.open)?;
+    t.raw_set("high", q.high)?;
+    t.raw_set("low", q.low)?;
+    t.raw_set("change", q.change)?;
     t.raw_set("time", q.time_ms as f64 / 1000.0)?;
     Ok(t)
 }

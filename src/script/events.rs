@@ -1,73 +1,12 @@
 //! The events the engine delivers to strategies: plain Rust values with no Lua or wire types.
+//! Market data (quotes, trades, depth) and [`Side`] are the shared [`crate::market`] types.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-/// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    Buy,
-    Sell,
-}
-
-impl Side {
-    /// The name strategies see (`"buy"` / `"sell"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        }
-    }
-}
-
-/// A merged top-of-book quote. `contract` and `symbol` are `Arc<str>` so that fanning one quote
-/// out to several strategies clones pointers, not strings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quote {
-    /// The full contract id (`CON.F.US.MNQ.Z25`).
-    pub contract: Arc<str>,
-    /// The root (`MNQ`); strategies list roots or contract ids in `symbols`, and routing
-    /// matches either.
-    pub symbol: Arc<str>,
-    pub bid: f64,
-    pub ask: f64,
-    pub last: f64,
-    pub bid_size: f64,
-    pub ask_size: f64,
-    pub volume: f64,
-    /// Milliseconds since the Unix epoch; strategies see seconds (`q.time`).
-    pub time_ms: i64,
-}
-
-/// One market trade print.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trade {
-    pub contract: Arc<str>,
-    pub symbol: Arc<str>,
-    pub price: f64,
-    pub size: f64,
-    pub side: Option<Side>,
-    pub time_ms: i64,
-}
-
-/// One price level of a depth update.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DepthLevel {
-    pub side: Side,
-    pub price: f64,
-    pub size: f64,
-}
-
-/// A depth (order book) update.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Depth {
-    pub contract: Arc<str>,
-    pub symbol: Arc<str>,
-    pub levels: Vec<DepthLevel>,
-    pub time_ms: i64,
-}
+pub use crate::market::{Depth, DepthLevel, Quote, Side, Trade};
 
 /// A change of one of the strategy's orders.
 #[derive(Debug, Clone, PartialEq)]

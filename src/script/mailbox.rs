@@ -137,15 +137,10 @@ mod tests {
 
     fn quote(contract: &str, bid: f64) -> Quote {
         Quote {
-            contract: contract.into(),
-            symbol: "MNQ".into(),
-            bid,
-            ask: bid + 0.25,
-            last: bid,
-            bid_size: 1.0,
-            ask_size: 1.0,
-            volume: 0.0,
-            time_ms: 0,
+            bid: Some(bid),
+            ask: Some(bid + 0.25),
+            last: Some(bid),
+            ..Quote::empty(contract.into(), "MNQ".into())
         }
     }
 
@@ -174,7 +169,7 @@ mod tests {
         let mut got = Vec::new();
         while let Some(d) = m.pop(Some(Instant::now())) {
             got.push(match d {
-                Delivery::Event(Event::Quote(q)) => format!("{}{}", q.contract, q.bid),
+                Delivery::Event(Event::Quote(q)) => format!("{}{}", q.contract, q.bid.unwrap_or_default()),
                 Delivery::Event(Event::Fill(f)) => format!("f{}", f.order_id),
                 _ => unreachable!(),
             });

@@ -11,7 +11,7 @@ use super::events::{Event, Quote, WebhookBody};
 /// The quote table handed to `on_quote`, reused for every quote: the cheapest way into Lua
 /// that deps-notes measured (no userdata getters, no serde). Its fields are written by a small
 /// Lua trampoline that then calls the handler, so a quote costs one call from Rust into Lua;
-/// nine `raw_set`s from Rust cost more than the handler itself (each is a protected call).
+/// eleven `raw_set`s from Rust cost more than the handler itself (each is a protected call).
 pub struct QuoteSlot {
     table: Table,
     trampoline: Function,
@@ -20,25 +20,28 @@ pub struct QuoteSlot {
     names: Vec<(Arc<str>, LuaString)>,
 }
 
-/// The arguments of the trampoline: handler, table, then the fields in order.
+/// The arguments of the trampoline: handler, table, then the fields in order. An absent field
+/// is `None`, which arrives as nil and clears the slot the previous quote left in the table.
 pub type QuoteArgs = (
     Function,
     Table,
     LuaString,
     LuaString,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
     f64,
 );
 
 const TRAMPOLINE: &str = r#"
-return function(h, t, contract, symbol, bid, ask, last, bid_size, ask_size, volume, time)
+return function(h, t, contract, symbol, bid, ask, last, volume, open, high, low, change, time)
   t.contract, t.symbol, t.bid, t.ask, t.last = contract, symbol, bid, ask, last
-  t.bid_size, t.ask_size, t.volume, t.time = bid_size, ask_size, volume, time
+  t.volume, t.open, t.high, t.low, t.change, t.time = volume, open, high, low, change, time
   return h(t)
 end
 "#;
@@ -51,7 +54,7 @@ impl QuoteSlot {
             .set_mode(mlua::chunk::ChunkMode::Text)
             .eval::<Function>()?;
         Ok(QuoteSlot {
-            table: lua.create_table_with_capacity(0, 9)?,
+            table: lua.create_table_with_capacity(0, 11)?,
             trampoline,
             names: Vec::new(),
         })
@@ -74,9 +77,11 @@ impl QuoteSlot {
             q.bid,
             q.ask,
             q.last,
-            q.bid_size,
-            q.ask_size,
             q.volume,
+            q.open,
+            q.high,
+            q.low,
+            q.change,
             q.time_ms as f64 / 1000.0,
         );
         Ok((self.trampoline.clone(), args))

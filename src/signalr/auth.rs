@@ -4,16 +4,16 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::connection::HubError;
+use super::error::{HubError, TokenError};
 use crate::secret::Secret;
 
 /// Where a hub connection gets its token, asked afresh before every (re)connect, because the hub
 /// URL carries the token and a token that expired while we were disconnected must be replaced.
 ///
-/// Implementers write `async fn token(&self) -> Result<Secret, String>`. The error text is logged
+/// Implementers write `async fn token(&self) -> Result<Secret, TokenError>`. The error is logged
 /// and shown in the connection state, so it must never contain the token.
 pub trait TokenSource: Send + Sync + 'static {
-    fn token(&self) -> impl Future<Output = Result<Secret, String>> + Send;
+    fn token(&self) -> impl Future<Output = Result<Secret, TokenError>> + Send;
 }
 
 /// A token that never changes (a `JWT_TOKEN` from the environment, or tests).
@@ -21,13 +21,13 @@ pub trait TokenSource: Send + Sync + 'static {
 pub struct FixedToken(pub Secret);
 
 impl TokenSource for FixedToken {
-    async fn token(&self) -> Result<Secret, String> {
+    async fn token(&self) -> Result<Secret, TokenError> {
         Ok(self.0.clone())
     }
 }
 
 impl<T: TokenSource> TokenSource for Arc<T> {
-    fn token(&self) -> impl Future<Output = Result<Secret, String>> + Send {
+    fn token(&self) -> impl Future<Output = Result<Secret, TokenError>> + Send {
         (**self).token()
     }
 }

@@ -9,130 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::auth::TokenSource;
-use super::backoff::Backoff;
 use super::codec::Decoder;
+use super::config::HubConfig;
+use super::error::HubError;
+use super::sink::{ChannelSink, EventSink, HubEvent};
 use super::state::{ConnectionState, StateMachine};
-use super::task::establish;
+use super::task::{Command, Subscription, Ws, establish};
 
-/// How to reach a hub and how patient to be with it.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// `market` or `user`: names the hub in logs (`SignalR market hub error: ...`) and errors.
-    pub name: String,
-    /// `https://`, `http://`, `wss://` or `ws://` hub URL, without the token.
-    pub url: String,
-    /// Limit on the WebSocket upgrade and, separately, on the handshake reply.
-    pub handshake_timeout: Duration,
-    /// We send a Ping this often (SignalR's 15 s default), so the server does not drop us.
-    pub keep_alive_interval: Duration,
-    /// No frame from the server for this long means the connection is dead (SignalR's 30 s).
-    pub server_timeout: Duration,
-    /// How long `invoke` waits for its Completion.
-    pub invoke_timeout: Duration,
-    pub backoff: Backoff,
-}
-
-impl HubConfig {
-    /// SignalR's defaults: 15 s keep-alive, 30 s server timeout; 10 s handshake and invoke.
-    pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            url: url.into(),
-            handshake_timeout: Duration::from_secs(10),
-            keep_alive_interval: Duration::from_secs(15),
-            server_timeout: Duration::from_secs(30),
-            invoke_timeout: Duration::from_secs(10),
-            backoff: Backoff::default(),
-        }
-    }
-}
-
-/// A method the server invoked on us: a hub event such as `GatewayQuote`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HubEvent {
-    pub target: String,
-    pub arguments: Vec<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HubError {
-    #[error("token source failed: {0}")]
-    Token(String),
-    #[error("invalid hub URL: {0}")]
-    Url(String),
-    #[error(
-        "{hub} hub refused the WebSocket upgrade with HTTP {status} (check the token and hub URL)"
-    )]
-    Rejected { hub: String, status: u16 },
-    #[error("{hub} hub WebSocket error: {message}")]
-    WebSocket { hub: String, message: String },
-    #[error("{hub} hub did not answer within {after:?} ({stage})")]
-    Timeout {
-        hub: String,
-        stage: &'static str,
-        after: Duration,
-    },
-    #[error("{hub} hub rejected the handshake: {message}")]
-    HandshakeRejected { hub: String, message: String },
-    #[error("{hub} hub closed the connection{}", .error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
-    ServerClosed {
-        hub: String,
-        error: Option<String>,
-        allow_reconnect: bool,
-    },
-    /// A Completion with an error: the server's own message.
-    #[error("SignalR {hub} hub error: {message}")]
-    Server { hub: String, message: String },
-    #[error("{hub} hub: no Completion for {target} within {after:?}")]
-    InvokeTimeout {
-        hub: String,
-        target: String,
-        after: Duration,
-    },
-    #[error("{hub} hub is not connected")]
-    NotConnected { hub: String },
-    #[error("{hub} hub connection lost: {reason}")]
-    ConnectionLost { hub: String, reason: String },
-    #[error("{hub} hub connection is closed")]
-    Closed { hub: String },
-}
-
-pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-pub(super) type Reply = oneshot::Sender<Result<Value, HubError>>;
-
-/// A subscription as replayed after a reconnect: the method and its arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Subscription {
-    pub(super) method: String,
-    pub(super) args: Vec<Value>,
-}
-
-pub(super) enum Command {
-    /// `reply: None` is a fire-and-forget send.
-    Invoke {
-        target: String,
-        args: Vec<Value>,
-        reply: Option<Reply>,
-    },
-    Subscribe {
-        sub: Subscription,
-        reply: Reply,
-    },
-    Unsubscribe {
-        sub: Subscription,
-        unsubscribe_method: String,
-        reply: Reply,
-    },
-    Close {
-        reply: oneshot::Sender<()>,
-    },
-}
+/// Room in the channel of [`HubConnection::spawn`]: enough to ride out a burst while the
+/// consumer is busy; beyond it the connection stops reading until there is room again.
+pub const EVENT_CHANNEL_BOUND: usize = 1024;
 
 /// A handle on a hub connection task. Cheap to clone; the task stops when `close` is called or
 /// every handle is dropped.
@@ -155,14 +45,18 @@ impl std::fmt::Debug for HubConnection {
 
 impl HubConnection {
     /// Starts the connection task in the background: it connects, and reconnects forever with
-    /// backoff until closed. Events the server invokes arrive on the returned receiver, unbounded
-    /// because hub events (fills, orders) must never be dropped.
-    pub fn spawn<T: TokenSource>(
-        config: HubConfig,
-        tokens: T,
-    ) -> (Self, mpsc::UnboundedReceiver<HubEvent>) {
+    /// backoff until closed. Events the server invokes arrive on the returned receiver, bounded
+    /// by [`EVENT_CHANNEL_BOUND`]: when it is full the connection waits (events are never
+    /// dropped).
+    pub fn spawn<T: TokenSource>(config: HubConfig, tokens: T) -> (Self, mpsc::Receiver<HubEvent>) {
+        let (tx, rx) = mpsc::channel(EVENT_CHANNEL_BOUND);
+        (Self::spawn_with(config, tokens, ChannelSink(tx)), rx)
+    }
+
+    /// Like [`HubConnection::spawn`], with events handed to `sink` inside the connection task.
+    pub fn spawn_with<T: TokenSource, S: EventSink>(config: HubConfig, tokens: T, sink: S) -> Self {
         let (state, _) = StateMachine::new();
-        Self::start(config, tokens, state, None)
+        Self::start(config, tokens, state, None, sink)
     }
 
     /// Like [`HubConnection::spawn`], but the first connection is made before returning, so a bad
@@ -175,30 +69,41 @@ impl HubConnection {
     pub async fn connect<T: TokenSource>(
         config: HubConfig,
         tokens: T,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<HubEvent>), HubError> {
-        let (state, _) = StateMachine::new();
-        let first = establish(&config, &tokens, &state).await?;
-        Ok(Self::start(config, tokens, state, Some(first)))
+    ) -> Result<(Self, mpsc::Receiver<HubEvent>), HubError> {
+        let (tx, rx) = mpsc::channel(EVENT_CHANNEL_BOUND);
+        Ok((Self::connect_with(config, tokens, ChannelSink(tx)).await?, rx))
     }
 
-    fn start<T: TokenSource>(
+    /// Like [`HubConnection::connect`], with events handed to `sink` inside the connection task.
+    ///
+    /// # Errors
+    /// As [`HubConnection::connect`].
+    pub async fn connect_with<T: TokenSource, S: EventSink>(
+        config: HubConfig,
+        tokens: T,
+        sink: S,
+    ) -> Result<Self, HubError> {
+        let (state, _) = StateMachine::new();
+        let first = establish(&config, &tokens, &state).await?;
+        Ok(Self::start(config, tokens, state, Some(first), sink))
+    }
+
+    fn start<T: TokenSource, S: EventSink>(
         config: HubConfig,
         tokens: T,
         state: StateMachine,
         first: Option<(Ws, Decoder)>,
-    ) -> (Self, mpsc::UnboundedReceiver<HubEvent>) {
+        sink: S,
+    ) -> Self {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
         let handle = Self {
             hub: config.name.as_str().into(),
             cmds: cmd_tx,
             state: state.subscribe(),
             invoke_timeout: config.invoke_timeout,
         };
-        tokio::spawn(super::task::run(
-            config, tokens, state, first, cmd_rx, event_tx,
-        ));
-        (handle, event_rx)
+        tokio::spawn(super::task::run(config, tokens, state, first, cmd_rx, sink));
+        handle
     }
 
     pub fn hub(&self) -> &str {

@@ -1,32 +1,34 @@
-//! SignalR JSON hub protocol: a pure codec, the client connection task, and the ProjectX market
-//! and user hub clients built on it.
+//! SignalR JSON hub protocol, client side: a pure codec, the connection task, its backoff and
+//! state, and the token it connects with. Nothing here knows ProjectX; the feeds in
+//! [`crate::feed`] build on it.
 //!
 //! - [`codec`]: handshake, 0x1E framing and messages 1–7, for clients and servers alike (no I/O).
 //! - [`auth`]: [`TokenSource`], the token in the hub URL, redaction.
-//! - [`connection`]: [`HubConnection`], the connection task (token → URL → upgrade → handshake →
-//!   resubscribe; keep-alive, server timeout, invoke/Completion, reconnect with [`backoff`]).
-//! - `task`: the connection task behind [`HubConnection`].
+//! - [`config`]: [`HubConfig`], where a hub is and how patient to be with it.
+//! - [`error`]: [`HubError`] and [`TokenError`].
+//! - [`sink`]: [`EventSink`], where the connection task hands each server invocation.
+//! - [`connection`]: [`HubConnection`], the handle (invoke, subscribe, state, close).
+//! - `task`: the connection task behind it (token → URL → upgrade → handshake → resubscribe;
+//!   keep-alive, server timeout, invoke/Completion, reconnect with [`backoff`]).
 //! - [`state`]: [`ConnectionState`], observable through a `watch` channel.
-//! - [`market`]: the market hub client and its events.
-//! - [`market_data`]: quotes (sparse, merged per contract), trades, depth, stale detection.
-//! - [`user`]: accounts, orders, positions and fills, wrapped or bare.
 
 pub mod auth;
 pub mod backoff;
 pub mod codec;
+pub mod config;
 pub mod connection;
-pub mod market;
-pub mod market_data;
+pub mod error;
+pub mod sink;
 pub mod state;
 mod task;
-pub mod user;
 
 pub use auth::{FixedToken, TokenSource};
 pub use backoff::Backoff;
-pub use connection::{HubConfig, HubConnection, HubError, HubEvent};
-pub use market::{MarketEvent, MarketHub, MarketHubConfig, Quote, QuoteBook};
+pub use config::HubConfig;
+pub use connection::{EVENT_CHANNEL_BOUND, HubConnection};
+pub use error::{HubError, TokenError};
+pub use sink::{ChannelSink, EventSink, HubEvent};
 pub use state::ConnectionState;
-pub use user::{UserEvent, UserHub};
 
 /// A tracing filter directive that keeps the hub token out of logs: tungstenite logs the raw
 /// upgrade request (the URL with `access_token`, and the `Authorization` header) at `trace`

@@ -18,6 +18,13 @@ pub enum ConnectionState {
     Closed { reason: String },
 }
 
+impl Default for ConnectionState {
+    /// Where every connection starts.
+    fn default() -> Self {
+        Self::Connecting { attempt: 0 }
+    }
+}
+
 impl ConnectionState {
     pub fn is_live(&self) -> bool {
         matches!(self, Self::Live)

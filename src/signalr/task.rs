@@ -8,25 +8,61 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::auth::{TokenSource, ensure_crypto_provider, hub_url, redact, redact_url};
 use super::codec::{Completion, Decoded, Decoder, HandshakeRequest, Invocation, Message, Outcome};
-use super::connection::{Command, HubConfig, HubError, HubEvent, Reply, Subscription, Ws};
+use super::config::HubConfig;
+use super::error::{HubError, TokenError};
+use super::sink::{EventSink, HubEvent};
 use super::state::StateMachine;
 
+pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Reply = oneshot::Sender<Result<Value, HubError>>;
+
+/// A subscription as replayed after a reconnect: the method and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Subscription {
+    pub(super) method: String,
+    pub(super) args: Vec<Value>,
+}
+
+pub(super) enum Command {
+    /// `reply: None` is a fire-and-forget send.
+    Invoke {
+        target: String,
+        args: Vec<Value>,
+        reply: Option<Reply>,
+    },
+    Subscribe {
+        sub: Subscription,
+        reply: Reply,
+    },
+    Unsubscribe {
+        sub: Subscription,
+        unsubscribe_method: String,
+        reply: Reply,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+
 /// Starts the task's loop; `first` is a connection already established by `connect`.
-pub(super) async fn run<T: TokenSource>(
+pub(super) async fn run<T: TokenSource, S: EventSink>(
     config: HubConfig,
     tokens: T,
     state: StateMachine,
     first: Option<(Ws, Decoder)>,
     cmds: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<HubEvent>,
+    sink: S,
 ) {
     let shared = Shared {
         config,
@@ -35,7 +71,7 @@ pub(super) async fn run<T: TokenSource>(
     };
     let book = Book {
         cmds,
-        events,
+        sink,
         subs: Vec::new(),
         pending: HashMap::new(),
         next_id: 0,
@@ -54,9 +90,9 @@ struct Shared<T> {
 
 /// What the connection task mutates; kept apart from `Shared` so a connect in progress (which
 /// borrows `Shared`) can run while commands are still served.
-struct Book {
+struct Book<S> {
     cmds: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<HubEvent>,
+    sink: S,
     subs: Vec<Subscription>,
     pending: HashMap<String, Pending>,
     next_id: u64,
@@ -89,7 +125,7 @@ pub(super) async fn establish<T: TokenSource>(
     state: &StateMachine,
 ) -> Result<(Ws, Decoder), HubError> {
     let hub = || config.name.clone();
-    let token = tokens.token().await.map_err(HubError::Token)?;
+    let token = tokens.token().await?;
     let url = hub_url(&config.url, &token)?;
     tracing::info!(hub = %config.name, url = %redact_url(&url), "connecting to hub");
     let mut request = url
@@ -97,7 +133,7 @@ pub(super) async fn establish<T: TokenSource>(
         .into_client_request()
         .map_err(|e| HubError::Url(redact(&e.to_string(), &token)))?;
     let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| HubError::Token("token is not a valid header value".into()))?;
+        .map_err(|_| TokenError::NotAHeaderValue)?;
     bearer.set_sensitive(true);
     request.headers_mut().insert("Authorization", bearer);
 
@@ -195,9 +231,9 @@ pub(super) async fn establish<T: TokenSource>(
     }
 }
 
-async fn run_loop<T: TokenSource>(
+async fn run_loop<T: TokenSource, S: EventSink>(
     shared: Shared<T>,
-    mut book: Book,
+    mut book: Book<S>,
     mut first: Option<(Ws, Decoder)>,
 ) {
     let hub = shared.config.name.clone();
@@ -256,9 +292,9 @@ async fn run_loop<T: TokenSource>(
 /// calls are held back and sent once live, so "spawn, then subscribe" gets the server's answer;
 /// during a backoff they are answered as disconnected. `None` means we were asked to stop; the
 /// state is then already `Closed`.
-async fn offline<F: Future>(
+async fn offline<F: Future, S: EventSink>(
     hub: &str,
-    book: &mut Book,
+    book: &mut Book<S>,
     state: &StateMachine,
     fut: F,
     defer: bool,
@@ -284,9 +320,9 @@ async fn offline<F: Future>(
     }
 }
 
-async fn serve<T: TokenSource>(
+async fn serve<T: TokenSource, S: EventSink>(
     shared: &Shared<T>,
-    book: &mut Book,
+    book: &mut Book<S>,
     mut ws: Ws,
     mut decoder: Decoder,
 ) -> Ended {
@@ -383,10 +419,10 @@ async fn serve<T: TokenSource>(
 }
 
 /// Handles every complete message buffered in the decoder.
-async fn drain(
+async fn drain<S: EventSink>(
     decoder: &mut Decoder,
     ws: &mut Ws,
-    book: &mut Book,
+    book: &mut Book<S>,
     cfg: &HubConfig,
 ) -> Option<Ended> {
     let hub = cfg.name.as_str();
@@ -428,7 +464,8 @@ async fn drain(
                         target: inv.target,
                         arguments: inv.arguments,
                     },
-                );
+                )
+                .await;
             }
             Message::Completion(c) => book.complete(hub, c),
             Message::Ping => {}
@@ -459,7 +496,7 @@ async fn send(ws: &mut Ws, msg: &Message, within: Duration) -> Result<(), String
     }
 }
 
-impl Book {
+impl<S: EventSink> Book<S> {
     /// The message a call becomes on a live connection (`Close` is handled by the caller).
     fn live_command(&mut self, cmd: Command) -> Option<Message> {
         Some(match cmd {
@@ -581,8 +618,8 @@ impl Book {
         }
     }
 
-    fn emit(&mut self, hub: &str, event: HubEvent) {
-        if self.events.send(event).is_err() && !self.events_closed_warned {
+    async fn emit(&mut self, hub: &str, event: HubEvent) {
+        if !self.sink.event(event).await && !self.events_closed_warned {
             self.events_closed_warned = true;
             tracing::warn!(hub, "hub events are arriving but nobody is receiving them");
         }

@@ -13,16 +13,12 @@ use super::events::UserEvent;
 use super::faults::HubFaults;
 use super::hub::{CallError, Hub, binding_error};
 use crate::signalr::codec::{Invocation, Message};
-use crate::signalr::user::{ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT};
-
-pub const SUBSCRIBE_ACCOUNTS: &str = "SubscribeAccounts";
-pub const UNSUBSCRIBE_ACCOUNTS: &str = "UnsubscribeAccounts";
-pub const SUBSCRIBE_ORDERS: &str = "SubscribeOrders";
-pub const UNSUBSCRIBE_ORDERS: &str = "UnsubscribeOrders";
-pub const SUBSCRIBE_POSITIONS: &str = "SubscribePositions";
-pub const UNSUBSCRIBE_POSITIONS: &str = "UnsubscribePositions";
-pub const SUBSCRIBE_TRADES: &str = "SubscribeTrades";
-pub const UNSUBSCRIBE_TRADES: &str = "UnsubscribeTrades";
+use crate::gateway::hub_names::{
+    ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, SUBSCRIBE_ACCOUNTS, SUBSCRIBE_ORDERS,
+    SUBSCRIBE_POSITIONS, SUBSCRIBE_USER_TRADES as SUBSCRIBE_TRADES, UNSUBSCRIBE_ACCOUNTS,
+    UNSUBSCRIBE_ORDERS, UNSUBSCRIBE_POSITIONS, UNSUBSCRIBE_USER_TRADES as UNSUBSCRIBE_TRADES,
+    USER_TRADE_EVENT as TRADE_EVENT,
+};
 
 /// `action` values seen on the live gateway: 1 for an order or position update, 2 when a
 /// position closes, 0 for a trade. Accounts are sent with 1.

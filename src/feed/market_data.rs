@@ -1,24 +1,25 @@
-//! Market hub payloads: quotes with the sparse merge ([`QuoteBook`]), trades, depth, their
-//! decoders, and the stale-quote clock. Pure: no I/O, no tasks.
+//! Market hub payloads: the wire shapes of quotes, trades and depth, their decoders, the one
+//! quote merge ([`QuoteBook`]) into the domain [`Quote`], and the conversion of trades and depth
+//! into domain values. Pure: no I/O, no tasks.
 //!
 //! Quotes arrive sparse (only changed fields), so a quote is only meaningful merged into the last
 //! one for its contract, and a missing or null field keeps its last value instead of becoming 0
-//! (a 0 bid would look like a crash to a strategy).
+//! (a 0 bid would look like a crash to a strategy). A field never sent stays `None`.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use tokio::time::Instant;
 
 use crate::gateway::wire::{DomType, Timestamp, TradeLogType};
+use crate::market::{Depth, DepthLevel, Quote, Side, Trade};
 
-/// A `GatewayQuote` payload: every field optional, because updates carry only what changed.
-/// After [`Quote::merge`] it is the latest known state of the contract.
+/// A `GatewayQuote` payload as it comes off the wire: every field optional, because updates
+/// carry only what changed. [`QuoteBook::apply`] merges it into the contract's [`Quote`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Quote {
+pub struct QuoteUpdate {
     /// `F.US.MNQ` form.
     #[serde(
         default,
@@ -128,52 +129,55 @@ fn real_price(p: Option<f64>) -> Option<f64> {
     p.filter(|p| p.is_finite() && *p != 0.0)
 }
 
-impl Quote {
-    /// Overlays the fields `update` carries; a missing, null, non-finite or (for prices) zero
-    /// field keeps the value it had.
-    pub fn merge(&mut self, update: &Quote) {
-        fn keep<T: Clone>(slot: &mut Option<T>, new: Option<T>) {
+/// The merged quote of every contract seen: the only place a quote is merged.
+#[derive(Debug, Default, Clone)]
+pub struct QuoteBook {
+    quotes: HashMap<Arc<str>, Quote>,
+}
+
+impl QuoteBook {
+    /// Merges a sparse update into the contract's quote and returns the result. A missing, null,
+    /// non-finite or (for prices) zero field keeps the value it had. `symbol` names the contract
+    /// for strategies; a changed name replaces the old one. `now_ms` stamps an update that
+    /// carries no time of its own.
+    pub fn apply(
+        &mut self,
+        contract_id: &str,
+        symbol: Option<&Arc<str>>,
+        update: &QuoteUpdate,
+        now_ms: impl FnOnce() -> i64,
+    ) -> &Quote {
+        // get_mut first: the contract is almost always known, and this avoids allocating its id.
+        if !self.quotes.contains_key(contract_id) {
+            let id: Arc<str> = contract_id.into();
+            let name = symbol.cloned().unwrap_or_else(|| id.clone());
+            self.quotes.insert(id.clone(), Quote::empty(id, name));
+        }
+        let q = self.quotes.get_mut(contract_id).expect("inserted above");
+        if let Some(s) = symbol
+            && !Arc::ptr_eq(s, &q.symbol)
+        {
+            q.symbol = s.clone();
+        }
+        fn keep<T>(slot: &mut Option<T>, new: Option<T>) {
             if new.is_some() {
                 *slot = new;
             }
         }
-        keep(&mut self.symbol, update.symbol.clone());
-        keep(&mut self.symbol_name, update.symbol_name.clone());
-        keep(&mut self.last_price, real_price(update.last_price));
-        keep(&mut self.best_bid, real_price(update.best_bid));
-        keep(&mut self.best_ask, real_price(update.best_ask));
-        keep(&mut self.open, real_price(update.open));
-        keep(&mut self.high, real_price(update.high));
-        keep(&mut self.low, real_price(update.low));
+        keep(&mut q.last, real_price(update.last_price));
+        keep(&mut q.bid, real_price(update.best_bid));
+        keep(&mut q.ask, real_price(update.best_ask));
+        keep(&mut q.open, real_price(update.open));
+        keep(&mut q.high, real_price(update.high));
+        keep(&mut q.low, real_price(update.low));
         // A change of 0 is real (unchanged on the day); only non-finite values are dropped.
-        keep(&mut self.change, update.change.filter(|c| c.is_finite()));
-        keep(
-            &mut self.change_percent,
-            update.change_percent.filter(|c| c.is_finite()),
-        );
-        keep(&mut self.volume, update.volume);
-        keep(&mut self.last_updated, update.last_updated);
-        keep(&mut self.timestamp, update.timestamp);
-    }
-}
-
-/// The merged quote of every contract seen.
-#[derive(Debug, Default, Clone)]
-pub struct QuoteBook {
-    quotes: HashMap<String, Quote>,
-}
-
-impl QuoteBook {
-    /// Merges a sparse update into the contract's quote and returns the result.
-    pub fn apply(&mut self, contract_id: &str, update: &Quote) -> &Quote {
-        // get_mut first: the contract is almost always known, and this avoids allocating its id.
-        if !self.quotes.contains_key(contract_id) {
-            self.quotes
-                .insert(contract_id.to_string(), Quote::default());
-        }
-        let quote = self.quotes.get_mut(contract_id).expect("inserted above");
-        quote.merge(update);
-        quote
+        keep(&mut q.change, update.change.filter(|c| c.is_finite()));
+        keep(&mut q.volume, update.volume);
+        q.time_ms = update
+            .timestamp
+            .or(update.last_updated)
+            .map_or_else(now_ms, |t| t.0.timestamp_millis());
+        q
     }
 
     pub fn get(&self, contract_id: &str) -> Option<&Quote> {
@@ -294,12 +298,12 @@ pub fn contract_args(args: &[Value]) -> Result<(&str, &Value), String> {
 ///
 /// # Errors
 /// When the arguments are not `[string, object]`.
-pub fn decode_quote(args: &[Value]) -> Result<(&str, Quote), String> {
+pub fn decode_quote(args: &[Value]) -> Result<(&str, QuoteUpdate), String> {
     let (id, data) = contract_args(args)?;
     if !data.is_object() {
         return Err("quote data is not an object".into());
     }
-    let quote = Quote::deserialize(data).map_err(|e| e.to_string())?;
+    let quote = QuoteUpdate::deserialize(data).map_err(|e| e.to_string())?;
     Ok((id, quote))
 }
 
@@ -323,66 +327,59 @@ pub fn decode_items<T: serde::de::DeserializeOwned>(
     Ok((id, items.map_err(|e| e.to_string())?))
 }
 
-/// Tracks, per subscribed contract, when its last quote came, to report silence.
-#[derive(Debug)]
-pub struct StaleTracker {
-    after: Duration,
-    contracts: HashMap<String, Freshness>,
+impl MarketTrade {
+    /// The domain trade, or `None` when the print lacks a price or a size (never a made-up 0).
+    pub fn to_domain(&self, contract: &Arc<str>, symbol: &Arc<str>, now_ms: i64) -> Option<Trade> {
+        Some(Trade {
+            contract: contract.clone(),
+            symbol: symbol.clone(),
+            price: real_price(self.price)?,
+            size: self.volume? as f64,
+            side: self.side.and_then(|s| match s {
+                TradeLogType::Buy => Some(Side::Buy),
+                TradeLogType::Sell => Some(Side::Sell),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }),
+            time_ms: self.timestamp.map_or(now_ms, |t| t.0.timestamp_millis()),
+        })
+    }
 }
 
-#[derive(Debug)]
-struct Freshness {
-    last: Instant,
-    stale: bool,
-}
-
-impl StaleTracker {
-    pub fn new(after: Duration) -> Self {
-        Self {
-            after,
-            contracts: HashMap::new(),
-        }
-    }
-
-    /// Starts the clock for a contract (from `now`, as if a quote had just come); a contract
-    /// already watched keeps its clock.
-    pub fn watch(&mut self, contract_id: &str, now: Instant) {
-        self.contracts
-            .entry(contract_id.to_string())
-            .or_insert(Freshness {
-                last: now,
-                stale: false,
-            });
-    }
-
-    pub fn unwatch(&mut self, contract_id: &str) {
-        self.contracts.remove(contract_id);
-    }
-
-    /// Records a quote; `true` when the contract had been reported stale (it has resumed).
-    pub fn on_quote(&mut self, contract_id: &str, now: Instant) -> bool {
-        match self.contracts.get_mut(contract_id) {
-            Some(f) => {
-                f.last = now;
-                std::mem::replace(&mut f.stale, false)
-            }
-            None => false,
-        }
-    }
-
-    /// Contracts that became stale since the last check, with how long they have been silent.
-    /// Each silence is reported once.
-    pub fn check(&mut self, now: Instant) -> Vec<(String, Duration)> {
-        let mut out = Vec::new();
-        for (id, f) in &mut self.contracts {
-            let silent = now.saturating_duration_since(f.last);
-            if !f.stale && silent >= self.after {
-                f.stale = true;
-                out.push((id.clone(), silent));
-            }
-        }
-        out.sort();
-        out
+/// The domain depth update: bid and ask levels with their resting size; entries that are not a
+/// price level (trades, resets, session highs and lows) or lack a price are left out.
+pub fn depth_to_domain(
+    entries: &[DepthEntry],
+    contract: &Arc<str>,
+    symbol: &Arc<str>,
+    now_ms: i64,
+) -> Depth {
+    let levels = entries
+        .iter()
+        .filter_map(|e| {
+            let side = match e.kind? {
+                DomType::Bid | DomType::BestBid | DomType::NewBestBid => Side::Buy,
+                DomType::Ask | DomType::BestAsk | DomType::NewBestAsk => Side::Sell,
+                _ => return None,
+            };
+            Some(DepthLevel {
+                side,
+                price: real_price(e.price)?,
+                size: e.current_volume.or(e.volume)? as f64,
+            })
+        })
+        .collect();
+    let time_ms = entries
+        .iter()
+        .filter_map(|e| e.timestamp)
+        .map(|t| t.0.timestamp_millis())
+        .find(|ms| *ms > 0)
+        .unwrap_or(now_ms);
+    Depth {
+        contract: contract.clone(),
+        symbol: symbol.clone(),
+        levels,
+        time_ms,
     }
 }
 
@@ -391,44 +388,72 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn q(v: Value) -> Quote {
+    fn q(v: Value) -> QuoteUpdate {
         serde_json::from_value(v).unwrap()
+    }
+
+    fn apply<'a>(book: &'a mut QuoteBook, id: &str, update: &QuoteUpdate) -> &'a Quote {
+        book.apply(id, None, update, || 7)
     }
 
     #[test]
     fn sparse_updates_keep_the_last_value() {
         let mut book = QuoteBook::default();
-        book.apply("C", &q(json!({"symbol":"F.US.MNQ","lastPrice":100.25,"bestBid":100.0,"bestAsk":100.5,"volume":10})));
-        let m = book.apply("C", &q(json!({"bestBid":100.25,"bestAsk":null,"timestamp":"2025-12-01T15:30:00.2490000+00:00"})));
-        assert_eq!(m.best_bid, Some(100.25));
-        assert_eq!(m.best_ask, Some(100.5), "null keeps the last value");
-        assert_eq!(m.last_price, Some(100.25), "missing keeps the last value");
+        let mnq: Arc<str> = "MNQ".into();
+        book.apply(
+            "C",
+            Some(&mnq),
+            &q(json!({"symbol":"F.US.MNQ","lastPrice":100.25,"bestBid":100.0,"bestAsk":100.5,"volume":10})),
+            || 7,
+        );
+        let m = apply(
+            &mut book,
+            "C",
+            &q(json!({"bestBid":100.25,"bestAsk":null,"timestamp":"2025-12-01T15:30:00.2490000+00:00"})),
+        );
+        assert_eq!(m.bid, Some(100.25));
+        assert_eq!(m.ask, Some(100.5), "null keeps the last value");
+        assert_eq!(m.last, Some(100.25), "missing keeps the last value");
         assert_eq!(m.volume, Some(10));
-        assert_eq!(m.symbol.as_deref(), Some("F.US.MNQ"));
-        assert!(m.timestamp.is_some());
+        assert_eq!((&*m.contract, &*m.symbol), ("C", "MNQ"));
+        assert_eq!(m.time_ms, 1_764_603_000_249);
+        assert_eq!(apply(&mut book, "C", &q(json!({}))).time_ms, 7, "no time: now");
+    }
+
+    #[test]
+    fn fields_never_sent_stay_absent() {
+        let mut book = QuoteBook::default();
+        let m = apply(&mut book, "C", &q(json!({"bestBid": 5.0})));
+        assert_eq!(m.bid, Some(5.0));
+        assert_eq!(
+            (m.ask, m.last, m.volume, m.open, m.high, m.low, m.change),
+            (None, None, None, None, None, None, None)
+        );
+        assert_eq!(&*m.symbol, "C", "unnamed contracts are called by their id");
     }
 
     #[test]
     fn zero_or_garbage_prices_never_replace_a_real_one() {
         let mut book = QuoteBook::default();
-        book.apply("C", &q(json!({"bestBid":5.0,"change":1.5})));
-        let m = book.apply(
+        apply(&mut book, "C", &q(json!({"bestBid":5.0,"change":1.5})));
+        let m = apply(
+            &mut book,
             "C",
             &q(json!({"bestBid":0,"lastPrice":"x","change":0,"timestamp":"not a time"})),
         );
-        assert_eq!(m.best_bid, Some(5.0));
-        assert_eq!(m.last_price, None);
+        assert_eq!(m.bid, Some(5.0));
+        assert_eq!(m.last, None);
         assert_eq!(m.change, Some(0.0), "a zero change is real");
-        assert_eq!(m.timestamp, None);
+        assert_eq!(m.time_ms, 7);
     }
 
     #[test]
     fn contracts_are_merged_separately() {
         let mut book = QuoteBook::default();
-        book.apply("A", &q(json!({"bestBid":1.0})));
-        book.apply("B", &q(json!({"bestAsk":2.0})));
-        assert_eq!(book.get("A").unwrap().best_ask, None);
-        assert_eq!(book.get("B").unwrap().best_bid, None);
+        apply(&mut book, "A", &q(json!({"bestBid":1.0})));
+        apply(&mut book, "B", &q(json!({"bestAsk":2.0})));
+        assert_eq!(book.get("A").unwrap().ask, None);
+        assert_eq!(book.get("B").unwrap().bid, None);
         assert_eq!(book.len(), 2);
     }
 
@@ -451,43 +476,32 @@ mod tests {
     fn trades_and_depth_accept_arrays_or_one_object() {
         let arr = vec![
             json!("C"),
-            json!([{"symbolId":"F.US.MNQ","price":1.0,"type":0,"volume":2},{"price":2.0,"type":1,"volume":1}]),
+            json!([{"symbolId":"F.US.MNQ","price":1.0,"type":0,"volume":2},{"price":2.0,"type":1,"volume":1},{"price":3.0}]),
         ];
         let (_, trades): (_, Vec<MarketTrade>) = decode_items(&arr).unwrap();
-        assert_eq!(trades.len(), 2);
+        assert_eq!(trades.len(), 3);
         assert_eq!(trades[1].side, Some(TradeLogType::Sell));
+        let (c, s): (Arc<str>, Arc<str>) = ("C".into(), "MNQ".into());
+        let t = trades[1].to_domain(&c, &s, 9).unwrap();
+        assert_eq!((t.price, t.size, t.side, t.time_ms), (2.0, 1.0, Some(Side::Sell), 9));
+        assert_eq!(trades[2].to_domain(&c, &s, 9), None, "no size: no trade");
         let one = vec![
             json!("C"),
-            json!({"type":2,"price":1.0,"volume":3,"currentVolume":14,"timestamp":"0001-01-01T00:00:00+00:00"}),
+            json!([{"type":2,"price":1.0,"volume":3,"currentVolume":14,"timestamp":"0001-01-01T00:00:00+00:00"},
+                   {"type":6,"price":0.0}, {"type":1,"price":1.25,"volume":2}]),
         ];
         let (_, depth): (_, Vec<DepthEntry>) = decode_items(&one).unwrap();
         assert_eq!(depth[0].kind, Some(DomType::Bid));
         assert_eq!(depth[0].current_volume, Some(14));
-    }
-
-    #[test]
-    fn stale_is_reported_once_per_silence_and_resumes() {
-        let t0 = Instant::now();
-        let mut s = StaleTracker::new(Duration::from_secs(5));
-        s.watch("A", t0);
-        s.watch("B", t0);
-        assert!(s.check(t0 + Duration::from_secs(4)).is_empty());
-        assert!(!s.on_quote("A", t0 + Duration::from_secs(4)));
-        let stale = s.check(t0 + Duration::from_secs(6));
-        assert_eq!(stale, vec![("B".to_string(), Duration::from_secs(6))]);
-        assert!(
-            s.check(t0 + Duration::from_secs(7)).is_empty(),
-            "reported once"
-        );
-        assert!(s.on_quote("B", t0 + Duration::from_secs(8)), "resumed");
+        let d = depth_to_domain(&depth, &c, &s, 9);
         assert_eq!(
-            s.check(t0 + Duration::from_secs(9)).len(),
-            1,
-            "A is stale now"
+            d.levels,
+            vec![
+                DepthLevel { side: Side::Buy, price: 1.0, size: 14.0 },
+                DepthLevel { side: Side::Sell, price: 1.25, size: 2.0 },
+            ]
         );
-        s.unwatch("A");
-        assert!(!s.on_quote("A", t0 + Duration::from_secs(9)));
-        assert!(!s.on_quote("unknown", t0));
+        assert_eq!(d.time_ms, 9);
     }
 
     use proptest::prelude::*;
@@ -508,13 +522,13 @@ mod tests {
             let mut book = QuoteBook::default();
             let mut expected = None;
             for bid in &updates {
-                let update = Quote { best_bid: *bid, ..Quote::default() };
-                let merged = book.apply("C", &update);
+                let update = QuoteUpdate { best_bid: *bid, ..QuoteUpdate::default() };
+                let merged = apply(&mut book, "C", &update);
                 if let Some(b) = bid.filter(|b| *b != 0.0) {
                     expected = Some(b);
                 }
-                prop_assert_eq!(merged.best_bid, expected);
-                prop_assert_ne!(merged.best_bid, Some(0.0));
+                prop_assert_eq!(merged.bid, expected);
+                prop_assert_ne!(merged.bid, Some(0.0));
             }
         }
     }

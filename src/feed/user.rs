@@ -1,22 +1,31 @@
-//! The ProjectX user hub client: account, order, position and fill subscriptions, and their
-//! events decoded into the wire model (gateway doc §5).
+//! The ProjectX user feed: account, order, position and fill subscriptions on the user hub, and
+//! their events decoded (inside the hub's connection task) into typed [`UserEvent`]s on a
+//! bounded channel to the engine (gateway doc §5).
 //!
 //! The docs show bare objects, live traffic shows `{action, data}` wrappers, and either may come
 //! one per argument or as an array: all four shapes decode the same way.
+//!
+//! Overflow policy: none of these events may be lost, so a full channel makes the connection
+//! wait (and stop reading the socket) until the engine catches up; each wait is counted.
 
+use prometheus_client::metrics::counter::Counter;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::auth::TokenSource;
-use super::connection::{HubConfig, HubConnection, HubError, HubEvent};
-use super::state::ConnectionState;
+use crate::gateway::hub_names::{
+    ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, SUBSCRIBE_ACCOUNTS, SUBSCRIBE_ORDERS,
+    SUBSCRIBE_POSITIONS, SUBSCRIBE_USER_TRADES, UNSUBSCRIBE_ACCOUNTS, UNSUBSCRIBE_ORDERS,
+    UNSUBSCRIBE_POSITIONS, UNSUBSCRIBE_USER_TRADES, USER_TRADE_EVENT as TRADE_EVENT,
+};
 use crate::gateway::wire::{Account, Order, Position, Trade};
+use crate::signalr::{
+    ConnectionState, EventSink, HubConfig, HubConnection, HubError, HubEvent, TokenSource,
+};
 
-pub const ACCOUNT_EVENT: &str = "GatewayUserAccount";
-pub const ORDER_EVENT: &str = "GatewayUserOrder";
-pub const POSITION_EVENT: &str = "GatewayUserPosition";
-pub const TRADE_EVENT: &str = "GatewayUserTrade";
+/// Room in the channel to the engine: a burst of fills and order updates never needs more; past
+/// it the hub connection waits.
+pub const DEFAULT_USER_BOUND: usize = 1024;
 
 /// What the user hub reports. `action` is the wrapper's code when there was one (1 seen on
 /// updates, 2 on a position close, 0 on fills; undocumented), `None` for a bare object.
@@ -41,6 +50,51 @@ pub enum UserEvent {
     },
     /// An event this client does not know.
     Other(HubEvent),
+}
+
+/// Settings of a user feed.
+#[derive(Debug, Clone)]
+pub struct UserFeedConfig {
+    pub hub: HubConfig,
+    /// Events waiting for the engine past which the connection waits.
+    pub bound: usize,
+    /// Counts the times the connection had to wait for room.
+    pub waits: Counter,
+}
+
+impl UserFeedConfig {
+    /// SignalR's defaults, [`DEFAULT_USER_BOUND`], a counter of its own.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            hub: HubConfig::new("user", url),
+            bound: DEFAULT_USER_BOUND,
+            waits: Counter::default(),
+        }
+    }
+}
+
+/// Runs inside the user hub's connection task: decodes each event and hands it on, waiting for
+/// room rather than dropping it.
+struct UserSink {
+    tx: mpsc::Sender<UserEvent>,
+    waits: Counter,
+}
+
+impl EventSink for UserSink {
+    async fn event(&mut self, ev: HubEvent) -> bool {
+        for e in decode_event(ev) {
+            let e = match self.tx.try_send(e) {
+                Ok(()) => continue,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(e)) => e,
+            };
+            self.waits.inc();
+            if self.tx.send(e).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// Flattens the arguments of a user event into `(action, data)` pairs: each argument may be an
@@ -126,27 +180,23 @@ pub fn decode_event(ev: HubEvent) -> Vec<UserEvent> {
     }
 }
 
-/// A user hub client. Cheap to clone; the connection closes when every clone is dropped or
-/// [`UserHub::close`] is called.
+/// A user feed. Cheap to clone; the connection closes when every clone is dropped or
+/// [`UserFeed::close`] is called.
 #[derive(Debug, Clone)]
-pub struct UserHub {
+pub struct UserFeed {
     conn: HubConnection,
 }
 
-impl UserHub {
-    /// The user hub's connection settings with SignalR's defaults.
-    pub fn config(url: impl Into<String>) -> HubConfig {
-        HubConfig::new("user", url)
-    }
-
+impl UserFeed {
     /// Starts the connection in the background (reconnecting forever); events arrive on the
-    /// returned receiver, unbounded: order and fill events are never dropped.
+    /// returned receiver, bounded by `config.bound`: order and fill events are never dropped.
     pub fn spawn<T: TokenSource>(
-        config: HubConfig,
+        config: UserFeedConfig,
         tokens: T,
-    ) -> (Self, mpsc::UnboundedReceiver<UserEvent>) {
-        let (conn, events) = HubConnection::spawn(config, tokens);
-        (Self { conn }, Self::translate(events))
+    ) -> (Self, mpsc::Receiver<UserEvent>) {
+        let (sink, rx) = Self::sink(&config);
+        let conn = HubConnection::spawn_with(config.hub, tokens, sink);
+        (Self { conn }, rx)
     }
 
     /// Connects once before returning, so a bad token or URL is reported at once.
@@ -154,27 +204,21 @@ impl UserHub {
     /// # Errors
     /// See [`HubConnection::connect`].
     pub async fn connect<T: TokenSource>(
-        config: HubConfig,
+        config: UserFeedConfig,
         tokens: T,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<UserEvent>), HubError> {
-        let (conn, events) = HubConnection::connect(config, tokens).await?;
-        Ok((Self { conn }, Self::translate(events)))
+    ) -> Result<(Self, mpsc::Receiver<UserEvent>), HubError> {
+        let (sink, rx) = Self::sink(&config);
+        let conn = HubConnection::connect_with(config.hub, tokens, sink).await?;
+        Ok((Self { conn }, rx))
     }
 
-    fn translate(
-        mut events: mpsc::UnboundedReceiver<HubEvent>,
-    ) -> mpsc::UnboundedReceiver<UserEvent> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(ev) = events.recv().await {
-                for e in decode_event(ev) {
-                    if tx.send(e).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        rx
+    fn sink(config: &UserFeedConfig) -> (UserSink, mpsc::Receiver<UserEvent>) {
+        let (tx, rx) = mpsc::channel(config.bound.max(1));
+        let sink = UserSink {
+            tx,
+            waits: config.waits.clone(),
+        };
+        (sink, rx)
     }
 
     pub fn connection(&self) -> &HubConnection {
@@ -188,14 +232,14 @@ impl UserHub {
     /// # Errors
     /// See [`HubConnection::subscribe`].
     pub async fn subscribe_accounts(&self) -> Result<(), HubError> {
-        self.conn.subscribe("SubscribeAccounts", vec![]).await
+        self.conn.subscribe(SUBSCRIBE_ACCOUNTS, vec![]).await
     }
 
     /// # Errors
     /// See [`HubConnection::unsubscribe`].
     pub async fn unsubscribe_accounts(&self) -> Result<(), HubError> {
         self.conn
-            .unsubscribe("SubscribeAccounts", "UnsubscribeAccounts", vec![])
+            .unsubscribe(SUBSCRIBE_ACCOUNTS, UNSUBSCRIBE_ACCOUNTS, vec![])
             .await
     }
 
@@ -203,7 +247,7 @@ impl UserHub {
     /// See [`HubConnection::subscribe`].
     pub async fn subscribe_orders(&self, account_id: i32) -> Result<(), HubError> {
         self.conn
-            .subscribe("SubscribeOrders", vec![json!(account_id)])
+            .subscribe(SUBSCRIBE_ORDERS, vec![json!(account_id)])
             .await
     }
 
@@ -212,8 +256,8 @@ impl UserHub {
     pub async fn unsubscribe_orders(&self, account_id: i32) -> Result<(), HubError> {
         self.conn
             .unsubscribe(
-                "SubscribeOrders",
-                "UnsubscribeOrders",
+                SUBSCRIBE_ORDERS,
+                UNSUBSCRIBE_ORDERS,
                 vec![json!(account_id)],
             )
             .await
@@ -223,7 +267,7 @@ impl UserHub {
     /// See [`HubConnection::subscribe`].
     pub async fn subscribe_positions(&self, account_id: i32) -> Result<(), HubError> {
         self.conn
-            .subscribe("SubscribePositions", vec![json!(account_id)])
+            .subscribe(SUBSCRIBE_POSITIONS, vec![json!(account_id)])
             .await
     }
 
@@ -232,8 +276,8 @@ impl UserHub {
     pub async fn unsubscribe_positions(&self, account_id: i32) -> Result<(), HubError> {
         self.conn
             .unsubscribe(
-                "SubscribePositions",
-                "UnsubscribePositions",
+                SUBSCRIBE_POSITIONS,
+                UNSUBSCRIBE_POSITIONS,
                 vec![json!(account_id)],
             )
             .await
@@ -243,7 +287,7 @@ impl UserHub {
     /// See [`HubConnection::subscribe`].
     pub async fn subscribe_trades(&self, account_id: i32) -> Result<(), HubError> {
         self.conn
-            .subscribe("SubscribeTrades", vec![json!(account_id)])
+            .subscribe(SUBSCRIBE_USER_TRADES, vec![json!(account_id)])
             .await
     }
 
@@ -252,8 +296,8 @@ impl UserHub {
     pub async fn unsubscribe_trades(&self, account_id: i32) -> Result<(), HubError> {
         self.conn
             .unsubscribe(
-                "SubscribeTrades",
-                "UnsubscribeTrades",
+                SUBSCRIBE_USER_TRADES,
+                UNSUBSCRIBE_USER_TRADES,
                 vec![json!(account_id)],
             )
             .await
