@@ -24,12 +24,14 @@ fn quote(i: u64) -> Event {
     Event::Quote(Quote {
         contract: "CON.F.US.MNQ.Z26".into(),
         symbol: "MNQ".into(),
-        bid: 20000.0 + (i % 8) as f64 * 0.25,
-        ask: 20000.25 + (i % 8) as f64 * 0.25,
-        last: 20000.0,
-        bid_size: 1.0,
-        ask_size: 1.0,
-        volume: i as f64,
+        bid: Some(20000.0 + (i % 8) as f64 * 0.25),
+        ask: Some(20000.25 + (i % 8) as f64 * 0.25),
+        last: Some(20000.0),
+        volume: Some(i as i64),
+        open: None,
+        high: None,
+        low: None,
+        change: None,
         time_ms: 0,
     })
 }

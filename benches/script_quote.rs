@@ -72,12 +72,14 @@ fn quote(contract: &Arc<str>, symbol: &Arc<str>, i: u64) -> Event {
     Event::Quote(Quote {
         contract: contract.clone(),
         symbol: symbol.clone(),
-        bid,
-        ask: bid + 0.25,
-        last: bid,
-        bid_size: 3.0,
-        ask_size: 4.0,
-        volume: i as f64,
+        bid: Some(bid),
+        ask: Some(bid + 0.25),
+        last: Some(bid),
+        volume: Some(i as i64),
+        open: None,
+        high: None,
+        low: None,
+        change: None,
         time_ms: 1_700_000_000_000 + i as i64,
     })
 }
@@ -137,7 +139,7 @@ fn main() {
         .collect();
     let base = broker.count.load(Ordering::Acquire);
     let busy = Event::Quote(Quote {
-        bid: -1.0,
+        bid: Some(-1.0),
         ..match quote(&contract, &symbol, 0) {
             Event::Quote(q) => q,
             _ => unreachable!(),

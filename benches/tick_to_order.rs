@@ -17,7 +17,7 @@ use moontick::gateway::{Credentials, GatewayClient, Session, Transport, Transpor
 use moontick::metrics::Metrics;
 use moontick::risk::RiskGuard;
 use moontick::script::HostConfig;
-use moontick::signalr::MarketHubConfig;
+use moontick::feed::MarketFeedConfig;
 use moontick::sim::{SimConfig, Simulator};
 
 const ORDERING: &str = r#"
@@ -82,7 +82,7 @@ async fn engine(
         client,
         account,
         guard,
-        market_hub: MarketHubConfig::new(sim.market_hub_url()),
+        market_hub: MarketFeedConfig::new(sim.market_hub_url()),
         user_hub_url: sim.user_hub_url(),
         host,
         watch: false,

@@ -17,7 +17,7 @@ use moontick::engine::{Engine, EngineParams};
 use moontick::gateway::{Endpoint, GatewayClient, TransportOptions};
 use moontick::risk::RiskGuard;
 use moontick::script::HostConfig;
-use moontick::signalr::MarketHubConfig;
+use moontick::feed::MarketFeedConfig;
 use moontick::sim::Simulator;
 use moontick::sim::faults::AfterExecute;
 use serde_json::Value;
@@ -59,7 +59,7 @@ async fn start_engine(
         client: client.clone(),
         account,
         guard,
-        market_hub: MarketHubConfig::new(sim.market_hub_url()),
+        market_hub: MarketFeedConfig::new(sim.market_hub_url()),
         user_hub_url: sim.user_hub_url(),
         host,
         watch: true,

@@ -12,10 +12,14 @@ use std::time::Duration;
 use common::{WAIT, assert_no_secret_logged, credentials, session, session_with_margin, start_sim};
 use moontick::gateway::Session;
 use moontick::secret::Secret;
-use moontick::signalr::market::{MarketEvent, MarketHub, MarketHubConfig};
-use moontick::signalr::{Backoff, ConnectionState, FixedToken, HubError, Quote};
+use moontick::feed::{
+    MarketEvent, MarketEvents, MarketFeed as MarketHub, MarketFeedConfig as MarketHubConfig,
+    SessionTokens,
+};
+use moontick::market::Quote;
+use moontick::signalr::{Backoff, ConnectionState, FixedToken, HubError};
 use moontick::sim::Simulator;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 fn config(sim: &Simulator) -> MarketHubConfig {
     let mut cfg = MarketHubConfig::new(sim.market_hub_url());
@@ -30,11 +34,15 @@ fn config(sim: &Simulator) -> MarketHubConfig {
     cfg
 }
 
-async fn next_quote(rx: &mut mpsc::UnboundedReceiver<MarketEvent>, contract: &str) -> Quote {
+fn tokens(sim: &Simulator) -> SessionTokens {
+    SessionTokens::new(session(sim, None, Some(credentials())))
+}
+
+async fn next_quote(rx: &mut MarketEvents, contract: &str) -> Quote {
     tokio::time::timeout(WAIT, async {
         loop {
             match rx.recv().await.expect("event stream open") {
-                MarketEvent::Quote { contract_id, quote } if contract_id == contract => {
+                MarketEvent::Quote(quote) if &*quote.contract == contract => {
                     return quote;
                 }
                 _ => {}
@@ -66,9 +74,9 @@ fn hub_tokens(sim: &Simulator) -> Vec<String> {
 
 fn assert_complete(q: &Quote) {
     for (name, v) in [
-        ("bestBid", q.best_bid),
-        ("bestAsk", q.best_ask),
-        ("lastPrice", q.last_price),
+        ("bid", q.bid),
+        ("ask", q.ask),
+        ("last", q.last),
         ("open", q.open),
         ("high", q.high),
         ("low", q.low),
@@ -79,7 +87,7 @@ fn assert_complete(q: &Quote) {
     // Volume is absent only before the contract's first trade of the session.
     assert!(q.volume.is_none_or(|v| v > 0), "volume: {q:?}");
     assert!(
-        (q.best_ask.unwrap() - q.best_bid.unwrap() - 0.25).abs() < 1e-9,
+        (q.ask.unwrap() - q.bid.unwrap() - 0.25).abs() < 1e-9,
         "{q:?}"
     );
 }
@@ -89,14 +97,14 @@ async fn quotes_flow_and_sparse_updates_merge_without_zeros() {
     let sim = start_sim(|c| c.quote_rate = 40.0).await;
     let mnq = sim.contract_id("MNQ").unwrap();
     let (market, mut events) =
-        MarketHub::spawn(config(&sim), session(&sim, None, Some(credentials())));
-    market.subscribe_quotes(&mnq).await.expect("subscribed");
+        MarketHub::spawn(config(&sim), tokens(&sim));
+    market.subscribe_quotes(&mnq, "MNQ".into()).await.expect("subscribed");
     let mut seen_bids = std::collections::HashSet::new();
     for _ in 0..40 {
         let q = next_quote(&mut events, &mnq).await;
         assert_complete(&q);
-        assert_eq!(q.symbol.as_deref(), Some("F.US.MNQ"));
-        seen_bids.insert(q.best_bid.unwrap().to_bits());
+        assert_eq!(&*q.symbol, "MNQ");
+        seen_bids.insert(q.bid.unwrap().to_bits());
     }
     let last = next_quote(&mut events, &mnq).await;
     assert!(last.volume.is_some_and(|v| v > 0), "{last:?}");
@@ -116,9 +124,9 @@ async fn dropped_socket_reconnects_resubscribes_and_quotes_resume() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let mnq = sim.contract_id("MNQ").unwrap();
     let (market, mut events) =
-        MarketHub::spawn(config(&sim), session(&sim, None, Some(credentials())));
+        MarketHub::spawn(config(&sim), tokens(&sim));
     let mut state = market.state();
-    market.subscribe_quotes(&mnq).await.unwrap();
+    market.subscribe_quotes(&mnq, "MNQ".into()).await.unwrap();
     next_quote(&mut events, &mnq).await;
     assert_eq!(sim.stats().hub_connects, 1);
 
@@ -128,7 +136,7 @@ async fn dropped_socket_reconnects_resubscribes_and_quotes_resume() {
     })
     .await;
     wait_state(&mut state, ConnectionState::is_live).await;
-    while events.try_recv().is_ok() {}
+    while events.try_recv().is_some() {}
     let q = next_quote(&mut events, &mnq).await;
     assert_complete(&q);
     assert_eq!(sim.stats().hub_connects, 2);
@@ -140,8 +148,8 @@ async fn periodic_drops_are_survived() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let mnq = sim.contract_id("MNQ").unwrap();
     let (market, mut events) =
-        MarketHub::spawn(config(&sim), session(&sim, None, Some(credentials())));
-    market.subscribe_quotes(&mnq).await.unwrap();
+        MarketHub::spawn(config(&sim), tokens(&sim));
+    market.subscribe_quotes(&mnq, "MNQ".into()).await.unwrap();
     sim.faults()
         .drop_hub_connections_every(Some(Duration::from_millis(300)));
     tokio::time::timeout(WAIT, async {
@@ -153,7 +161,7 @@ async fn periodic_drops_are_survived() {
     .expect("the client kept reconnecting");
     sim.faults().drop_hub_connections_every(None);
     assert!(market.connection().wait_live(WAIT).await);
-    while events.try_recv().is_ok() {}
+    while events.try_recv().is_some() {}
     assert_complete(&next_quote(&mut events, &mnq).await);
     market.close().await;
 }
@@ -168,9 +176,9 @@ async fn token_that_expired_while_disconnected_is_refreshed_before_the_reconnect
     let mnq = sim.contract_id("MNQ").unwrap();
     let session: Arc<Session> =
         session_with_margin(&sim, None, Some(credentials()), Duration::from_millis(500));
-    let (market, mut events) = MarketHub::spawn(config(&sim), session.clone());
+    let (market, mut events) = MarketHub::spawn(config(&sim), SessionTokens::new(session.clone()));
     let mut state = market.state();
-    market.subscribe_quotes(&mnq).await.unwrap();
+    market.subscribe_quotes(&mnq, "MNQ".into()).await.unwrap();
     next_quote(&mut events, &mnq).await;
     let first = hub_tokens(&sim);
     assert_eq!(first.len(), 1);
@@ -193,7 +201,7 @@ async fn token_that_expired_while_disconnected_is_refreshed_before_the_reconnect
     sim.faults().reject_hub_upgrades(None);
 
     wait_state(&mut state, ConnectionState::is_live).await;
-    while events.try_recv().is_ok() {}
+    while events.try_recv().is_some() {}
     next_quote(&mut events, &mnq).await;
     let tokens = hub_tokens(&sim);
     assert_eq!(tokens.len(), 2, "refused upgrades are not recorded");
@@ -212,7 +220,7 @@ async fn handshake_error_is_reported_with_the_server_message() {
     let sim = start_sim(|_| {}).await;
     sim.faults()
         .hub_handshake_error(Some("Handshake refused by the simulator"));
-    let err = MarketHub::connect(config(&sim), session(&sim, None, Some(credentials())))
+    let err = MarketHub::connect(config(&sim), tokens(&sim))
         .await
         .map(drop)
         .unwrap_err();
@@ -225,7 +233,7 @@ async fn handshake_error_is_reported_with_the_server_message() {
     );
     sim.faults().hub_handshake_error(None);
     let (market, _events) =
-        MarketHub::connect(config(&sim), session(&sim, None, Some(credentials())))
+        MarketHub::connect(config(&sim), tokens(&sim))
             .await
             .expect("handshake accepted again");
     market.close().await;
@@ -238,9 +246,9 @@ async fn silent_server_is_detected_by_the_ping_timeout_and_quotes_resume() {
     let mut cfg = config(&sim);
     cfg.hub.server_timeout = Duration::from_millis(800);
     cfg.stale_after = Duration::from_millis(400);
-    let (market, mut events) = MarketHub::spawn(cfg, session(&sim, None, Some(credentials())));
+    let (market, mut events) = MarketHub::spawn(cfg, tokens(&sim));
     let mut state = market.state();
-    market.subscribe_quotes(&mnq).await.unwrap();
+    market.subscribe_quotes(&mnq, "MNQ".into()).await.unwrap();
     next_quote(&mut events, &mnq).await;
 
     sim.faults().hubs_silent(true);
@@ -261,7 +269,7 @@ async fn silent_server_is_detected_by_the_ping_timeout_and_quotes_resume() {
     })
     .await
     .expect("the contract is reported stale");
-    assert_eq!(stale, mnq);
+    assert_eq!(&*stale, mnq);
 
     sim.faults().hubs_silent(false);
     wait_state(&mut state, ConnectionState::is_live).await;
@@ -273,7 +281,7 @@ async fn silent_server_is_detected_by_the_ping_timeout_and_quotes_resume() {
 async fn unknown_method_gets_a_completion_error_and_fire_and_forget_is_ignored() {
     let sim = start_sim(|_| {}).await;
     let (market, _events) =
-        MarketHub::connect(config(&sim), session(&sim, None, Some(credentials())))
+        MarketHub::connect(config(&sim), tokens(&sim))
             .await
             .unwrap();
     let conn = market.connection();
@@ -295,7 +303,7 @@ async fn unknown_method_gets_a_completion_error_and_fire_and_forget_is_ignored()
     conn.send("NoSuchMethod", vec![]).unwrap();
     let mnq = sim.contract_id("MNQ").unwrap();
     market
-        .subscribe_quotes(&mnq)
+        .subscribe_quotes(&mnq, "MNQ".into())
         .await
         .expect("still serving calls");
     assert!(market.state().borrow().is_live());
@@ -306,7 +314,7 @@ async fn unknown_method_gets_a_completion_error_and_fire_and_forget_is_ignored()
 async fn close_with_an_error_honours_allow_reconnect() {
     let sim = start_sim(|_| {}).await;
     let (market, _events) =
-        MarketHub::connect(config(&sim), session(&sim, None, Some(credentials())))
+        MarketHub::connect(config(&sim), tokens(&sim))
             .await
             .unwrap();
     let mut state = market.state();
@@ -355,7 +363,7 @@ async fn bad_tokens_and_refused_upgrades_are_rejected_with_their_status() {
     assert_eq!(sim.stats().hub_unauthorized, 2);
 
     sim.faults().reject_hub_upgrades(Some(503));
-    let err = MarketHub::connect(config(&sim), session(&sim, None, Some(credentials())))
+    let err = MarketHub::connect(config(&sim), tokens(&sim))
         .await
         .map(drop)
         .unwrap_err();

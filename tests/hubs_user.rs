@@ -9,11 +9,12 @@ use std::time::Duration;
 use common::{WAIT, assert_no_secret_logged, client, credentials, session, start_sim};
 use moontick::gateway::requests::PlaceOrderRequest;
 use moontick::gateway::wire::{OrderSide, OrderStatus, OrderType};
-use moontick::signalr::{Backoff, UserEvent, UserHub};
+use moontick::feed::{SessionTokens, UserEvent, UserFeed, UserFeedConfig};
+use moontick::signalr::Backoff;
 use tokio::sync::mpsc;
 
 async fn next_event<T>(
-    rx: &mut mpsc::UnboundedReceiver<UserEvent>,
+    rx: &mut mpsc::Receiver<UserEvent>,
     mut pick: impl FnMut(UserEvent) -> Option<T>,
 ) -> T {
     tokio::time::timeout(WAIT, async {
@@ -32,14 +33,14 @@ async fn events_of_an_order_placed_over_rest_arrive_and_decode() {
     let sim = start_sim(|c| c.quote_rate = 10.0).await;
     let account = sim.account_id();
     let mnq = sim.contract_id("MNQ").unwrap();
-    let mut cfg = UserHub::config(sim.user_hub_url());
-    cfg.keep_alive_interval = Duration::from_millis(200);
-    cfg.backoff = Backoff {
+    let mut cfg = UserFeedConfig::new(sim.user_hub_url());
+    cfg.hub.keep_alive_interval = Duration::from_millis(200);
+    cfg.hub.backoff = Backoff {
         initial: Duration::from_millis(50),
         max: Duration::from_millis(300),
         jitter: 0.2,
     };
-    let (user, mut events) = UserHub::connect(cfg, session(&sim, None, Some(credentials())))
+    let (user, mut events) = UserFeed::connect(cfg, SessionTokens::new(session(&sim, None, Some(credentials()))))
         .await
         .expect("user hub connects");
     user.subscribe_all(account).await.expect("subscribed");
@@ -130,9 +131,9 @@ async fn other_accounts_events_are_not_sent() {
     let sim = start_sim(|c| c.quote_rate = 10.0).await;
     let account = sim.account_id();
     let mnq = sim.contract_id("MNQ").unwrap();
-    let (user, mut events) = UserHub::connect(
-        UserHub::config(sim.user_hub_url()),
-        session(&sim, None, Some(credentials())),
+    let (user, mut events) = UserFeed::connect(
+        UserFeedConfig::new(sim.user_hub_url()),
+        SessionTokens::new(session(&sim, None, Some(credentials()))),
     )
     .await
     .unwrap();

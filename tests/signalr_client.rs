@@ -11,10 +11,13 @@ use std::time::Duration;
 use common::scripted_hub::{TestHub, WAIT, event, init, quote};
 use moontick::secret::Secret;
 use moontick::signalr::codec::{Completion, HandshakeReply, Message, Outcome};
-use moontick::signalr::market::{MarketEvent, MarketHub, MarketHubConfig};
+use moontick::feed::{
+    MarketEvent, MarketEvents, MarketFeed as MarketHub, MarketFeedConfig as MarketHubConfig,
+    UserEvent, UserFeed as UserHub, UserFeedConfig,
+};
 use moontick::signalr::{
-    Backoff, ConnectionState, FixedToken, HubConfig, HubConnection, HubError, TokenSource,
-    UserEvent, UserHub,
+    Backoff, ConnectionState, FixedToken, HubConfig, HubConnection, HubError, TokenError,
+    TokenSource,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
@@ -48,14 +51,37 @@ fn token(s: &str) -> FixedToken {
     FixedToken(Secret::new(s))
 }
 
+fn user_config(url: &str) -> UserFeedConfig {
+    let mut cfg = UserFeedConfig::new(url);
+    cfg.hub = fast(cfg.hub);
+    cfg
+}
+
+/// Where a test reads events from: a feed's channel or the market feed's queue.
+trait Events<E> {
+    async fn next(&mut self) -> Option<E>;
+}
+
+impl<E> Events<E> for mpsc::Receiver<E> {
+    async fn next(&mut self) -> Option<E> {
+        self.recv().await
+    }
+}
+
+impl Events<MarketEvent> for MarketEvents {
+    async fn next(&mut self) -> Option<MarketEvent> {
+        self.recv().await
+    }
+}
+
 /// Receives until `pick` returns `Some`, skipping other events.
 async fn next_matching<E: std::fmt::Debug, T>(
-    rx: &mut mpsc::UnboundedReceiver<E>,
+    rx: &mut impl Events<E>,
     mut pick: impl FnMut(E) -> Option<T>,
 ) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
-            let ev = rx.recv().await.expect("event stream open");
+            let ev = rx.next().await.expect("event stream open");
             if let Some(t) = pick(ev) {
                 return t;
             }
@@ -65,9 +91,9 @@ async fn next_matching<E: std::fmt::Debug, T>(
     .expect("expected event arrives")
 }
 
-async fn next_quote(rx: &mut mpsc::UnboundedReceiver<MarketEvent>) -> moontick::signalr::Quote {
+async fn next_quote(rx: &mut MarketEvents) -> moontick::market::Quote {
     next_matching(rx, |e| match e {
-        MarketEvent::Quote { contract_id, quote } if contract_id == MNQ => Some(quote),
+        MarketEvent::Quote(quote) if &*quote.contract == MNQ => Some(quote),
         _ => None,
     })
     .await
@@ -107,11 +133,11 @@ async fn sparse_quotes_merge_end_to_end() {
     ))
     .await;
     let q = next_quote(&mut events).await;
-    assert_eq!(q.best_bid, Some(25512.5));
+    assert_eq!(q.bid, Some(25512.5));
 
     let sub = tokio::spawn({
         let market = market.clone();
-        async move { market.subscribe_quotes(MNQ).await }
+        async move { market.subscribe_quotes(MNQ, "MNQ".into()).await }
     });
     let inv = conn.accept_invocation().await;
     assert_eq!(inv.target, "SubscribeContractQuotes");
@@ -124,12 +150,12 @@ async fn sparse_quotes_merge_end_to_end() {
     conn.send_text(&format!("{a}{b}")).await;
     let q1 = next_quote(&mut events).await;
     assert_eq!(
-        (q1.best_bid, q1.best_ask, q1.last_price),
+        (q1.bid, q1.ask, q1.last),
         (Some(25512.75), Some(25513.0), Some(25512.75))
     );
     let q2 = next_quote(&mut events).await;
     assert_eq!(
-        (q2.best_bid, q2.last_price, q2.volume),
+        (q2.bid, q2.last, q2.volume),
         (Some(25512.75), Some(25513.0), Some(412337))
     );
     let c = quote(MNQ, json!({"volume":412340}));
@@ -139,11 +165,11 @@ async fn sparse_quotes_merge_end_to_end() {
     let q3 = next_quote(&mut events).await;
     assert_eq!(q3.volume, Some(412340));
     assert_eq!(
-        q3.best_ask,
+        q3.ask,
         Some(25513.0),
         "never reset to 0 or None by a sparse update"
     );
-    assert_eq!(q3.symbol.as_deref(), Some("F.US.MNQ"));
+    assert_eq!(&*q3.symbol, "MNQ", "the name it was subscribed by");
 
     // Trades arrive as an array, depth as a single object: both are accepted.
     conn.send_text(&event(
@@ -163,17 +189,18 @@ async fn sparse_quotes_merge_end_to_end() {
     ))
     .await;
     let trades = next_matching(&mut events, |e| match e {
-        MarketEvent::Trades { trades, .. } => Some(trades),
+        MarketEvent::Trades(trades) => Some(trades),
         _ => None,
     })
     .await;
     assert_eq!(trades.len(), 2);
     let depth = next_matching(&mut events, |e| match e {
-        MarketEvent::Depth { entries, .. } => Some(entries),
+        MarketEvent::Depth(depth) => Some(depth),
         _ => None,
     })
     .await;
-    assert_eq!(depth[0].current_volume, Some(14));
+    assert_eq!(depth.levels.len(), 1);
+    assert_eq!(depth.levels[0].size, 14.0, "the resting size");
     market.close().await;
 }
 
@@ -187,13 +214,13 @@ async fn dropped_socket_reconnects_resubscribes_and_quotes_resume() {
     conn.handshake().await;
     let sub = tokio::spawn({
         let market = market.clone();
-        async move { market.subscribe_quotes(MNQ).await }
+        async move { market.subscribe_quotes(MNQ, "MNQ".into()).await }
     });
     conn.accept_invocation().await;
     sub.await.unwrap().unwrap();
     conn.send_text(&quote(MNQ, json!({"bestBid":100.25,"bestAsk":100.5})))
         .await;
-    assert_eq!(next_quote(&mut events).await.best_bid, Some(100.25));
+    assert_eq!(next_quote(&mut events).await.bid, Some(100.25));
 
     drop(conn);
     let s = wait_state(&mut state, |s| {
@@ -213,14 +240,14 @@ async fn dropped_socket_reconnects_resubscribes_and_quotes_resume() {
     wait_state(&mut state, ConnectionState::is_live).await;
     conn.send_text(&quote(MNQ, json!({"bestAsk":100.75}))).await;
     let q = next_quote(&mut events).await;
-    assert_eq!((q.best_bid, q.best_ask), (Some(100.25), Some(100.75)));
+    assert_eq!((q.bid, q.ask), (Some(100.25), Some(100.75)));
 }
 
 /// Hands out `tok-1`, `tok-2`, ...: a session that refreshed its token while we were away.
 struct Rotating(AtomicU32);
 
 impl TokenSource for Rotating {
-    async fn token(&self) -> Result<Secret, String> {
+    async fn token(&self) -> Result<Secret, TokenError> {
         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(Secret::new(format!("tok-{n}")))
     }
@@ -231,7 +258,7 @@ async fn expired_token_is_refreshed_before_the_reconnect() {
     init();
     let mut hub = TestHub::start("/hubs/user").await;
     let (user, _events) =
-        UserHub::spawn(fast(UserHub::config(&hub.url)), Rotating(AtomicU32::new(0)));
+        UserHub::spawn(user_config(&hub.url), Rotating(AtomicU32::new(0)));
     let mut conn = hub.accept().await;
     assert_eq!(conn.upgrade.access_token.as_deref(), Some("tok-1"));
     conn.handshake().await;
@@ -315,7 +342,7 @@ async fn completion_error_surfaces_with_the_server_message() {
     conn.handshake().await;
     let sub = tokio::spawn({
         let market = market.clone();
-        async move { market.subscribe_quotes("CON.F.US.NOPE.Z25").await }
+        async move { market.subscribe_quotes("CON.F.US.NOPE.Z25", "NOPE".into()).await }
     });
     let inv = conn.invocation().await;
     let id = inv.invocation_id.unwrap();
@@ -386,7 +413,7 @@ async fn close_with_allow_reconnect_reconnects() {
 async fn user_hub_events_decode_wrapped_and_bare() {
     init();
     let mut hub = TestHub::start("/hubs/user").await;
-    let (user, mut events) = UserHub::spawn(fast(UserHub::config(&hub.url)), token("t"));
+    let (user, mut events) = UserHub::spawn(user_config(&hub.url), token("t"));
     let mut conn = hub.accept().await;
     conn.handshake().await;
     let sub = tokio::spawn({
@@ -451,7 +478,7 @@ async fn silent_contract_is_reported_stale_then_resumed() {
     conn.handshake().await;
     let sub = tokio::spawn({
         let market = market.clone();
-        async move { market.subscribe_quotes(MNQ).await }
+        async move { market.subscribe_quotes(MNQ, "MNQ".into()).await }
     });
     conn.accept_invocation().await;
     sub.await.unwrap().unwrap();
@@ -463,7 +490,7 @@ async fn silent_contract_is_reported_stale_then_resumed() {
         _ => None,
     })
     .await;
-    assert_eq!(stale.0, MNQ);
+    assert_eq!(&*stale.0, MNQ);
     assert!(stale.1 >= Duration::from_millis(200));
     conn.send_text(&quote(MNQ, json!({"bestBid":1.25}))).await;
     let resumed = next_matching(&mut events, |e| match e {
@@ -471,7 +498,7 @@ async fn silent_contract_is_reported_stale_then_resumed() {
         _ => None,
     })
     .await;
-    assert_eq!(resumed, MNQ);
+    assert_eq!(&*resumed, MNQ);
 }
 
 #[tokio::test]
@@ -520,8 +547,8 @@ async fn silent_handshake_times_out() {
 struct Broken;
 
 impl TokenSource for Broken {
-    async fn token(&self) -> Result<Secret, String> {
-        Err("login failed: errorCode 3".into())
+    async fn token(&self) -> Result<Secret, TokenError> {
+        Err(TokenError::Refused("login failed: errorCode 3".into()))
     }
 }
 
@@ -533,7 +560,10 @@ async fn token_source_failure_is_reported_and_retried() {
     let err = HubConnection::connect(cfg.clone(), Broken)
         .await
         .unwrap_err();
-    assert_eq!(err, HubError::Token("login failed: errorCode 3".into()));
+    assert_eq!(
+        err,
+        HubError::Token(TokenError::Refused("login failed: errorCode 3".into()))
+    );
     let (client, _events) = HubConnection::spawn(cfg, Broken);
     let mut state = client.state();
     let s = wait_state(&mut state, |s| {

@@ -97,6 +97,11 @@ impl MarketEvents {
         self.0.recv().await
     }
 
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<MarketEvent> {
+        self.0.try_recv()
+    }
+
     /// The queue behind it (depth, bound, counters).
     pub fn queue(&self) -> &MarketQueue {
         &self.0

@@ -49,6 +49,20 @@ struct Inner {
     abandoned: bool,
 }
 
+impl Inner {
+    fn pop(&mut self) -> Option<MarketEvent> {
+        let event = self.items.pop_front()?;
+        let seq = self.base;
+        self.base += 1;
+        if let MarketEvent::Quote(q) = &event
+            && self.queued_quote.get(&q.contract) == Some(&seq)
+        {
+            self.queued_quote.remove(&q.contract);
+        }
+        Some(event)
+    }
+}
+
 impl MarketQueue {
     /// A queue that starts conflating past `bound` events (at least 1).
     pub fn new(bound: usize, counters: QueueCounters) -> Self {
@@ -103,14 +117,7 @@ impl MarketQueue {
         loop {
             {
                 let mut inner = self.lock();
-                if let Some(event) = inner.items.pop_front() {
-                    let seq = inner.base;
-                    inner.base += 1;
-                    if let MarketEvent::Quote(q) = &event
-                        && inner.queued_quote.get(&q.contract) == Some(&seq)
-                    {
-                        inner.queued_quote.remove(&q.contract);
-                    }
+                if let Some(event) = inner.pop() {
                     return Some(event);
                 }
                 if inner.closed {
@@ -120,6 +127,11 @@ impl MarketQueue {
             // A push between the unlock above and this wait leaves a permit: no wake-up is lost.
             self.notify.notified().await;
         }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<MarketEvent> {
+        self.lock().pop()
     }
 
     /// Events waiting now.

@@ -114,12 +114,14 @@ pub fn quote(contract: &str, bid: f64) -> Event {
     Event::Quote(Quote {
         contract: contract.into(),
         symbol: "MNQ".into(),
-        bid,
-        ask: bid + 0.25,
-        last: bid,
-        bid_size: 1.0,
-        ask_size: 1.0,
-        volume: 100.0,
+        bid: Some(bid),
+        ask: Some(bid + 0.25),
+        last: Some(bid),
+        volume: Some(100),
+        open: None,
+        high: None,
+        low: None,
+        change: None,
         time_ms: 1_700_000_000_000,
     })
 }
