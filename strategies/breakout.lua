@@ -21,6 +21,7 @@ end
 
 ---@param q Quote
 function M.on_quote(q)
+  if q.last == nil then return end -- no trade yet this session
   local hi, lo = window:range()
   local ready = window:full()
   window:push(q.last)

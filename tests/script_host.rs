@@ -295,25 +295,41 @@ fn feed_status_reaches_every_strategy() {
     host.shutdown();
 }
 
+/// Every quote field reaches `on_quote` through the reused table, even after the strategy
+/// overwrote some; a field the quote lacks is nil (never 0, never the previous quote's value),
+/// and the sizes the gateway never sends do not exist.
 #[test]
-fn quote_fields_reach_on_quote_even_after_the_strategy_overwrote_them() {
+fn quote_fields_reach_on_quote_and_absent_fields_are_nil() {
     let fx = Fixture::new();
     fx.write(
         "fields",
-        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  bot.buy{ size = 1, tag = table.concat({ q.contract, q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.volume, q.time }, ',') }\n  q.contract, q.bid = nil, nil\nend\nreturn M\n",
+        "local M = { symbols = { 'MNQ' } }\n\
+         local F = { 'contract', 'symbol', 'bid', 'ask', 'last', 'volume', 'open', 'high', 'low', 'change', 'time', 'bid_size', 'ask_size' }\n\
+         function M.on_quote(q)\n\
+           local out = {}\n\
+           for i, k in ipairs(F) do out[i] = tostring(q[k]) end\n\
+           bot.buy{ size = 1, tag = table.concat(out, ',') }\n\
+           q.contract, q.bid = nil, nil\n\
+         end\n\
+         return M\n",
     );
     let host = fx.start(fx.config());
     host.dispatch(&quote("CON.A", 10.5));
-    host.dispatch(&quote("CON.B", 11.0));
+    let Event::Quote(mut sparse) = quote("CON.B", 11.0) else {
+        unreachable!()
+    };
+    (sparse.bid, sparse.last, sparse.volume) = (None, None, None);
+    (sparse.open, sparse.change) = (Some(11.0), Some(0.0));
+    host.dispatch(&Event::Quote(sparse));
     wait_until("two quotes", || fx.tags().len() >= 2);
     let tags = fx.tags();
     assert_eq!(
         tags[0],
-        "CON.A,MNQ,10.5,10.75,10.5,1.0,1.0,100.0,1700000000.0"
+        "CON.A,MNQ,10.5,10.75,10.5,100,nil,nil,nil,nil,1700000000.0,nil,nil"
     );
     assert_eq!(
         tags[1],
-        "CON.B,MNQ,11.0,11.25,11.0,1.0,1.0,100.0,1700000000.0"
+        "CON.B,MNQ,nil,11.25,nil,nil,11.0,nil,nil,0.0,1700000000.0,nil,nil"
     );
     host.shutdown();
 }

@@ -5,14 +5,17 @@
 ---@class Quote
 ---@field contract string  full contract id, e.g. "CON.F.US.MNQ.Z25"
 ---@field symbol string    root, e.g. "MNQ"
----@field bid number
----@field ask number
----@field last number
----@field bid_size number
----@field ask_size number
----@field volume number
----@field time number      seconds since the Unix epoch
---- The quote table is reused for every quote: copy the fields you want to keep.
+---@field bid number|nil     nil until the gateway has sent one (never 0)
+---@field ask number|nil
+---@field last number|nil
+---@field volume integer|nil contracts traded in the session
+---@field open number|nil
+---@field high number|nil
+---@field low number|nil
+---@field change number|nil  change on the day
+---@field time number        seconds since the Unix epoch
+--- The quote table is reused for every quote: copy the fields you want to keep. A field the
+--- gateway has not sent is nil, never 0.
 
 ---@class Trade
 ---@field contract string
