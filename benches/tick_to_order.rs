@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use moontick::config::RiskLimits;
 use moontick::engine::{Engine, EngineParams};
+use moontick::feed::MarketFeedConfig;
 use moontick::gateway::budget::RestBudget;
 use moontick::gateway::{Credentials, GatewayClient, Session, Transport, TransportOptions};
 use moontick::metrics::Metrics;
 use moontick::risk::RiskGuard;
 use moontick::script::HostConfig;
-use moontick::feed::MarketFeedConfig;
 use moontick::sim::{SimConfig, Simulator};
 
 const ORDERING: &str = r#"

@@ -9,11 +9,11 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::feed::{MarketEvent, MarketFeed, MarketFeedConfig, SessionTokens};
 use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::BarUnit;
 use crate::gateway::{self, GatewayClient, SymbolResolver, TransportOptions};
 use crate::run::shutdown_signal;
-use crate::feed::{MarketEvent, MarketFeed, MarketFeedConfig, SessionTokens};
 use crate::sim::{SimConfig, Simulator};
 
 pub(crate) fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
@@ -107,11 +107,9 @@ pub async fn quote(config: &Config, symbol: &str, wait: Duration) -> anyhow::Res
     let mut hub_config = MarketFeedConfig::new(config.market_hub_url.clone());
     hub_config.quote_event = config.quote_event.clone();
     let tokens = SessionTokens::new(Arc::clone(client.session()));
-    let (hub, mut events) = MarketFeed::connect(hub_config, tokens)
-        .await
-        .context(
-            "the market hub refused the connection: check the token and PROJECT_X_MARKET_HUB_URL",
-        )?;
+    let (hub, mut events) = MarketFeed::connect(hub_config, tokens).await.context(
+        "the market hub refused the connection: check the token and PROJECT_X_MARKET_HUB_URL",
+    )?;
     hub.subscribe_quotes(&contract.id, symbol.into())
         .await
         .context("subscribing to quotes")?;

@@ -10,13 +10,13 @@ use chrono::Utc;
 use crate::commands::live_client;
 use crate::config::Config;
 use crate::engine::{Engine, EngineParams};
+use crate::feed::MarketFeedConfig;
 use crate::gateway::wire::Account;
 use crate::gateway::{self, Credentials, TransportOptions};
 use crate::http::{self, App, CountingBroker, EngineOps, HttpConfig, OrderTally};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::HostConfig;
-use crate::feed::MarketFeedConfig;
 use crate::sim::{SimConfig, Simulator};
 
 /// Without credentials it starts the embedded simulator on loopback (saying so on its first

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{WAIT, assert_no_secret_logged, credentials, session, session_with_margin, start_sim};
-use moontick::gateway::Session;
-use moontick::secret::Secret;
 use moontick::feed::{
     MarketEvent, MarketEvents, MarketFeed as MarketHub, MarketFeedConfig as MarketHubConfig,
     SessionTokens,
 };
+use moontick::gateway::Session;
 use moontick::market::Quote;
+use moontick::secret::Secret;
 use moontick::signalr::{Backoff, ConnectionState, FixedToken, HubError};
 use moontick::sim::Simulator;
 use tokio::sync::watch;
@@ -96,9 +96,11 @@ fn assert_complete(q: &Quote) {
 async fn quotes_flow_and_sparse_updates_merge_without_zeros() {
     let sim = start_sim(|c| c.quote_rate = 40.0).await;
     let mnq = sim.contract_id("MNQ").unwrap();
-    let (market, mut events) =
-        MarketHub::spawn(config(&sim), tokens(&sim));
-    market.subscribe_quotes(&mnq, "MNQ".into()).await.expect("subscribed");
+    let (market, mut events) = MarketHub::spawn(config(&sim), tokens(&sim));
+    market
+        .subscribe_quotes(&mnq, "MNQ".into())
+        .await
+        .expect("subscribed");
     let mut seen_bids = std::collections::HashSet::new();
     for _ in 0..40 {
         let q = next_quote(&mut events, &mnq).await;
@@ -123,8 +125,7 @@ async fn quotes_flow_and_sparse_updates_merge_without_zeros() {
 async fn dropped_socket_reconnects_resubscribes_and_quotes_resume() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let mnq = sim.contract_id("MNQ").unwrap();
-    let (market, mut events) =
-        MarketHub::spawn(config(&sim), tokens(&sim));
+    let (market, mut events) = MarketHub::spawn(config(&sim), tokens(&sim));
     let mut state = market.state();
     market.subscribe_quotes(&mnq, "MNQ".into()).await.unwrap();
     next_quote(&mut events, &mnq).await;
@@ -147,8 +148,7 @@ async fn dropped_socket_reconnects_resubscribes_and_quotes_resume() {
 async fn periodic_drops_are_survived() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let mnq = sim.contract_id("MNQ").unwrap();
-    let (market, mut events) =
-        MarketHub::spawn(config(&sim), tokens(&sim));
+    let (market, mut events) = MarketHub::spawn(config(&sim), tokens(&sim));
     market.subscribe_quotes(&mnq, "MNQ".into()).await.unwrap();
     sim.faults()
         .drop_hub_connections_every(Some(Duration::from_millis(300)));
@@ -232,10 +232,9 @@ async fn handshake_error_is_reported_with_the_server_message() {
         }
     );
     sim.faults().hub_handshake_error(None);
-    let (market, _events) =
-        MarketHub::connect(config(&sim), tokens(&sim))
-            .await
-            .expect("handshake accepted again");
+    let (market, _events) = MarketHub::connect(config(&sim), tokens(&sim))
+        .await
+        .expect("handshake accepted again");
     market.close().await;
 }
 
@@ -280,10 +279,9 @@ async fn silent_server_is_detected_by_the_ping_timeout_and_quotes_resume() {
 #[tokio::test]
 async fn unknown_method_gets_a_completion_error_and_fire_and_forget_is_ignored() {
     let sim = start_sim(|_| {}).await;
-    let (market, _events) =
-        MarketHub::connect(config(&sim), tokens(&sim))
-            .await
-            .unwrap();
+    let (market, _events) = MarketHub::connect(config(&sim), tokens(&sim))
+        .await
+        .unwrap();
     let conn = market.connection();
     let err = conn
         .invoke("SubscribeContractBars", vec![])
@@ -313,10 +311,9 @@ async fn unknown_method_gets_a_completion_error_and_fire_and_forget_is_ignored()
 #[tokio::test]
 async fn close_with_an_error_honours_allow_reconnect() {
     let sim = start_sim(|_| {}).await;
-    let (market, _events) =
-        MarketHub::connect(config(&sim), tokens(&sim))
-            .await
-            .unwrap();
+    let (market, _events) = MarketHub::connect(config(&sim), tokens(&sim))
+        .await
+        .unwrap();
     let mut state = market.state();
     sim.faults()
         .close_hub_connections("Connection closed with an error.", true);

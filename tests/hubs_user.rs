@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::{WAIT, assert_no_secret_logged, client, credentials, session, start_sim};
+use moontick::feed::{SessionTokens, UserEvent, UserFeed, UserFeedConfig};
 use moontick::gateway::requests::PlaceOrderRequest;
 use moontick::gateway::wire::{OrderSide, OrderStatus, OrderType};
-use moontick::feed::{SessionTokens, UserEvent, UserFeed, UserFeedConfig};
 use moontick::signalr::Backoff;
 use tokio::sync::mpsc;
 
@@ -40,9 +40,12 @@ async fn events_of_an_order_placed_over_rest_arrive_and_decode() {
         max: Duration::from_millis(300),
         jitter: 0.2,
     };
-    let (user, mut events) = UserFeed::connect(cfg, SessionTokens::new(session(&sim, None, Some(credentials()))))
-        .await
-        .expect("user hub connects");
+    let (user, mut events) = UserFeed::connect(
+        cfg,
+        SessionTokens::new(session(&sim, None, Some(credentials()))),
+    )
+    .await
+    .expect("user hub connects");
     user.subscribe_all(account).await.expect("subscribed");
 
     let rest = client(&sim);

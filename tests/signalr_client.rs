@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::scripted_hub::{TestHub, WAIT, event, init, quote};
-use moontick::secret::Secret;
-use moontick::signalr::codec::{Completion, HandshakeReply, Message, Outcome};
 use moontick::feed::{
     MarketEvent, MarketEvents, MarketFeed as MarketHub, MarketFeedConfig as MarketHubConfig,
     UserEvent, UserFeed as UserHub, UserFeedConfig,
 };
+use moontick::secret::Secret;
+use moontick::signalr::codec::{Completion, HandshakeReply, Message, Outcome};
 use moontick::signalr::{
     Backoff, ConnectionState, FixedToken, HubConfig, HubConnection, HubError, TokenError,
     TokenSource,
@@ -257,8 +257,7 @@ impl TokenSource for Rotating {
 async fn expired_token_is_refreshed_before_the_reconnect() {
     init();
     let mut hub = TestHub::start("/hubs/user").await;
-    let (user, _events) =
-        UserHub::spawn(user_config(&hub.url), Rotating(AtomicU32::new(0)));
+    let (user, _events) = UserHub::spawn(user_config(&hub.url), Rotating(AtomicU32::new(0)));
     let mut conn = hub.accept().await;
     assert_eq!(conn.upgrade.access_token.as_deref(), Some("tok-1"));
     conn.handshake().await;
@@ -342,7 +341,11 @@ async fn completion_error_surfaces_with_the_server_message() {
     conn.handshake().await;
     let sub = tokio::spawn({
         let market = market.clone();
-        async move { market.subscribe_quotes("CON.F.US.NOPE.Z25", "NOPE".into()).await }
+        async move {
+            market
+                .subscribe_quotes("CON.F.US.NOPE.Z25", "NOPE".into())
+                .await
+        }
     });
     let inv = conn.invocation().await;
     let id = inv.invocation_id.unwrap();

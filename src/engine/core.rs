@@ -12,12 +12,12 @@ use super::Input;
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
 use super::gateway_calls as calls;
 use super::status::EngineStatus;
+use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
+use crate::market::{Quote, Side};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
-use crate::market::{Quote, Side};
 use crate::script::{Event, FeedStatus, Fill, Host, OrderEvent, PositionEvent, StrategyStatus};
 
 pub(crate) struct Core {

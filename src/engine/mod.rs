@@ -27,12 +27,12 @@ pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
 pub use status::{EngineStatus, OrderStatusView, PositionStatus};
 
+use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
 use crate::gateway::{GatewayClient, GatewayError};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::{Broker, Host, HostConfig, StrategyStatus, SystemClock};
-use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 
 /// What the engine needs to start.
 pub struct EngineParams {
@@ -156,7 +156,8 @@ impl Engine {
 
         market_hub.counters.conflated = metrics.feed_quotes_conflated.clone();
         market_hub.counters.dropped = metrics.feed_events_dropped.clone();
-        let (market, market_rx) = MarketFeed::spawn(market_hub, SessionTokens::new(session.clone()));
+        let (market, market_rx) =
+            MarketFeed::spawn(market_hub, SessionTokens::new(session.clone()));
         let mut user_feed = UserFeedConfig::new(user_hub_url);
         user_feed.waits = metrics.feed_user_waits.clone();
         let (user, user_rx) = UserFeed::spawn(user_feed, SessionTokens::new(session));

@@ -278,9 +278,13 @@ impl Core {
             return PositionView::default();
         };
         let p = self.book.strategy_position(strategy, &c.id);
-        let open_pnl = self.quotes.get(&c.id).and_then(|q| q.mark()).map_or(0.0, |mark| {
-            (mark - p.avg_price) * f64::from(p.size) * c.point_value()
-        });
+        let open_pnl = self
+            .quotes
+            .get(&c.id)
+            .and_then(|q| q.mark())
+            .map_or(0.0, |mark| {
+                (mark - p.avg_price) * f64::from(p.size) * c.point_value()
+            });
         PositionView {
             size: i64::from(p.size),
             avg_price: p.avg_price,

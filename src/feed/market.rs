@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub use super::events::MarketEvent;
 use super::market_data::{
     DepthEntry, MarketTrade, QuoteBook, decode_items, decode_quote, depth_to_domain,
 };
@@ -22,26 +23,9 @@ use crate::gateway::hub_names::{
     DEPTH_EVENT, MARKET_TRADE_EVENT, QUOTE_EVENT, SUBSCRIBE_DEPTH, SUBSCRIBE_MARKET_TRADES,
     SUBSCRIBE_QUOTES, UNSUBSCRIBE_DEPTH, UNSUBSCRIBE_MARKET_TRADES, UNSUBSCRIBE_QUOTES,
 };
-use crate::market::{Depth, Quote, Trade};
-use crate::signalr::{ConnectionState, EventSink, HubConfig, HubConnection, HubError, HubEvent};
+use crate::market::Trade;
 use crate::signalr::TokenSource;
-
-/// What the market feed reports.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MarketEvent {
-    /// A quote, merged: the latest known state of the contract.
-    Quote(Quote),
-    /// Market trade prints of one contract.
-    Trades(Vec<Trade>),
-    Depth(Depth),
-    /// A quote-subscribed contract has had no quote for `silent_for` (reported once per silence).
-    Stale {
-        contract_id: Arc<str>,
-        silent_for: Duration,
-    },
-    /// Quotes came back for a contract reported stale.
-    Resumed { contract_id: Arc<str> },
-}
+use crate::signalr::{ConnectionState, EventSink, HubConfig, HubConnection, HubError, HubEvent};
 
 /// How many market events may wait for the engine before quotes conflate: about a second of a
 /// busy contract, far more than an engine that keeps up ever holds.

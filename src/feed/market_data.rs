@@ -409,7 +409,9 @@ mod tests {
         let m = apply(
             &mut book,
             "C",
-            &q(json!({"bestBid":100.25,"bestAsk":null,"timestamp":"2025-12-01T15:30:00.2490000+00:00"})),
+            &q(
+                json!({"bestBid":100.25,"bestAsk":null,"timestamp":"2025-12-01T15:30:00.2490000+00:00"}),
+            ),
         );
         assert_eq!(m.bid, Some(100.25));
         assert_eq!(m.ask, Some(100.5), "null keeps the last value");
@@ -417,7 +419,11 @@ mod tests {
         assert_eq!(m.volume, Some(10));
         assert_eq!((&*m.contract, &*m.symbol), ("C", "MNQ"));
         assert_eq!(m.time_ms, 1_764_603_000_249);
-        assert_eq!(apply(&mut book, "C", &q(json!({}))).time_ms, 7, "no time: now");
+        assert_eq!(
+            apply(&mut book, "C", &q(json!({}))).time_ms,
+            7,
+            "no time: now"
+        );
     }
 
     #[test]
@@ -483,7 +489,10 @@ mod tests {
         assert_eq!(trades[1].side, Some(TradeLogType::Sell));
         let (c, s): (Arc<str>, Arc<str>) = ("C".into(), "MNQ".into());
         let t = trades[1].to_domain(&c, &s, 9).unwrap();
-        assert_eq!((t.price, t.size, t.side, t.time_ms), (2.0, 1.0, Some(Side::Sell), 9));
+        assert_eq!(
+            (t.price, t.size, t.side, t.time_ms),
+            (2.0, 1.0, Some(Side::Sell), 9)
+        );
         assert_eq!(trades[2].to_domain(&c, &s, 9), None, "no size: no trade");
         let one = vec![
             json!("C"),
@@ -497,8 +506,16 @@ mod tests {
         assert_eq!(
             d.levels,
             vec![
-                DepthLevel { side: Side::Buy, price: 1.0, size: 14.0 },
-                DepthLevel { side: Side::Sell, price: 1.25, size: 2.0 },
+                DepthLevel {
+                    side: Side::Buy,
+                    price: 1.0,
+                    size: 14.0
+                },
+                DepthLevel {
+                    side: Side::Sell,
+                    price: 1.25,
+                    size: 2.0
+                },
             ]
         );
         assert_eq!(d.time_ms, 9);

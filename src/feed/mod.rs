@@ -5,6 +5,7 @@
 //! - [`market`]: [`MarketFeed`]: quotes merged once into [`crate::market::Quote`], trades and
 //!   depth as domain values, stale/resumed reports; queued on a [`MarketQueue`] that conflates
 //!   quotes per contract only past its bound.
+//! - [`events`]: [`MarketEvent`], what the market feed reports.
 //! - [`market_data`]: the market hub's wire shapes, their decoders and the one quote merge.
 //! - [`queue`]: [`MarketQueue`], the bounded market queue and its overflow policy.
 //! - [`stale`]: the stale-quote clock.
@@ -12,6 +13,7 @@
 //!   connection waits for room instead).
 //! - [`token`]: [`SessionTokens`], the gateway session as the hubs' token source.
 
+pub mod events;
 pub mod market;
 pub mod market_data;
 pub mod queue;

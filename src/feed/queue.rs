@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
-use super::market::MarketEvent;
+use super::events::MarketEvent;
 
 /// What the queue counts: the `/metrics` counters of its overflow policy.
 #[derive(Debug, Clone, Default)]

@@ -97,5 +97,4 @@ mod tests {
         assert!(!s.on_quote("A", t0 + Duration::from_secs(9)));
         assert!(!s.on_quote("unknown", t0));
     }
-
 }

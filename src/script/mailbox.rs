@@ -169,7 +169,9 @@ mod tests {
         let mut got = Vec::new();
         while let Some(d) = m.pop(Some(Instant::now())) {
             got.push(match d {
-                Delivery::Event(Event::Quote(q)) => format!("{}{}", q.contract, q.bid.unwrap_or_default()),
+                Delivery::Event(Event::Quote(q)) => {
+                    format!("{}{}", q.contract, q.bid.unwrap_or_default())
+                }
                 Delivery::Event(Event::Fill(f)) => format!("f{}", f.order_id),
                 _ => unreachable!(),
             });

@@ -71,7 +71,10 @@ impl HubConnection {
         tokens: T,
     ) -> Result<(Self, mpsc::Receiver<HubEvent>), HubError> {
         let (tx, rx) = mpsc::channel(EVENT_CHANNEL_BOUND);
-        Ok((Self::connect_with(config, tokens, ChannelSink(tx)).await?, rx))
+        Ok((
+            Self::connect_with(config, tokens, ChannelSink(tx)).await?,
+            rx,
+        ))
     }
 
     /// Like [`HubConnection::connect`], with events handed to `sink` inside the connection task.

@@ -60,4 +60,3 @@ pub enum HubError {
     #[error("{hub} hub connection is closed")]
     Closed { hub: String },
 }
-

@@ -1,6 +1,6 @@
 //! SignalR JSON hub protocol, client side: a pure codec, the connection task, its backoff and
-//! state, and the token it connects with. Nothing here knows ProjectX; the feeds in
-//! [`crate::feed`] build on it.
+//! state, and the token it connects with. Nothing here knows ProjectX; the ProjectX feeds
+//! (`src/feed/`) build on it.
 //!
 //! - [`codec`]: handshake, 0x1E framing and messages 1–7, for clients and servers alike (no I/O).
 //! - [`auth`]: [`TokenSource`], the token in the hub URL, redaction.

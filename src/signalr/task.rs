@@ -54,7 +54,6 @@ pub(super) enum Command {
     },
 }
 
-
 /// Starts the task's loop; `first` is a connection already established by `connect`.
 pub(super) async fn run<T: TokenSource, S: EventSink>(
     config: HubConfig,

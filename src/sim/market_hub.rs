@@ -17,12 +17,12 @@ use super::Shared;
 use super::events::{QuoteChange, QuoteEvent};
 use super::faults::HubFaults;
 use super::hub::{CallError, Hub, binding_error};
-use crate::gateway::wire::OrderSide;
 use crate::gateway::hub_names::{
     DEPTH_EVENT, MARKET_TRADE_EVENT as TRADE_EVENT, QUOTE_EVENT as DEFAULT_QUOTE_EVENT,
     SUBSCRIBE_DEPTH, SUBSCRIBE_MARKET_TRADES as SUBSCRIBE_TRADES, SUBSCRIBE_QUOTES,
     UNSUBSCRIBE_DEPTH, UNSUBSCRIBE_MARKET_TRADES as UNSUBSCRIBE_TRADES, UNSUBSCRIBE_QUOTES,
 };
+use crate::gateway::wire::OrderSide;
 
 /// The values a client was last sent for one contract, so the next quote carries only what
 /// differs. Kept per session (not taken from `QuoteEvent::changed` alone) so a client that

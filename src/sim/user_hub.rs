@@ -12,13 +12,13 @@ use super::Shared;
 use super::events::UserEvent;
 use super::faults::HubFaults;
 use super::hub::{CallError, Hub, binding_error};
-use crate::signalr::codec::{Invocation, Message};
 use crate::gateway::hub_names::{
     ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, SUBSCRIBE_ACCOUNTS, SUBSCRIBE_ORDERS,
     SUBSCRIBE_POSITIONS, SUBSCRIBE_USER_TRADES as SUBSCRIBE_TRADES, UNSUBSCRIBE_ACCOUNTS,
     UNSUBSCRIBE_ORDERS, UNSUBSCRIBE_POSITIONS, UNSUBSCRIBE_USER_TRADES as UNSUBSCRIBE_TRADES,
     USER_TRADE_EVENT as TRADE_EVENT,
 };
+use crate::signalr::codec::{Invocation, Message};
 
 /// `action` values seen on the live gateway: 1 for an order or position update, 2 when a
 /// position closes, 0 for a trade. Accounts are sent with 1.
