@@ -4,7 +4,11 @@
 //! simulator stamps the quote when it is published and the order when its request arrives.
 //! Then sustained quotes per second into one strategy at a high quote rate.
 //!
-//! `cargo bench --bench tick_to_order` (env `TICKS`, default 500; `FLOOD_SECS`, default 5).
+//! Last, the CPU our side spends per quote at 1,000 quotes/s, across all its threads (the
+//! simulator runs on a runtime of its own, whose threads are not counted).
+//!
+//! `cargo bench --bench tick_to_order` (env `TICKS`, default 500; `FLOOD_SECS`, default 5;
+//! `CPU_SECS`, default 10).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +33,13 @@ end
 function M.on_order(o)
   if o.status == "open" then bot.cancel(o.id) end
 end
+return M
+"#;
+
+const COUNTING_MNQ: &str = r#"
+local M = { symbols = { "MNQ" } }
+function M.on_start() state.quotes = 0 end
+function M.on_quote(q) state.quotes = state.quotes + 1 end
 return M
 "#;
 
@@ -169,6 +180,7 @@ async fn flood(secs: u64) {
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let elapsed = started.elapsed();
     let received = metrics.quotes_received.get() - received_before;
+    let conflated = metrics.feed_quotes_conflated.get();
     engine.shutdown().await;
     sim.shutdown().await;
     let state: serde_json::Value = serde_json::from_str(
@@ -178,11 +190,82 @@ async fn flood(secs: u64) {
     let handled = state["quotes"].as_f64().unwrap_or(0.0);
     println!(
         "sustained over {:.1} s, 100,000 quotes/s offered by the simulator on the same 2 cores: \
-         {:.0}/s decoded by the engine's market hub client, {:.0}/s run through one strategy's \
-         on_quote (the rest coalesced, latest per contract)",
+         {:.0}/s reached the engine loop ({conflated} conflated in the feed queue), {:.0}/s run \
+         through one strategy's on_quote (the rest coalesced, latest per contract)",
         elapsed.as_secs_f64(),
         received as f64 / elapsed.as_secs_f64(),
         handled / elapsed.as_secs_f64()
+    );
+}
+
+/// CPU time (ns) of this process's threads whose names start with one of `prefixes`, from
+/// `/proc/self/task/*/schedstat` (Linux only; 0 elsewhere).
+fn thread_cpu_ns(prefixes: &[&str]) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            if !prefixes.iter().any(|p| comm.starts_with(p)) {
+                return None;
+            }
+            let sched = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            sched.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// CPU per quote at 1,000 quotes/s, socket to `on_quote`: every thread of ours (hub connection
+/// and engine on the `client` runtime, the strategy's thread), none of the simulator's.
+fn cpu_per_quote(secs: u64) {
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sim")
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("client")
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = sim_rt
+        .block_on(Simulator::start(SimConfig {
+            quote_rate: 1_000.0,
+            rate_limits: false,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let ours = ["client", "strategy-"];
+    let (cpu_ns, quotes, elapsed) = client_rt.block_on(async {
+        let engine = engine(&sim, dir.path(), COUNTING_MNQ, Arc::clone(&metrics)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (cpu0, q0, t0) = (
+            thread_cpu_ns(&ours),
+            metrics.quotes_delivered.get(),
+            Instant::now(),
+        );
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let out = (
+            thread_cpu_ns(&ours) - cpu0,
+            metrics.quotes_delivered.get() - q0,
+            t0.elapsed(),
+        );
+        engine.shutdown().await;
+        out
+    });
+    sim_rt.block_on(sim.shutdown());
+    let per_quote_us = cpu_ns as f64 / 1_000.0 / quotes.max(1) as f64;
+    println!(
+        "CPU per quote at 1,000 quotes/s offered (socket to on_quote, all our threads, over \
+         {:.1} s): {per_quote_us:.1} µs per quote, {:.2} % of one core ({quotes} quotes)",
+        elapsed.as_secs_f64(),
+        cpu_ns as f64 / elapsed.as_nanos() as f64 * 100.0
     );
 }
 
@@ -199,4 +282,6 @@ fn main() {
     );
     runtime.block_on(tick_to_order(env_num("TICKS", 500)));
     runtime.block_on(flood(env_num("FLOOD_SECS", 5)));
+    drop(runtime);
+    cpu_per_quote(env_num("CPU_SECS", 10));
 }
