@@ -13,12 +13,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
 use super::auth::TokenSource;
+use super::book::{Command, Subscription};
 use super::codec::Decoder;
 use super::config::HubConfig;
 use super::error::HubError;
 use super::sink::{ChannelSink, EventSink, HubEvent};
 use super::state::{ConnectionState, StateMachine};
-use super::task::{Command, Subscription, Ws, establish};
+use super::task::{Ws, establish};
 
 /// Room in the channel of [`HubConnection::spawn`]: enough to ride out a burst while the
 /// consumer is busy; beyond it the connection stops reading until there is room again.

@@ -8,12 +8,14 @@
 //! - [`error`]: [`HubError`] and [`TokenError`].
 //! - [`sink`]: [`EventSink`], where the connection task hands each server invocation.
 //! - [`connection`]: [`HubConnection`], the handle (invoke, subscribe, state, close).
+//! - `book`: the task's bookkeeping (commands, subscriptions to replay, pending calls).
 //! - `task`: the connection task behind it (token → URL → upgrade → handshake → resubscribe;
 //!   keep-alive, server timeout, invoke/Completion, reconnect with [`backoff`]).
 //! - [`state`]: [`ConnectionState`], observable through a `watch` channel.
 
 pub mod auth;
 pub mod backoff;
+mod book;
 pub mod codec;
 pub mod config;
 pub mod connection;
