@@ -52,7 +52,7 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// or through the helpers below.
 pub struct Metrics {
     registry: Registry,
-    /// Quotes that arrived from the market hub.
+    /// Quotes the engine took from the market feed (after any conflation in the feed's queue).
     pub quotes_received: Counter<u64, AtomicU64>,
     /// Quotes handed to a strategy's `on_quote`.
     pub quotes_delivered: Counter<u64, AtomicU64>,
