@@ -16,8 +16,10 @@ mod runner;
 pub mod sandbox;
 mod spec;
 mod state;
+mod status;
 mod tables;
 mod watch;
+mod watchdog;
 
 pub use broker::{
     AccountView, Broker, Call, Clock, ManualClock, MemoryBroker, OrderChange, OrderHandle,
@@ -27,5 +29,6 @@ pub use events::{
     Depth, DepthLevel, Event, FeedStatus, Fill, OrderEvent, PositionEvent, Quote, Side, Trade,
     WebhookBody, WebhookReply, WebhookRequest,
 };
-pub use host::{Host, HostConfig, HostError, RunState, StrategyStatus};
+pub use host::{Host, HostConfig, HostError};
+pub use status::{RunState, Stall, StrategyStatus};
 pub use sandbox::Limits;

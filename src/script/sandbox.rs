@@ -44,6 +44,12 @@ impl Budget {
         self.ticks_left
             .store(self.ticks_per_callback, Ordering::Relaxed);
     }
+
+    /// Ends the running callback at the next hook, as if its budget were spent (the watchdog's
+    /// interrupt; `pcall` cannot swallow it either).
+    pub fn exhaust(&self) {
+        self.ticks_left.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Binary chunks are refused everywhere: crafted bytecode can corrupt memory (deps-notes,
