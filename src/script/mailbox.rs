@@ -7,7 +7,8 @@
 //!   its backlog passes the bound (`quote_backlog` quotes waiting, or the oldest item waiting
 //!   `quote_backlog_age`), quotes coalesce until it catches up: a quote replaces the waiting one
 //!   of its contract, unless an event was queued after that one (a quote never jumps an event).
-//!   Waiting quotes are then at most one per contract between two events. Coalesced quotes are
+//!   Waiting quotes are then at most one per contract between two events. A stuck strategy's
+//!   quotes coalesce at once. Coalesced quotes are
 //!   counted, and each episode is logged when it starts and when it ends. A strategy that
 //!   declares `quotes = "latest"` always coalesces, and is not logged for it.
 //! - **Webhooks** beyond `webhook_backlog` waiting, and every webhook while the strategy is stuck
@@ -161,8 +162,10 @@ impl Mailbox {
             || inbox.episode.is_some()
             || {
                 let age = inbox.oldest.map_or(Duration::ZERO, |t| now - t);
+                // A stuck strategy is behind by definition.
                 let over = inbox.quotes >= self.limits.quote_backlog
-                    || age >= self.limits.quote_backlog_age;
+                    || age >= self.limits.quote_backlog_age
+                    || inbox.refusing.is_some();
                 if over {
                     inbox.episode = Some(Episode {
                         started: now,

@@ -19,7 +19,7 @@ use super::spec::{HANDLERS, QuoteMode, Spec, return_line, validate};
 use super::state;
 use super::status::{RunState, StrategyStatus};
 use super::tables::{QuoteSlot, event_table, webhook_table};
-use super::watchdog::Watched;
+use super::watchdog::{Recovered, Watched};
 
 /// The parts of a strategy the host and its thread share.
 pub struct Shared {
@@ -377,8 +377,13 @@ impl Runner {
             }
             Err(e) => {
                 let mut msg = sandbox::describe(&e);
-                if let Some(ran) = stalled {
-                    msg = format!("interrupted by the watchdog after {:.1} s: {msg}", ran.as_secs_f64());
+                if let Some(ran) = stalled.filter(|r| r.interrupted).map(|r| r.ran) {
+                    // The interrupt goes through the budget; say what really stopped it.
+                    let at = msg.find("instruction budget exceeded").map_or("", |i| &msg[..i]);
+                    msg = format!(
+                        "{at}interrupted by the watchdog after {:.1} s",
+                        ran.as_secs_f64()
+                    );
                 }
                 self.consecutive_errors += 1;
                 tracing::error!(strategy = %self.cfg.name, handler = name, error = %msg, "handler failed");
@@ -410,13 +415,13 @@ impl Runner {
 
     /// Ends the watchdog's view of a callback; when it had been marked stuck, logs that the
     /// strategy responds again and returns how long the callback ran.
-    fn end_watch(&self) -> Option<Duration> {
+    fn end_watch(&self) -> Option<Recovered> {
         let r = self
             .shared
             .watch
             .end(&self.shared.status, &self.shared.mailbox)?;
-        tracing::warn!(strategy = %self.cfg.name, handler = r.handler, ran_ms = r.ran.as_millis() as u64, "strategy is responding again after a stuck callback");
-        Some(r.ran)
+        tracing::warn!(strategy = %self.cfg.name, handler = r.handler, ran_ms = r.ran.as_millis() as u64, interrupted = r.interrupted, "strategy is responding again after a stuck callback");
+        Some(r)
     }
 
     fn fire_due_timers(&mut self) {

@@ -50,6 +50,11 @@ impl Budget {
     pub fn exhaust(&self) {
         self.ticks_left.store(0, Ordering::Relaxed);
     }
+
+    /// Hook ticks left to the running callback: it falls only while Lua instructions run.
+    pub fn ticks_left(&self) -> u32 {
+        self.ticks_left.load(Ordering::Relaxed)
+    }
 }
 
 /// Binary chunks are refused everywhere: crafted bytecode can corrupt memory (deps-notes,

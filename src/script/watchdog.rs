@@ -1,6 +1,6 @@
 //! The wall-clock watchdog: a callback running longer than allowed marks its strategy `stuck`
-//! (which handler, since when), interrupts it at the next instruction hook if it is still in
-//! Lua, and has its webhooks refused until it returns.
+//! (which handler, since when) and has its webhooks refused until it returns; if it is still
+//! running Lua a check later, it is interrupted at the next instruction hook.
 //!
 //! The instruction budget stops runaway Lua, but not time spent where the hook does not run: a
 //! slow `bot` call, a long C function, Lua run with the hook off. Those are seen here.
@@ -20,6 +20,9 @@ struct Busy {
     budget: Option<Budget>,
     /// The state before the watchdog marked it stuck; `None` while it is not.
     stuck_from: Option<RunState>,
+    /// The budget's ticks when it was marked stuck: fewer later means Lua is running.
+    ticks_at_stuck: Option<u32>,
+    interrupted: bool,
 }
 
 /// What one strategy's thread is doing, as the watchdog sees it.
@@ -32,6 +35,8 @@ pub struct Watched {
 pub struct Recovered {
     pub handler: &'static str,
     pub ran: Duration,
+    /// The watchdog interrupted it (it was running Lua).
+    pub interrupted: bool,
 }
 
 impl Watched {
@@ -46,6 +51,8 @@ impl Watched {
             since: Instant::now(),
             budget: budget.cloned(),
             stuck_from: None,
+            ticks_at_stuck: None,
+            interrupted: false,
         });
     }
 
@@ -63,6 +70,7 @@ impl Watched {
         Some(Recovered {
             handler: busy.handler,
             ran: busy.since.elapsed(),
+            interrupted: busy.interrupted,
         })
     }
 
@@ -81,7 +89,10 @@ impl Watched {
         })
     }
 
-    /// Marks the strategy stuck when its callback has run for `limit` or more.
+    /// Marks the strategy stuck when its callback has run for `limit` or more, and interrupts
+    /// it when, one check later, it is still running Lua. A callback waiting in Rust (a slow
+    /// `bot` call) is left to finish: interrupting it as it returns would lose what the call
+    /// did, such as an order's handle.
     ///
     /// Everything happens under the busy lock, which [`Watched::end`] takes first: so the
     /// interrupt can never reach the next callback, and the strategy is never left marked stuck
@@ -94,16 +105,28 @@ impl Watched {
         mailbox: &Mailbox,
     ) {
         let mut busy = self.lock();
-        let Some(b) = busy.as_mut().filter(|b| b.stuck_from.is_none()) else {
+        let Some(b) = busy.as_mut() else {
             return;
         };
+        if b.stuck_from.is_some() {
+            let running_lua = matches!(
+                (&b.budget, b.ticks_at_stuck),
+                (Some(budget), Some(then)) if budget.ticks_left() < then
+            );
+            if running_lua && !b.interrupted {
+                b.interrupted = true;
+                if let Some(budget) = &b.budget {
+                    budget.exhaust();
+                }
+                tracing::warn!(strategy = %name, handler = b.handler, "interrupting a stuck callback that is still running Lua");
+            }
+            return;
+        }
         let ran = b.since.elapsed();
         if ran < limit {
             return;
         }
-        if let Some(budget) = &b.budget {
-            budget.exhaust();
-        }
+        b.ticks_at_stuck = b.budget.as_ref().map(Budget::ticks_left);
         let prev = {
             let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
             let prev = s.state;
