@@ -435,7 +435,12 @@ mod tests {
         assert!(!c.has_gateway_credentials());
         let rt = &c.strategy_runtime;
         assert_eq!(
-            (rt.quote_backlog, rt.quote_backlog_age, rt.watchdog, rt.shutdown_timeout),
+            (
+                rt.quote_backlog,
+                rt.quote_backlog_age,
+                rt.watchdog,
+                rt.shutdown_timeout
+            ),
             (
                 10_000,
                 Duration::from_millis(50),

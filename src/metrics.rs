@@ -210,7 +210,9 @@ impl Metrics {
 
     /// Counts quotes coalesced for one strategy.
     pub fn quotes_coalesced(&self, strategy: &str, n: u64) {
-        self.quotes_coalesced.get_or_create(&label(strategy)).inc_by(n);
+        self.quotes_coalesced
+            .get_or_create(&label(strategy))
+            .inc_by(n);
     }
 
     /// Sets `moontick_strategy_state`: 1 for `state`, 0 for the other names in `all`.

@@ -92,7 +92,10 @@ return M
 
     let (status, body) = s.get("/readyz").await;
     assert_eq!(status, 503);
-    assert!(body.contains("strategy stall is stuck in on_webhook"), "{body}");
+    assert!(
+        body.contains("strategy stall is stuck in on_webhook"),
+        "{body}"
+    );
     let (_, body) = s.get("/status").await;
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["strategies"][0]["state"], "stuck", "{v}");
@@ -105,7 +108,10 @@ return M
     let (status, v) = s.hook("stall", &json!({"id": "b"})).await;
     assert_eq!(status, 503, "{v}");
     assert!(
-        v["error"].as_str().unwrap().starts_with("strategy is stuck: on_webhook"),
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("strategy is stuck: on_webhook"),
         "{v}"
     );
 

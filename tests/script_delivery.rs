@@ -133,11 +133,19 @@ return M
         s.handled + s.quotes_coalesced == quotes + fills + 1
     });
     let coalesced = status(&host, "behind").quotes_coalesced;
-    wait_until("episode end logged", || !log_lines("behind", "caught up").is_empty());
+    wait_until("episode end logged", || {
+        !log_lines("behind", "caught up").is_empty()
+    });
     host.shutdown();
     let state = fx.saved_state("behind");
-    assert!(coalesced > 0, "a 300 ms stall behind 5,000 quotes passes a bound of 100");
-    assert!(coalesced < quotes - 100, "the first 100 waiting quotes were kept");
+    assert!(
+        coalesced > 0,
+        "a 300 ms stall behind 5,000 quotes passes a bound of 100"
+    );
+    assert!(
+        coalesced < quotes - 100,
+        "the first 100 waiting quotes were kept"
+    );
     assert_eq!(state["quotes"].as_u64().unwrap() + coalesced, quotes + 1);
     assert_eq!(state["last"].as_f64(), Some((quotes + 1) as f64));
     assert!(state["out_of_order"].is_null());
@@ -146,7 +154,11 @@ return M
     assert_eq!(log_lines("behind", "quotes now coalesce").len(), 1);
     let ended = log_lines("behind", "caught up");
     assert_eq!(ended.len(), 1);
-    assert!(ended[0].contains(&format!("coalesced={coalesced}")), "{}", ended[0]);
+    assert!(
+        ended[0].contains(&format!("coalesced={coalesced}")),
+        "{}",
+        ended[0]
+    );
 }
 
 #[test]

@@ -112,7 +112,11 @@ fn a_stalled_bot_call_is_reported_stuck_and_its_webhooks_are_refused_until_it_re
     host.dispatch(&quote("CON.F.US.MNQ.Z25", 1.0));
     wait_until("stuck", || status(&host, "slow").state == RunState::Stuck);
     // 200 ms limit, checked every 50 ms; generous for a loaded machine.
-    assert!(sent.elapsed() < Duration::from_secs(2), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
     let st = status(&host, "slow");
     let stall = st.stalled.expect("stall details");
     assert_eq!(stall.handler, "on_quote");
@@ -131,11 +135,18 @@ fn a_stalled_bot_call_is_reported_stuck_and_its_webhooks_are_refused_until_it_re
     host.send("slow", fill(1));
 
     gate.open();
-    wait_until("running again", || status(&host, "slow").state == RunState::Running);
+    wait_until("running again", || {
+        status(&host, "slow").state == RunState::Running
+    });
     assert_eq!(webhook(&host, "slow").unwrap()["hooks"], 2);
     // The stalled call returned and its handler finished: it was waiting in Rust, not running
     // Lua, so it was not interrupted.
-    assert!(gate.memory.submitted().iter().any(|(_, i)| i.tag.as_deref() == Some("stall")));
+    assert!(
+        gate.memory
+            .submitted()
+            .iter()
+            .any(|(_, i)| i.tag.as_deref() == Some("stall"))
+    );
     let st = status(&host, "slow");
     assert!(st.stalled.is_none() && st.quotes_coalesced > 0, "{st:?}");
     assert!(st.last_error.is_none(), "{st:?}");
@@ -179,10 +190,15 @@ fn a_panic_in_a_strategy_thread_marks_it_crashed_and_it_gets_nothing_more() {
     let gate = Arc::new(Gate::default());
     let host = start(&fx, &gate, |_| {});
     host.dispatch(&quote("A", 2.0));
-    wait_until("crashed", || status(&host, "bad").state == RunState::Crashed);
+    wait_until("crashed", || {
+        status(&host, "bad").state == RunState::Crashed
+    });
     let st = status(&host, "bad");
     assert!(
-        st.crash.as_deref().unwrap().contains("boom inside a bot call"),
+        st.crash
+            .as_deref()
+            .unwrap()
+            .contains("boom inside a bot call"),
         "{st:?}"
     );
     let why = webhook(&host, "bad").unwrap_err();
@@ -210,9 +226,7 @@ fn shutdown_with_a_stuck_strategy_ends_within_its_bound_and_names_it() {
     });
     host.send("stuck", fill(1));
     host.send("fine", fill(1));
-    wait_until("saved once", || {
-        fx.state_dir.join("stuck.json").exists()
-    });
+    wait_until("saved once", || fx.state_dir.join("stuck.json").exists());
     host.send("stuck", fill(2));
     let (req, _never) = WebhookRequest::new(WebhookBody::Text("x".into()));
     host.webhook("stuck", req);

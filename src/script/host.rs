@@ -364,7 +364,8 @@ impl Host {
             }
         }
         self.inner.stop_watchdog.store(true, Ordering::Relaxed);
-        let mut last: Vec<StrategyStatus> = entries.iter().map(|(_, e)| e.shared.status()).collect();
+        let mut last: Vec<StrategyStatus> =
+            entries.iter().map(|(_, e)| e.shared.status()).collect();
         last.sort_by(|a, b| a.name.cmp(&b.name));
         let not_stopped: Vec<String> = last
             .iter()

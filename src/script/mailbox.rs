@@ -158,23 +158,21 @@ impl Mailbox {
             return;
         }
         let mut started = None;
-        let coalesce = inbox.latest_only
-            || inbox.episode.is_some()
-            || {
-                let age = inbox.oldest.map_or(Duration::ZERO, |t| now - t);
-                // A stuck strategy is behind by definition.
-                let over = inbox.quotes >= self.limits.quote_backlog
-                    || age >= self.limits.quote_backlog_age
-                    || inbox.refusing.is_some();
-                if over {
-                    inbox.episode = Some(Episode {
-                        started: now,
-                        coalesced: 0,
-                    });
-                    started = Some((inbox.quotes, age));
-                }
-                over
-            };
+        let coalesce = inbox.latest_only || inbox.episode.is_some() || {
+            let age = inbox.oldest.map_or(Duration::ZERO, |t| now - t);
+            // A stuck strategy is behind by definition.
+            let over = inbox.quotes >= self.limits.quote_backlog
+                || age >= self.limits.quote_backlog_age
+                || inbox.refusing.is_some();
+            if over {
+                inbox.episode = Some(Episode {
+                    started: now,
+                    coalesced: 0,
+                });
+                started = Some((inbox.quotes, age));
+            }
+            over
+        };
         if coalesce {
             let waiting = inbox.latest.get(&q.contract).copied();
             if let Some(seq) = waiting.filter(|s| inbox.last_event.is_none_or(|e| *s > e)) {
@@ -293,7 +291,11 @@ impl Mailbox {
         let caught_up = inbox.coalesced_since_take == 0
             && inbox.quotes < self.limits.quote_backlog
             && age < self.limits.quote_backlog_age;
-        let ended = if caught_up { inbox.episode.take() } else { None };
+        let ended = if caught_up {
+            inbox.episode.take()
+        } else {
+            None
+        };
         inbox.base = inbox.next;
         inbox.last_event = None;
         inbox.latest.clear();

@@ -30,5 +30,5 @@ pub use events::{
     WebhookBody, WebhookReply, WebhookRequest,
 };
 pub use host::{Host, HostConfig, HostError};
-pub use status::{RunState, Stall, StrategyStatus};
 pub use sandbox::Limits;
+pub use status::{RunState, Stall, StrategyStatus};

@@ -379,7 +379,9 @@ impl Runner {
                 let mut msg = sandbox::describe(&e);
                 if let Some(ran) = stalled.filter(|r| r.interrupted).map(|r| r.ran) {
                     // The interrupt goes through the budget; say what really stopped it.
-                    let at = msg.find("instruction budget exceeded").map_or("", |i| &msg[..i]);
+                    let at = msg
+                        .find("instruction budget exceeded")
+                        .map_or("", |i| &msg[..i]);
                     msg = format!(
                         "{at}interrupted by the watchdog after {:.1} s",
                         ran.as_secs_f64()
@@ -562,4 +564,3 @@ impl Runner {
 pub fn check_file(cfg: &RunnerConfig) -> Result<(), String> {
     build(cfg, 1, Carry::Fresh).map(|_| ())
 }
-

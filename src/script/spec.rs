@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(ok.symbols, ["MNQ", "CON.F.US.MES.Z25"]);
         assert!(ok.trades && !ok.depth && ok.wants("x", "MNQ") && !ok.wants("x", "ES"));
         assert_eq!(ok.quotes, QuoteMode::All);
-        assert_eq!(check("return { quotes = 'latest' }").unwrap().quotes, QuoteMode::Latest);
+        assert_eq!(
+            check("return { quotes = 'latest' }").unwrap().quotes,
+            QuoteMode::Latest
+        );
         for (src, want) in [
             ("return { symbols = 'MNQ' }", "symbols must be a list"),
             ("return { symbols = { 1 } }", "symbols must be a list"),
@@ -170,8 +173,14 @@ mod tests {
                 "limits.max_position must be a positive integer",
             ),
             ("return { trades = 'yes' }", "trades must be true or false"),
-            ("return { quotes = 'newest' }", "quotes must be \"all\" or \"latest\""),
-            ("return { quotes = true }", "quotes must be \"all\" or \"latest\""),
+            (
+                "return { quotes = 'newest' }",
+                "quotes must be \"all\" or \"latest\"",
+            ),
+            (
+                "return { quotes = true }",
+                "quotes must be \"all\" or \"latest\"",
+            ),
         ] {
             let err = check(src).unwrap_err();
             assert!(err.contains(want), "{src}: {err}");
