@@ -351,8 +351,15 @@ impl Host {
             }
         }
         let mut hung = Vec::new();
+        let limit = self.inner.cfg.watchdog;
         for (name, t) in threads {
             while !t.is_finished() && Instant::now() < deadline {
+                // The watchdog no longer sees these entries: one stuck in `on_stop` is marked
+                // here.
+                for (n, e) in &entries {
+                    let s = &e.shared;
+                    s.watch.check(n, limit, &s.status, &s.mailbox);
+                }
                 std::thread::sleep(Duration::from_millis(5));
             }
             if t.is_finished() {

@@ -13,7 +13,8 @@
 //!   declares `quotes = "latest"` always coalesces, and is not logged for it.
 //! - **Webhooks** beyond `webhook_backlog` waiting, and every webhook while the strategy is stuck
 //!   (those waiting included) or crashed, are answered at once with the reason (the HTTP layer
-//!   answers 503): they carry bodies, and a caller can resend. Counted.
+//!   answers 503): they carry bodies, and a caller can resend. Counted. (Webhooks the strategy's
+//!   thread already took with the call that got stuck run when it returns.)
 //! - Once the strategy has **crashed**, nothing is queued any more.
 //!
 //! The strategy's thread takes everything waiting under one lock per wake-up, and a producer

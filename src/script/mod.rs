@@ -4,7 +4,9 @@
 //! The engine drives it through [`Host`]: [`Host::start`] loads every strategy in the
 //! directory, [`Host::watch`] turns file saves into reloads, [`Host::dispatch`] routes market
 //! events, [`Host::send`] delivers one strategy's orders and fills, [`Host::webhook`] runs
-//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait.
+//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait. A watchdog
+//! marks a strategy whose callback overruns `stuck`; a panic in its thread marks it `crashed`
+//! ([`RunState`]).
 
 mod api;
 pub mod broker;
