@@ -92,7 +92,7 @@ fn main() {
     feeder.join().unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let status = host.strategy("reload").unwrap();
-    let dropped = status.quotes_dropped;
+    let dropped = status.quotes_coalesced;
     let loads = status.generation;
     let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
     host.shutdown();

@@ -1,6 +1,6 @@
 //! Quote delivery into a Lua strategy: latency from `Host::dispatch` to `bot.buy` being refused
-//! inside `on_quote` (cross-thread, as in the engine), and `on_quote` calls per second under a
-//! producer that never waits.
+//! inside `on_quote` (cross-thread, as in the engine), quotes per second through one strategy
+//! with none coalesced, and `on_quote` calls per second under a producer that never waits.
 //!
 //! Run: `cargo bench --bench script_quote`
 
@@ -92,12 +92,12 @@ fn main() {
         count: AtomicU64::new(0),
         last_ns: AtomicU64::new(0),
     });
-    let host = Host::start(
-        HostConfig::new(tmp.path()),
-        broker.clone(),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    // Bounds no run reaches: every quote must reach `on_quote`, so the backlog measures the
+    // delivery path itself.
+    let mut cfg = HostConfig::new(tmp.path());
+    cfg.quote_backlog = usize::MAX;
+    cfg.quote_backlog_age = Duration::from_secs(3600);
+    let host = Host::start(cfg, broker.clone(), Arc::new(SystemClock)).unwrap();
     let contract: Arc<str> = "CON.F.US.MNQ.Z25".into();
     let symbol: Arc<str> = "MNQ".into();
 
@@ -131,12 +131,9 @@ fn main() {
     }
     println!("  {:>6}: {:>8.2} us", "max", hist.max() as f64 / 1000.0);
 
-    // Throughput: a backlog of quotes on distinct contracts (so none coalesce) queued while the
-    // strategy is busy, then timed from its first refusal to its last.
+    // Throughput: a backlog of quotes on one contract queued while the strategy is busy, then
+    // timed from its first refusal to its last; none may coalesce.
     let backlog = 200_000u64 / scale;
-    let contracts: Vec<Arc<str>> = (0..backlog)
-        .map(|i| format!("CON.F.US.MNQ.X{i}").into())
-        .collect();
     let base = broker.count.load(Ordering::Acquire);
     let busy = Event::Quote(Quote {
         bid: Some(-1.0),
@@ -146,8 +143,8 @@ fn main() {
         }
     });
     host.dispatch(&busy);
-    for (i, c) in contracts.iter().enumerate() {
-        host.dispatch(&quote(c, &symbol, i as u64));
+    for i in 0..backlog {
+        host.dispatch(&quote(&contract, &symbol, i));
     }
     let queued_at = Instant::now();
     while broker.count.load(Ordering::Acquire) == base {
@@ -162,14 +159,29 @@ fn main() {
         std::thread::sleep(Duration::from_micros(200));
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    println!("backlog of {backlog} quotes through one strategy (on_quote + refused bot.buy each):");
+    let coalesced = host.status()[0].quotes_coalesced;
+    assert_eq!(coalesced, 0, "every quote must reach on_quote");
+    println!(
+        "backlog of {backlog} quotes on one contract through one strategy, none coalesced \
+         (on_quote + refused bot.buy each):"
+    );
     println!(
         "  {:>12.0} quotes/s ({:.2} us per quote)",
         backlog as f64 / elapsed,
         elapsed * 1e6 / backlog as f64
     );
 
-    // Flood: the producer never waits; the strategy runs flat out and the rest coalesce.
+    let last = host.shutdown();
+    assert_eq!(last[0].quotes_coalesced, 0);
+
+    // Flood, with the default bounds: the producer never waits; the strategy runs flat out and
+    // quotes coalesce once its backlog passes the bound.
+    let host = Host::start(
+        HostConfig::new(tmp.path()),
+        broker.clone(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     let start_count = broker.count.load(Ordering::Acquire);
     let t0 = Instant::now();
     let mut sent = 0u64;
@@ -188,7 +200,7 @@ fn main() {
     println!("  on_quote  {:>12.0} calls/s", handled as f64 / elapsed);
     let last = host.shutdown();
     println!(
-        "  coalesced {:>12} quotes (latest wins)",
-        last[0].quotes_dropped
+        "  coalesced {:>12} quotes (past the default bound, latest per contract)",
+        last[0].quotes_coalesced
     );
 }

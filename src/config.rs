@@ -35,6 +35,22 @@ pub struct RiskLimits {
     pub max_orders_per_minute: u32,
 }
 
+/// How strategies are kept responsive and bounded (issues 9 and 10): coalescing, watchdog,
+/// shutdown. Copied into the script host's `HostConfig` by `run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyRuntime {
+    /// `QUOTE_BACKLOG`: quotes waiting for one strategy beyond which they coalesce (latest per
+    /// contract) until it catches up.
+    pub quote_backlog: usize,
+    /// `QUOTE_BACKLOG_MS`: age of a strategy's oldest waiting delivery beyond which quotes
+    /// coalesce likewise.
+    pub quote_backlog_age: Duration,
+    /// `STRATEGY_WATCHDOG_MS`: a callback running longer marks its strategy stuck.
+    pub watchdog: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long shutdown waits for strategies to stop.
+    pub shutdown_timeout: Duration,
+}
+
 /// Everything the program reads from its environment.
 #[derive(Clone)]
 pub struct Config {
@@ -63,6 +79,7 @@ pub struct Config {
     pub log_filter: String,
     /// Whole-request timeout of a REST call.
     pub rest_timeout: Duration,
+    pub strategy_runtime: StrategyRuntime,
 }
 
 impl fmt::Debug for Config {
@@ -88,6 +105,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("rest_timeout", &self.rest_timeout)
+            .field("strategy_runtime", &self.strategy_runtime)
             .finish()
     }
 }
@@ -242,6 +260,18 @@ impl Config {
         let rest_timeout = Duration::from_secs(u64::from(
             r.positive("PROJECT_X_TIMEOUT_SECS").unwrap_or(10),
         ));
+        let strategy_runtime = StrategyRuntime {
+            quote_backlog: r.positive("QUOTE_BACKLOG").unwrap_or(10_000) as usize,
+            quote_backlog_age: Duration::from_millis(u64::from(
+                r.positive("QUOTE_BACKLOG_MS").unwrap_or(50),
+            )),
+            watchdog: Duration::from_millis(u64::from(
+                r.positive("STRATEGY_WATCHDOG_MS").unwrap_or(2_000),
+            )),
+            shutdown_timeout: Duration::from_secs(u64::from(
+                r.positive("SHUTDOWN_TIMEOUT_SECS").unwrap_or(15),
+            )),
+        };
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -264,6 +294,7 @@ impl Config {
             log_format,
             log_filter,
             rest_timeout,
+            strategy_runtime,
         })
     }
 
@@ -402,6 +433,23 @@ mod tests {
         assert_eq!(c.quote_event, "GatewayQuote");
         assert_eq!(c.port, 8080);
         assert!(!c.has_gateway_credentials());
+        let rt = &c.strategy_runtime;
+        assert_eq!(
+            (
+                rt.quote_backlog,
+                rt.quote_backlog_age,
+                rt.watchdog,
+                rt.shutdown_timeout
+            ),
+            (
+                10_000,
+                Duration::from_millis(50),
+                Duration::from_secs(2),
+                Duration::from_secs(15)
+            )
+        );
+        let err = Config::from_vars(&vars(&[("STRATEGY_WATCHDOG_MS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("STRATEGY_WATCHDOG_MS"), "{err}");
     }
 
     #[test]

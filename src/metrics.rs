@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicU64;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -18,6 +19,14 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StrategyLabels {
     pub strategy: String,
+}
+
+/// Labels of `moontick_strategy_state`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StrategyStateLabels {
+    pub strategy: String,
+    /// `running`, `stuck`, `crashed`, ...
+    pub state: String,
 }
 
 /// Labels of `moontick_webhooks`: which strategy and which HTTP status the caller got.
@@ -56,8 +65,11 @@ pub struct Metrics {
     pub quotes_received: Counter<u64, AtomicU64>,
     /// Quotes handed to a strategy's `on_quote`.
     pub quotes_delivered: Counter<u64, AtomicU64>,
-    /// Quotes replaced by a newer one before a busy strategy read them.
-    pub quotes_coalesced: Counter<u64, AtomicU64>,
+    /// Quotes replaced by a newer one of the same contract before a strategy read them (it was
+    /// too far behind, or declared `quotes = "latest"`), per strategy.
+    pub quotes_coalesced: Family<StrategyLabels, Counter>,
+    /// 1 for the state each strategy is in, 0 for the others.
+    pub strategy_state: Family<StrategyStateLabels, Gauge>,
     /// Quotes replaced by a newer one for the same contract in the market feed's queue, because
     /// the engine had fallen behind its bound.
     pub feed_quotes_conflated: Counter<u64, AtomicU64>,
@@ -109,7 +121,8 @@ impl Metrics {
         let m = Metrics {
             quotes_received: Counter::default(),
             quotes_delivered: Counter::default(),
-            quotes_coalesced: Counter::default(),
+            quotes_coalesced: Family::default(),
+            strategy_state: Family::default(),
             feed_quotes_conflated: Counter::default(),
             feed_events_dropped: Counter::default(),
             feed_user_waits: Counter::default(),
@@ -135,7 +148,7 @@ impl Metrics {
         );
         registry.register(
             "quotes_coalesced",
-            "Quotes coalesced (replaced by a newer one) for a busy strategy",
+            "Quotes coalesced (replaced by a newer one of the same contract) before a strategy read them",
             m.quotes_coalesced.clone(),
         );
         registry.register(
@@ -152,6 +165,11 @@ impl Metrics {
             "feed_user_waits",
             "Times the user hub waited for the engine instead of dropping an event",
             m.feed_user_waits.clone(),
+        );
+        registry.register(
+            "strategy_state",
+            "1 for the state a strategy is in (running, stuck, crashed, ...), 0 for the others",
+            m.strategy_state.clone(),
         );
         registry.register(
             "orders_sent",
@@ -216,6 +234,25 @@ impl Metrics {
         self.orders_rejected.get_or_create(&label(strategy)).inc();
     }
 
+    /// Counts quotes coalesced for one strategy.
+    pub fn quotes_coalesced(&self, strategy: &str, n: u64) {
+        self.quotes_coalesced
+            .get_or_create(&label(strategy))
+            .inc_by(n);
+    }
+
+    /// Sets `moontick_strategy_state`: 1 for `state`, 0 for the other names in `all`.
+    pub fn strategy_state(&self, strategy: &str, state: &str, all: &[&str]) {
+        for s in all {
+            self.strategy_state
+                .get_or_create(&StrategyStateLabels {
+                    strategy: strategy.to_owned(),
+                    state: (*s).to_owned(),
+                })
+                .set(i64::from(*s == state));
+        }
+    }
+
     pub fn reconnect(&self, hub: &str) {
         self.reconnects
             .get_or_create(&HubLabels {
@@ -261,11 +298,16 @@ mod tests {
         m.order_sent("breakout");
         m.webhook("tv", 200);
         m.webhook_latency("tv", 0.002);
+        m.quotes_coalesced("slow", 3);
+        m.strategy_state("slow", "stuck", &["running", "stuck"]);
         let text = m.encode();
         assert!(text.contains("moontick_quotes_received_total 1"), "{text}");
         assert!(text.contains("moontick_orders_sent_total{strategy=\"breakout\"} 1"));
         assert!(text.contains("moontick_webhooks_total{strategy=\"tv\",status=\"200\"} 1"));
         assert!(text.contains("moontick_webhook_handler_seconds_bucket"));
+        assert!(text.contains("moontick_quotes_coalesced_total{strategy=\"slow\"} 3"));
+        assert!(text.contains("moontick_strategy_state{strategy=\"slow\",state=\"stuck\"} 1"));
+        assert!(text.contains("moontick_strategy_state{strategy=\"slow\",state=\"running\"} 0"));
         assert!(text.trim_end().ends_with("# EOF"));
     }
 }

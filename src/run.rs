@@ -16,7 +16,7 @@ use crate::gateway::{self, Credentials, TransportOptions};
 use crate::http::{self, App, CountingBroker, EngineOps, HttpConfig, OrderTally};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::HostConfig;
+use crate::script::{HostConfig, RunState};
 use crate::sim::{SimConfig, Simulator};
 
 /// Without credentials it starts the embedded simulator on loopback (saying so on its first
@@ -76,6 +76,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     market_hub.quote_event = config.quote_event.clone();
     let mut host = HostConfig::new(&config.strategies_dir);
     host.state_dir = Some(config.state_dir.clone());
+    let rt = &config.strategy_runtime;
+    (host.quote_backlog, host.quote_backlog_age) = (rt.quote_backlog, rt.quote_backlog_age);
+    (host.watchdog, host.shutdown_timeout) = (rt.watchdog, rt.shutdown_timeout);
     let session = Arc::clone(client.session());
     let account_id = account.id;
     let engine = Engine::start(EngineParams {
@@ -123,7 +126,19 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     // After the HTTP server, so webhooks answered 202 still run; the engine keeps answering
     // the strategies' `bot.*` calls while their `on_stop` runs.
     let statuses = engine.shutdown().await;
-    tracing::info!("{} strategies stopped, state saved", statuses.len());
+    let not_stopped: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.state != RunState::Stopped)
+        .map(|s| format!("{} ({})", s.name, s.state.as_str()))
+        .collect();
+    if not_stopped.is_empty() {
+        tracing::info!("{} strategies stopped, state saved", statuses.len());
+    } else {
+        println!(
+            "moontick: strategies that did not stop (their last periodic state save is kept): {}",
+            not_stopped.join(", ")
+        );
+    }
     refresher.abort();
     if let Some(sim) = sim {
         sim.shutdown().await;

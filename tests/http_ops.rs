@@ -52,6 +52,77 @@ async fn readyz_is_503_while_a_strategy_has_never_loaded() {
 }
 
 #[tokio::test]
+async fn a_stuck_strategy_shows_in_readyz_status_and_metrics_and_its_webhooks_get_503() {
+    const STALL: &str = r#"
+local M = {}
+function M.on_webhook(req)
+  if req.body.stall then bot.buy{ symbol = "MNQ", size = 1, tag = "slow" } end
+  return { ok = true }
+end
+return M
+"#;
+    let s = start(
+        &[("stall", STALL)],
+        Options {
+            // The order call takes 1.5 s; the watchdog allows 200 ms.
+            submit_delay: Duration::from_millis(1500),
+            host: |c| c.watchdog = Duration::from_millis(200),
+            ..Options::default()
+        },
+    )
+    .await;
+    let url = s.url.clone();
+    let client = s.client.clone();
+    let first = tokio::spawn(async move {
+        let r = client
+            .post(format!("{url}/webhook/stall"))
+            .header("x-webhook-secret", SECRET)
+            .header("content-type", "application/json")
+            .body(r#"{"stall": true, "id": "a"}"#)
+            .send()
+            .await
+            .unwrap();
+        http_support::read(r).await
+    });
+    let host = s.host.clone();
+    http_support::wait_until("stuck", || {
+        host.strategy("stall").unwrap().state == moontick::script::RunState::Stuck
+    })
+    .await;
+
+    let (status, body) = s.get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("strategy stall is stuck in on_webhook"),
+        "{body}"
+    );
+    let (_, body) = s.get("/status").await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["strategies"][0]["state"], "stuck", "{v}");
+    assert_eq!(v["strategies"][0]["stuck"]["handler"], "on_webhook", "{v}");
+    let (_, text) = s.get("/metrics").await;
+    assert!(
+        text.contains("moontick_strategy_state{strategy=\"stall\",state=\"stuck\"} 1"),
+        "{text}"
+    );
+    let (status, v) = s.hook("stall", &json!({"id": "b"})).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("strategy is stuck: on_webhook"),
+        "{v}"
+    );
+
+    // The stalled call returns: its order is out, it answers, and the strategy is ready again.
+    let (status, v) = first.await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(s.get("/readyz").await.0, 200);
+    assert_eq!(s.hook("stall", &json!({"id": "c"})).await.0, 200);
+}
+
+#[tokio::test]
 async fn status_merges_engine_state_with_strategy_status_and_needs_the_secret() {
     let s = start(&[("hook", HOOK)], Options::default()).await;
     s.ops.set_status(json!({

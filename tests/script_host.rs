@@ -160,35 +160,6 @@ fn restart_restores_state() {
 }
 
 #[test]
-fn burst_of_quotes_to_a_slow_strategy_is_coalesced_while_fills_all_arrive_in_order() {
-    let fx = Fixture::new();
-    fx.write(
-        "slow",
-        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local t = os.clock()\n  while os.clock() - t < 0.001 do end\n  state.quotes = (state.quotes or 0) + 1\nend\nfunction M.on_fill(f)\n  state.fills = state.fills or {}\n  table.insert(state.fills, f.order_id)\nend\nreturn M\n",
-    );
-    let host = fx.start(fx.config());
-    wait_loaded(&host, "slow", 1);
-    let (quotes, fills) = (2000u64, 100u64);
-    for i in 0..quotes {
-        host.dispatch(&quote("CON.F.US.MNQ.Z25", 20_000.0 + i as f64));
-        if i % 20 == 19 {
-            host.send("slow", fill(i / 20 + 1));
-        }
-    }
-    wait_until("all delivered or coalesced", || {
-        let s = status(&host, "slow");
-        s.handled + s.quotes_dropped == quotes + fills
-    });
-    let dropped = status(&host, "slow").quotes_dropped;
-    host.shutdown();
-    let state = fx.saved_state("slow");
-    assert!(dropped > 0, "a 1 ms handler should fall behind a burst");
-    assert_eq!(state["quotes"].as_u64().unwrap() + dropped, quotes);
-    let got: Vec<u64> = serde_json::from_value(state["fills"].clone()).unwrap();
-    assert_eq!(got, (1..=fills).collect::<Vec<u64>>());
-}
-
-#[test]
 fn tradingview_alerts_become_orders_and_flat_closes() {
     let fx = Fixture::new();
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies");

@@ -80,12 +80,11 @@ impl Core {
             if s.load_error.is_some() && s.load_error != seen.1 {
                 self.metrics.reload(&s.name, false);
             }
-            if s.quotes_dropped > seen.2 {
+            if s.quotes_coalesced > seen.2 {
                 self.metrics
-                    .quotes_coalesced
-                    .inc_by(s.quotes_dropped - seen.2);
+                    .quotes_coalesced(&s.name, s.quotes_coalesced - seen.2);
             }
-            *seen = (s.generation, s.load_error.clone(), s.quotes_dropped);
+            *seen = (s.generation, s.load_error.clone(), s.quotes_coalesced);
         }
     }
 }

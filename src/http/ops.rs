@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use crate::metrics::Metrics;
 use crate::script::{Host, RunState, StrategyStatus, WebhookRequest};
 
 /// What the engine tells the HTTP server. Called from the server's tasks: implementations must
@@ -129,16 +130,55 @@ impl Ops for SimpleOps {
     }
 }
 
-/// Why the strategies are not ready: one still loading, or one that never loaded.
+/// Why the strategies are not ready: every one still loading, never loaded, stuck or crashed,
+/// by name.
 pub(crate) fn strategies_ready(all: &[StrategyStatus]) -> Result<(), String> {
-    for s in all {
-        match s.state {
-            RunState::Starting => return Err(format!("strategy {} is still loading", s.name)),
-            RunState::Failed => return Err(format!("strategy {} failed to load", s.name)),
-            _ => {}
-        }
+    let problems: Vec<String> = all
+        .iter()
+        .filter_map(|s| {
+            Some(match s.state {
+                RunState::Starting => format!("strategy {} is still loading", s.name),
+                RunState::Failed => format!("strategy {} failed to load", s.name),
+                RunState::Stuck => match &s.stalled {
+                    Some(st) => format!(
+                        "strategy {} is stuck in {} for {:.1} s",
+                        s.name,
+                        st.handler,
+                        st.for_ms as f64 / 1000.0
+                    ),
+                    None => format!("strategy {} is stuck", s.name),
+                },
+                RunState::Crashed => format!("strategy {} crashed", s.name),
+                _ => return None,
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     }
-    Ok(())
+}
+
+/// Every state `moontick_strategy_state` reports.
+const STATES: [RunState; 7] = [
+    RunState::Starting,
+    RunState::Running,
+    RunState::Paused,
+    RunState::Stuck,
+    RunState::Crashed,
+    RunState::Failed,
+    RunState::Stopped,
+];
+
+/// `GET /metrics`: the registry, with each strategy's current state set just before encoding
+/// (a state is a fact of now, not a count the engine could increment).
+pub(crate) fn metrics_text(metrics: &Metrics, all: &[StrategyStatus]) -> String {
+    let names = STATES.map(RunState::as_str);
+    for s in all {
+        metrics.strategy_state(&s.name, s.state.as_str(), &names);
+    }
+    metrics.encode()
 }
 
 /// One strategy as `/status` shows it. The path is relative to the strategies directory's
@@ -148,12 +188,15 @@ pub(crate) fn strategy_json(s: &StrategyStatus) -> Value {
         "name": s.name,
         "file": s.path.file_name().map(|f| f.to_string_lossy().into_owned()),
         "version": s.generation,
-        "state": format!("{:?}", s.state).to_lowercase(),
+        "state": s.state.as_str(),
         "last_reload_ms": s.loaded_at_ms,
         "load_error": s.load_error,
         "last_error": s.last_error,
         "errors": s.errors,
         "handled": s.handled,
-        "quotes_dropped": s.quotes_dropped,
+        "quotes_coalesced": s.quotes_coalesced,
+        "webhooks_refused": s.webhooks_refused,
+        "stuck": s.stalled.as_ref().map(|st| json!({"handler": st.handler, "for_ms": st.for_ms})),
+        "crash": s.crash,
     })
 }

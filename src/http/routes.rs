@@ -9,7 +9,7 @@ use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderVa
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::ops::{strategies_ready, strategy_json};
+use super::ops::{metrics_text, strategies_ready, strategy_json};
 use super::{App, authorized, webhook};
 
 pub(crate) type Reply = Response<Full<Bytes>>;
@@ -43,7 +43,8 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
             json_reply(StatusCode::OK, status(&app))
         }
         (&Method::GET, ["metrics"]) => {
-            let mut r = Response::new(Full::new(Bytes::from(app.metrics.encode())));
+            let text = metrics_text(&app.metrics, &app.strategies.status());
+            let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static(

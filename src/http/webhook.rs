@@ -212,6 +212,15 @@ fn public_error(msg: &str) -> (StatusCode, Value) {
         (StatusCode::SERVICE_UNAVAILABLE, "strategy is paused")
     } else if msg.starts_with("strategy is not loaded") {
         (StatusCode::SERVICE_UNAVAILABLE, "strategy is not loaded")
+    } else if ["strategy is stuck", "strategy is busy", "strategy crashed"]
+        .iter()
+        .any(|p| msg.starts_with(p))
+    {
+        // Refused by the host without running: the message names no file or line.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ok": false, "error": msg}),
+        );
     } else {
         (
             StatusCode::INTERNAL_SERVER_ERROR,

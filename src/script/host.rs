@@ -2,18 +2,22 @@
 //! mailboxes, starting/reloading/stopping strategies as files come and go, and status.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::broker::{Broker, Clock};
 use super::events::{Event, WebhookRequest};
-use super::mailbox::{Delivery, Mailbox};
-use super::runner::{self, Runner, RunnerConfig, Shared};
+use super::mailbox::{Delivery, Mailbox, QueueLimits};
+use super::runner::{Runner, RunnerConfig, Shared};
 use super::sandbox::Limits;
 use super::spec::Spec;
+use super::status::{RunState, StrategyStatus};
 use super::watch::{self, Change, Watcher};
+use super::watchdog;
 
 /// How the host runs strategies. Built by the caller from the global `Config`; the host never
 /// reads the environment itself.
@@ -24,8 +28,20 @@ pub struct HostConfig {
     /// Where `state` is saved as `<name>.json`; `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
     pub limits: Limits,
-    /// Non-quote events queued before the host warns that a strategy is falling behind.
+    /// Non-quote events queued before the host warns that a strategy is falling behind (they
+    /// are never dropped).
     pub queue_capacity: usize,
+    /// Quotes waiting for one strategy beyond which they coalesce (latest per contract) until it
+    /// catches up.
+    pub quote_backlog: usize,
+    /// Age of the oldest waiting delivery beyond which quotes coalesce, likewise.
+    pub quote_backlog_age: Duration,
+    /// Webhooks waiting for one strategy beyond which more are refused (503).
+    pub webhook_backlog: usize,
+    /// A callback running longer than this marks its strategy stuck.
+    pub watchdog: Duration,
+    /// How long [`Host::shutdown`] waits for the strategies to stop.
+    pub shutdown_timeout: Duration,
     /// Handler failures in a row that pause a strategy.
     pub max_consecutive_errors: u32,
     pub state_flush_every: Duration,
@@ -39,6 +55,11 @@ impl HostConfig {
             state_dir: None,
             limits: Limits::default(),
             queue_capacity: 10_000,
+            quote_backlog: 10_000,
+            quote_backlog_age: Duration::from_millis(50),
+            webhook_backlog: 100,
+            watchdog: Duration::from_secs(2),
+            shutdown_timeout: Duration::from_secs(15),
             max_consecutive_errors: 10,
             state_flush_every: Duration::from_secs(30),
             debounce: Duration::from_millis(200),
@@ -66,40 +87,6 @@ pub enum HostError {
     },
 }
 
-/// Where a strategy is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    /// Its first load has not finished yet.
-    Starting,
-    Running,
-    /// Paused after repeated handler failures, until the file is saved again.
-    Paused,
-    /// No version has ever loaded; see `load_error`.
-    Failed,
-    Stopped,
-}
-
-/// What `/status` shows for one strategy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StrategyStatus {
-    pub name: String,
-    pub path: PathBuf,
-    /// The version running: 0 before the first successful load, +1 on every successful reload.
-    pub generation: u64,
-    /// When the running version loaded (engine clock, ms since the epoch); `None` before the
-    /// first successful load.
-    pub loaded_at_ms: Option<i64>,
-    pub state: RunState,
-    /// Why the latest load failed (`file:line: message`); cleared by a successful load.
-    pub load_error: Option<String>,
-    /// The latest handler failure (`handler: file:line: message`).
-    pub last_error: Option<String>,
-    pub errors: u64,
-    /// Handler calls that returned normally.
-    pub handled: u64,
-    pub quotes_dropped: u64,
-}
-
 struct Entry {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -112,7 +99,9 @@ struct Inner {
     // Written only when a file appears or disappears; the hot path takes the read side.
     strategies: RwLock<HashMap<String, Entry>>,
     /// Threads of strategies whose file was deleted, joined at shutdown.
-    retired: Mutex<Vec<JoinHandle<()>>>,
+    retired: Mutex<Vec<(String, JoinHandle<()>)>>,
+    /// Ends the watchdog thread.
+    stop_watchdog: Arc<AtomicBool>,
 }
 
 /// The running strategies. Dropping it without [`Host::shutdown`] asks every strategy to stop
@@ -163,7 +152,9 @@ impl Host {
             clock,
             strategies: RwLock::new(HashMap::new()),
             retired: Mutex::new(Vec::new()),
+            stop_watchdog: Arc::new(AtomicBool::new(false)),
         });
+        spawn_watchdog(&inner);
         for f in files {
             inner.file_changed(&f);
         }
@@ -173,7 +164,8 @@ impl Host {
         };
         // Wait for the first load of each file so that routing knows every strategy's symbols
         // before the first quote, and `symbols()` is complete. A load is bounded by the
-        // instruction budget, so this ends.
+        // instruction budget, and one stuck elsewhere is marked stuck by the watchdog, so this
+        // ends.
         while host.status().iter().any(|s| s.state == RunState::Starting) {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -261,6 +253,8 @@ impl Host {
             .unwrap_or_else(|e| e.into_inner());
         match map.get(strategy) {
             Some(e) => {
+                // Refused at once (the reply says why) when the strategy is stuck, crashed or
+                // has too many waiting.
                 e.shared.mailbox.push(Delivery::Webhook(req));
                 true
             }
@@ -315,19 +309,7 @@ impl Host {
             .strategies
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<StrategyStatus> = map
-            .values()
-            .map(|e| {
-                let mut s = e
-                    .shared
-                    .status
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                s.quotes_dropped = runner::quotes_dropped(&e.shared);
-                s
-            })
-            .collect();
+        let mut out: Vec<StrategyStatus> = map.values().map(|e| e.shared.status()).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
@@ -338,45 +320,72 @@ impl Host {
     }
 
     /// Stops watching, calls every `on_stop("shutdown")` after the events already queued, saves
-    /// state, waits for the strategy threads, and returns their final status.
+    /// state, and waits for the strategy threads — at most `shutdown_timeout` in all. Returns
+    /// their final status: a strategy whose state is not `Stopped` did not stop (stuck, or
+    /// crashed); its last periodic save is what remains of its state. Those are logged by name.
     pub fn shutdown(&self) -> Vec<StrategyStatus> {
+        let deadline = Instant::now() + self.inner.cfg.shutdown_timeout;
         drop(
             self.watcher
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take(),
         );
-        let entries: Vec<Entry> = {
+        let mut entries: Vec<(String, Entry)> = {
             let mut map = self
                 .inner
                 .strategies
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
-            map.drain().map(|(_, e)| e).collect()
+            map.drain().collect()
         };
-        for e in &entries {
+        for (_, e) in &entries {
             e.shared.mailbox.push(Delivery::Stop("shutdown".into()));
         }
         let retired =
             std::mem::take(&mut *self.inner.retired.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut last = Vec::new();
-        for e in entries {
-            if let Some(t) = e.thread {
-                let _ = t.join();
+        let mut threads: Vec<(String, JoinHandle<()>)> = retired;
+        for (name, e) in &mut entries {
+            if let Some(t) = e.thread.take() {
+                threads.push((name.clone(), t));
             }
-            let mut s = e
-                .shared
-                .status
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            s.quotes_dropped = runner::quotes_dropped(&e.shared);
-            last.push(s);
         }
-        for t in retired {
-            let _ = t.join();
+        let mut hung = Vec::new();
+        let limit = self.inner.cfg.watchdog;
+        for (name, t) in threads {
+            while !t.is_finished() && Instant::now() < deadline {
+                // The watchdog no longer sees these entries: one stuck in `on_stop` is marked
+                // here.
+                for (n, e) in &entries {
+                    let s = &e.shared;
+                    s.watch.check(n, limit, &s.status, &s.mailbox);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                // Detached: a thread stuck in native code cannot be stopped from outside, and
+                // waiting for it would keep the process from ever exiting.
+                hung.push(name);
+            }
         }
+        self.inner.stop_watchdog.store(true, Ordering::Relaxed);
+        let mut last: Vec<StrategyStatus> =
+            entries.iter().map(|(_, e)| e.shared.status()).collect();
         last.sort_by(|a, b| a.name.cmp(&b.name));
+        let not_stopped: Vec<String> = last
+            .iter()
+            .filter(|s| s.state != RunState::Stopped)
+            .map(|s| format!("{} ({})", s.name, s.state.as_str()))
+            .collect();
+        if !not_stopped.is_empty() {
+            tracing::error!(
+                strategies = %not_stopped.join(", "),
+                still_running = %hung.join(", "),
+                "strategies did not stop; their last saved state is kept"
+            );
+        }
         last
     }
 }
@@ -397,6 +406,30 @@ impl Drop for Host {
         for (_, e) in map.drain() {
             e.shared.mailbox.push(Delivery::Stop("shutdown".into()));
         }
+        self.inner.stop_watchdog.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts the watchdog over every strategy of `inner`; it ends with the host.
+fn spawn_watchdog(inner: &Arc<Inner>) {
+    let limit = inner.cfg.watchdog;
+    // Stuck is reported within a quarter of the limit after it passes.
+    let period = (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let spawned = watchdog::spawn(period, inner.stop_watchdog.clone(), move || {
+        let Some(inner) = weak.upgrade() else {
+            return false;
+        };
+        let map = inner.strategies.read().unwrap_or_else(|e| e.into_inner());
+        for (name, e) in map.iter() {
+            e.shared
+                .watch
+                .check(name, limit, &e.shared.status, &e.shared.mailbox);
+        }
+        true
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the strategy watchdog; stuck strategies will not be reported");
     }
 }
 
@@ -429,7 +462,7 @@ impl Inner {
                 self.retired
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(t);
+                    .push((name, t));
             }
         }
     }
@@ -442,21 +475,17 @@ impl Inner {
     }
 
     fn spawn(&self, name: &str, path: PathBuf) -> Entry {
+        let limits = QueueLimits {
+            quote_backlog: self.cfg.quote_backlog.max(1),
+            quote_backlog_age: self.cfg.quote_backlog_age,
+            webhook_backlog: self.cfg.webhook_backlog,
+            event_warn: self.cfg.queue_capacity,
+        };
         let shared = Arc::new(Shared {
-            mailbox: Mailbox::new(name, self.cfg.queue_capacity),
-            status: Mutex::new(StrategyStatus {
-                name: name.to_owned(),
-                path: path.clone(),
-                generation: 0,
-                loaded_at_ms: None,
-                state: RunState::Starting,
-                load_error: None,
-                last_error: None,
-                errors: 0,
-                handled: 0,
-                quotes_dropped: 0,
-            }),
+            mailbox: Mailbox::new(name, limits),
+            status: Mutex::new(StrategyStatus::starting(name, path.clone())),
             spec: RwLock::new(Arc::new(Spec::default())),
+            watch: Default::default(),
         });
         let cfg = RunnerConfig {
             name: name.to_owned(),
@@ -475,7 +504,14 @@ impl Inner {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("strategy-{name}"))
-            .spawn(move || Runner::new(cfg, s).run())
+            .spawn(move || {
+                // A panic anywhere in the strategy's handling (a `bot` call, the host's own
+                // code) must not leave it looking alive while nothing runs.
+                let runner = Runner::new(cfg, s.clone());
+                if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| runner.run())) {
+                    s.crashed(panic_message(p.as_ref()));
+                }
+            })
             .map_err(
                 |e| tracing::error!(strategy = %name, error = %e, "cannot start strategy thread"),
             )
@@ -489,4 +525,12 @@ impl Inner {
         }
         Entry { shared, thread }
     }
+}
+
+/// The text of a panic payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".into())
 }

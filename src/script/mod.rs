@@ -4,7 +4,9 @@
 //! The engine drives it through [`Host`]: [`Host::start`] loads every strategy in the
 //! directory, [`Host::watch`] turns file saves into reloads, [`Host::dispatch`] routes market
 //! events, [`Host::send`] delivers one strategy's orders and fills, [`Host::webhook`] runs
-//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait.
+//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait. A watchdog
+//! marks a strategy whose callback overruns `stuck`; a panic in its thread marks it `crashed`
+//! ([`RunState`]).
 
 mod api;
 pub mod broker;
@@ -16,8 +18,10 @@ mod runner;
 pub mod sandbox;
 mod spec;
 mod state;
+mod status;
 mod tables;
 mod watch;
+mod watchdog;
 
 pub use broker::{
     AccountView, Broker, Call, Clock, ManualClock, MemoryBroker, OrderChange, OrderHandle,
@@ -27,5 +31,6 @@ pub use events::{
     Depth, DepthLevel, Event, FeedStatus, Fill, OrderEvent, PositionEvent, Quote, Side, Trade,
     WebhookBody, WebhookReply, WebhookRequest,
 };
-pub use host::{Host, HostConfig, HostError, RunState, StrategyStatus};
+pub use host::{Host, HostConfig, HostError};
 pub use sandbox::Limits;
+pub use status::{RunState, Stall, StrategyStatus};

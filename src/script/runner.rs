@@ -1,8 +1,9 @@
 //! One strategy's thread: loading and validating a version, calling its handlers under the
-//! instruction budget, timers, reload with state carried over, pausing, and saving state.
+//! instruction budget and the watchdog, timers, reload with state carried over, pausing, and
+//! saving state.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,18 +13,50 @@ use mlua::{Function, IntoLuaMulti, Lua, LuaSerdeExt, Table, Value};
 use super::api::{self, Ctx};
 use super::broker::{Broker, Clock};
 use super::events::{Event, WebhookReply, WebhookRequest};
-use super::host::{RunState, StrategyStatus};
 use super::mailbox::{Delivery, Mailbox};
 use super::sandbox::{self, Budget, Limits};
-use super::spec::{HANDLERS, Spec, return_line, validate};
+use super::spec::{HANDLERS, QuoteMode, Spec, return_line, validate};
 use super::state;
+use super::status::{RunState, StrategyStatus};
 use super::tables::{QuoteSlot, event_table, webhook_table};
+use super::watchdog::{Recovered, Watched};
 
 /// The parts of a strategy the host and its thread share.
 pub struct Shared {
     pub mailbox: Mailbox,
     pub status: Mutex<StrategyStatus>,
     pub spec: RwLock<Arc<Spec>>,
+    pub watch: Watched,
+}
+
+impl Shared {
+    /// The status with the mailbox's counters and a live stall duration filled in.
+    pub fn status(&self) -> StrategyStatus {
+        let mut s = self
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        s.quotes_coalesced = self.mailbox.quotes_coalesced();
+        s.webhooks_refused = self.mailbox.webhooks_refused();
+        if s.state == RunState::Stuck {
+            s.stalled = self.watch.stalled().or(s.stalled);
+        }
+        s
+    }
+
+    /// The thread panicked: mark the strategy crashed and queue nothing more for it. Its last
+    /// saved state stays on disk; the VM is gone.
+    pub fn crashed(&self, message: String) {
+        self.watch.clear();
+        self.mailbox
+            .close("strategy crashed (details in the engine log)".into());
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        tracing::error!(strategy = %s.name, panic = %message, "strategy CRASHED: it gets no further events until moontick restarts");
+        s.state = RunState::Crashed;
+        s.stalled = None;
+        s.crash = Some(message);
+    }
 }
 
 /// Everything a runner needs to (re)build versions of its strategy.
@@ -168,6 +201,7 @@ impl Runner {
 
     /// Runs until a `Stop` arrives.
     pub fn run(mut self) {
+        let mut batch = VecDeque::new();
         loop {
             self.fire_due_timers();
             self.flush_if_due();
@@ -184,14 +218,20 @@ impl Runner {
                 (None, true) => Some(self.next_flush),
                 (None, false) => None,
             };
-            let Some(d) = self.shared.mailbox.pop(deadline) else {
-                continue;
-            };
-            match d {
-                Delivery::Reload => self.reload(),
-                Delivery::Stop(reason) => return self.stop(&reason),
-                Delivery::Event(e) => self.deliver(e),
-                Delivery::Webhook(req) => self.webhook(req),
+            // Everything waiting in one go: one lock and at most one wake-up per burst.
+            self.shared.mailbox.take(&mut batch, deadline);
+            while let Some(d) = batch.pop_front() {
+                match d {
+                    Delivery::Reload => self.reload(),
+                    Delivery::Stop(reason) => {
+                        // Nothing is queued after a stop; a webhook behind it would be answered
+                        // "strategy stopped" when its reply channel drops.
+                        batch.clear();
+                        return self.stop(&reason);
+                    }
+                    Delivery::Event(e) => self.deliver(e),
+                    Delivery::Webhook(req) => self.webhook(req),
+                }
             }
         }
     }
@@ -221,7 +261,10 @@ impl Runner {
                 _ => Carry::Fresh,
             },
         };
-        let new = match build(&self.cfg, generation, carry) {
+        self.shared.watch.begin("load", None);
+        let built = build(&self.cfg, generation, carry);
+        self.end_watch();
+        let new = match built {
             Ok(v) => v,
             Err(msg) => {
                 if self.current.is_some() {
@@ -254,6 +297,9 @@ impl Runner {
         self.generation = generation;
         self.paused = false;
         self.consecutive_errors = 0;
+        self.shared
+            .mailbox
+            .set_latest_only(new.spec.quotes == QuoteMode::Latest);
         *self.shared.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.spec.clone());
         let loaded_at = self.cfg.clock.now_ms();
         self.status(|s| {
@@ -315,19 +361,32 @@ impl Runner {
     fn call(
         &mut self,
         v: &Version,
-        name: &str,
+        name: &'static str,
         f: &Function,
         args: impl IntoLuaMulti,
     ) -> Option<Value> {
+        self.shared.watch.begin(name, Some(&v.budget));
         v.budget.reset();
-        match f.call::<Value>(args) {
+        let result = f.call::<Value>(args);
+        let stalled = self.end_watch();
+        match result {
             Ok(ret) => {
                 self.consecutive_errors = 0;
                 self.status(|s| s.handled += 1);
                 Some(ret)
             }
             Err(e) => {
-                let msg = sandbox::describe(&e);
+                let mut msg = sandbox::describe(&e);
+                if let Some(ran) = stalled.filter(|r| r.interrupted).map(|r| r.ran) {
+                    // The interrupt goes through the budget; say what really stopped it.
+                    let at = msg
+                        .find("instruction budget exceeded")
+                        .map_or("", |i| &msg[..i]);
+                    msg = format!(
+                        "{at}interrupted by the watchdog after {:.1} s",
+                        ran.as_secs_f64()
+                    );
+                }
                 self.consecutive_errors += 1;
                 tracing::error!(strategy = %self.cfg.name, handler = name, error = %msg, "handler failed");
                 let pause = self.consecutive_errors >= self.cfg.max_consecutive_errors;
@@ -354,6 +413,17 @@ impl Runner {
                 None
             }
         }
+    }
+
+    /// Ends the watchdog's view of a callback; when it had been marked stuck, logs that the
+    /// strategy responds again and returns how long the callback ran.
+    fn end_watch(&self) -> Option<Recovered> {
+        let r = self
+            .shared
+            .watch
+            .end(&self.shared.status, &self.shared.mailbox)?;
+        tracing::warn!(strategy = %self.cfg.name, handler = r.handler, ran_ms = r.ran.as_millis() as u64, interrupted = r.interrupted, "strategy is responding again after a stuck callback");
+        Some(r)
     }
 
     fn fire_due_timers(&mut self) {
@@ -493,9 +563,4 @@ impl Runner {
 /// The first problem, as `file:line: message`.
 pub fn check_file(cfg: &RunnerConfig) -> Result<(), String> {
     build(cfg, 1, Carry::Fresh).map(|_| ())
-}
-
-/// The number of quotes the runner skipped, for status.
-pub fn quotes_dropped(shared: &Shared) -> u64 {
-    shared.mailbox.quotes_dropped.load(Ordering::Relaxed)
 }

@@ -44,6 +44,17 @@ impl Budget {
         self.ticks_left
             .store(self.ticks_per_callback, Ordering::Relaxed);
     }
+
+    /// Ends the running callback at the next hook, as if its budget were spent (the watchdog's
+    /// interrupt; `pcall` cannot swallow it either).
+    pub fn exhaust(&self) {
+        self.ticks_left.store(0, Ordering::Relaxed);
+    }
+
+    /// Hook ticks left to the running callback: it falls only while Lua instructions run.
+    pub fn ticks_left(&self) -> u32 {
+        self.ticks_left.load(Ordering::Relaxed)
+    }
 }
 
 /// Binary chunks are refused everywhere: crafted bytecode can corrupt memory (deps-notes,

@@ -1,4 +1,4 @@
-//! What a strategy file declares (`symbols`, `trades`, `depth`, handlers) and the checks a
+//! What a strategy file declares (`symbols`, `trades`, `depth`, `quotes`, handlers) and the checks a
 //! returned table must pass before it may replace the running version.
 
 use mlua::{Table, Value};
@@ -24,6 +24,18 @@ pub struct Spec {
     pub limits: crate::risk::StrategyLimits,
     pub trades: bool,
     pub depth: bool,
+    /// `quotes = "latest"`: the strategy only wants the newest quote of each contract.
+    pub quotes: QuoteMode,
+}
+
+/// Which quotes a strategy wants (`quotes = "all" | "latest"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QuoteMode {
+    /// Every quote, in order (coalesced only when the strategy falls far behind).
+    #[default]
+    All,
+    /// Only the newest waiting quote of each contract.
+    Latest,
 }
 
 impl Spec {
@@ -116,6 +128,13 @@ pub fn validate(m: &Table) -> Result<Spec, String> {
                     spec.depth = b
                 }
             }
+            "quotes" => {
+                spec.quotes = match v.as_string().map(|s| s.to_string_lossy()).as_deref() {
+                    Some("all") => QuoteMode::All,
+                    Some("latest") => QuoteMode::Latest,
+                    _ => return Err("quotes must be \"all\" or \"latest\"".into()),
+                }
+            }
             _ => {}
         }
     }
@@ -139,6 +158,11 @@ mod tests {
         .unwrap();
         assert_eq!(ok.symbols, ["MNQ", "CON.F.US.MES.Z25"]);
         assert!(ok.trades && !ok.depth && ok.wants("x", "MNQ") && !ok.wants("x", "ES"));
+        assert_eq!(ok.quotes, QuoteMode::All);
+        assert_eq!(
+            check("return { quotes = 'latest' }").unwrap().quotes,
+            QuoteMode::Latest
+        );
         for (src, want) in [
             ("return { symbols = 'MNQ' }", "symbols must be a list"),
             ("return { symbols = { 1 } }", "symbols must be a list"),
@@ -149,6 +173,14 @@ mod tests {
                 "limits.max_position must be a positive integer",
             ),
             ("return { trades = 'yes' }", "trades must be true or false"),
+            (
+                "return { quotes = 'newest' }",
+                "quotes must be \"all\" or \"latest\"",
+            ),
+            (
+                "return { quotes = true }",
+                "quotes must be \"all\" or \"latest\"",
+            ),
         ] {
             let err = check(src).unwrap_err();
             assert!(err.contains(want), "{src}: {err}");

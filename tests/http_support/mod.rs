@@ -60,6 +60,7 @@ pub struct Options {
     pub secret: Option<&'static str>,
     pub submit_delay: Duration,
     pub tweak: fn(&mut HttpConfig),
+    pub host: fn(&mut HostConfig),
 }
 
 impl Default for Options {
@@ -68,6 +69,7 @@ impl Default for Options {
             secret: Some(SECRET),
             submit_delay: Duration::ZERO,
             tweak: |_| {},
+            host: |_| {},
         }
     }
 }
@@ -109,7 +111,8 @@ pub async fn start(scripts: &[(&str, &str)], opts: Options) -> Server {
         })
     };
     let broker = Arc::new(CountingBroker::new(inner, tally.clone()));
-    let cfg = HostConfig::new(&dir);
+    let mut cfg = HostConfig::new(&dir);
+    (opts.host)(&mut cfg);
     let host = tokio::task::spawn_blocking(move || {
         Host::start(cfg, broker, Arc::new(SystemClock)).unwrap()
     })
