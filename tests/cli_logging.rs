@@ -45,7 +45,10 @@ fn sim_log(extra_env: &[(&str, &str)]) -> String {
 #[test]
 fn piped_logs_have_no_colour() {
     let log = sim_log(&[]);
-    assert!(!log.contains("\x1b["), "escape codes in a piped log: {log:?}");
+    assert!(
+        !log.contains("\x1b["),
+        "escape codes in a piped log: {log:?}"
+    );
     assert!(log.contains("INFO"), "{log}");
 }
 
