@@ -188,3 +188,36 @@ fn changing_a_lib_module_reloads_its_users_and_reads_do_not_trigger_reloads() {
     assert_eq!(status(&host, "user").generation, 2);
     host.shutdown();
 }
+
+/// Waits well past several debounce periods, then counts `on_start` calls of `version`.
+fn starts_after_settling(fx: &Fixture, version: &str) -> usize {
+    std::thread::sleep(Duration::from_millis(1500));
+    fx.tags()
+        .iter()
+        .filter(|t| t.starts_with(&format!("{version}-start:")))
+        .count()
+}
+
+#[test]
+fn one_save_in_place_reloads_once() {
+    let fx = Fixture::new();
+    fx.write("once", &counting("v1"));
+    let host = fx.start_watching();
+    wait_loaded(&host, "once", 1);
+
+    // One save, as editors that restore the file's mode after writing do it: the write's
+    // events and the mode change's event land in different debounce batches (100 ms).
+    fx.write("once", &counting("v2"));
+    std::thread::sleep(Duration::from_millis(150));
+    let mode = std::fs::metadata(fx.path("once")).unwrap().permissions();
+    std::fs::set_permissions(fx.path("once"), mode).unwrap();
+    wait_until("v2 started", || fx.has_tag("v2-start:reload"));
+    assert_eq!(starts_after_settling(&fx, "v2"), 1, "{:?}", fx.tags());
+    assert_eq!(status(&host, "once").generation, 2);
+
+    fx.save_by_rename("once", &counting("v3"));
+    wait_until("v3 started", || fx.has_tag("v3-start:reload"));
+    assert_eq!(starts_after_settling(&fx, "v3"), 1, "{:?}", fx.tags());
+    assert_eq!(status(&host, "once").generation, 3);
+    host.shutdown();
+}
