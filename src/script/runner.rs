@@ -119,7 +119,8 @@ fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Versio
             returned.type_name()
         ));
     };
-    let spec = validate(&module).map_err(|msg| format!("{at}: {msg}"))?;
+    let spec =
+        validate(&module).map_err(|e| format!("{path}:{}: {e}", e.line(&source, &cfg.path)))?;
     *ctx.default_symbol.lock().unwrap_or_else(|e| e.into_inner()) = spec.symbols.first().cloned();
     let handlers = HANDLERS
         .iter()
