@@ -40,7 +40,24 @@ fn check_reports_file_and_line_and_fails_on_a_broken_file() {
     assert!(!ok, "{out}");
     assert!(out.contains("broken.lua:3:"), "{out}");
     assert!(
-        out.contains("invalid.lua:3: on_quote must be a function"),
+        out.contains("invalid.lua:2: on_quote must be a function"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_points_at_a_misspelt_handler_and_suggests_the_right_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("typo.lua");
+    std::fs::write(
+        &typo,
+        "local M = { symbols = { 'MNQ' } }\n\nfunction M.on_qoute(q)\n  bot.buy{ size = 1 }\nend\n\nreturn M\n",
+    )
+    .unwrap();
+    let (ok, out) = check(&[&typo]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("typo.lua:3: unknown handler 'on_qoute' (did you mean on_quote?)"),
         "{out}"
     );
 }

@@ -304,3 +304,37 @@ fn quote_fields_reach_on_quote_and_absent_fields_are_nil() {
     );
     host.shutdown();
 }
+
+#[test]
+fn restart_keeps_mixed_tables_and_number_kinds_and_drops_only_what_cannot_be_saved() {
+    let fx = Fixture::new();
+    fx.write(
+        "mixed",
+        r#"local M = {}
+function M.on_start(ctx)
+  if ctx.reason == "start" then
+    state.t = { 10, 20, name = "x", ["1"] = "s" }
+    state.f, state.nan, state.fn = 1.0, 0/0, print
+    return
+  end
+  local t = state.t
+  local ok = t[1] == 10 and t[2] == 20 and t.name == "x" and t["1"] == "s"
+    and math.type(state.f) == "float" and state.nan ~= state.nan and state.fn == nil
+  bot.buy{ symbol = "MNQ", size = 1, tag = "restored:" .. tostring(ok) }
+end
+return M
+"#,
+    );
+    let host = fx.start(fx.config());
+    wait_loaded(&host, "mixed", 1);
+    host.shutdown();
+    let saved = fx.saved_state("mixed");
+    assert_eq!(saved["t"]["name"], "x", "{saved}");
+
+    let host = fx.start(fx.config());
+    wait_until("restarted", || {
+        fx.tags().iter().any(|t| t.starts_with("restored:"))
+    });
+    assert!(fx.has_tag("restored:true"), "{:?}", fx.tags());
+    host.shutdown();
+}

@@ -133,7 +133,7 @@ fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Versio
         Carry::Old(old) => {
             let t = lua.create_table().map_err(lua_err)?;
             let from = old.state().map_err(lua_err)?;
-            state::merge_into(&lua, &from, &t).map_err(lua_err)?;
+            state::merge_into(&lua, &from, &t, &cfg.name).map_err(lua_err)?;
             t
         }
         Carry::Saved(json) => state::from_json(&lua, &json)
@@ -152,7 +152,8 @@ fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Versio
             returned.type_name()
         ));
     };
-    let spec = validate(&module).map_err(|msg| format!("{at}: {msg}"))?;
+    let spec =
+        validate(&module).map_err(|e| format!("{path}:{}: {e}", e.line(&source, &cfg.path)))?;
     *ctx.default_symbol.lock().unwrap_or_else(|e| e.into_inner()) = spec.symbols.first().cloned();
     let handlers = HANDLERS
         .iter()
@@ -288,7 +289,7 @@ impl Runner {
             // on_stop may have written to state after the first copy.
             let merged = old.state().and_then(|from| {
                 new.state()
-                    .and_then(|into| state::merge_into(&new.lua, &from, &into))
+                    .and_then(|into| state::merge_into(&new.lua, &from, &into, &self.cfg.name))
             });
             if let Err(e) = merged {
                 tracing::warn!(strategy = %self.cfg.name, error = %sandbox::describe(&e), "state changed by on_stop could not be carried over");
@@ -348,7 +349,7 @@ impl Runner {
         };
         let res = v
             .state()
-            .and_then(|t| state::to_json(&v.lua, &t))
+            .and_then(|t| state::to_json(&v.lua, &t, &self.cfg.name))
             .map_err(|e| sandbox::describe(&e))
             .and_then(|json| state::save(dir, &self.cfg.name, &json).map_err(|e| e.to_string()));
         if let Err(e) = res {

@@ -31,6 +31,10 @@ impl Default for Limits {
 /// microseconds of its budget, large enough that the hook costs nothing measurable.
 const HOOK_EVERY: u32 = 10_000;
 
+/// The most elements one `table.move` may move: 16 Mi iterations of C, a fraction of a second,
+/// and more slots than a 64 MiB VM can hold.
+pub const MOVE_MAX: i64 = 1 << 24;
+
 /// The instruction budget of a VM: reset before each callback, decremented by the hook.
 #[derive(Debug, Clone)]
 pub struct Budget {
@@ -61,24 +65,93 @@ impl Budget {
 /// pitfall 4). `collectgarbage` keeps only the harmless options so a script cannot stop the
 /// collector and walk into the memory limit on purpose.
 ///
-/// Once the instruction budget is spent, `pcall`, `xpcall` and `coroutine.resume` re-raise the
+/// Lua code that runs with the instruction hook off cannot be stopped, so the sandbox leaves
+/// no way to write any:
+/// - `__gc` finalizers run with hooks disabled (`GCTM` clears `allowhook`), at whatever
+///   allocation triggers a collection and when the VM is closed; one endless finalizer would
+///   hang the strategy's thread, or the thread dropping an old version on reload, for good.
+///   `setmetatable` refuses a metatable with a `__gc` field, rather than quietly dropping it: a
+///   finalizer that silently never runs is a bug the author cannot see. A `__gc` added to the
+///   metatable later does nothing (Lua marks an object for finalization only when its
+///   metatable is set), which is why even `__gc = false` is refused: it would mark the object,
+///   and a function stored there afterwards would run. `debug.setmetatable` is not loaded, and
+///   the metatables of mlua's userdata are protected by `__metatable`.
+/// - An error raised by the hook itself leaves hooks off until the next protected boundary
+///   (`luaD_hook` is left by a long jump before it re-enables them). Before that boundary, Lua
+///   runs the `xpcall` message handler, so the handler is skipped once the budget is spent.
+/// - To-be-closed variables: when the hook raises its error, mlua (0.12.2,
+///   `callback_error_ext`) calls `lua_settop` on the interrupted function's frame, and
+///   lowering the top runs the `__close` handlers of that frame's `<close>` variables, with
+///   hooks off. A `__close` metamethod can be added to a metatable at any time, so the only
+///   sure cut is the attribute itself: chunks declaring a `<close>` variable are refused, by
+///   [`compile`] (strategy files and modules) and by `load`. Without them no `__close` ever
+///   runs.
+/// - `string.rep("", n)` loops `n` times in C even though the result is empty, so a huge `n`
+///   spins with no Lua instruction for the hook to count: an empty result is returned at once.
+/// - `table.move` loops `e - f` times in C, and moving nils into an empty table allocates
+///   nothing, so neither the hook nor the memory limit stops it: it is capped at
+///   [`MOVE_MAX`] elements, more than a VM within its memory limit can hold anyway.
+///
+/// Everything else that runs Lua code does so with the hook on, so the budget interrupts it
+/// (tests below): the `xpcall` message handler for an error of the script's own (also for a stack overflow,
+/// where a handler that fails again ends in "error in error handling"), a `load` reader, `table.sort` comparators,
+/// `string.gsub` replacement functions and every other metamethod. `__mode` runs no code.
+/// What remains is C time bounded by memory: building a string or a table the size of the
+/// memory limit, and Lua patterns, which backtrack: `string.find(s, ".-.-.-x")` on a string of
+/// a few kilobytes takes seconds, polynomially more with longer strings and more `-`/`*`. The
+/// per-callback watchdog is what sees those.
+///
+/// Once the instruction budget is spent, `pcall`, `xpcall`, `coroutine.resume` and
+/// `coroutine.close` (which returns the error of a `__close` handler) re-raise the
 /// error instead of returning it: otherwise `while true do pcall(spin) end` would catch every
 /// interruption (the count hook fires at the same phase of the inner loop each time) and never
 /// end.
 const PRELUDE: &str = r#"
 local exhausted = ...
-local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
+-- Captured so that a script redefining the globals cannot switch these guards off.
+local error, rawget, type, tostring, tointeger = error, rawget, type, tostring, math.tointeger
+local raw_setmetatable = setmetatable
+local raw_pcall, raw_xpcall, raw_resume, raw_close = pcall, xpcall, coroutine.resume, coroutine.close
 local function pass(ok, ...)
   if not ok and exhausted() then error((...), 0) end
   return ok, ...
 end
 pcall = function(...) return pass(raw_pcall(...)) end
-xpcall = function(...) return pass(raw_xpcall(...)) end
+-- An error raised by the hook leaves hooks off until the next protected boundary, and the
+-- message handler runs before it: once the budget is spent the handler is skipped (its result
+-- would be re-raised past anyway), or an endless handler could never be stopped.
+xpcall = function(f, msgh, ...)
+  return pass(raw_xpcall(f, function(m)
+    if exhausted() then return m end
+    return msgh(m)
+  end, ...))
+end
 coroutine.resume = function(...) return pass(raw_resume(...)) end
+coroutine.close = function(...) return pass(raw_close(...)) end
 local raw_load, raw_cg = load, collectgarbage
 -- `...` rather than `env`: an explicit nil env would leave the chunk without globals.
+local function loaded(f, ...)
+  if f == nil and exhausted() then error((...), 0) end
+  return f, ...
+end
+local concat, find = table.concat, string.find
+local no_close = select(2, ...)
 load = function(chunk, name, _mode, ...)
-  return raw_load(chunk, name, "t", ...)
+  if type(chunk) == "function" then
+    -- Read it all first (the reader runs under the budget) so it can be checked as a whole.
+    local parts = {}
+    while true do
+      local part = chunk()
+      if part == nil or part == "" then break end
+      if type(part) ~= "string" then return nil, "reader function must return a string" end
+      parts[#parts + 1] = part
+    end
+    chunk = concat(parts)
+  end
+  if type(chunk) == "string" and find(chunk, "<%s*close%s*>") then
+    return nil, no_close
+  end
+  return loaded(raw_load(chunk, name, "t", ...))
 end
 local cg_ok = { collect = true, count = true, step = true }
 collectgarbage = function(opt, ...)
@@ -89,6 +162,25 @@ collectgarbage = function(opt, ...)
 end
 string.dump = nil
 dofile, loadfile = nil, nil
+local raw_rep, raw_move = string.rep, table.move
+setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc finalizers are not available to strategies (they run where the instruction budget cannot stop them)", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+string.rep = function(s, n, sep)
+  if s == "" and (sep == nil or sep == "") and type(n) == "number" then return "" end
+  return raw_rep(s, n, sep)
+end
+local move_max = select(3, ...)
+table.move = function(a1, f, e, t, a2)
+  local fi, ei = tointeger(f), tointeger(e)
+  if fi and ei and ei >= fi and ei - fi >= move_max then
+    error("table.move: at most " .. move_max .. " elements at a time", 2)
+  end
+  return raw_move(a1, f, e, t, a2)
+end
 local time, clock, date, difftime = os.time, os.clock, os.date, os.difftime
 os = { time = time, clock = clock, date = date, difftime = difftime }
 "#;
@@ -112,7 +204,7 @@ pub fn new_vm(lib_dir: &Path, limits: Limits) -> mlua::Result<(Lua, Budget)> {
     lua.load(PRELUDE)
         .set_name("=moontick sandbox")
         .set_mode(ChunkMode::Text)
-        .call::<()>(exhausted)?;
+        .call::<()>((exhausted, NO_CLOSE, MOVE_MAX))?;
     install_require(&lua, lib_dir.to_path_buf())?;
 
     let left = budget.ticks_left.clone();
@@ -145,12 +237,35 @@ pub fn new_vm(lib_dir: &Path, limits: Limits) -> mlua::Result<(Lua, Budget)> {
     Ok((lua, budget))
 }
 
+const NO_CLOSE: &str = "to-be-closed variables (<close>) are not available to strategies: their __close handlers can run where the instruction budget cannot stop them";
+
+/// The line of the first `<close>` attribute in `source`, if any. A plain text search: a
+/// `<close>` inside a string or a comment is refused too, which costs nothing real.
+fn close_attribute_line(source: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|line| {
+            line.match_indices('<').any(|(at, _)| {
+                let rest = line[at + 1..].trim_start();
+                rest.strip_prefix("close")
+                    .is_some_and(|r| r.trim_start().starts_with('>'))
+            })
+        })
+        .map(|i| i + 1)
+}
+
 /// Compiles `source` as text (never bytecode), naming the chunk after `path` so errors read
 /// `path:line: message`.
 ///
 /// # Errors
 /// A syntax error, with file and line.
 pub fn compile(lua: &Lua, source: &str, path: &Path) -> mlua::Result<Function> {
+    if let Some(line) = close_attribute_line(source) {
+        return Err(mlua::Error::SyntaxError {
+            message: format!("{}:{line}: {NO_CLOSE}", path.display()),
+            incomplete_input: false,
+        });
+    }
     lua.load(source)
         .set_name(format!("@{}", path.display()))
         .set_mode(ChunkMode::Text)
@@ -241,150 +356,5 @@ fn first_line(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vm() -> Lua {
-        let dir = tempfile::tempdir().unwrap();
-        new_vm(dir.path(), Limits::default()).unwrap().0
-    }
-
-    fn fails(lua: &Lua, code: &str) -> String {
-        match lua.load(code).exec() {
-            Ok(()) => panic!("`{code}` should fail"),
-            Err(e) => describe(&e),
-        }
-    }
-
-    #[test]
-    fn io_os_execute_dofile_loadfile_are_absent() {
-        let lua = vm();
-        for code in [
-            "io.open('/etc/passwd')",
-            "os.execute('true')",
-            "os.exit(1)",
-            "os.getenv('HOME')",
-            "os.remove('x')",
-            "dofile('/etc/passwd')",
-            "loadfile('/etc/passwd')",
-            "debug.getinfo(1)",
-            "package.loadlib('x', 'y')",
-        ] {
-            fails(&lua, code);
-        }
-        lua.load("assert(os.time() > 0 and os.clock() >= 0 and os.date('%Y'))")
-            .exec()
-            .unwrap();
-    }
-
-    #[test]
-    fn bytecode_from_string_dump_cannot_be_loaded() {
-        let lua = vm();
-        fails(&lua, "local s = string.dump(function() end)");
-        // Even with a dumper from outside, `load` refuses binary chunks.
-        let dumped = lua
-            .load("return function() return 1 end")
-            .eval::<Function>()
-            .unwrap()
-            .dump(false);
-        lua.globals()
-            .set("blob", lua.create_string(&dumped).unwrap())
-            .unwrap();
-        lua.load("local f, err = load(blob); assert(f == nil and err:find('binary'), err)")
-            .exec()
-            .unwrap();
-        lua.load(
-            "local f, err = load(blob, 'x', 'b'); assert(f == nil, 'binary mode must be refused')",
-        )
-        .exec()
-        .unwrap();
-        lua.load("assert(load('return 1 + 1')() == 2 and load('return string.format')())")
-            .exec()
-            .unwrap();
-    }
-
-    #[test]
-    fn require_outside_lib_is_refused() {
-        let root = tempfile::tempdir().unwrap();
-        let lib = root.path().join("lib");
-        std::fs::create_dir(&lib).unwrap();
-        std::fs::write(lib.join("util.lua"), "return { x = 7 }").unwrap();
-        std::fs::write(root.path().join("secret.lua"), "return 1").unwrap();
-        let dir = &lib;
-        let (lua, _) = new_vm(dir, Limits::default()).unwrap();
-        lua.load("assert(require('util').x == 7 and require('lib.util').x == 7)")
-            .exec()
-            .unwrap();
-        for name in [
-            "../secret",
-            "secret",
-            "/etc/passwd",
-            "util/../util",
-            "os",
-            "nope",
-        ] {
-            let msg = fails(&lua, &format!("require('{name}')"));
-            assert!(msg.contains("require"), "{msg}");
-        }
-    }
-
-    #[test]
-    fn infinite_loop_is_interrupted_with_its_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits {
-            instructions_per_callback: 1_000_000,
-            ..Limits::default()
-        };
-        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
-        budget.reset();
-        let f = compile(&lua, "\nwhile true do end", Path::new("spin.lua")).unwrap();
-        let msg = describe(&f.call::<()>(()).unwrap_err());
-        assert!(
-            msg.contains("spin.lua:2") && msg.contains("instruction budget"),
-            "{msg}"
-        );
-        budget.reset();
-        lua.load("return 1").exec().unwrap();
-    }
-
-    #[test]
-    fn budget_cannot_be_swallowed_by_pcall_or_coroutines() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits {
-            instructions_per_callback: 1_000_000,
-            ..Limits::default()
-        };
-        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
-        for code in [
-            "while true do pcall(function() while true do end end) end",
-            "while true do xpcall(function() while true do end end, function(e) return e end) end",
-            "while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
-            "local co = coroutine.wrap(function() while true do end end) co()",
-        ] {
-            budget.reset();
-            let msg = fails(&lua, code);
-            assert!(msg.contains("instruction budget"), "{code}: {msg}");
-        }
-        budget.reset();
-        lua.load("assert(pcall(error, 'x') == false)")
-            .exec()
-            .unwrap();
-    }
-
-    #[test]
-    fn memory_bomb_hits_the_limit_and_the_vm_recovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits {
-            memory_bytes: 8 * 1024 * 1024,
-            ..Limits::default()
-        };
-        let (lua, budget) = new_vm(dir.path(), limits).unwrap();
-        budget.reset();
-        let msg = fails(&lua, "local t = {} for i = 1, 1e8 do t[i] = i end");
-        assert!(msg.contains("memory"), "{msg}");
-        budget.reset();
-        lua.load("local t = {} for i = 1, 1000 do t[i] = i end")
-            .exec()
-            .unwrap();
-    }
-}
+#[path = "sandbox_tests.rs"]
+mod tests;

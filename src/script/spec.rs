@@ -44,6 +44,115 @@ impl Spec {
     }
 }
 
+/// A strategy table that does not pass, with what is needed to point at the mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub message: String,
+    /// The key of the strategy table the problem is under.
+    pub key: Option<String>,
+    /// Where a function value was defined, which is known exactly: the chunk name (`@path`)
+    /// and the line.
+    pub defined_at: Option<(String, usize)>,
+}
+
+impl Invalid {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Invalid {
+            message: message.into(),
+            key: Some(key.to_owned()),
+            defined_at: None,
+        }
+    }
+
+    /// The line to report in the strategy file `path`: where the function was defined (when
+    /// that is in this file, not a module), else where the key is assigned in `source`, else
+    /// the `return` that hands the table over.
+    pub fn line(&self, source: &str, path: &std::path::Path) -> usize {
+        let chunk = format!("@{}", path.display());
+        self.defined_at
+            .as_ref()
+            .filter(|(c, _)| *c == chunk)
+            .map(|(_, line)| *line)
+            .or_else(|| self.key.as_deref().and_then(|k| assignment_line(source, k)))
+            .unwrap_or_else(|| return_line(source))
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The last line that assigns `key`: `x.key =`, `key =` in a table constructor, or
+/// `["key"] =`. A plain text search, good enough to point a person at a line.
+pub fn assignment_line(source: &str, key: &str) -> Option<usize> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = None;
+    for (i, line) in source.lines().enumerate() {
+        let code = line.split("--").next().unwrap_or("");
+        let hit = code.match_indices(key).any(|(at, _)| {
+            let before = code[..at].chars().next_back();
+            let after = &code[at + key.len()..];
+            let quoted = matches!(before, Some('"' | '\''));
+            if before.is_some_and(ident) || after.starts_with(ident) {
+                return false;
+            }
+            let after = if quoted {
+                match after
+                    .get(1..)
+                    .and_then(|a| a.trim_start().strip_prefix(']'))
+                {
+                    Some(a) => a,
+                    None => return false,
+                }
+            } else {
+                after
+            };
+            let after = after.trim_start();
+            after.starts_with('=') && !after.starts_with("==")
+        });
+        if hit {
+            found = Some(i + 1);
+        }
+    }
+    found
+}
+
+/// The handler closest to a misspelt one, when it is close enough to be the one meant.
+fn closest_handler(name: &str) -> Option<&'static str> {
+    HANDLERS
+        .iter()
+        .map(|h| (edit_distance(name, h), *h))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, h)| h)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// The line of the last top-level `return`, where the strategy table is handed over: the best
 /// place to point at for a problem with the table's contents.
 pub fn return_line(source: &str) -> usize {
@@ -56,63 +165,94 @@ pub fn return_line(source: &str) -> usize {
         .unwrap_or(1)
 }
 
-pub fn validate(m: &Table) -> Result<Spec, String> {
+pub fn validate(m: &Table) -> Result<Spec, Invalid> {
     let mut spec = Spec::default();
+    let lua_err = |e: mlua::Error| Invalid {
+        message: e.to_string(),
+        key: None,
+        defined_at: None,
+    };
     for pair in m.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| e.to_string())?;
+        let (k, v) = pair.map_err(lua_err)?;
         let Value::String(k) = k else { continue };
         let key = k.to_string_lossy();
         if key.starts_with("on_") {
             if !HANDLERS.contains(&key.as_str()) {
-                return Err(format!(
-                    "unknown handler '{key}' (handlers: {})",
-                    HANDLERS.join(", ")
-                ));
+                let hint = match closest_handler(&key) {
+                    Some(h) => format!("did you mean {h}?"),
+                    None => format!("handlers: {}", HANDLERS.join(", ")),
+                };
+                let defined_at = match &v {
+                    Value::Function(f) => {
+                        let info = f.info();
+                        info.source.zip(info.line_defined)
+                    }
+                    _ => None,
+                };
+                return Err(Invalid {
+                    defined_at,
+                    ..Invalid::new(&key, format!("unknown handler '{key}' ({hint})"))
+                });
             }
             if !v.is_function() {
-                return Err(format!("{key} must be a function, not a {}", v.type_name()));
+                return Err(Invalid::new(
+                    &key,
+                    format!("{key} must be a function, not a {}", v.type_name()),
+                ));
             }
             continue;
         }
         match key.as_str() {
             "symbols" => {
+                let bad = || {
+                    Invalid::new(
+                        "symbols",
+                        "symbols must be a list of strings, like { \"MNQ\" }",
+                    )
+                };
                 let Value::Table(list) = v else {
-                    return Err("symbols must be a list of strings, like { \"MNQ\" }".into());
+                    return Err(bad());
                 };
                 for s in list.sequence_values::<Value>() {
-                    match s.map_err(|e| e.to_string())? {
+                    match s.map_err(lua_err)? {
                         Value::String(s) if !s.as_bytes().is_empty() => {
                             spec.symbols.push(s.to_string_lossy())
                         }
-                        _ => {
-                            return Err(
-                                "symbols must be a list of strings, like { \"MNQ\" }".into()
-                            );
-                        }
+                        _ => return Err(bad()),
                     }
                 }
             }
-            "params" if !v.is_table() => return Err("params must be a table".into()),
+            "params" if !v.is_table() => {
+                return Err(Invalid::new("params", "params must be a table"));
+            }
             "limits" => {
                 let Value::Table(t) = v else {
-                    return Err("limits must be a table of numbers".into());
+                    return Err(Invalid::new("limits", "limits must be a table of numbers"));
                 };
                 for pair in t.pairs::<Value, Value>() {
-                    let (lk, lv) = pair.map_err(|e| e.to_string())?;
+                    let (lk, lv) = pair.map_err(lua_err)?;
                     let name = lk.to_string().unwrap_or_default();
                     let n = match lv {
                         Value::Integer(i) if i > 0 => u32::try_from(i).unwrap_or(u32::MAX),
                         Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => {
                             f.min(u32::MAX as f64) as u32
                         }
-                        _ => return Err(format!("limits.{name} must be a positive integer")),
+                        _ => {
+                            return Err(Invalid::new(
+                                &name,
+                                format!("limits.{name} must be a positive integer"),
+                            ));
+                        }
                     };
                     match name.as_str() {
                         "max_position" => spec.limits.max_position = Some(n),
                         "max_order_size" => spec.limits.max_order_size = Some(n),
                         _ => {
-                            return Err(format!(
-                                "unknown limit '{name}' (limits: max_position, max_order_size)"
+                            return Err(Invalid::new(
+                                &name,
+                                format!(
+                                    "unknown limit '{name}' (limits: max_position, max_order_size)"
+                                ),
                             ));
                         }
                     }
@@ -120,7 +260,7 @@ pub fn validate(m: &Table) -> Result<Spec, String> {
             }
             "trades" | "depth" => {
                 let Value::Boolean(b) = v else {
-                    return Err(format!("{key} must be true or false"));
+                    return Err(Invalid::new(&key, format!("{key} must be true or false")));
                 };
                 if key == "trades" {
                     spec.trades = b
@@ -147,7 +287,54 @@ mod tests {
 
     fn check(src: &str) -> Result<Spec, String> {
         let lua = mlua::Lua::new();
-        validate(&lua.load(src).eval::<Table>().unwrap())
+        validate(&lua.load(src).eval::<Table>().unwrap()).map_err(|e| e.to_string())
+    }
+
+    /// `line: message`, as `moontick check` reports it.
+    fn located(src: &str) -> String {
+        let lua = mlua::Lua::new();
+        let path = std::path::Path::new("s.lua");
+        let chunk = lua.load(src).set_name(format!("@{}", path.display()));
+        let e = validate(&chunk.eval::<Table>().unwrap()).unwrap_err();
+        format!("{}: {e}", e.line(src, path))
+    }
+
+    #[test]
+    fn problems_point_at_the_line_of_the_mistake() {
+        let src = "local M = {}\n\nfunction M.on_qoute(q)\nend\nreturn M\n";
+        assert_eq!(
+            located(src),
+            "3: unknown handler 'on_qoute' (did you mean on_quote?)"
+        );
+        let src = "local M = {}\nM.on_quote = 42\nreturn M\n";
+        assert_eq!(
+            located(src),
+            "2: on_quote must be a function, not a integer"
+        );
+        let src =
+            "return {\n  symbols = { 'MNQ' },\n  limits = {\n    max_position = 'two',\n  },\n}\n";
+        assert!(
+            located(src).starts_with("4: limits.max_position"),
+            "{}",
+            located(src)
+        );
+        let src = "local M = { [\"trades\"] = 1 }\nreturn M\n";
+        assert!(located(src).starts_with("1: trades"), "{}", located(src));
+        // Nothing to find: the return line.
+        let src = "local k = 'on_' .. 'zzz'\nlocal M = { [k] = 1 }\nreturn M\n";
+        assert!(
+            located(src).starts_with("3: unknown handler 'on_zzz' (handlers: "),
+            "{}",
+            located(src)
+        );
+    }
+
+    #[test]
+    fn assignment_line_ignores_comparisons_comments_and_longer_names() {
+        let src = "if x.trades == 1 then end\n-- trades = 2\nlocal trades_n = 3\nM.trades = true\n";
+        assert_eq!(assignment_line(src, "trades"), Some(4));
+        assert_eq!(assignment_line("M.on_quote(1)", "on_quote"), None);
+        assert_eq!(assignment_line("t['depth'] = 1", "depth"), Some(1));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
@@ -25,12 +25,16 @@ pub struct Watcher {
 
 /// Our own reads of a file show up as `Access(Open)` / `Access(Close(Read))`; reacting to them
 /// would reload forever (deps-notes pitfall 8). Renames arrive as `Modify(Name)` or `Create`,
-/// which is how editors that save by renaming are caught.
+/// which is how editors that save by renaming are caught. `Modify(Metadata)` (mode, owner,
+/// times) changes no code: editors that restore a file's mode after writing it made one save
+/// reload twice. `touch` still reloads, through its `Access(Close(Write))`.
 fn relevant(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::Create(_)
-            | EventKind::Modify(_)
+            | EventKind::Modify(
+                ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any | ModifyKind::Other
+            )
             | EventKind::Remove(_)
             | EventKind::Access(AccessKind::Close(AccessMode::Write))
     )
@@ -62,6 +66,7 @@ pub fn spawn(
     mut on_change: impl FnMut(Change) + Send + 'static,
 ) -> Result<Watcher, notify::Error> {
     let (d, l) = (dir.to_path_buf(), lib_dir.to_path_buf());
+
     let mut debouncer = new_debouncer(debounce, None, move |res: DebounceEventResult| {
         let events = match res {
             Ok(events) => events,
