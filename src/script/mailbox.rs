@@ -386,7 +386,9 @@ mod tests {
         batch
             .into_iter()
             .map(|d| match d {
-                Delivery::Event(Event::Quote(q)) => format!("{}{}", q.contract, q.bid.unwrap_or_default()),
+                Delivery::Event(Event::Quote(q)) => {
+                    format!("{}{}", q.contract, q.bid.unwrap_or_default())
+                }
                 Delivery::Event(Event::Fill(f)) => format!("f{}", f.order_id),
                 Delivery::Webhook(_) => "w".into(),
                 _ => "other".into(),

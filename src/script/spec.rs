@@ -272,7 +272,12 @@ pub fn validate(m: &Table) -> Result<Spec, Invalid> {
                 spec.quotes = match v.as_string().map(|s| s.to_string_lossy()).as_deref() {
                     Some("all") => QuoteMode::All,
                     Some("latest") => QuoteMode::Latest,
-                    _ => return Err("quotes must be \"all\" or \"latest\"".into()),
+                    _ => {
+                        return Err(Invalid::new(
+                            "quotes",
+                            "quotes must be \"all\" or \"latest\"",
+                        ));
+                    }
                 }
             }
             _ => {}
