@@ -87,7 +87,6 @@ async fn engine(
         host,
         watch: false,
         metrics,
-        broker_layer: None,
     })
     .await
     .unwrap();

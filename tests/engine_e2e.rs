@@ -64,7 +64,6 @@ async fn start_engine(
         host,
         watch: true,
         metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
-        broker_layer: None,
     })
     .await
     .expect("engine starts");
@@ -428,7 +427,7 @@ async fn an_unknown_outcome_place_is_reconciled_not_resent() {
 
 #[tokio::test]
 async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
-    use moontick::http::{App, EngineOps, HttpConfig, OrderTally};
+    use moontick::http::{App, EngineOps, HttpConfig};
     let sim = start_sim(|c| c.quote_rate = 5.0).await;
     let dir = tempfile::tempdir().unwrap();
     let run = start_engine(
@@ -450,7 +449,6 @@ async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
         run.engine.host(),
         ops,
         Arc::new(moontick::metrics::Metrics::new()),
-        Arc::new(OrderTally::new()),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/readyz", listener.local_addr().unwrap());

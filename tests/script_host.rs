@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixture::*;
-use moontick::script::{Call, Event, Limits, RunState, WebhookBody, WebhookRequest};
+use moontick::script::{BotCall, Event, Limits, RunState, WebhookBody, WebhookRequest};
 
 #[test]
 fn runtime_error_in_a_handler_does_not_stop_the_strategy() {
@@ -203,7 +203,12 @@ fn tradingview_alerts_become_orders_and_flat_closes() {
     let body = serde_json::json!({"ticker": "CME_MINI:MNQ1!", "action": "buy", "sentiment": "long", "quantity": "2"});
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(body));
     assert!(host.webhook("tradingview", req));
-    let reply = rx.blocking_recv().unwrap().unwrap();
+    let outcome = rx.blocking_recv().unwrap();
+    assert_eq!(
+        outcome.orders_placed, 1,
+        "the runner counts the order it placed"
+    );
+    let reply = outcome.reply.unwrap();
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["size"], 2);
     let (_, intent) = fx.broker.submitted().pop().unwrap();
@@ -212,21 +217,25 @@ fn tradingview_alerts_become_orders_and_flat_closes() {
     let body = serde_json::json!({"ticker": "MNQ1!", "action": "sell", "sentiment": "flat"});
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(body));
     host.webhook("tradingview", req);
-    assert_eq!(rx.blocking_recv().unwrap().unwrap()["action"], "flatten");
+    let outcome = rx.blocking_recv().unwrap();
+    assert_eq!(outcome.orders_placed, 1, "a flatten sends closing orders");
+    assert_eq!(outcome.reply.unwrap()["action"], "flatten");
     assert!(
         fx.broker
             .calls()
             .iter()
-            .any(|c| matches!(c, Call::Flatten { symbol: Some(s), .. } if s == "MNQ"))
+            .any(|(_, c)| matches!(c, BotCall::Flatten { symbol: Some(s) } if s == "MNQ"))
     );
 
     let (req, rx) = WebhookRequest::new(WebhookBody::Text("not json".into()));
     host.webhook("tradingview", req);
-    assert_eq!(rx.blocking_recv().unwrap().unwrap()["ok"], false);
+    let outcome = rx.blocking_recv().unwrap();
+    assert_eq!(outcome.orders_placed, 0);
+    assert_eq!(outcome.reply.unwrap()["ok"], false);
 
     let (req, rx) = WebhookRequest::new(WebhookBody::Text("x".into()));
     assert!(!host.webhook("nobody", req));
-    assert!(rx.blocking_recv().unwrap().is_err());
+    assert!(rx.blocking_recv().unwrap().reply.is_err());
     host.shutdown();
 }
 
@@ -241,7 +250,7 @@ fn webhook_handler_returning_nil_replies_ok() {
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(serde_json::json!({"x": 1})));
     host.webhook("hook", req);
     assert_eq!(
-        rx.blocking_recv().unwrap().unwrap(),
+        rx.blocking_recv().unwrap().reply.unwrap(),
         serde_json::json!({"ok": true})
     );
     host.shutdown();
@@ -260,7 +269,8 @@ fn bad_bot_arguments_name_the_field_and_the_calling_line() {
     let tags = fx.tags();
     assert!(
         tags.iter()
-            .any(|t| t.contains("args.lua:4:") && t.contains("size must be a positive integer")),
+            .any(|t| t.contains("args.lua:4:")
+                && t.contains("size must be a whole number from 1 to")),
         "{tags:?}"
     );
     assert!(tags.iter().any(|t| t.contains("args.lua:7:") && t.contains("price is required for a limit order")), "{tags:?}");

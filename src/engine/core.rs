@@ -125,7 +125,7 @@ impl Core {
                         return;
                     }
                     Some(input) => {
-                        let structural = !matches!(input, Input::Request(..));
+                        let structural = !matches!(input, Input::Bot { .. });
                         self.on_input(input);
                         if structural {
                             self.publish();
@@ -155,8 +155,12 @@ impl Core {
 
     pub(super) fn on_input(&mut self, input: Input) {
         match input {
-            Input::Request(request, reply) => {
-                let answer = self.on_request(request);
+            Input::Bot {
+                strategy,
+                call,
+                reply,
+            } => {
+                let answer = self.on_bot_call(&strategy, call);
                 let _ = reply.send(answer);
             }
             Input::HostReady(host) => {

@@ -2,7 +2,8 @@
 //! feeds every strategy its events, and turns what the scripts ask for into orders. I/O tasks
 //! (hubs, REST calls, the strategy host) talk to it over channels only.
 //!
-//! Data path: market hub → loop → strategy mailbox → `bot.buy` → [`EngineBroker`] → loop →
+//! Data path: market hub → loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a
+//! [`BotCall`]) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
 mod book;
@@ -21,6 +22,11 @@ use anyhow::Context;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// What the HTTP server needs of the strategies (webhook delivery, status), re-exported so
+/// that it reaches them through the engine: `http` never imports `script`.
+pub use crate::script::{
+    Host, RunState, StrategyStatus, WebhookBody, WebhookOutcome, WebhookReply, WebhookRequest,
+};
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
 pub use status::{EngineStatus, OrderStatusView, PositionStatus};
@@ -29,7 +35,7 @@ use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
 use crate::gateway::{GatewayClient, GatewayError};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::{Broker, Host, HostConfig, StrategyStatus, SystemClock};
+use crate::script::{BotCall, BotReply, HostConfig, SystemClock};
 use crate::signalr::{MarketHub, MarketHubConfig, UserHub};
 
 /// What the engine needs to start.
@@ -44,17 +50,16 @@ pub struct EngineParams {
     /// Watch the strategies directory for saves.
     pub watch: bool,
     pub metrics: Arc<Metrics>,
-    /// Wraps the broker the strategies call (the HTTP server counts orders placed by webhook
-    /// handlers this way).
-    pub broker_layer: Option<BrokerLayer>,
 }
-
-/// A wrapper around the strategies' broker.
-pub type BrokerLayer = Box<dyn FnOnce(Arc<dyn Broker>) -> Arc<dyn Broker> + Send>;
 
 /// Everything the loop receives besides hub events.
 pub(crate) enum Input {
-    Request(broker::Request, oneshot::Sender<broker::Reply>),
+    /// A strategy's `bot.*` call, answered on `reply`.
+    Bot {
+        strategy: String,
+        call: BotCall,
+        reply: oneshot::Sender<BotReply>,
+    },
     HostReady(Arc<Host>),
     Resolved(Vec<ContractInfo>),
     ResolveFailed(String),
@@ -123,7 +128,6 @@ impl Engine {
             host,
             watch,
             metrics,
-            broker_layer,
         } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
@@ -180,10 +184,7 @@ impl Engine {
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 
-        let mut broker: Arc<dyn Broker> = Arc::new(EngineBroker::new(tx.clone()));
-        if let Some(layer) = broker_layer {
-            broker = layer(broker);
-        }
+        let broker = Arc::new(EngineBroker::new(tx.clone()));
         let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Host> {
             let host = Host::start(host, broker, Arc::new(SystemClock))?;
             if watch {

@@ -4,42 +4,39 @@
 use std::sync::Arc;
 
 use super::book::ContractInfo;
-use super::broker::{Reply, Request};
 use super::core::Core;
 use super::gateway_calls as calls;
 use crate::risk::{ProposedOrder, RiskApproved};
 use crate::script::{
-    AccountView, OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, Side,
+    AccountView, BotCall, BotReply, OrderHandle, OrderIntent, OrderType, OrderView, PositionView,
+    Refusal, Side,
 };
 
 impl Core {
-    pub(super) fn on_request(&mut self, request: Request) -> Reply {
-        match request {
-            Request::Submit { strategy, intent } => Reply::Handle(self.submit(&strategy, intent)),
-            Request::Cancel { strategy, id } => Reply::Done(self.cancel(&strategy, id)),
-            Request::Modify {
-                strategy,
-                id,
-                change,
-            } => Reply::Done(self.modify(&strategy, id, change)),
-            Request::Flatten { strategy, symbol } => {
-                Reply::Done(self.flatten(&strategy, symbol.as_deref()))
-            }
-            Request::Halt { strategy, reason } => {
+    pub(super) fn on_bot_call(&mut self, strategy: &str, call: BotCall) -> BotReply {
+        let done = |r: Result<(), Refusal>| r.map_or_else(BotReply::Refused, |()| BotReply::Done);
+        match call {
+            BotCall::Submit(intent) => self
+                .submit(strategy, intent)
+                .map_or_else(BotReply::Refused, BotReply::Placed),
+            BotCall::Cancel { id } => done(self.cancel(strategy, id)),
+            BotCall::Modify { id, change } => done(self.modify(strategy, id, change)),
+            BotCall::Flatten { symbol } => done(self.flatten(strategy, symbol.as_deref())),
+            BotCall::Halt { reason } => {
                 self.halt(&format!("{strategy}: {reason}"));
-                Reply::Done(Ok(()))
+                BotReply::Done
             }
-            Request::Position { strategy, symbol } => {
-                Reply::Position(self.position_view(&strategy, &symbol))
+            BotCall::Position { symbol } => {
+                BotReply::Position(self.position_view(strategy, &symbol))
             }
-            Request::Orders { strategy, symbol } => {
-                Reply::Orders(self.order_views(&strategy, symbol.as_deref()))
+            BotCall::Orders { symbol } => {
+                BotReply::Orders(self.order_views(strategy, symbol.as_deref()))
             }
-            Request::Quote { symbol } => Reply::Quote(
+            BotCall::Quote { symbol } => BotReply::Quote(
                 self.contract_for(&symbol)
                     .and_then(|c| self.quotes.get(&c.id).cloned()),
             ),
-            Request::Account => Reply::Account(Some(AccountView {
+            BotCall::Account => BotReply::Account(Some(AccountView {
                 id: i64::from(self.account.id),
                 name: self.account.name.clone(),
                 balance: self.account.balance,

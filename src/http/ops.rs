@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::script::{Host, RunState, StrategyStatus, WebhookRequest};
+use crate::engine::{Host, RunState, StrategyStatus, WebhookRequest};
 
 /// What the engine tells the HTTP server. Called from the server's tasks: implementations must
 /// answer quickly and must not block on the engine loop (read a snapshot, send a command).

@@ -4,7 +4,8 @@
 //! The engine drives it through [`Host`]: [`Host::start`] loads every strategy in the
 //! directory, [`Host::watch`] turns file saves into reloads, [`Host::dispatch`] routes market
 //! events, [`Host::send`] delivers one strategy's orders and fills, [`Host::webhook`] runs
-//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait.
+//! `on_webhook`. Every `bot.*` call reaches the engine as one [`BotCall`], answered by a
+//! [`BotReply`] through the [`Broker`] the host was started with.
 
 mod api;
 pub mod broker;
@@ -20,12 +21,12 @@ mod tables;
 mod watch;
 
 pub use broker::{
-    AccountView, Broker, Call, Clock, ManualClock, MemoryBroker, OrderChange, OrderHandle,
-    OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
+    AccountView, BotCall, BotReply, Broker, Clock, ManualClock, MemoryBroker, OrderChange,
+    OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
 };
 pub use events::{
     Depth, DepthLevel, Event, FeedStatus, Fill, OrderEvent, PositionEvent, Quote, Side, Trade,
-    WebhookBody, WebhookReply, WebhookRequest,
+    WebhookBody, WebhookOutcome, WebhookReply, WebhookRequest,
 };
 pub use host::{Host, HostConfig, HostError, RunState, StrategyStatus};
 pub use sandbox::Limits;
