@@ -194,6 +194,46 @@ async fn try_orders(limits: RiskLimits, setup: &str, attempts: &[&str]) -> (Vec<
     (results, sim.stats().calls(Endpoint::OrderPlace))
 }
 
+/// A modify that grows a working order is put to the risk guard like a new order of the
+/// growth, and only an approved change reaches the gateway.
+#[tokio::test]
+async fn a_growing_modify_beyond_the_limit_never_reaches_the_gateway() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+local M = { symbols = { 'MNQ' }, limits = { max_position = 3 } }
+function M.on_quote()
+  if state.h then return end
+  state.h = bot.buy{ symbol = 'MNQ', type = 'limit', price = 1, size = 2 }.id
+end
+function M.on_order(o)
+  if state.grow or o.status ~= 'open' then return end
+  local ok, why = bot.modify(state.h, { size = 4 })
+  state.grow = ok and 'ok' or why
+  local ok2, why2 = bot.modify(state.h, { size = 3, price = 2 })
+  state.within = ok2 and 'ok' or why2
+end
+return M
+"#;
+    let run = start_engine(&sim, dir.path(), script, limits(), fast_options()).await;
+    sim.step_quotes(1);
+    eventually("the in-limit modify reached the simulator", || {
+        let calls = sim.stats().calls(Endpoint::OrderModify);
+        async move { calls >= 1 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let state = stop(run).await;
+    let grow = state["grow"].as_str().unwrap_or_default();
+    assert!(grow.contains("its max position 3"), "{state}");
+    assert_eq!(state["within"], "ok", "{state}");
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderModify),
+        1,
+        "only the approved modify was sent"
+    );
+}
+
 #[tokio::test]
 async fn every_risk_limit_refuses_with_its_reason_and_sends_nothing() {
     let tight = RiskLimits {
@@ -352,7 +392,7 @@ async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
         take_profit_bracket: None,
     };
     manual.custom_tag = Some("manual-1".into());
-    client.place_order(&manual).await.unwrap();
+    client.place_order(&approve(&manual)).await.unwrap();
     sim.faults().hubs_silent(false);
     let first = sim.stats().hub_connects;
     eventually("the hubs to reconnect", || async {

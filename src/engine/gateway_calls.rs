@@ -1,6 +1,6 @@
 //! The engine's REST calls, each in its own task so the loop never waits on the network. Each
 //! reports back to the loop as an [`Input`]. A mutating call is sent exactly once: an unknown
-//! outcome is looked up, never repeated.
+//! outcome is looked up, never repeated. Places and modifies take the risk guard's approval.
 
 use std::time::Duration;
 
@@ -10,13 +10,15 @@ use tokio::sync::mpsc;
 use super::Input;
 use super::book::LocalOrder;
 use crate::gateway::GatewayClient;
-use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, PlaceOrderRequest};
-use crate::gateway::wire::{OrderSide, OrderType as WireType, Timestamp};
-use crate::script::{OrderChange, OrderType, Side};
+use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, OrderTerms};
+use crate::gateway::wire::{OrderType as WireType, Timestamp};
+use crate::risk::RiskApproved;
+use crate::script::{OrderType, Side};
 
-/// The `Order/place` body for one of our orders. Bracket ticks are signed relative to the
-/// entry: below it for a long's stop loss, above for its take profit, the reverse for a short.
-pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
+/// What the gateway needs of one of our orders besides the approved contract, side and size.
+/// Bracket ticks are signed relative to the entry: below it for a long's stop loss, above for
+/// its take profit, the reverse for a short.
+pub fn order_terms(account_id: i32, order: &LocalOrder) -> OrderTerms {
     let i = &order.intent;
     let (order_type, limit_price, stop_price, trail_price) = match i.order_type {
         OrderType::Market => (WireType::Market, None, None, None),
@@ -36,12 +38,9 @@ pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
         let t = ticks.unsigned_abs().min(i32::MAX as u64) as i32;
         if long == toward_profit { t } else { -t }
     };
-    PlaceOrderRequest {
+    OrderTerms {
         account_id,
-        contract_id: order.contract.id.to_string(),
         order_type,
-        side: if long { OrderSide::Bid } else { OrderSide::Ask },
-        size: i.size as i32,
         limit_price,
         stop_price,
         trail_price,
@@ -61,10 +60,10 @@ pub fn spawn_place(
     client: GatewayClient,
     tx: mpsc::UnboundedSender<Input>,
     local_id: u64,
-    request: PlaceOrderRequest,
+    order: RiskApproved<OrderTerms>,
 ) {
     tokio::spawn(async move {
-        let result = client.place_order(&request).await;
+        let result = client.place_order(&order).await;
         let _ = tx.send(Input::Placed { local_id, result });
     });
 }
@@ -124,22 +123,12 @@ pub fn spawn_cancel(
 pub fn spawn_modify(
     client: GatewayClient,
     tx: mpsc::UnboundedSender<Input>,
-    account_id: i32,
-    broker_id: i64,
-    change: OrderChange,
+    change: RiskApproved<ModifyOrderRequest>,
 ) {
     tokio::spawn(async move {
-        let request = ModifyOrderRequest {
-            account_id,
-            order_id: broker_id,
-            size: change.size.map(|s| s as i32),
-            limit_price: change.price,
-            stop_price: change.stop_price,
-            trail_price: None,
-        };
-        let result = client.modify_order(&request).await;
+        let result = client.modify_order(&change).await;
         let _ = tx.send(Input::Mutated {
-            what: format!("modify of order {broker_id}"),
+            what: format!("modify of order {}", change.payload().order_id),
             result,
         });
     });

@@ -5,22 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-/// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    Buy,
-    Sell,
-}
-
-impl Side {
-    /// The name strategies see (`"buy"` / `"sell"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        }
-    }
-}
+pub use crate::market::Side;
 
 /// A merged top-of-book quote. `contract` and `symbol` are `Arc<str>` so that fanning one quote
 /// out to several strategies clones pointers, not strings.
