@@ -11,11 +11,11 @@ use crate::script::{BotCall, BotReply, Broker, Refusal};
 /// on the answer is safe there (and never happens on a runtime thread).
 #[derive(Debug, Clone)]
 pub struct EngineBroker {
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
 }
 
 impl EngineBroker {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<Input>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Input>) -> Self {
         Self { tx }
     }
 }
@@ -23,7 +23,9 @@ impl EngineBroker {
 impl Broker for EngineBroker {
     fn answer(&self, strategy: &str, call: BotCall) -> BotReply {
         let (reply, answer) = oneshot::channel();
-        let sent = self.tx.send(Input::Bot {
+        // A strategy thread is a plain OS thread, so it may block: on a full queue it waits for
+        // room (backpressure on a strategy that calls faster than the loop answers).
+        let sent = self.tx.blocking_send(Input::Bot {
             strategy: strategy.to_owned(),
             call,
             reply,

@@ -27,7 +27,7 @@ pub(crate) struct Core {
     pub(super) resolver: Arc<SymbolResolver>,
     pub(super) account: Account,
     pub(super) guard: RiskGuard,
-    pub(super) tx: mpsc::UnboundedSender<Input>,
+    pub(super) tx: mpsc::Sender<Input>,
     pub(super) market: MarketHub,
     pub(super) host: Option<Arc<Host>>,
     pub(super) book: Book,
@@ -59,7 +59,7 @@ impl Core {
         client: GatewayClient,
         account: Account,
         guard: RiskGuard,
-        tx: mpsc::UnboundedSender<Input>,
+        tx: mpsc::Sender<Input>,
         market: MarketHub,
         status: watch::Sender<EngineStatus>,
         metrics: Arc<Metrics>,
@@ -108,7 +108,7 @@ impl Core {
 
     pub async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<Input>,
+        mut rx: mpsc::Receiver<Input>,
         mut market_rx: mpsc::UnboundedReceiver<MarketEvent>,
         mut user_rx: mpsc::UnboundedReceiver<UserEvent>,
         mut market_state: watch::Receiver<ConnectionState>,
@@ -213,7 +213,7 @@ impl Core {
                 tokio::task::spawn_blocking(move || {
                     let statuses: Vec<StrategyStatus> =
                         host.map(|h| h.shutdown()).unwrap_or_default();
-                    let _ = tx.send(Input::HostStopped(statuses, reply));
+                    let _ = tx.blocking_send(Input::HostStopped(statuses, reply));
                 });
             }
             Input::ResolveFailed(symbol) => {

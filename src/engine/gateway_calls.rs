@@ -58,13 +58,13 @@ pub fn order_terms(account_id: i32, order: &LocalOrder) -> OrderTerms {
 
 pub fn spawn_place(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     local_id: u64,
     order: RiskApproved<OrderTerms>,
 ) {
     tokio::spawn(async move {
         let result = client.place_order(&order).await;
-        let _ = tx.send(Input::Placed { local_id, result });
+        let _ = tx.send(Input::Placed { local_id, result }).await;
     });
 }
 
@@ -72,7 +72,7 @@ pub fn spawn_place(
 /// hub may also report it meanwhile). Not found after the last look means it was never placed.
 pub fn spawn_find_unknown(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     local_id: u64,
     custom_tag: String,
@@ -88,64 +88,74 @@ pub fn spawn_find_unknown(
                         .into_iter()
                         .find(|o| o.custom_tag.as_deref() == Some(custom_tag.as_str()))
                     {
-                        let _ = tx.send(Input::PlaceReconciled {
-                            local_id,
-                            order: Some(o),
-                        });
+                        let _ = tx
+                            .send(Input::PlaceReconciled {
+                                local_id,
+                                order: Some(o),
+                            })
+                            .await;
                         return;
                     }
                 }
                 Err(e) => tracing::warn!("reconciling order {custom_tag}: {e}"),
             }
         }
-        let _ = tx.send(Input::PlaceReconciled {
-            local_id,
-            order: None,
-        });
+        let _ = tx
+            .send(Input::PlaceReconciled {
+                local_id,
+                order: None,
+            })
+            .await;
     });
 }
 
 pub fn spawn_cancel(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     broker_id: i64,
 ) {
     tokio::spawn(async move {
         let result = client.cancel_order(account_id, broker_id).await;
-        let _ = tx.send(Input::Mutated {
-            what: format!("cancel of order {broker_id}"),
-            result,
-        });
+        let _ = tx
+            .send(Input::Mutated {
+                what: format!("cancel of order {broker_id}"),
+                result,
+            })
+            .await;
     });
 }
 
 pub fn spawn_modify(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     change: RiskApproved<ModifyOrderRequest>,
 ) {
     tokio::spawn(async move {
         let result = client.modify_order(&change).await;
-        let _ = tx.send(Input::Mutated {
-            what: format!("modify of order {}", change.payload().order_id),
-            result,
-        });
+        let _ = tx
+            .send(Input::Mutated {
+                what: format!("modify of order {}", change.payload().order_id),
+                result,
+            })
+            .await;
     });
 }
 
 pub fn spawn_close(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     contract_id: String,
 ) {
     tokio::spawn(async move {
         let result = client.close_position(account_id, &contract_id).await;
-        let _ = tx.send(Input::Mutated {
-            what: format!("close of {contract_id}"),
-            result,
-        });
+        let _ = tx
+            .send(Input::Mutated {
+                what: format!("close of {contract_id}"),
+                result,
+            })
+            .await;
     });
 }
 
@@ -153,7 +163,7 @@ pub fn spawn_close(
 /// a reconnect or an unknown outcome.
 pub fn spawn_snapshot(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     since: chrono::DateTime<Utc>,
 ) {
@@ -166,11 +176,13 @@ pub fn spawn_snapshot(
         );
         match result {
             Ok((orders, positions, trades)) => {
-                let _ = tx.send(Input::Snapshot {
-                    orders,
-                    positions,
-                    trades,
-                });
+                let _ = tx
+                    .send(Input::Snapshot {
+                        orders,
+                        positions,
+                        trades,
+                    })
+                    .await;
             }
             Err(e) => tracing::error!("reconciling orders and positions failed: {e}"),
         }

@@ -87,23 +87,48 @@ pub(crate) enum Input {
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
 }
 
+/// How many inputs may wait for the loop. Every sender waits for room instead of growing the
+/// queue: strategy threads block (each has at most one call outstanding anyway), REST tasks
+/// await, and the loop itself never sends to its own queue, so waiting cannot deadlock.
+const INPUT_CAPACITY: usize = 1024;
+
+/// Sends from synchronous code that may run on the runtime (the HTTP server's halt): at once
+/// when there is room, else from a task, so a full queue delays a halt but never drops it.
+fn send_from_sync(tx: &mpsc::Sender<Input>, input: Input) -> Result<(), String> {
+    let stopped = || "the engine has stopped".to_string();
+    match tx.try_send(input) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(stopped()),
+        Err(mpsc::error::TrySendError::Full(input)) => {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let tx = tx.clone();
+                    runtime.spawn(async move {
+                        let _ = tx.send(input).await;
+                    });
+                    Ok(())
+                }
+                Err(_) => tx.blocking_send(input).map_err(|_| stopped()),
+            }
+        }
+    }
+}
+
 /// Pulls the kill switch of a running engine.
 #[derive(Clone)]
-pub struct Halter(mpsc::UnboundedSender<Input>);
+pub struct Halter(mpsc::Sender<Input>);
 
 impl Halter {
     /// # Errors
     /// When the engine has stopped.
     pub fn halt(&self, reason: &str) -> Result<(), String> {
-        self.0
-            .send(Input::Halt(reason.to_string()))
-            .map_err(|_| "the engine has stopped".to_string())
+        send_from_sync(&self.0, Input::Halt(reason.to_string()))
     }
 }
 
 /// The running engine.
 pub struct Engine {
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     /// Shared with the HTTP server for webhooks.
     host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
@@ -170,7 +195,7 @@ impl Engine {
             .await
             .context("subscribing to trades")?;
 
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let (status_tx, status) = watch::channel(EngineStatus::default());
         let mut core = core::Core::new(
             client,
@@ -201,7 +226,7 @@ impl Engine {
             }
         }
         let host = Arc::new(started);
-        let _ = tx.send(Input::HostReady(Arc::clone(&host)));
+        let _ = tx.send(Input::HostReady(Arc::clone(&host))).await;
         Ok(Engine {
             tx,
             host: Some(host),
@@ -245,7 +270,7 @@ impl Engine {
 
     /// The kill switch: no new orders, working orders cancelled, positions flattened.
     pub fn halt(&self, reason: &str) {
-        let _ = self.tx.send(Input::Halt(reason.to_string()));
+        let _ = send_from_sync(&self.tx, Input::Halt(reason.to_string()));
     }
 
     /// Stops the strategies (`on_stop("shutdown")`, state saved) while the loop still answers
@@ -253,7 +278,7 @@ impl Engine {
     pub async fn shutdown(mut self) -> Vec<StrategyStatus> {
         drop(self.host.take());
         let (reply, done) = oneshot::channel();
-        let statuses = if self.tx.send(Input::Shutdown(reply)).is_ok() {
+        let statuses = if self.tx.send(Input::Shutdown(reply)).await.is_ok() {
             tokio::time::timeout(Duration::from_secs(30), done)
                 .await
                 .ok()

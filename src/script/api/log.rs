@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::Ctx;
+use super::ctx::Ctx;
 
 /// Tables nested deeper than this are shown as `{…}`.
 const MAX_DEPTH: usize = 4;

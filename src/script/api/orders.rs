@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{
-    Ctx, MAX_ID, MAX_PRICE, MAX_SIZE, MAX_TEXT, MAX_TICKS, arg_error, int_in_range, opt_symbol,
+use super::args::{
+    MAX_ID, MAX_PRICE, MAX_SIZE, MAX_TEXT, MAX_TICKS, arg_error, int_in_range, opt_symbol,
     positive_num, text,
 };
+use super::ctx::Ctx;
 use crate::script::broker::{BotCall, BotReply, OrderChange, OrderIntent, OrderType, Refusal};
 use crate::script::events::Side;
 use crate::script::sandbox::caller_location;

@@ -5,8 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{Lua, MultiValue, Value};
 
+use std::sync::atomic::AtomicU64;
+
+use super::args::MAX_TEXT;
 use super::log::log_line;
 use super::*;
+use crate::script::broker::BotCall;
 use crate::script::broker::{MemoryBroker, SystemClock};
 
 fn vm() -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {

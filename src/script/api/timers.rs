@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use mlua::{Lua, Table, Value};
 
-use super::{Ctx, arg_error};
+use super::args::arg_error;
+use super::ctx::Ctx;
 
 /// Longest delay a timer accepts: a year. Longer ones are mistakes (milliseconds given as
 /// seconds), and far longer ones would overflow the clock.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use mlua::{Lua, Table, Value};
 
-use super::{Ctx, arg_error, opt_symbol};
+use super::args::{arg_error, opt_symbol};
+use super::ctx::Ctx;
 use crate::script::broker::{BotCall, BotReply, OrderView, PositionView};
 use crate::script::events::Quote;
 
