@@ -27,6 +27,31 @@ fn runtime_error_in_a_handler_does_not_stop_the_strategy() {
     host.shutdown();
 }
 
+/// `bot.after` with a delay too big for a `Duration` used to panic the strategy's thread (which
+/// then looked alive but handled nothing); now it is a Lua error and the next event is handled.
+#[test]
+fn a_huge_timer_delay_is_a_lua_error_and_the_strategy_keeps_running() {
+    let fx = Fixture::new();
+    fx.write(
+        "t",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid == 1 then bot.after(1e300, function() end) end\n  if q.bid == 2 then bot.every(0/0, function() end) end\n  bot.buy{ size = 1, tag = 'ok' .. q.bid }\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("A", 1.0));
+    host.dispatch(&quote("B", 2.0));
+    host.dispatch(&quote("C", 3.0));
+    wait_until("the next quote handled", || fx.has_tag("ok3.0"));
+    assert!(!fx.has_tag("ok1.0") && !fx.has_tag("ok2.0"), "{:?}", fx.tags());
+    let st = status(&host, "t");
+    assert_eq!((st.state, st.errors), (RunState::Running, 2));
+    let err = st.last_error.unwrap_or_default();
+    assert!(
+        err.contains("t.lua:4:") && err.contains("bot.every: seconds must be"),
+        "{err}"
+    );
+    host.shutdown();
+}
+
 #[test]
 fn infinite_loop_is_interrupted_and_the_next_event_is_handled() {
     let fx = Fixture::new();
