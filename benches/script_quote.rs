@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use moontick::script::{
-    AccountView, Broker, Event, Host, HostConfig, OrderChange, OrderHandle, OrderIntent, OrderView,
-    PositionView, Quote, Refusal, SystemClock,
+    BotCall, BotReply, Broker, Event, Host, HostConfig, Quote, Refusal, SystemClock,
 };
 
 /// Refuses every order and notes when the last refusal happened.
@@ -22,33 +21,20 @@ struct Refuser {
 }
 
 impl Broker for Refuser {
-    fn submit(&self, _: &str, _: OrderIntent) -> Result<OrderHandle, Refusal> {
-        self.last_ns
-            .store(self.base.elapsed().as_nanos() as u64, Ordering::Release);
-        self.count.fetch_add(1, Ordering::Release);
-        Err(Refusal::new("max position reached"))
-    }
-    fn cancel(&self, _: &str, _: u64) -> Result<(), Refusal> {
-        Ok(())
-    }
-    fn modify(&self, _: &str, _: u64, _: OrderChange) -> Result<(), Refusal> {
-        Ok(())
-    }
-    fn flatten(&self, _: &str, _: Option<&str>) -> Result<(), Refusal> {
-        Ok(())
-    }
-    fn halt(&self, _: &str, _: &str) {}
-    fn position(&self, _: &str, _: &str) -> PositionView {
-        PositionView::default()
-    }
-    fn orders(&self, _: &str, _: Option<&str>) -> Vec<OrderView> {
-        Vec::new()
-    }
-    fn quote(&self, _: &str) -> Option<Quote> {
-        None
-    }
-    fn account(&self) -> Option<AccountView> {
-        None
+    fn answer(&self, _: &str, call: BotCall) -> BotReply {
+        match call {
+            BotCall::Submit(_) => {
+                self.last_ns
+                    .store(self.base.elapsed().as_nanos() as u64, Ordering::Release);
+                self.count.fetch_add(1, Ordering::Release);
+                BotReply::Refused(Refusal::new("max position reached"))
+            }
+            BotCall::Position { .. } => BotReply::Position(Default::default()),
+            BotCall::Orders { .. } => BotReply::Orders(Vec::new()),
+            BotCall::Quote { .. } => BotReply::Quote(None),
+            BotCall::Account => BotReply::Account(None),
+            _ => BotReply::Done,
+        }
     }
 }
 

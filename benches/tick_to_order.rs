@@ -98,7 +98,6 @@ async fn engine(
         host,
         watch: false,
         metrics,
-        broker_layer: None,
     })
     .await
     .unwrap();

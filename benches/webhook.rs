@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use moontick::http::{self, App, CountingBroker, HttpConfig, OrderTally, SimpleOps};
+use moontick::http::{self, App, HttpConfig, SimpleOps};
 use moontick::metrics::Metrics;
 use moontick::script::{Host, HostConfig, MemoryBroker, SystemClock};
 use moontick::secret::Secret;
@@ -37,10 +37,14 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("bench.lua"), STRATEGY).unwrap();
     let memory = Arc::new(MemoryBroker::new());
-    let tally = Arc::new(OrderTally::new());
-    let broker = Arc::new(CountingBroker::new(memory.clone(), tally.clone()));
-    let host =
-        Arc::new(Host::start(HostConfig::new(tmp.path()), broker, Arc::new(SystemClock)).unwrap());
+    let host = Arc::new(
+        Host::start(
+            HostConfig::new(tmp.path()),
+            memory.clone(),
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let ops = Arc::new(SimpleOps::new("bench"));
@@ -49,7 +53,6 @@ fn main() {
             host.clone(),
             ops,
             Arc::new(Metrics::new()),
-            tally,
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhook/bench", listener.local_addr().unwrap());

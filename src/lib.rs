@@ -14,7 +14,9 @@
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`market`]: the market vocabulary every part shares: `Side`, `Quote`, trades, depth.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
-//! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
+//! - [`rate`]: the sliding-window rate limit the risk guard and the REST budget share.
+//! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch; `RiskApproved` is
+//!   the only thing the gateway client will place or modify.
 //! - [`run`]: `moontick run`: session or simulator, engine, HTTP server, shutdown.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
@@ -33,6 +35,7 @@ pub mod http;
 pub mod logging;
 pub mod market;
 pub mod metrics;
+pub mod rate;
 pub mod risk;
 pub mod run;
 pub mod script;

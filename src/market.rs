@@ -1,6 +1,7 @@
-//! The market vocabulary every part shares: [`Side`], the merged [`Quote`], market [`Trade`]
-//! prints and [`Depth`] updates. Plain values with no wire or Lua types: the feed produces them
-//! from the gateway's wire shapes, the engine routes them, strategies see them as tables.
+//! The market vocabulary every part shares: one [`Side`] for the whole domain (the wire's
+//! `OrderSide` is converted only in `gateway`), the merged [`Quote`], market [`Trade`] prints and
+//! [`Depth`] updates. Plain values with no wire or Lua types: the feed produces them from the
+//! gateway's wire shapes, the engine routes them, strategies see them as tables.
 
 use std::sync::Arc;
 
@@ -17,6 +18,23 @@ impl Side {
         match self {
             Side::Buy => "buy",
             Side::Sell => "sell",
+        }
+    }
+
+    /// +1 for a buy, -1 for a sell: how the side moves a signed position.
+    pub fn sign(self) -> i32 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        }
+    }
+
+    /// The side that reduces a signed position (`None` when flat).
+    pub fn closing(position: i32) -> Option<Side> {
+        match position.signum() {
+            1 => Some(Side::Sell),
+            -1 => Some(Side::Buy),
+            _ => None,
         }
     }
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::RiskLimits;
-use crate::gateway::budget::SlidingWindow;
+use crate::market::Side;
+use crate::rate::SlidingWindow;
 
 /// A strategy's own `limits`: each can only tighten the global one.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -19,14 +20,16 @@ pub struct StrategyLimits {
     pub max_position: Option<u32>,
 }
 
-/// An order the risk guard is asked about. `side` is +1 for a buy, -1 for a sell.
+/// An order the risk guard is asked about: the fields it checks, and what is sent once it is
+/// approved. For a modify, `size` is the growth (0 for a new price or a smaller size).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProposedOrder<T> {
     pub strategy: String,
     pub contract_id: String,
-    pub side: i32,
+    pub side: Side,
     pub size: u32,
-    /// What is sent once approved (the gateway request, or the engine's own order record).
+    /// What is sent once approved: the details the guard does not judge (order type, prices,
+    /// tag, brackets), or the engine's own order record until it has them.
     pub payload: T,
 }
 
@@ -44,7 +47,11 @@ pub struct Exposure {
     pub strategy_working_sell: u32,
 }
 
-/// An order that passed every check. It cannot be built outside this module.
+/// An order (or a change to one) that passed every check. It cannot be built outside this
+/// module, and the gateway client places and modifies nothing else.
+///
+/// The checked fields (strategy, contract, side, size) are fixed once approved; only the
+/// payload can be turned into what the wire needs ([`RiskApproved::map`]).
 #[derive(Debug)]
 pub struct RiskApproved<T>(ProposedOrder<T>);
 
@@ -53,12 +60,44 @@ impl<T> RiskApproved<T> {
         &self.0
     }
 
-    pub fn into_inner(self) -> ProposedOrder<T> {
-        self.0
+    pub fn contract_id(&self) -> &str {
+        &self.0.contract_id
+    }
+
+    pub fn side(&self) -> Side {
+        self.0.side
+    }
+
+    /// The approved size (for a modify: the approved growth).
+    pub fn size(&self) -> u32 {
+        self.0.size
+    }
+
+    pub fn payload(&self) -> &T {
+        &self.0.payload
+    }
+
+    /// The same approval over a new payload (e.g. the engine's order record turned into the
+    /// gateway's request once the order has a local id and tag). The checked fields stay.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> RiskApproved<U> {
+        let ProposedOrder {
+            strategy,
+            contract_id,
+            side,
+            size,
+            payload,
+        } = self.0;
+        RiskApproved(ProposedOrder {
+            strategy,
+            contract_id,
+            side,
+            size,
+            payload: f(payload),
+        })
     }
 }
 
-/// Which rule refused an order.
+/// Which rule refused an order, for counting by rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalKind {
     Halted,
@@ -68,16 +107,73 @@ pub enum RefusalKind {
     OrderRate,
 }
 
-/// A refused order, with the reason the strategy gets back as `nil, reason`.
+/// A refused order. Its text is what the strategy gets back as `nil, reason`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{reason}")]
-pub struct RiskRefused {
-    pub kind: RefusalKind,
-    pub reason: String,
+pub enum RiskRefused {
+    #[error("trading is halted: {0}")]
+    Halted(String),
+    #[error("order size {size} is outside 1..={max} (max order size)")]
+    OrderSize { size: u32, max: u32 },
+    #[error("would allow a position of {worst} in {contract_id} (max position {max})")]
+    AccountPosition {
+        contract_id: String,
+        worst: i32,
+        max: u32,
+    },
+    #[error(
+        "would allow {strategy} a position of {worst} in {contract_id} (its max position {max})"
+    )]
+    StrategyPosition {
+        strategy: String,
+        contract_id: String,
+        worst: i32,
+        max: u32,
+    },
+    #[error("daily loss {loss:.2} has reached the limit {limit:.2}")]
+    DailyLoss { loss: f64, limit: f64 },
+    #[error(
+        "order rate limit: {per_minute} orders per minute (next slot in {:.1}s)",
+        .wait.as_secs_f64()
+    )]
+    OrderRate { per_minute: u32, wait: Duration },
+    #[error("an exit of {size} against a position of {position} would not reduce it")]
+    NotAnExit { size: u32, position: i32 },
 }
 
-fn refuse(kind: RefusalKind, reason: String) -> RiskRefused {
-    RiskRefused { kind, reason }
+impl RiskRefused {
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            RiskRefused::Halted(_) => RefusalKind::Halted,
+            RiskRefused::OrderSize { .. } => RefusalKind::OrderSize,
+            RiskRefused::AccountPosition { .. }
+            | RiskRefused::StrategyPosition { .. }
+            | RiskRefused::NotAnExit { .. } => RefusalKind::Position,
+            RiskRefused::DailyLoss { .. } => RefusalKind::DailyLoss,
+            RiskRefused::OrderRate { .. } => RefusalKind::OrderRate,
+        }
+    }
+}
+
+/// The guard's state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RiskStateError {
+    #[error("cannot read the risk state {path}: {source} (check STATE_DIR and its permissions)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot parse the risk state {path}: {source} (fix or remove the file; it holds today's loss tally and any halt)"
+    )]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot save the risk state {path}: {source} (check STATE_DIR and its permissions)")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What the guard keeps on disk between runs.
@@ -130,14 +226,18 @@ impl RiskGuard {
         limits: RiskLimits,
         state_dir: Option<&Path>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, RiskStateError> {
         let path = state_dir.map(|d| d.join("risk.json"));
         let state = match &path {
             Some(p) if p.exists() => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
-                serde_json::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("parsing {}: {e}", p.display()))?
+                let text = std::fs::read_to_string(p).map_err(|source| RiskStateError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                serde_json::from_str(&text).map_err(|source| RiskStateError::Parse {
+                    path: p.clone(),
+                    source,
+                })?
             }
             _ => Persisted::default(),
         };
@@ -182,27 +282,68 @@ impl RiskGuard {
         now: Instant,
     ) -> Result<RiskApproved<T>, RiskRefused> {
         if let Some(why) = &self.state.halted {
-            return Err(refuse(
-                RefusalKind::Halted,
-                format!("trading is halted: {why}"),
-            ));
+            return Err(RiskRefused::Halted(why.clone()));
         }
-        let max_size = tighter(self.limits.max_order_size, strategy.max_order_size);
-        if order.size == 0 || order.size > max_size {
-            return Err(refuse(
-                RefusalKind::OrderSize,
-                format!(
-                    "order size {} is outside 1..={max_size} (max order size)",
-                    order.size
-                ),
-            ));
+        let max = tighter(self.limits.max_order_size, strategy.max_order_size);
+        if order.size == 0 || order.size > max {
+            return Err(RiskRefused::OrderSize {
+                size: order.size,
+                max,
+            });
         }
-        let size = order.size as i32;
+        self.check_exposure(&order, strategy, exposure)?;
+        self.check_loss(open_pnl)?;
+        self.orders
+            .try_acquire(now)
+            .map_err(|wait| RiskRefused::OrderRate {
+                per_minute: self.limits.max_orders_per_minute,
+                wait,
+            })?;
+        Ok(RiskApproved(order))
+    }
+
+    /// Checks a change to a working order. One that adds contracts (`order.size` is the
+    /// growth) passes every rule of [`RiskGuard::check`], as a new order of that size would;
+    /// one that adds none (a new price, a smaller size) is refused only while trading is
+    /// halted, and does not count against the order rate.
+    ///
+    /// # Errors
+    /// The first rule the change breaks.
+    pub fn check_modify<T>(
+        &mut self,
+        order: ProposedOrder<T>,
+        strategy: StrategyLimits,
+        exposure: Exposure,
+        open_pnl: f64,
+        now: Instant,
+    ) -> Result<RiskApproved<T>, RiskRefused> {
+        if order.size > 0 {
+            return self.check(order, strategy, exposure, open_pnl, now);
+        }
+        match &self.state.halted {
+            Some(why) => Err(RiskRefused::Halted(why.clone())),
+            None => Ok(RiskApproved(order)),
+        }
+    }
+
+    /// The worst position the order could leave, with every working order filled, against the
+    /// account's and the strategy's limits.
+    fn check_exposure<T>(
+        &self,
+        order: &ProposedOrder<T>,
+        strategy: StrategyLimits,
+        exposure: Exposure,
+    ) -> Result<(), RiskRefused> {
+        let size = i32::try_from(order.size).unwrap_or(i32::MAX);
         let worst = |position: i32, buys: u32, sells: u32| -> i32 {
             let (buys, sells) = (buys as i32, sells as i32);
-            let long = position + buys + if order.side > 0 { size } else { 0 };
-            let short = position - sells - if order.side < 0 { size } else { 0 };
-            long.abs().max(short.abs())
+            let (add_long, add_short) = match order.side {
+                Side::Buy => (size, 0),
+                Side::Sell => (0, size),
+            };
+            let long = position.saturating_add(buys).saturating_add(add_long);
+            let short = position.saturating_sub(sells).saturating_sub(add_short);
+            long.saturating_abs().max(short.saturating_abs())
         };
         let account_worst = worst(
             exposure.account_position,
@@ -210,13 +351,11 @@ impl RiskGuard {
             exposure.account_working_sell,
         );
         if account_worst > self.limits.max_position as i32 {
-            return Err(refuse(
-                RefusalKind::Position,
-                format!(
-                    "would allow a position of {account_worst} in {} (max position {})",
-                    order.contract_id, self.limits.max_position
-                ),
-            ));
+            return Err(RiskRefused::AccountPosition {
+                contract_id: order.contract_id.clone(),
+                worst: account_worst,
+                max: self.limits.max_position,
+            });
         }
         if let Some(max) = strategy.max_position {
             let strategy_worst = worst(
@@ -225,36 +364,26 @@ impl RiskGuard {
                 exposure.strategy_working_sell,
             );
             if strategy_worst > max as i32 {
-                return Err(refuse(
-                    RefusalKind::Position,
-                    format!(
-                        "would allow {} a position of {strategy_worst} in {} (its max position {max})",
-                        order.strategy, order.contract_id
-                    ),
-                ));
+                return Err(RiskRefused::StrategyPosition {
+                    strategy: order.strategy.clone(),
+                    contract_id: order.contract_id.clone(),
+                    worst: strategy_worst,
+                    max,
+                });
             }
         }
+        Ok(())
+    }
+
+    fn check_loss(&self, open_pnl: f64) -> Result<(), RiskRefused> {
         let day_pnl = self.state.realized_pnl + open_pnl;
         if day_pnl <= -self.limits.daily_loss_limit {
-            return Err(refuse(
-                RefusalKind::DailyLoss,
-                format!(
-                    "daily loss {:.2} has reached the limit {:.2}",
-                    -day_pnl, self.limits.daily_loss_limit
-                ),
-            ));
+            return Err(RiskRefused::DailyLoss {
+                loss: -day_pnl,
+                limit: self.limits.daily_loss_limit,
+            });
         }
-        if let Err(wait) = self.orders.try_acquire(now) {
-            return Err(refuse(
-                RefusalKind::OrderRate,
-                format!(
-                    "order rate limit: {} orders per minute (next slot in {:.1}s)",
-                    self.limits.max_orders_per_minute,
-                    wait.as_secs_f64()
-                ),
-            ));
-        }
-        Ok(RiskApproved(order))
+        Ok(())
     }
 
     /// Approves an order that only brings a position towards flat (a flatten or a kill-switch
@@ -267,19 +396,15 @@ impl RiskGuard {
         order: ProposedOrder<T>,
         position: i32,
     ) -> Result<RiskApproved<T>, RiskRefused> {
-        let reduces = position != 0
-            && order.side == -position.signum()
-            && order.size as i32 <= position.abs();
+        let reduces = Side::closing(position) == Some(order.side)
+            && i64::from(order.size) <= i64::from(position).abs();
         if reduces {
             Ok(RiskApproved(order))
         } else {
-            Err(refuse(
-                RefusalKind::Position,
-                format!(
-                    "an exit of {} against a position of {position} would not reduce it",
-                    order.size
-                ),
-            ))
+            Err(RiskRefused::NotAnExit {
+                size: order.size,
+                position,
+            })
         }
     }
 
@@ -288,7 +413,7 @@ impl RiskGuard {
     ///
     /// # Errors
     /// When the tally cannot be saved.
-    pub fn record_realized(&mut self, pnl: f64, at: DateTime<Utc>) -> anyhow::Result<()> {
+    pub fn record_realized(&mut self, pnl: f64, at: DateTime<Utc>) -> Result<(), RiskStateError> {
         self.roll(at);
         self.state.realized_pnl += pnl;
         self.save()
@@ -299,7 +424,7 @@ impl RiskGuard {
     ///
     /// # Errors
     /// When the tally cannot be saved.
-    pub fn set_realized(&mut self, pnl: f64, at: DateTime<Utc>) -> anyhow::Result<()> {
+    pub fn set_realized(&mut self, pnl: f64, at: DateTime<Utc>) -> Result<(), RiskStateError> {
         self.roll(at);
         self.state.realized_pnl = pnl;
         self.save()
@@ -315,7 +440,7 @@ impl RiskGuard {
     ///
     /// # Errors
     /// When the halt cannot be saved (it is in force regardless).
-    pub fn halt(&mut self, reason: &str) -> anyhow::Result<()> {
+    pub fn halt(&mut self, reason: &str) -> Result<(), RiskStateError> {
         if self.state.halted.is_none() {
             tracing::error!("trading halted: {reason}");
             self.state.halted = Some(reason.to_string());
@@ -327,7 +452,7 @@ impl RiskGuard {
     ///
     /// # Errors
     /// When the state cannot be saved.
-    pub fn resume(&mut self) -> anyhow::Result<()> {
+    pub fn resume(&mut self) -> Result<(), RiskStateError> {
         self.state.halted = None;
         self.save()
     }
@@ -344,17 +469,22 @@ impl RiskGuard {
         }
     }
 
-    fn save(&self) -> anyhow::Result<()> {
+    fn save(&self) -> Result<(), RiskStateError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
+        let write = |source| RiskStateError::Write {
+            path: path.clone(),
+            source,
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(write)?;
         }
         // Write-then-rename, so a crash mid-write never leaves a torn file that blocks start-up.
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.state)?)?;
-        std::fs::rename(&tmp, path)?;
+        let json = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other);
+        std::fs::write(&tmp, json.map_err(write)?).map_err(write)?;
+        std::fs::rename(&tmp, path).map_err(write)?;
         Ok(())
     }
 }

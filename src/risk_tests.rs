@@ -12,11 +12,12 @@ fn limits() -> RiskLimits {
     }
 }
 
+/// An order of `size` on contract `C`: a buy for a positive `side`, a sell otherwise.
 fn order(side: i32, size: u32) -> ProposedOrder<()> {
     ProposedOrder {
         strategy: "s".into(),
         contract_id: "C".into(),
-        side,
+        side: if side > 0 { Side::Buy } else { Side::Sell },
         size,
         payload: (),
     }
@@ -27,7 +28,7 @@ fn guard() -> RiskGuard {
 }
 
 fn kind(r: Result<RiskApproved<()>, RiskRefused>) -> Option<RefusalKind> {
-    r.err().map(|e| e.kind)
+    r.err().map(|e| e.kind())
 }
 
 #[test]
@@ -77,8 +78,8 @@ fn position_limit_counts_working_orders_and_lets_exits_through() {
         ..Exposure::default()
     };
     let e = g.check(order(1, 1), none, held, 0.0, now).unwrap_err();
-    assert_eq!(e.kind, RefusalKind::Position);
-    assert!(e.reason.contains("max position 4"), "{}", e.reason);
+    assert_eq!(e.kind(), RefusalKind::Position);
+    assert!(e.to_string().contains("max position 4"), "{e}");
     assert!(
         g.check(order(-1, 3), none, held, 0.0, now).is_ok(),
         "selling reduces the position"
@@ -125,7 +126,7 @@ fn daily_loss_counts_open_pnl_and_survives_a_restart() {
             Instant::now(),
         )
         .unwrap_err();
-    assert_eq!(e.kind, RefusalKind::DailyLoss);
+    assert_eq!(e.kind(), RefusalKind::DailyLoss);
     drop(g);
     let g = RiskGuard::open(limits(), Some(dir.path()), now).unwrap();
     assert_eq!(g.realized_pnl(), -300.0, "a restart keeps the day's losses");
@@ -148,10 +149,8 @@ fn halt_refuses_everything_and_persists() {
             Instant::now(),
         )
         .unwrap_err();
-    assert_eq!(
-        (e.kind, e.reason.as_str()),
-        (RefusalKind::Halted, "trading is halted: operator")
-    );
+    assert_eq!(e, RiskRefused::Halted("operator".into()));
+    assert_eq!(e.to_string(), "trading is halted: operator");
     let mut g = RiskGuard::open(limits(), Some(dir.path()), Utc::now()).unwrap();
     assert_eq!(g.halted(), Some("operator"));
     let tomorrow = RiskGuard::open(
@@ -234,4 +233,77 @@ fn trading_day_rolls_at_five_pm_chicago() {
         trading_day(winter),
         NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()
     );
+}
+
+#[test]
+fn a_modify_that_grows_an_order_is_checked_like_a_new_order_of_the_growth() {
+    let mut g = guard();
+    let now = Instant::now();
+    let none = StrategyLimits::default();
+    let held = Exposure {
+        account_position: 2,
+        account_working_buy: 2,
+        ..Exposure::default()
+    };
+    // Growing the working buy by 1 would allow a position of 5 (max 4).
+    let e = g
+        .check_modify(order(1, 1), none, held, 0.0, now)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RiskRefused::AccountPosition {
+            contract_id: "C".into(),
+            worst: 5,
+            max: 4
+        }
+    );
+    assert_eq!(
+        kind(g.check_modify(order(1, 4), none, Exposure::default(), 0.0, now)),
+        Some(RefusalKind::OrderSize),
+        "growth beyond the max order size"
+    );
+    // A new price or a smaller size adds nothing: approved, and not counted as an order.
+    for _ in 0..20 {
+        assert!(g.check_modify(order(1, 0), none, held, 0.0, now).is_ok());
+    }
+    for _ in 0..5 {
+        assert!(
+            g.check(order(-1, 1), none, Exposure::default(), 0.0, now)
+                .is_ok()
+        );
+    }
+    g.halt("operator").unwrap();
+    assert_eq!(
+        kind(g.check_modify(order(1, 0), none, held, 0.0, now)),
+        Some(RefusalKind::Halted)
+    );
+}
+
+#[test]
+fn an_approval_keeps_its_checked_fields_when_its_payload_is_mapped() {
+    let mut g = guard();
+    let approved = g
+        .check(
+            order(-1, 2),
+            StrategyLimits::default(),
+            Exposure::default(),
+            0.0,
+            Instant::now(),
+        )
+        .unwrap()
+        .map(|()| "wire request");
+    assert_eq!(
+        (approved.contract_id(), approved.side(), approved.size()),
+        ("C", Side::Sell, 2)
+    );
+    assert_eq!(*approved.payload(), "wire request");
+}
+
+#[test]
+fn an_unreadable_state_file_is_a_typed_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("risk.json"), "{not json").unwrap();
+    let e = RiskGuard::open(limits(), Some(dir.path()), Utc::now()).unwrap_err();
+    assert!(matches!(e, RiskStateError::Parse { .. }), "{e:?}");
+    assert!(e.to_string().contains("risk.json"), "{e}");
 }

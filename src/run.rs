@@ -13,7 +13,7 @@ use crate::engine::{Engine, EngineParams};
 use crate::feed::MarketFeedConfig;
 use crate::gateway::wire::Account;
 use crate::gateway::{self, Credentials, TransportOptions};
-use crate::http::{self, App, CountingBroker, EngineOps, HttpConfig, OrderTally};
+use crate::http::{self, App, EngineOps, HttpConfig};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::{HostConfig, RunState};
@@ -69,8 +69,6 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
 
     let metrics = Arc::new(Metrics::new());
-    let tally = Arc::new(OrderTally::new());
-    let counting = Arc::clone(&tally);
     let guard = RiskGuard::open(config.risk.clone(), Some(&config.state_dir), Utc::now())?;
     let mut market_hub = MarketFeedConfig::new(market_url);
     market_hub.quote_event = config.quote_event.clone();
@@ -90,10 +88,6 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         host,
         watch: true,
         metrics: Arc::clone(&metrics),
-        // Webhook answers must know whether the handler placed an order (never a 5xx then).
-        broker_layer: Some(Box::new(move |inner| {
-            Arc::new(CountingBroker::new(inner, counting))
-        })),
     })
     .await?;
 
@@ -103,7 +97,6 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         engine.host(),
         ops,
         metrics,
-        tally,
     ));
     let addr = SocketAddr::new(config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(addr)

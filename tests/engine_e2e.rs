@@ -64,7 +64,6 @@ async fn start_engine(
         host,
         watch: true,
         metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
-        broker_layer: None,
     })
     .await
     .expect("engine starts");
@@ -193,6 +192,46 @@ async fn try_orders(limits: RiskLimits, setup: &str, attempts: &[&str]) -> (Vec<
         .map(|v| v.as_str().unwrap_or("").to_string())
         .collect();
     (results, sim.stats().calls(Endpoint::OrderPlace))
+}
+
+/// A modify that grows a working order is put to the risk guard like a new order of the
+/// growth, and only an approved change reaches the gateway.
+#[tokio::test]
+async fn a_growing_modify_beyond_the_limit_never_reaches_the_gateway() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+local M = { symbols = { 'MNQ' }, limits = { max_position = 3 } }
+function M.on_quote()
+  if state.h then return end
+  state.h = bot.buy{ symbol = 'MNQ', type = 'limit', price = 1, size = 2 }.id
+end
+function M.on_order(o)
+  if state.grow or o.status ~= 'open' then return end
+  local ok, why = bot.modify(state.h, { size = 4 })
+  state.grow = ok and 'ok' or why
+  local ok2, why2 = bot.modify(state.h, { size = 3, price = 2 })
+  state.within = ok2 and 'ok' or why2
+end
+return M
+"#;
+    let run = start_engine(&sim, dir.path(), script, limits(), fast_options()).await;
+    sim.step_quotes(1);
+    eventually("the in-limit modify reached the simulator", || {
+        let calls = sim.stats().calls(Endpoint::OrderModify);
+        async move { calls >= 1 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let state = stop(run).await;
+    let grow = state["grow"].as_str().unwrap_or_default();
+    assert!(grow.contains("its max position 3"), "{state}");
+    assert_eq!(state["within"], "ok", "{state}");
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderModify),
+        1,
+        "only the approved modify was sent"
+    );
 }
 
 #[tokio::test]
@@ -353,7 +392,7 @@ async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
         take_profit_bracket: None,
     };
     manual.custom_tag = Some("manual-1".into());
-    client.place_order(&manual).await.unwrap();
+    client.place_order(&approve(&manual)).await.unwrap();
     sim.faults().hubs_silent(false);
     let first = sim.stats().hub_connects;
     eventually("the hubs to reconnect", || async {
@@ -428,7 +467,7 @@ async fn an_unknown_outcome_place_is_reconciled_not_resent() {
 
 #[tokio::test]
 async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
-    use moontick::http::{App, EngineOps, HttpConfig, OrderTally};
+    use moontick::http::{App, EngineOps, HttpConfig};
     let sim = start_sim(|c| c.quote_rate = 5.0).await;
     let dir = tempfile::tempdir().unwrap();
     let run = start_engine(
@@ -450,7 +489,6 @@ async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
         run.engine.host(),
         ops,
         Arc::new(moontick::metrics::Metrics::new()),
-        Arc::new(OrderTally::new()),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/readyz", listener.local_addr().unwrap());

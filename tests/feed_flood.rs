@@ -130,7 +130,12 @@ async fn order_fill_and_position_events_survive_a_quote_flood_in_order() {
             OrderSide::Ask
         };
         let id = rest
-            .place_order(&market_order(account, &mnq, side, format!("flood-{i}")))
+            .place_order(&common::approve(&market_order(
+                account,
+                &mnq,
+                side,
+                format!("flood-{i}"),
+            )))
             .await
             .expect("order placed");
         placed.push(id);

@@ -170,7 +170,7 @@ async fn market_order_fills_and_shows_in_orders_positions_and_trades() {
     let start: Timestamp = (Utc::now() - chrono::Duration::minutes(1)).into();
     let mut req = market(account, &mnq, OrderSide::Bid, 2);
     req.custom_tag = Some("t-market-1".into());
-    let id = client.place_order(&req).await.unwrap();
+    let id = client.place_order(&approve(&req)).await.unwrap();
     let order = client.order_by_id(account, id).await.unwrap();
     assert_eq!(order.status, OrderStatus::Filled);
     assert_eq!(order.fill_volume, 2);
@@ -189,7 +189,7 @@ async fn market_order_fills_and_shows_in_orders_positions_and_trades() {
 
     // The same customTag again is rejected: it is what makes unknown outcomes reconcilable.
     assert_eq!(
-        code_of(&client.place_order(&req).await.unwrap_err()),
+        code_of(&client.place_order(&approve(&req)).await.unwrap_err()),
         (2, "OrderRejected")
     );
 
@@ -242,7 +242,7 @@ async fn working_orders_modify_cancel_and_each_type_places() {
     let mut limit = market(account, &mnq, OrderSide::Bid, 1);
     limit.order_type = OrderType::Limit;
     limit.limit_price = Some(19900.0);
-    let id = client.place_order(&limit).await.unwrap();
+    let id = client.place_order(&approve(&limit)).await.unwrap();
     assert!(
         client
             .open_orders(account)
@@ -252,14 +252,14 @@ async fn working_orders_modify_cancel_and_each_type_places() {
             .any(|o| o.id == id)
     );
     client
-        .modify_order(&ModifyOrderRequest {
+        .modify_order(&approve_modify(&ModifyOrderRequest {
             account_id: account,
             order_id: id,
             size: Some(2),
             limit_price: Some(19950.0),
             stop_price: None,
             trail_price: None,
-        })
+        }))
         .await
         .unwrap();
     let modified = client.order_by_id(account, id).await.unwrap();
@@ -277,14 +277,14 @@ async fn working_orders_modify_cancel_and_each_type_places() {
     let mut stop = market(account, &mnq, OrderSide::Ask, 1);
     stop.order_type = OrderType::Stop;
     stop.stop_price = Some(19900.0);
-    let stop_id = client.place_order(&stop).await.unwrap();
+    let stop_id = client.place_order(&approve(&stop)).await.unwrap();
     let mut trail = market(account, &mnq, OrderSide::Ask, 1);
     trail.order_type = OrderType::TrailingStop;
     trail.trail_price = Some(19990.0);
-    let trail_id = client.place_order(&trail).await.unwrap();
+    let trail_id = client.place_order(&approve(&trail)).await.unwrap();
     let mut join = market(account, &mnq, OrderSide::Bid, 1);
     join.order_type = OrderType::JoinBid;
-    let join_id = client.place_order(&join).await.unwrap();
+    let join_id = client.place_order(&approve(&join)).await.unwrap();
     let open = client.open_orders(account).await.unwrap();
     for id in [stop_id, trail_id, join_id] {
         assert!(open.iter().any(|o| o.id == id), "order {id} is working");
@@ -313,17 +313,33 @@ async fn working_orders_modify_cancel_and_each_type_places() {
 async fn documented_place_errors() {
     let (sim, client, account, mnq) = setup().await;
     let e = client
-        .place_order(&market(999_999, &mnq, OrderSide::Bid, 1))
+        .place_order(&approve(&market(999_999, &mnq, OrderSide::Bid, 1)))
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), (1, "AccountNotFound"));
-    let e = client
-        .place_order(&market(account, &mnq, OrderSide::Bid, 0))
+    // Size 0 cannot be approved, so the client cannot send it: ask the simulator directly.
+    let token = fresh_token(&sim).await;
+    let raw: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/Order/place", sim.url()))
+        .bearer_auth(token.expose())
+        .json(&market(account, &mnq, OrderSide::Bid, 0))
+        .send()
         .await
-        .unwrap_err();
-    assert_eq!(code_of(&e), (2, "OrderRejected"));
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (raw["success"].as_bool(), raw["errorCode"].as_i64()),
+        (Some(false), Some(2))
+    );
     let e = client
-        .place_order(&market(account, "CON.F.US.NOPE.Z99", OrderSide::Bid, 1))
+        .place_order(&approve(&market(
+            account,
+            "CON.F.US.NOPE.Z99",
+            OrderSide::Bid,
+            1,
+        )))
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), (8, "ContractNotFound"));
@@ -335,7 +351,7 @@ async fn documented_place_errors() {
         .find(|c| !c.active_contract)
         .expect("the simulator lists an expired MNQ contract");
     let e = client
-        .place_order(&market(account, &inactive.id, OrderSide::Bid, 1))
+        .place_order(&approve(&market(account, &inactive.id, OrderSide::Bid, 1)))
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), (9, "ContractNotActive"));
@@ -345,7 +361,7 @@ async fn documented_place_errors() {
         ticks: 10,
         order_type: OrderType::Stop,
     });
-    let e = client.place_order(&bad).await.unwrap_err();
+    let e = client.place_order(&approve(&bad)).await.unwrap_err();
     assert_eq!(code_of(&e), (2, "OrderRejected"));
     assert!(
         e.to_string()
@@ -375,7 +391,7 @@ async fn bracket_children_wait_then_one_cancels_the_other() {
         ticks: 16,
         order_type: OrderType::Limit,
     });
-    let entry_id = client.place_order(&entry).await.unwrap();
+    let entry_id = client.place_order(&approve(&entry)).await.unwrap();
     // Children are suspended, so searchOpen shows only the entry.
     let open = client.open_orders(account).await.unwrap();
     assert_eq!(
@@ -454,7 +470,7 @@ async fn brackets_need_auto_oco_mode() {
         ticks: -10,
         order_type: OrderType::Stop,
     });
-    let e = client.place_order(&req).await.unwrap_err();
+    let e = client.place_order(&approve(&req)).await.unwrap_err();
     assert_eq!(code_of(&e), (2, "OrderRejected"));
     assert!(e.to_string().contains("Auto OCO Brackets"), "{e}");
 }
@@ -481,7 +497,7 @@ async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once()
     );
     let mut req = market(account, &mnq, OrderSide::Bid, 1);
     req.custom_tag = Some("unknown-1".into());
-    let e = client.place_order(&req).await.unwrap_err();
+    let e = client.place_order(&approve(&req)).await.unwrap_err();
     assert!(e.is_outcome_unknown(), "{e:?}");
     assert_eq!(
         sim.stats().calls(Endpoint::OrderPlace),
@@ -503,7 +519,7 @@ async fn place_that_times_out_after_executing_is_outcome_unknown_and_sent_once()
     let mut limit = market(account, &mnq, OrderSide::Bid, 1);
     limit.order_type = OrderType::Limit;
     limit.limit_price = Some(1.0);
-    let id = client.place_order(&limit).await.unwrap();
+    let id = client.place_order(&approve(&limit)).await.unwrap();
     let e = client.cancel_order(account, id).await.unwrap_err();
     assert!(e.is_outcome_unknown(), "{e:?}");
     assert_eq!(sim.stats().calls(Endpoint::OrderCancel), 1);

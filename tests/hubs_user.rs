@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WAIT, assert_no_secret_logged, client, credentials, session, start_sim};
+use common::{WAIT, approve, assert_no_secret_logged, client, credentials, session, start_sim};
 use moontick::feed::{SessionTokens, UserEvent, UserFeed, UserFeedConfig};
 use moontick::gateway::requests::PlaceOrderRequest;
 use moontick::gateway::wire::{OrderSide, OrderStatus, OrderType};
@@ -50,7 +50,7 @@ async fn events_of_an_order_placed_over_rest_arrive_and_decode() {
 
     let rest = client(&sim);
     let id = rest
-        .place_order(&PlaceOrderRequest {
+        .place_order(&approve(&PlaceOrderRequest {
             account_id: account,
             contract_id: mnq.clone(),
             order_type: OrderType::Market,
@@ -62,7 +62,7 @@ async fn events_of_an_order_placed_over_rest_arrive_and_decode() {
             custom_tag: Some("hub-test-1".into()),
             stop_loss_bracket: None,
             take_profit_bracket: None,
-        })
+        }))
         .await
         .expect("order placed");
 
@@ -158,11 +158,11 @@ async fn other_accounts_events_are_not_sent() {
         stop_loss_bracket: None,
         take_profit_bracket: None,
     };
-    rest.place_order(&req).await.unwrap();
+    rest.place_order(&approve(&req)).await.unwrap();
     // Now subscribed to the right one: the next order shows up, and the first one never did.
     user.subscribe_orders(account).await.unwrap();
     req.custom_tag = Some("second".into());
-    let second = rest.place_order(&req).await.unwrap();
+    let second = rest.place_order(&approve(&req)).await.unwrap();
     let first_seen = next_event(&mut events, |e| match e {
         UserEvent::Order { order, .. } => Some(order),
         _ => None,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixture::*;
-use moontick::script::{Call, Event, Limits, RunState, WebhookBody, WebhookRequest};
+use moontick::script::{BotCall, Event, Limits, RunState, WebhookBody, WebhookRequest};
 
 #[test]
 fn runtime_error_in_a_handler_does_not_stop_the_strategy() {
@@ -23,6 +23,35 @@ fn runtime_error_in_a_handler_does_not_stop_the_strategy() {
         st.last_error.as_deref().unwrap().contains("e.lua:3:"),
         "{:?}",
         st.last_error
+    );
+    host.shutdown();
+}
+
+/// `bot.after` with a delay too big for a `Duration` used to panic the strategy's thread (which
+/// then looked alive but handled nothing); now it is a Lua error and the next event is handled.
+#[test]
+fn a_huge_timer_delay_is_a_lua_error_and_the_strategy_keeps_running() {
+    let fx = Fixture::new();
+    fx.write(
+        "t",
+        "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid == 1 then bot.after(1e300, function() end) end\n  if q.bid == 2 then bot.every(0/0, function() end) end\n  bot.buy{ size = 1, tag = 'ok' .. q.bid }\nend\nreturn M\n",
+    );
+    let host = fx.start(fx.config());
+    host.dispatch(&quote("A", 1.0));
+    host.dispatch(&quote("B", 2.0));
+    host.dispatch(&quote("C", 3.0));
+    wait_until("the next quote handled", || fx.has_tag("ok3.0"));
+    assert!(
+        !fx.has_tag("ok1.0") && !fx.has_tag("ok2.0"),
+        "{:?}",
+        fx.tags()
+    );
+    let st = status(&host, "t");
+    assert_eq!((st.state, st.errors), (RunState::Running, 2));
+    let err = st.last_error.unwrap_or_default();
+    assert!(
+        err.contains("t.lua:4:") && err.contains("bot.every: seconds must be"),
+        "{err}"
     );
     host.shutdown();
 }
@@ -174,7 +203,12 @@ fn tradingview_alerts_become_orders_and_flat_closes() {
     let body = serde_json::json!({"ticker": "CME_MINI:MNQ1!", "action": "buy", "sentiment": "long", "quantity": "2"});
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(body));
     assert!(host.webhook("tradingview", req));
-    let reply = rx.blocking_recv().unwrap().unwrap();
+    let outcome = rx.blocking_recv().unwrap();
+    assert_eq!(
+        outcome.orders_placed, 1,
+        "the runner counts the order it placed"
+    );
+    let reply = outcome.reply.unwrap();
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["size"], 2);
     let (_, intent) = fx.broker.submitted().pop().unwrap();
@@ -183,21 +217,25 @@ fn tradingview_alerts_become_orders_and_flat_closes() {
     let body = serde_json::json!({"ticker": "MNQ1!", "action": "sell", "sentiment": "flat"});
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(body));
     host.webhook("tradingview", req);
-    assert_eq!(rx.blocking_recv().unwrap().unwrap()["action"], "flatten");
+    let outcome = rx.blocking_recv().unwrap();
+    assert_eq!(outcome.orders_placed, 1, "a flatten sends closing orders");
+    assert_eq!(outcome.reply.unwrap()["action"], "flatten");
     assert!(
         fx.broker
             .calls()
             .iter()
-            .any(|c| matches!(c, Call::Flatten { symbol: Some(s), .. } if s == "MNQ"))
+            .any(|(_, c)| matches!(c, BotCall::Flatten { symbol: Some(s) } if s == "MNQ"))
     );
 
     let (req, rx) = WebhookRequest::new(WebhookBody::Text("not json".into()));
     host.webhook("tradingview", req);
-    assert_eq!(rx.blocking_recv().unwrap().unwrap()["ok"], false);
+    let outcome = rx.blocking_recv().unwrap();
+    assert_eq!(outcome.orders_placed, 0);
+    assert_eq!(outcome.reply.unwrap()["ok"], false);
 
     let (req, rx) = WebhookRequest::new(WebhookBody::Text("x".into()));
     assert!(!host.webhook("nobody", req));
-    assert!(rx.blocking_recv().unwrap().is_err());
+    assert!(rx.blocking_recv().unwrap().reply.is_err());
     host.shutdown();
 }
 
@@ -212,7 +250,7 @@ fn webhook_handler_returning_nil_replies_ok() {
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(serde_json::json!({"x": 1})));
     host.webhook("hook", req);
     assert_eq!(
-        rx.blocking_recv().unwrap().unwrap(),
+        rx.blocking_recv().unwrap().reply.unwrap(),
         serde_json::json!({"ok": true})
     );
     host.shutdown();
@@ -231,7 +269,8 @@ fn bad_bot_arguments_name_the_field_and_the_calling_line() {
     let tags = fx.tags();
     assert!(
         tags.iter()
-            .any(|t| t.contains("args.lua:4:") && t.contains("size must be a positive integer")),
+            .any(|t| t.contains("args.lua:4:")
+                && t.contains("size must be a whole number from 1 to")),
         "{tags:?}"
     );
     assert!(tags.iter().any(|t| t.contains("args.lua:7:") && t.contains("price is required for a limit order")), "{tags:?}");

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::fixture::*;
 use moontick::script::{
-    AccountView, Broker, Host, HostConfig, Limits, MemoryBroker, OrderChange, OrderHandle,
-    OrderIntent, OrderView, PositionView, Quote, Refusal, RunState, SystemClock, WebhookBody,
-    WebhookRequest,
+    BotCall, BotReply, Broker, Host, HostConfig, Limits, MemoryBroker, RunState, SystemClock,
+    WebhookBody, WebhookRequest,
 };
 
 /// A memory broker whose `bot.buy{ tag = "stall" }` blocks until the test opens the gate (a
@@ -32,43 +31,21 @@ impl Gate {
 }
 
 impl Broker for Gate {
-    fn submit(&self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal> {
-        match intent.tag.as_deref() {
-            Some("stall") => {
-                let open = self.open.lock().unwrap();
-                let _open = self
-                    .opened
-                    .wait_timeout_while(open, Duration::from_secs(60), |o| !*o)
-                    .unwrap();
+    fn answer(&self, strategy: &str, call: BotCall) -> BotReply {
+        if let BotCall::Submit(intent) = &call {
+            match intent.tag.as_deref() {
+                Some("stall") => {
+                    let open = self.open.lock().unwrap();
+                    let _open = self
+                        .opened
+                        .wait_timeout_while(open, Duration::from_secs(60), |o| !*o)
+                        .unwrap();
+                }
+                Some("panic") => panic!("boom inside a bot call"),
+                _ => {}
             }
-            Some("panic") => panic!("boom inside a bot call"),
-            _ => {}
         }
-        self.memory.submit(strategy, intent)
-    }
-    fn cancel(&self, strategy: &str, id: u64) -> Result<(), Refusal> {
-        self.memory.cancel(strategy, id)
-    }
-    fn modify(&self, strategy: &str, id: u64, change: OrderChange) -> Result<(), Refusal> {
-        self.memory.modify(strategy, id, change)
-    }
-    fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
-        self.memory.flatten(strategy, symbol)
-    }
-    fn halt(&self, strategy: &str, reason: &str) {
-        self.memory.halt(strategy, reason)
-    }
-    fn position(&self, strategy: &str, symbol: &str) -> PositionView {
-        self.memory.position(strategy, symbol)
-    }
-    fn orders(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView> {
-        self.memory.orders(strategy, symbol)
-    }
-    fn quote(&self, symbol: &str) -> Option<Quote> {
-        self.memory.quote(symbol)
-    }
-    fn account(&self) -> Option<AccountView> {
-        self.memory.account()
+        self.memory.answer(strategy, call)
     }
 }
 
@@ -97,7 +74,7 @@ fn start(fx: &Fixture, gate: &Arc<Gate>, tweak: impl FnOnce(&mut HostConfig)) ->
 fn webhook(host: &Host, name: &str) -> Result<serde_json::Value, String> {
     let (req, rx) = WebhookRequest::new(WebhookBody::Json(serde_json::json!({})));
     assert!(host.webhook(name, req));
-    rx.blocking_recv().unwrap()
+    rx.blocking_recv().unwrap().reply
 }
 
 #[test]

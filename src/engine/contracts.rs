@@ -58,11 +58,11 @@ impl Core {
                         c.tick_size,
                         c.tick_value
                     );
-                    let _ = tx.send(Input::Resolved(vec![info]));
+                    let _ = tx.send(Input::Resolved(vec![info])).await;
                 }
                 Err(e) => {
                     tracing::error!("{e}; trying again in {RESOLVE_RETRY:?}");
-                    let _ = tx.send(Input::ResolveFailed(symbol));
+                    let _ = tx.send(Input::ResolveFailed(symbol)).await;
                 }
             }
         });

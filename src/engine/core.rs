@@ -25,7 +25,7 @@ pub(crate) struct Core {
     pub(super) resolver: Arc<SymbolResolver>,
     pub(super) account: Account,
     pub(super) guard: RiskGuard,
-    pub(super) tx: mpsc::UnboundedSender<Input>,
+    pub(super) tx: mpsc::Sender<Input>,
     pub(super) market: MarketFeed,
     pub(super) host: Option<Arc<Host>>,
     pub(super) book: Book,
@@ -58,7 +58,7 @@ impl Core {
         client: GatewayClient,
         account: Account,
         guard: RiskGuard,
-        tx: mpsc::UnboundedSender<Input>,
+        tx: mpsc::Sender<Input>,
         market: MarketFeed,
         status: watch::Sender<EngineStatus>,
         metrics: Arc<Metrics>,
@@ -107,7 +107,7 @@ impl Core {
 
     pub async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<Input>,
+        mut rx: mpsc::Receiver<Input>,
         mut market_rx: MarketEvents,
         mut user_rx: mpsc::Receiver<UserEvent>,
         mut market_state: watch::Receiver<ConnectionState>,
@@ -124,7 +124,7 @@ impl Core {
                         return;
                     }
                     Some(input) => {
-                        let structural = !matches!(input, Input::Request(..));
+                        let structural = !matches!(input, Input::Bot { .. });
                         self.on_input(input);
                         if structural {
                             self.publish();
@@ -154,8 +154,12 @@ impl Core {
 
     pub(super) fn on_input(&mut self, input: Input) {
         match input {
-            Input::Request(request, reply) => {
-                let answer = self.on_request(request);
+            Input::Bot {
+                strategy,
+                call,
+                reply,
+            } => {
+                let answer = self.on_bot_call(&strategy, call);
                 let _ = reply.send(answer);
             }
             Input::HostReady(host) => {
@@ -211,7 +215,7 @@ impl Core {
                 tokio::task::spawn_blocking(move || {
                     let statuses: Vec<StrategyStatus> =
                         host.map(|h| h.shutdown()).unwrap_or_default();
-                    let _ = tx.send(Input::HostStopped(statuses, reply));
+                    let _ = tx.blocking_send(Input::HostStopped(statuses, reply));
                 });
             }
             Input::ResolveFailed(symbol) => self.on_resolve_failed(&symbol),

@@ -1,6 +1,6 @@
 //! The engine's REST calls, each in its own task so the loop never waits on the network. Each
 //! reports back to the loop as an [`Input`]. A mutating call is sent exactly once: an unknown
-//! outcome is looked up, never repeated.
+//! outcome is looked up, never repeated. Places and modifies take the risk guard's approval.
 
 use std::time::Duration;
 
@@ -10,13 +10,15 @@ use tokio::sync::mpsc;
 use super::Input;
 use super::book::LocalOrder;
 use crate::gateway::GatewayClient;
-use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, PlaceOrderRequest};
-use crate::gateway::wire::{OrderSide, OrderType as WireType, Timestamp};
-use crate::script::{OrderChange, OrderType, Side};
+use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, OrderTerms};
+use crate::gateway::wire::{OrderType as WireType, Timestamp};
+use crate::risk::RiskApproved;
+use crate::script::{OrderType, Side};
 
-/// The `Order/place` body for one of our orders. Bracket ticks are signed relative to the
-/// entry: below it for a long's stop loss, above for its take profit, the reverse for a short.
-pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
+/// What the gateway needs of one of our orders besides the approved contract, side and size.
+/// Bracket ticks are signed relative to the entry: below it for a long's stop loss, above for
+/// its take profit, the reverse for a short.
+pub fn order_terms(account_id: i32, order: &LocalOrder) -> OrderTerms {
     let i = &order.intent;
     let (order_type, limit_price, stop_price, trail_price) = match i.order_type {
         OrderType::Market => (WireType::Market, None, None, None),
@@ -36,12 +38,9 @@ pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
         let t = ticks.unsigned_abs().min(i32::MAX as u64) as i32;
         if long == toward_profit { t } else { -t }
     };
-    PlaceOrderRequest {
+    OrderTerms {
         account_id,
-        contract_id: order.contract.id.to_string(),
         order_type,
-        side: if long { OrderSide::Bid } else { OrderSide::Ask },
-        size: i.size as i32,
         limit_price,
         stop_price,
         trail_price,
@@ -59,13 +58,13 @@ pub fn place_request(account_id: i32, order: &LocalOrder) -> PlaceOrderRequest {
 
 pub fn spawn_place(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     local_id: u64,
-    request: PlaceOrderRequest,
+    order: RiskApproved<OrderTerms>,
 ) {
     tokio::spawn(async move {
-        let result = client.place_order(&request).await;
-        let _ = tx.send(Input::Placed { local_id, result });
+        let result = client.place_order(&order).await;
+        let _ = tx.send(Input::Placed { local_id, result }).await;
     });
 }
 
@@ -73,7 +72,7 @@ pub fn spawn_place(
 /// hub may also report it meanwhile). Not found after the last look means it was never placed.
 pub fn spawn_find_unknown(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     local_id: u64,
     custom_tag: String,
@@ -89,74 +88,74 @@ pub fn spawn_find_unknown(
                         .into_iter()
                         .find(|o| o.custom_tag.as_deref() == Some(custom_tag.as_str()))
                     {
-                        let _ = tx.send(Input::PlaceReconciled {
-                            local_id,
-                            order: Some(o),
-                        });
+                        let _ = tx
+                            .send(Input::PlaceReconciled {
+                                local_id,
+                                order: Some(o),
+                            })
+                            .await;
                         return;
                     }
                 }
                 Err(e) => tracing::warn!("reconciling order {custom_tag}: {e}"),
             }
         }
-        let _ = tx.send(Input::PlaceReconciled {
-            local_id,
-            order: None,
-        });
+        let _ = tx
+            .send(Input::PlaceReconciled {
+                local_id,
+                order: None,
+            })
+            .await;
     });
 }
 
 pub fn spawn_cancel(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     broker_id: i64,
 ) {
     tokio::spawn(async move {
         let result = client.cancel_order(account_id, broker_id).await;
-        let _ = tx.send(Input::Mutated {
-            what: format!("cancel of order {broker_id}"),
-            result,
-        });
+        let _ = tx
+            .send(Input::Mutated {
+                what: format!("cancel of order {broker_id}"),
+                result,
+            })
+            .await;
     });
 }
 
 pub fn spawn_modify(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
-    account_id: i32,
-    broker_id: i64,
-    change: OrderChange,
+    tx: mpsc::Sender<Input>,
+    change: RiskApproved<ModifyOrderRequest>,
 ) {
     tokio::spawn(async move {
-        let request = ModifyOrderRequest {
-            account_id,
-            order_id: broker_id,
-            size: change.size.map(|s| s as i32),
-            limit_price: change.price,
-            stop_price: change.stop_price,
-            trail_price: None,
-        };
-        let result = client.modify_order(&request).await;
-        let _ = tx.send(Input::Mutated {
-            what: format!("modify of order {broker_id}"),
-            result,
-        });
+        let result = client.modify_order(&change).await;
+        let _ = tx
+            .send(Input::Mutated {
+                what: format!("modify of order {}", change.payload().order_id),
+                result,
+            })
+            .await;
     });
 }
 
 pub fn spawn_close(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     contract_id: String,
 ) {
     tokio::spawn(async move {
         let result = client.close_position(account_id, &contract_id).await;
-        let _ = tx.send(Input::Mutated {
-            what: format!("close of {contract_id}"),
-            result,
-        });
+        let _ = tx
+            .send(Input::Mutated {
+                what: format!("close of {contract_id}"),
+                result,
+            })
+            .await;
     });
 }
 
@@ -164,7 +163,7 @@ pub fn spawn_close(
 /// a reconnect or an unknown outcome.
 pub fn spawn_snapshot(
     client: GatewayClient,
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     account_id: i32,
     since: chrono::DateTime<Utc>,
 ) {
@@ -177,11 +176,13 @@ pub fn spawn_snapshot(
         );
         match result {
             Ok((orders, positions, trades)) => {
-                let _ = tx.send(Input::Snapshot {
-                    orders,
-                    positions,
-                    trades,
-                });
+                let _ = tx
+                    .send(Input::Snapshot {
+                        orders,
+                        positions,
+                        trades,
+                    })
+                    .await;
             }
             Err(e) => tracing::error!("reconciling orders and positions failed: {e}"),
         }

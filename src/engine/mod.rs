@@ -3,7 +3,7 @@
 //! (hubs, REST calls, the strategy host) talk to it over channels only.
 //!
 //! Data path: market feed (decoded and merged in the hub's connection task) → bounded queue →
-//! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] → loop →
+//! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`]) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
 mod book;
@@ -23,6 +23,11 @@ use anyhow::Context;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// What the HTTP server needs of the strategies (webhook delivery, status), re-exported so
+/// that it reaches them through the engine: `http` never imports `script`.
+pub use crate::script::{
+    Host, RunState, StrategyStatus, WebhookBody, WebhookOutcome, WebhookReply, WebhookRequest,
+};
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
 pub use status::{EngineStatus, OrderStatusView, PositionStatus};
@@ -32,7 +37,7 @@ use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
 use crate::gateway::{GatewayClient, GatewayError};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::{Broker, Host, HostConfig, StrategyStatus, SystemClock};
+use crate::script::{BotCall, BotReply, HostConfig, SystemClock};
 
 /// What the engine needs to start.
 pub struct EngineParams {
@@ -47,17 +52,16 @@ pub struct EngineParams {
     /// Watch the strategies directory for saves.
     pub watch: bool,
     pub metrics: Arc<Metrics>,
-    /// Wraps the broker the strategies call (the HTTP server counts orders placed by webhook
-    /// handlers this way).
-    pub broker_layer: Option<BrokerLayer>,
 }
-
-/// A wrapper around the strategies' broker.
-pub type BrokerLayer = Box<dyn FnOnce(Arc<dyn Broker>) -> Arc<dyn Broker> + Send>;
 
 /// Everything the loop receives besides hub events.
 pub(crate) enum Input {
-    Request(broker::Request, oneshot::Sender<broker::Reply>),
+    /// A strategy's `bot.*` call, answered on `reply`.
+    Bot {
+        strategy: String,
+        call: BotCall,
+        reply: oneshot::Sender<BotReply>,
+    },
     HostReady(Arc<Host>),
     Resolved(Vec<ContractInfo>),
     ResolveFailed(String),
@@ -85,23 +89,48 @@ pub(crate) enum Input {
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
 }
 
+/// How many inputs may wait for the loop. Every sender waits for room instead of growing the
+/// queue: strategy threads block (each has at most one call outstanding anyway), REST tasks
+/// await, and the loop itself never sends to its own queue, so waiting cannot deadlock.
+const INPUT_CAPACITY: usize = 1024;
+
+/// Sends from synchronous code that may run on the runtime (the HTTP server's halt): at once
+/// when there is room, else from a task, so a full queue delays a halt but never drops it.
+fn send_from_sync(tx: &mpsc::Sender<Input>, input: Input) -> Result<(), String> {
+    let stopped = || "the engine has stopped".to_string();
+    match tx.try_send(input) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(stopped()),
+        Err(mpsc::error::TrySendError::Full(input)) => {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let tx = tx.clone();
+                    runtime.spawn(async move {
+                        let _ = tx.send(input).await;
+                    });
+                    Ok(())
+                }
+                Err(_) => tx.blocking_send(input).map_err(|_| stopped()),
+            }
+        }
+    }
+}
+
 /// Pulls the kill switch of a running engine.
 #[derive(Clone)]
-pub struct Halter(mpsc::UnboundedSender<Input>);
+pub struct Halter(mpsc::Sender<Input>);
 
 impl Halter {
     /// # Errors
     /// When the engine has stopped.
     pub fn halt(&self, reason: &str) -> Result<(), String> {
-        self.0
-            .send(Input::Halt(reason.to_string()))
-            .map_err(|_| "the engine has stopped".to_string())
+        send_from_sync(&self.0, Input::Halt(reason.to_string()))
     }
 }
 
 /// The running engine.
 pub struct Engine {
-    tx: mpsc::UnboundedSender<Input>,
+    tx: mpsc::Sender<Input>,
     /// Shared with the HTTP server for webhooks.
     host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
@@ -126,7 +155,6 @@ impl Engine {
             host,
             watch,
             metrics,
-            broker_layer,
         } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
@@ -174,7 +202,7 @@ impl Engine {
             .await
             .context("subscribing to trades")?;
 
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let (status_tx, status) = watch::channel(EngineStatus::default());
         let mut core = core::Core::new(
             client,
@@ -188,10 +216,7 @@ impl Engine {
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 
-        let mut broker: Arc<dyn Broker> = Arc::new(EngineBroker::new(tx.clone()));
-        if let Some(layer) = broker_layer {
-            broker = layer(broker);
-        }
+        let broker = Arc::new(EngineBroker::new(tx.clone()));
         let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Host> {
             let host = Host::start(host, broker, Arc::new(SystemClock))?;
             if watch {
@@ -208,7 +233,7 @@ impl Engine {
             }
         }
         let host = Arc::new(started);
-        let _ = tx.send(Input::HostReady(Arc::clone(&host)));
+        let _ = tx.send(Input::HostReady(Arc::clone(&host))).await;
         Ok(Engine {
             tx,
             host: Some(host),
@@ -252,7 +277,7 @@ impl Engine {
 
     /// The kill switch: no new orders, working orders cancelled, positions flattened.
     pub fn halt(&self, reason: &str) {
-        let _ = self.tx.send(Input::Halt(reason.to_string()));
+        let _ = send_from_sync(&self.tx, Input::Halt(reason.to_string()));
     }
 
     /// Stops the strategies (`on_stop("shutdown")`, state saved) while the loop still answers
@@ -260,7 +285,7 @@ impl Engine {
     pub async fn shutdown(mut self) -> Vec<StrategyStatus> {
         drop(self.host.take());
         let (reply, done) = oneshot::channel();
-        let statuses = if self.tx.send(Input::Shutdown(reply)).is_ok() {
+        let statuses = if self.tx.send(Input::Shutdown(reply)).await.is_ok() {
             tokio::time::timeout(Duration::from_secs(30), done)
                 .await
                 .ok()

@@ -4,42 +4,42 @@
 use std::sync::Arc;
 
 use super::book::ContractInfo;
-use super::broker::{Reply, Request};
 use super::core::Core;
 use super::gateway_calls as calls;
-use crate::risk::{ProposedOrder, RiskApproved};
+use tokio::time::Instant;
+
+use crate::gateway::requests::ModifyOrderRequest;
+use crate::risk::{Exposure, ProposedOrder, RiskApproved, StrategyLimits};
 use crate::script::{
-    AccountView, OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, Side,
+    AccountView, BotCall, BotReply, OrderHandle, OrderIntent, OrderType, OrderView, PositionView,
+    Refusal, Side,
 };
 
 impl Core {
-    pub(super) fn on_request(&mut self, request: Request) -> Reply {
-        match request {
-            Request::Submit { strategy, intent } => Reply::Handle(self.submit(&strategy, intent)),
-            Request::Cancel { strategy, id } => Reply::Done(self.cancel(&strategy, id)),
-            Request::Modify {
-                strategy,
-                id,
-                change,
-            } => Reply::Done(self.modify(&strategy, id, change)),
-            Request::Flatten { strategy, symbol } => {
-                Reply::Done(self.flatten(&strategy, symbol.as_deref()))
-            }
-            Request::Halt { strategy, reason } => {
+    pub(super) fn on_bot_call(&mut self, strategy: &str, call: BotCall) -> BotReply {
+        let done = |r: Result<(), Refusal>| r.map_or_else(BotReply::Refused, |()| BotReply::Done);
+        match call {
+            BotCall::Submit(intent) => self
+                .submit(strategy, intent)
+                .map_or_else(BotReply::Refused, BotReply::Placed),
+            BotCall::Cancel { id } => done(self.cancel(strategy, id)),
+            BotCall::Modify { id, change } => done(self.modify(strategy, id, change)),
+            BotCall::Flatten { symbol } => done(self.flatten(strategy, symbol.as_deref())),
+            BotCall::Halt { reason } => {
                 self.halt(&format!("{strategy}: {reason}"));
-                Reply::Done(Ok(()))
+                BotReply::Done
             }
-            Request::Position { strategy, symbol } => {
-                Reply::Position(self.position_view(&strategy, &symbol))
+            BotCall::Position { symbol } => {
+                BotReply::Position(self.position_view(strategy, &symbol))
             }
-            Request::Orders { strategy, symbol } => {
-                Reply::Orders(self.order_views(&strategy, symbol.as_deref()))
+            BotCall::Orders { symbol } => {
+                BotReply::Orders(self.order_views(strategy, symbol.as_deref()))
             }
-            Request::Quote { symbol } => Reply::Quote(
+            BotCall::Quote { symbol } => BotReply::Quote(
                 self.contract_for(&symbol)
                     .and_then(|c| self.quotes.get(&c.id).cloned()),
             ),
-            Request::Account => Reply::Account(Some(AccountView {
+            BotCall::Account => BotReply::Account(Some(AccountView {
                 id: i64::from(self.account.id),
                 name: self.account.name.clone(),
                 balance: self.account.balance,
@@ -70,72 +70,77 @@ impl Core {
                 intent.symbol
             )));
         };
-        let (side, size) = (intent.side, intent.size);
+        let (side, size) = (intent.side, u32::try_from(intent.size).unwrap_or(0));
+        let proposed = self.proposed(strategy, &contract.id, side, size, intent);
+        let (limits, exposure, open_pnl) = self.risk_inputs(strategy, &contract.id);
         let approved = self
-            .check_risk(strategy, &contract.id, side, size, intent)
-            .inspect_err(|e| {
+            .guard
+            .check(proposed, limits, exposure, open_pnl, Instant::now())
+            .map_err(|e| {
                 self.metrics.order_refused(strategy);
                 tracing::warn!(strategy, "order refused: {e}");
+                Refusal::new(e.to_string())
             })?;
         Ok(self.send_approved(approved, contract))
     }
 
-    /// Puts an order (or the growth of one) to the risk guard, with the strategy's own limits
-    /// and what the book holds and has working on the contract.
-    fn check_risk<T>(
-        &mut self,
+    fn proposed<T>(
+        &self,
         strategy: &str,
         contract_id: &str,
         side: Side,
-        size: i64,
+        size: u32,
         payload: T,
-    ) -> Result<RiskApproved<T>, Refusal> {
+    ) -> ProposedOrder<T> {
+        ProposedOrder {
+            strategy: strategy.to_string(),
+            contract_id: contract_id.to_string(),
+            side,
+            size,
+            payload,
+        }
+    }
+
+    /// What the guard weighs an order (or the growth of one) against: the strategy's own
+    /// limits, what the book holds and has working on the contract, and the open P&L.
+    fn risk_inputs(&self, strategy: &str, contract_id: &str) -> (StrategyLimits, Exposure, f64) {
         let limits = self
             .host
             .as_ref()
             .and_then(|h| h.limits(strategy))
             .unwrap_or_default();
         let exposure = self.book.exposure(strategy, contract_id);
-        let proposed = ProposedOrder {
-            strategy: strategy.to_string(),
-            contract_id: contract_id.to_string(),
-            side: if side == Side::Buy { 1 } else { -1 },
-            size: u32::try_from(size).unwrap_or(0),
-            payload,
-        };
-        let open_pnl = self.open_pnl();
-        self.guard
-            .check(
-                proposed,
-                limits,
-                exposure,
-                open_pnl,
-                tokio::time::Instant::now(),
-            )
-            .map_err(|e| Refusal::new(e.reason))
+        (limits, exposure, self.open_pnl())
     }
 
+    /// Books an approved order and sends it: the approval travels with the request to the
+    /// gateway client, which places nothing else.
     pub(super) fn send_approved(
         &mut self,
         approved: RiskApproved<OrderIntent>,
         contract: Arc<ContractInfo>,
     ) -> OrderHandle {
-        let order = approved.into_inner();
-        let local = self.book.insert(&order.strategy, contract, order.payload);
-        tracing::info!(
-            strategy = %local.strategy,
-            "order {} {}: sending {} {} {} {}",
-            local.local_id,
-            local.custom_tag,
-            local.intent.side.as_str(),
-            local.intent.size,
-            local.contract.symbol,
-            local.intent.order_type.as_str()
-        );
-        self.metrics.order_sent(&local.strategy);
-        let request = calls::place_request(self.account.id, local);
-        let local_id = local.local_id;
-        calls::spawn_place(self.client.clone(), self.tx.clone(), local_id, request);
+        let strategy = approved.order().strategy.clone();
+        let account_id = self.account.id;
+        let book = &mut self.book;
+        let mut local_id = 0;
+        let approved = approved.map(|intent| {
+            let local = book.insert(&strategy, contract, intent);
+            local_id = local.local_id;
+            tracing::info!(
+                strategy = %local.strategy,
+                "order {} {}: sending {} {} {} {}",
+                local.local_id,
+                local.custom_tag,
+                local.intent.side.as_str(),
+                local.intent.size,
+                local.contract.symbol,
+                local.intent.order_type.as_str()
+            );
+            calls::order_terms(account_id, local)
+        });
+        self.metrics.order_sent(&strategy);
+        calls::spawn_place(self.client.clone(), self.tx.clone(), local_id, approved);
         OrderHandle { id: local_id }
     }
 
@@ -175,6 +180,8 @@ impl Core {
         Ok(())
     }
 
+    /// Changes a working order. Every change goes through the guard (a bigger size is checked
+    /// like a new order of the growth), and only its approval reaches the gateway.
     pub(super) fn modify(
         &mut self,
         strategy: &str,
@@ -182,28 +189,33 @@ impl Core {
         change: crate::script::OrderChange,
     ) -> Result<(), Refusal> {
         let broker_id = self.owned_broker_id(strategy, id)?;
-        if let Some(new_size) = change.size {
-            let o = self.book.get(id).expect("owned order exists");
-            let growth = new_size - o.intent.size;
-            if growth > 0 {
-                let (contract, side) = (o.contract.id.clone(), o.intent.side);
-                self.check_risk(strategy, &contract, side, growth, ())?;
-            }
-            if let Some(o) = self.book.get_mut(id) {
-                o.intent.size = new_size;
-            }
-        }
+        let o = self.book.get(id).expect("owned order exists");
+        let (contract_id, side) = (o.contract.id.clone(), o.intent.side);
+        let growth = change.size.map_or(0, |new| new - o.intent.size).max(0);
+        let request = ModifyOrderRequest {
+            account_id: self.account.id,
+            order_id: broker_id,
+            size: change.size.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            limit_price: change.price,
+            stop_price: change.stop_price,
+            trail_price: None,
+        };
+        let growth = u32::try_from(growth).unwrap_or(u32::MAX);
+        let proposed = self.proposed(strategy, &contract_id, side, growth, request);
+        let (limits, exposure, open_pnl) = self.risk_inputs(strategy, &contract_id);
+        let approved = self
+            .guard
+            .check_modify(proposed, limits, exposure, open_pnl, Instant::now())
+            .map_err(|e| {
+                tracing::warn!(strategy, "modify of order {id} refused: {e}");
+                Refusal::new(e.to_string())
+            })?;
         if let Some(o) = self.book.get_mut(id) {
+            o.intent.size = change.size.unwrap_or(o.intent.size);
             o.intent.price = change.price.or(o.intent.price);
             o.intent.stop_price = change.stop_price.or(o.intent.stop_price);
         }
-        calls::spawn_modify(
-            self.client.clone(),
-            self.tx.clone(),
-            self.account.id,
-            broker_id,
-            change,
-        );
+        calls::spawn_modify(self.client.clone(), self.tx.clone(), approved);
         Ok(())
     }
 
@@ -257,17 +269,17 @@ impl Core {
                 take_profit_ticks: None,
                 tag: Some("flatten".into()),
             };
-            let proposed = ProposedOrder {
-                strategy: strategy.to_string(),
-                contract_id: contract.id.to_string(),
-                side: -held.signum(),
-                size: held.unsigned_abs(),
-                payload: intent,
-            };
+            let proposed = self.proposed(
+                strategy,
+                &contract.id,
+                intent.side,
+                held.unsigned_abs(),
+                intent,
+            );
             let approved = self
                 .guard
                 .check_exit(proposed, held)
-                .map_err(|e| Refusal::new(e.reason))?;
+                .map_err(|e| Refusal::new(e.to_string()))?;
             self.send_approved(approved, contract);
         }
         Ok(())

@@ -12,6 +12,7 @@ use super::requests::*;
 use super::session::Session;
 use super::transport::SendError;
 use super::wire::{Account, Bar, Contract, Envelope, Order, Position, Timestamp, Trade};
+use crate::risk::RiskApproved;
 
 /// Typed access to every REST endpoint of gateway §3.
 #[derive(Debug, Clone)]
@@ -117,14 +118,16 @@ impl GatewayClient {
         self.call(Endpoint::OrderQuery, Some(request)).await
     }
 
-    /// Places an order and returns the gateway's order id.
+    /// Places an order the risk guard approved (nothing else compiles into a place) and
+    /// returns the gateway's order id.
     ///
     /// # Errors
     /// `Rejected` (its `order_id` may be set even then), or `OutcomeUnknown` when the order may
     /// or may not exist: find it by its `customTag` before placing anything again.
-    pub async fn place_order(&self, request: &PlaceOrderRequest) -> Result<i64, GatewayError> {
+    pub async fn place_order(&self, order: &RiskApproved<OrderTerms>) -> Result<i64, GatewayError> {
+        let request = PlaceOrderRequest::approved(order);
         let envelope: Envelope<PlaceOrderPayload> = self
-            .call_envelope(Endpoint::OrderPlace, Some(request))
+            .call_envelope(Endpoint::OrderPlace, Some(&request))
             .await?;
         if !envelope.success {
             return Err(rejected(
@@ -152,8 +155,16 @@ impl GatewayClient {
             .map(drop)
     }
 
-    pub async fn modify_order(&self, request: &ModifyOrderRequest) -> Result<(), GatewayError> {
-        self.call::<_, Empty>(Endpoint::OrderModify, Some(request))
+    /// Changes a working order; the change must be approved too, because a bigger size is a
+    /// new commitment just like a new order.
+    ///
+    /// # Errors
+    /// `Rejected`, or `OutcomeUnknown` (look the order up before changing it again).
+    pub async fn modify_order(
+        &self,
+        change: &RiskApproved<ModifyOrderRequest>,
+    ) -> Result<(), GatewayError> {
+        self.call::<_, Empty>(Endpoint::OrderModify, Some(change.payload()))
             .await
             .map(drop)
     }

@@ -7,6 +7,7 @@ use super::wire::{
     Account, Bar, BarUnit, Contract, Order, OrderSide, OrderStatus, OrderType, Position, Timestamp,
     Trade, null_as_default,
 };
+use crate::risk::RiskApproved;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +230,42 @@ pub struct PlaceOrderRequest {
     pub stop_loss_bracket: Option<BracketLeg>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub take_profit_bracket: Option<BracketLeg>,
+}
+
+/// What an order needs besides what the risk guard approves (contract, side, size). The
+/// client builds the `Order/place` body from an approved [`OrderTerms`]
+/// ([`PlaceOrderRequest::approved`]), so the size sent is the size approved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderTerms {
+    pub account_id: i32,
+    pub order_type: OrderType,
+    pub limit_price: Option<f64>,
+    pub stop_price: Option<f64>,
+    pub trail_price: Option<f64>,
+    pub custom_tag: Option<String>,
+    pub stop_loss_bracket: Option<BracketLeg>,
+    pub take_profit_bracket: Option<BracketLeg>,
+}
+
+impl PlaceOrderRequest {
+    /// The `Order/place` body of an approved order: contract, side and size as approved, the
+    /// domain side turned into the wire's here and nowhere else.
+    pub fn approved(order: &RiskApproved<OrderTerms>) -> Self {
+        let t = order.payload();
+        PlaceOrderRequest {
+            account_id: t.account_id,
+            contract_id: order.contract_id().to_string(),
+            order_type: t.order_type,
+            side: OrderSide::from(order.side()),
+            size: i32::try_from(order.size()).unwrap_or(i32::MAX),
+            limit_price: t.limit_price,
+            stop_price: t.stop_price,
+            trail_price: t.trail_price,
+            custom_tag: t.custom_tag.clone(),
+            stop_loss_bracket: t.stop_loss_bracket,
+            take_profit_bracket: t.take_profit_bracket,
+        }
+    }
 }
 
 /// `Order/place`: a rejected place can still carry a real `orderId`.

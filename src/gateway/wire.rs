@@ -118,6 +118,16 @@ impl OrderStatus {
     }
 }
 
+/// The wire edge of the domain's side: a buy is a bid, a sell an ask.
+impl From<crate::market::Side> for OrderSide {
+    fn from(side: crate::market::Side) -> Self {
+        match side {
+            crate::market::Side::Buy => OrderSide::Bid,
+            crate::market::Side::Sell => OrderSide::Ask,
+        }
+    }
+}
+
 impl OrderSide {
     pub fn opposite(self) -> Self {
         match self {

@@ -2,14 +2,13 @@
 //! metrics and the kill switch, with graceful shutdown.
 //!
 //! Wiring: build an [`App`] from an [`HttpConfig`], something that delivers webhooks
-//! ([`Strategies`], the Lua `Host`), the engine's [`Ops`], the shared [`Metrics`] and the
-//! [`OrderTally`] that the engine's broker feeds (wrap it in [`CountingBroker`]); then
+//! ([`Strategies`], the Lua `Host`), the engine's [`Ops`] and the shared [`Metrics`]; then
 //! [`serve`] it on a bound listener until the shutdown future resolves.
 
 mod dedupe;
 mod engine_ops;
 mod ops;
-mod orders;
+mod reply;
 mod routes;
 mod webhook;
 
@@ -31,7 +30,6 @@ use crate::secret::Secret;
 pub use dedupe::{Dedupe, Seen};
 pub use engine_ops::EngineOps;
 pub use ops::{Ops, SimpleOps, Strategies};
-pub use orders::{CountingBroker, OrderTally};
 
 /// Request bodies above this get 413: alerts are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -84,7 +82,6 @@ pub struct App {
     strategies: Arc<dyn Strategies>,
     ops: Arc<dyn Ops>,
     metrics: Arc<Metrics>,
-    tally: Arc<OrderTally>,
     // A std mutex: held for a hash-map lookup, never across an await.
     dedupe: Mutex<Dedupe>,
 }
@@ -95,7 +92,6 @@ impl App {
         strategies: Arc<dyn Strategies>,
         ops: Arc<dyn Ops>,
         metrics: Arc<Metrics>,
-        tally: Arc<OrderTally>,
     ) -> Self {
         let dedupe = Mutex::new(Dedupe::new(cfg.dedupe_window, cfg.dedupe_capacity));
         App {
@@ -103,7 +99,6 @@ impl App {
             strategies,
             ops,
             metrics,
-            tally,
             dedupe,
         }
     }

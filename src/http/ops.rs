@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use crate::engine::{Host, RunState, StrategyStatus, WebhookRequest};
 use crate::metrics::Metrics;
-use crate::script::{Host, RunState, StrategyStatus, WebhookRequest};
 
 /// What the engine tells the HTTP server. Called from the server's tasks: implementations must
 /// answer quickly and must not block on the engine loop (read a snapshot, send a command).

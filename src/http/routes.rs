@@ -5,24 +5,13 @@ use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::ops::{metrics_text, strategies_ready, strategy_json};
+use super::reply::{Reply, json_reply};
 use super::{App, authorized, webhook};
-
-pub(crate) type Reply = Response<Full<Bytes>>;
-
-pub(crate) fn json_reply(status: StatusCode, body: Value) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
 
 fn error(status: StatusCode, msg: &str) -> Reply {
     json_reply(status, json!({"ok": false, "error": msg}))

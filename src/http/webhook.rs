@@ -11,9 +11,9 @@ use hyper::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::dedupe::Seen;
-use super::routes::{Reply, json_reply};
+use super::reply::{Reply, json_reply};
 use super::{App, authorized};
-use crate::script::{WebhookBody, WebhookReply, WebhookRequest};
+use crate::engine::{WebhookBody, WebhookOutcome, WebhookRequest};
 
 /// Body fields that may carry the secret; removed before the script sees the body.
 const SECRET_FIELDS: [&str; 2] = ["secret", "passphrase"];
@@ -94,7 +94,6 @@ pub(crate) async fn handle(
     req.query = query
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let orders_before = app.tally.get(strategy);
     if !app.strategies.webhook(strategy, req) {
         app.forget(key);
         return app.count(
@@ -109,7 +108,7 @@ pub(crate) async fn handle(
     let mut rx = rx;
     match tokio::time::timeout(app.cfg.reply_within, &mut rx).await {
         Ok(outcome) => {
-            let reply = app.finish(strategy, key, orders_before, started, outcome.ok());
+            let reply = app.finish(strategy, key, started, outcome.ok());
             app.count(strategy, reply)
         }
         Err(_) => {
@@ -121,7 +120,7 @@ pub(crate) async fn handle(
             let name = strategy.to_owned();
             tokio::spawn(async move {
                 let outcome = rx.await.ok();
-                let reply = bg.finish(&name, key, orders_before, started, outcome);
+                let reply = bg.finish(&name, key, started, outcome);
                 tracing::info!(strategy = %name, status = reply.status().as_u16(), "late webhook handler finished");
             });
             app.count(
@@ -133,19 +132,20 @@ pub(crate) async fn handle(
 }
 
 impl App {
-    /// Turns the handler's outcome into the response, and settles its dedupe entry.
+    /// Turns the handler's outcome into the response, and settles its dedupe entry. `None`
+    /// means the strategy's thread dropped the request without answering (it had not run it:
+    /// a handler that ran always answers, with the orders it placed).
     pub(crate) fn finish(
         &self,
         strategy: &str,
         key: u64,
-        orders_before: u64,
         started: Instant,
-        outcome: Option<WebhookReply>,
+        outcome: Option<WebhookOutcome>,
     ) -> Reply {
         self.metrics
             .webhook_latency(strategy, started.elapsed().as_secs_f64());
-        let placed = self.tally.get(strategy) > orders_before;
-        let (status, body) = match outcome {
+        let placed = outcome.as_ref().is_some_and(|o| o.orders_placed > 0);
+        let (status, body) = match outcome.map(|o| o.reply) {
             Some(Ok(value)) => {
                 let code = value
                     .get("status")

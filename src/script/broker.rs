@@ -1,5 +1,6 @@
-//! The seam between strategies and the engine: order intents, the `Broker` trait every `bot.*`
-//! call goes through, the clock, and an in-memory broker for tests and `moontick check`.
+//! The one message between strategies and the engine: every `bot.*` call is a [`BotCall`],
+//! answered by a [`BotReply`] through a [`Broker`] (the engine, or [`MemoryBroker`] for tests,
+//! benchmarks and `moontick check`); plus the clock behind `bot.now()`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -121,32 +122,77 @@ pub struct AccountView {
     pub can_trade: bool,
 }
 
-/// Everything a strategy can ask of the engine. Calls are synchronous because the risk guard
-/// answers at once; only approved orders go on to the gateway, asynchronously, and their fate
+/// Everything a strategy can ask of the engine, one variant per `bot.*` call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BotCall {
+    /// `bot.buy` / `bot.sell`: answered [`BotReply::Placed`] or [`BotReply::Refused`].
+    Submit(OrderIntent),
+    Cancel {
+        id: u64,
+    },
+    Modify {
+        id: u64,
+        change: OrderChange,
+    },
+    /// Closes the strategy's positions (on `symbol`, or all) and cancels its working orders.
+    Flatten {
+        symbol: Option<String>,
+    },
+    /// The kill switch: no new orders, working orders cancelled, positions flattened.
+    Halt {
+        reason: String,
+    },
+    Position {
+        symbol: String,
+    },
+    Orders {
+        symbol: Option<String>,
+    },
+    Quote {
+        symbol: String,
+    },
+    Account,
+}
+
+impl BotCall {
+    /// Whether an accepted answer to this call sends orders to the gateway (`bot.buy`/`sell`,
+    /// and `bot.flatten`, which sends closing orders). The webhook relay must never answer 5xx
+    /// once a handler made one of these: TradingView would resend and trade again.
+    pub fn places_orders(&self) -> bool {
+        matches!(self, BotCall::Submit(_) | BotCall::Flatten { .. })
+    }
+}
+
+/// The engine's answer to a [`BotCall`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum BotReply {
+    /// An order was accepted and is on its way to the gateway.
+    Placed(OrderHandle),
+    /// A cancel, modify, flatten or halt was accepted.
+    Done,
+    Refused(Refusal),
+    Position(PositionView),
+    Orders(Vec<OrderView>),
+    Quote(Option<Quote>),
+    Account(Option<AccountView>),
+}
+
+impl BotReply {
+    /// Whether the call was accepted (anything but [`BotReply::Refused`]).
+    pub fn accepted(&self) -> bool {
+        !matches!(self, BotReply::Refused(_))
+    }
+}
+
+/// What answers the strategies' `bot.*` calls. Answers are synchronous because the risk guard
+/// decides at once; only approved orders go on to the gateway, asynchronously, and their fate
 /// comes back as [`Event::Order`](super::Event::Order) / [`Event::Fill`](super::Event::Fill).
 ///
-/// `strategy` is the strategy's name, so the engine can attribute orders and apply its limits.
+/// `strategy` is the caller's name, so the engine can attribute orders and apply its limits.
+/// A reply of the wrong kind for the call (which no answerer should give) reads as a refusal
+/// or an empty view.
 pub trait Broker: Send + Sync + 'static {
-    /// # Errors
-    /// A [`Refusal`] when the order may not be sent (limits, halt, unknown symbol...).
-    fn submit(&self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal>;
-    /// # Errors
-    /// A [`Refusal`] when the order is unknown, not the strategy's, or no longer working.
-    fn cancel(&self, strategy: &str, id: u64) -> Result<(), Refusal>;
-    /// # Errors
-    /// As for `cancel`, or when the change is refused by the risk guard.
-    fn modify(&self, strategy: &str, id: u64, change: OrderChange) -> Result<(), Refusal>;
-    /// Closes the strategy's positions (on `symbol`, or all) and cancels its working orders.
-    ///
-    /// # Errors
-    /// A [`Refusal`] when flattening cannot be started.
-    fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal>;
-    /// The kill switch: no new orders, working orders cancelled, positions flattened.
-    fn halt(&self, strategy: &str, reason: &str);
-    fn position(&self, strategy: &str, symbol: &str) -> PositionView;
-    fn orders(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView>;
-    fn quote(&self, symbol: &str) -> Option<Quote>;
-    fn account(&self) -> Option<AccountView>;
+    fn answer(&self, strategy: &str, call: BotCall) -> BotReply;
 }
 
 /// The engine clock behind `bot.now()`; replay substitutes simulated time.
@@ -186,46 +232,20 @@ impl Clock for ManualClock {
     }
 }
 
-/// Something a strategy did, as the in-memory broker recorded it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Call {
-    Submit {
-        strategy: String,
-        intent: OrderIntent,
-    },
-    Cancel {
-        strategy: String,
-        id: u64,
-    },
-    Modify {
-        strategy: String,
-        id: u64,
-        change: OrderChange,
-    },
-    Flatten {
-        strategy: String,
-        symbol: Option<String>,
-    },
-    Halt {
-        strategy: String,
-        reason: String,
-    },
-}
-
 #[derive(Debug, Default)]
-struct Book {
-    calls: Vec<Call>,
+struct Memory {
+    calls: Vec<(String, BotCall)>,
     next_id: u64,
     refuse: Option<String>,
     positions: HashMap<String, PositionView>,
     quotes: HashMap<String, Quote>,
 }
 
-/// A broker that accepts (or, when told, refuses) everything and remembers every call. Used by
-/// tests, benchmarks and `moontick check`; it never trades.
+/// An answerer that accepts (or, when told, refuses) every order and remembers every call with
+/// its strategy. Used by tests, benchmarks and `moontick check`; it never trades.
 #[derive(Debug, Default)]
 pub struct MemoryBroker {
-    book: Mutex<Book>,
+    memory: Mutex<Memory>,
 }
 
 impl MemoryBroker {
@@ -246,8 +266,8 @@ impl MemoryBroker {
         self.lock().quotes.insert(quote.symbol.to_string(), quote);
     }
 
-    /// Every call so far, oldest first.
-    pub fn calls(&self) -> Vec<Call> {
+    /// Every call so far with the strategy that made it, oldest first.
+    pub fn calls(&self) -> Vec<(String, BotCall)> {
         self.lock().calls.clone()
     }
 
@@ -256,87 +276,46 @@ impl MemoryBroker {
         self.lock()
             .calls
             .iter()
-            .filter_map(|c| match c {
-                Call::Submit { strategy, intent } => Some((strategy.clone(), intent.clone())),
+            .filter_map(|(s, c)| match c {
+                BotCall::Submit(intent) => Some((s.clone(), intent.clone())),
                 _ => None,
             })
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
         // A panic while holding this lock leaves plain data behind; keep serving.
-        self.book.lock().unwrap_or_else(|e| e.into_inner())
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Broker for MemoryBroker {
-    fn submit(&self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal> {
-        let mut b = self.lock();
-        b.calls.push(Call::Submit {
-            strategy: strategy.to_owned(),
-            intent,
-        });
-        if let Some(reason) = &b.refuse {
-            return Err(Refusal::new(reason.clone()));
+    fn answer(&self, strategy: &str, call: BotCall) -> BotReply {
+        let mut m = self.lock();
+        m.calls.push((strategy.to_owned(), call.clone()));
+        match call {
+            BotCall::Submit(_) => match &m.refuse {
+                Some(reason) => BotReply::Refused(Refusal::new(reason.clone())),
+                None => {
+                    m.next_id += 1;
+                    BotReply::Placed(OrderHandle { id: m.next_id })
+                }
+            },
+            BotCall::Cancel { .. }
+            | BotCall::Modify { .. }
+            | BotCall::Flatten { .. }
+            | BotCall::Halt { .. } => BotReply::Done,
+            BotCall::Position { symbol } => {
+                BotReply::Position(m.positions.get(&symbol).cloned().unwrap_or_default())
+            }
+            BotCall::Orders { .. } => BotReply::Orders(Vec::new()),
+            BotCall::Quote { symbol } => BotReply::Quote(m.quotes.get(&symbol).cloned()),
+            BotCall::Account => BotReply::Account(Some(AccountView {
+                id: 1,
+                name: "memory".to_owned(),
+                balance: 50_000.0,
+                can_trade: true,
+            })),
         }
-        b.next_id += 1;
-        Ok(OrderHandle { id: b.next_id })
-    }
-
-    fn cancel(&self, strategy: &str, id: u64) -> Result<(), Refusal> {
-        self.lock().calls.push(Call::Cancel {
-            strategy: strategy.to_owned(),
-            id,
-        });
-        Ok(())
-    }
-
-    fn modify(&self, strategy: &str, id: u64, change: OrderChange) -> Result<(), Refusal> {
-        self.lock().calls.push(Call::Modify {
-            strategy: strategy.to_owned(),
-            id,
-            change,
-        });
-        Ok(())
-    }
-
-    fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
-        self.lock().calls.push(Call::Flatten {
-            strategy: strategy.to_owned(),
-            symbol: symbol.map(str::to_owned),
-        });
-        Ok(())
-    }
-
-    fn halt(&self, strategy: &str, reason: &str) {
-        self.lock().calls.push(Call::Halt {
-            strategy: strategy.to_owned(),
-            reason: reason.to_owned(),
-        });
-    }
-
-    fn position(&self, _strategy: &str, symbol: &str) -> PositionView {
-        self.lock()
-            .positions
-            .get(symbol)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn orders(&self, _strategy: &str, _symbol: Option<&str>) -> Vec<OrderView> {
-        Vec::new()
-    }
-
-    fn quote(&self, symbol: &str) -> Option<Quote> {
-        self.lock().quotes.get(symbol).cloned()
-    }
-
-    fn account(&self) -> Option<AccountView> {
-        Some(AccountView {
-            id: 1,
-            name: "memory".to_owned(),
-            balance: 50_000.0,
-            can_trade: true,
-        })
     }
 }

@@ -117,6 +117,26 @@ impl WebhookBody {
 /// What `on_webhook` returned, as JSON (`nil` becomes `{"ok":true}`), or why it failed.
 pub type WebhookReply = Result<serde_json::Value, String>;
 
+/// What came of one webhook: the handler's reply, and how many orders it placed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookOutcome {
+    pub reply: WebhookReply,
+    /// Accepted order-placing `bot` calls (buy, sell, flatten) the handler made, counted by the
+    /// strategy's runner. Once this is above 0 the relay must never answer 5xx: TradingView
+    /// resends on a 5xx, and the resend would trade again.
+    pub orders_placed: u64,
+}
+
+impl WebhookOutcome {
+    /// A webhook that never reached a handler.
+    pub fn failed(why: impl Into<String>) -> Self {
+        WebhookOutcome {
+            reply: Err(why.into()),
+            orders_placed: 0,
+        }
+    }
+}
+
 /// An HTTP webhook for one strategy, answered through `reply`.
 #[derive(Debug)]
 pub struct WebhookRequest {
@@ -124,12 +144,12 @@ pub struct WebhookRequest {
     /// Lower-cased header names.
     pub headers: BTreeMap<String, String>,
     pub query: BTreeMap<String, String>,
-    pub reply: oneshot::Sender<WebhookReply>,
+    pub reply: oneshot::Sender<WebhookOutcome>,
 }
 
 impl WebhookRequest {
     /// A request and the receiver its answer arrives on.
-    pub fn new(body: WebhookBody) -> (Self, oneshot::Receiver<WebhookReply>) {
+    pub fn new(body: WebhookBody) -> (Self, oneshot::Receiver<WebhookOutcome>) {
         let (tx, rx) = oneshot::channel();
         let req = WebhookRequest {
             body,

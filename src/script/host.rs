@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::broker::{Broker, Clock};
-use super::events::{Event, WebhookRequest};
+use super::events::{Event, WebhookOutcome, WebhookRequest};
 use super::mailbox::{Delivery, Mailbox, QueueLimits};
 use super::runner::{Runner, RunnerConfig, Shared};
 use super::sandbox::Limits;
@@ -259,9 +259,9 @@ impl Host {
                 true
             }
             None => {
-                let _ = req
-                    .reply
-                    .send(Err(format!("no strategy named '{strategy}'")));
+                let _ = req.reply.send(WebhookOutcome::failed(format!(
+                    "no strategy named '{strategy}'"
+                )));
                 false
             }
         }

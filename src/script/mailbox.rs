@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::events::{Event, Quote, WebhookRequest};
+use super::events::{Event, Quote, WebhookOutcome, WebhookRequest};
 
 /// What the runner of one strategy receives.
 #[derive(Debug)]
@@ -231,7 +231,7 @@ impl Mailbox {
 
     fn refuse(&self, req: WebhookRequest, why: String) {
         self.webhooks_refused.fetch_add(1, Ordering::Relaxed);
-        let _ = req.reply.send(Err(why));
+        let _ = req.reply.send(WebhookOutcome::failed(why));
     }
 
     /// While `Some`, webhooks are answered at once with the reason, the waiting ones too (the
@@ -443,12 +443,18 @@ mod tests {
             m.push(Delivery::Webhook(req));
             replies.push(rx);
         }
-        let busy = replies.pop().unwrap().blocking_recv().unwrap().unwrap_err();
+        let busy = replies
+            .pop()
+            .unwrap()
+            .blocking_recv()
+            .unwrap()
+            .reply
+            .unwrap_err();
         assert!(busy.starts_with("strategy is busy"), "{busy}");
         m.push(Delivery::Event(Event::Quote(quote("A", 1.0))));
         m.refuse_webhooks(Some("strategy is stuck: on_quote".into()));
         for rx in replies {
-            let why = rx.blocking_recv().unwrap().unwrap_err();
+            let why = rx.blocking_recv().unwrap().reply.unwrap_err();
             assert_eq!(why, "strategy is stuck: on_quote");
         }
         m.push(Delivery::Event(Event::Quote(quote("A", 2.0))));
@@ -469,7 +475,10 @@ mod tests {
         m.push(Delivery::Event(Event::Quote(quote("A", 1.0))));
         let (req, rx) = WebhookRequest::new(WebhookBody::Text("x".into()));
         m.push(Delivery::Webhook(req));
-        assert_eq!(rx.blocking_recv().unwrap().unwrap_err(), "strategy crashed");
+        assert_eq!(
+            rx.blocking_recv().unwrap().reply.unwrap_err(),
+            "strategy crashed"
+        );
         assert!(drain(&m).is_empty());
     }
 }

@@ -4,9 +4,9 @@
 //! The engine drives it through [`Host`]: [`Host::start`] loads every strategy in the
 //! directory, [`Host::watch`] turns file saves into reloads, [`Host::dispatch`] routes market
 //! events, [`Host::send`] delivers one strategy's orders and fills, [`Host::webhook`] runs
-//! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait. A watchdog
-//! marks a strategy whose callback overruns `stuck`; a panic in its thread marks it `crashed`
-//! ([`RunState`]).
+//! `on_webhook`. Every `bot.*` call reaches the engine as one [`BotCall`], answered by a
+//! [`BotReply`] through the [`Broker`] the host was started with. A watchdog marks a strategy
+//! whose callback overruns `stuck`; a panic in its thread marks it `crashed` ([`RunState`]).
 
 mod api;
 pub mod broker;
@@ -24,12 +24,12 @@ mod watch;
 mod watchdog;
 
 pub use broker::{
-    AccountView, Broker, Call, Clock, ManualClock, MemoryBroker, OrderChange, OrderHandle,
-    OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
+    AccountView, BotCall, BotReply, Broker, Clock, ManualClock, MemoryBroker, OrderChange,
+    OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
 };
 pub use events::{
     Depth, DepthLevel, Event, FeedStatus, Fill, OrderEvent, PositionEvent, Quote, Side, Trade,
-    WebhookBody, WebhookReply, WebhookRequest,
+    WebhookBody, WebhookOutcome, WebhookReply, WebhookRequest,
 };
 pub use host::{Host, HostConfig, HostError};
 pub use sandbox::Limits;

@@ -2,8 +2,9 @@
 //! instruction budget and the watchdog, timers, reload with state carried over, pausing, and
 //! saving state.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use mlua::{Function, IntoLuaMulti, Lua, LuaSerdeExt, Table, Value};
 
 use super::api::{self, Ctx};
 use super::broker::{Broker, Clock};
-use super::events::{Event, WebhookReply, WebhookRequest};
+use super::events::{Event, WebhookBody, WebhookOutcome, WebhookReply, WebhookRequest};
 use super::mailbox::{Delivery, Mailbox};
 use super::sandbox::{self, Budget, Limits};
 use super::spec::{HANDLERS, QuoteMode, Spec, return_line, validate};
@@ -127,6 +128,7 @@ fn build(cfg: &RunnerConfig, generation: u64, carry: Carry<'_>) -> Result<Versio
         clock: cfg.clock.clone(),
         timers: api::new_timers(&lua).map_err(lua_err)?,
         default_symbol: Arc::new(Mutex::new(None)),
+        placed: AtomicU64::new(0),
     });
     api::register(&lua, ctx.clone()).map_err(lua_err)?;
     let st = match carry {
@@ -513,11 +515,28 @@ impl Runner {
     }
 
     fn webhook(&mut self, req: WebhookRequest) {
-        let out = self.run_webhook(&req);
-        let _ = req.reply.send(out);
+        let WebhookRequest {
+            body,
+            headers,
+            query,
+            reply,
+        } = req;
+        let ctx = self.current.as_ref().map(|v| v.ctx.clone());
+        let answer = Answer {
+            before: ctx.as_ref().map_or(0, |c| c.orders_placed()),
+            ctx,
+            reply: Some(reply),
+        };
+        let out = self.run_webhook(&body, &headers, &query);
+        answer.send(out);
     }
 
-    fn run_webhook(&mut self, req: &WebhookRequest) -> WebhookReply {
+    fn run_webhook(
+        &mut self,
+        body: &WebhookBody,
+        headers: &BTreeMap<String, String>,
+        query: &BTreeMap<String, String>,
+    ) -> WebhookReply {
         if self.paused {
             return Err("strategy is paused after repeated errors".into());
         }
@@ -526,7 +545,7 @@ impl Runner {
         };
         let out = match v.handler("on_webhook") {
             None => Err("strategy has no on_webhook handler".into()),
-            Some(f) => match webhook_table(&v.lua, &req.body, &req.headers, &req.query) {
+            Some(f) => match webhook_table(&v.lua, body, headers, query) {
                 Err(e) => Err(sandbox::describe(&e)),
                 Ok(t) => match self.call(&v, "on_webhook", &f, t) {
                     None => Err(self
@@ -555,6 +574,46 @@ impl Runner {
         };
         self.current = Some(v);
         out
+    }
+}
+
+/// Answers one webhook with the orders its handler placed: counted on the version's [`Ctx`]
+/// between the start of the delivery and the answer. Sent from `Drop` too, so that even a panic
+/// inside the handler tells the relay about orders already out (a 5xx then would make
+/// TradingView resend and trade again).
+struct Answer {
+    reply: Option<tokio::sync::oneshot::Sender<WebhookOutcome>>,
+    ctx: Option<Arc<Ctx>>,
+    before: u64,
+}
+
+impl Answer {
+    fn placed(&self) -> u64 {
+        self.ctx
+            .as_ref()
+            .map_or(0, |c| c.orders_placed().saturating_sub(self.before))
+    }
+
+    fn send(mut self, reply: WebhookReply) {
+        if let Some(tx) = self.reply.take() {
+            let orders_placed = self.placed();
+            let _ = tx.send(WebhookOutcome {
+                reply,
+                orders_placed,
+            });
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.reply.take() {
+            let orders_placed = self.placed();
+            let _ = tx.send(WebhookOutcome {
+                reply: Err("the strategy stopped while handling the webhook".into()),
+                orders_placed,
+            });
+        }
     }
 }
 

@@ -140,3 +140,79 @@ pub async fn fresh_token(sim: &Simulator) -> Secret {
         .await
         .unwrap()
 }
+
+/// An approval for a wire order, from a guard with room for anything: tests of the client and
+/// the simulator need orders the real guard would pass, and the client places nothing else.
+pub fn approve(
+    req: &moontick::gateway::requests::PlaceOrderRequest,
+) -> moontick::risk::RiskApproved<moontick::gateway::requests::OrderTerms> {
+    use moontick::gateway::requests::OrderTerms;
+    use moontick::gateway::wire::OrderSide;
+    use moontick::market::Side;
+    use moontick::risk::{Exposure, ProposedOrder, StrategyLimits};
+    let side = if req.side == OrderSide::Ask {
+        Side::Sell
+    } else {
+        Side::Buy
+    };
+    let terms = OrderTerms {
+        account_id: req.account_id,
+        order_type: req.order_type,
+        limit_price: req.limit_price,
+        stop_price: req.stop_price,
+        trail_price: req.trail_price,
+        custom_tag: req.custom_tag.clone(),
+        stop_loss_bracket: req.stop_loss_bracket,
+        take_profit_bracket: req.take_profit_bracket,
+    };
+    let proposed = ProposedOrder {
+        strategy: "test".into(),
+        contract_id: req.contract_id.clone(),
+        side,
+        size: u32::try_from(req.size).expect("a test order has a positive size"),
+        payload: terms,
+    };
+    generous_guard()
+        .check(
+            proposed,
+            StrategyLimits::default(),
+            Exposure::default(),
+            0.0,
+            tokio::time::Instant::now(),
+        )
+        .expect("a test order within generous limits")
+}
+
+/// An approval for a wire modify that adds no contracts as far as the guard knows.
+pub fn approve_modify(
+    req: &moontick::gateway::requests::ModifyOrderRequest,
+) -> moontick::risk::RiskApproved<moontick::gateway::requests::ModifyOrderRequest> {
+    use moontick::market::Side;
+    use moontick::risk::{Exposure, ProposedOrder, StrategyLimits};
+    let proposed = ProposedOrder {
+        strategy: "test".into(),
+        contract_id: String::new(),
+        side: Side::Buy,
+        size: 0,
+        payload: req.clone(),
+    };
+    generous_guard()
+        .check_modify(
+            proposed,
+            StrategyLimits::default(),
+            Exposure::default(),
+            0.0,
+            tokio::time::Instant::now(),
+        )
+        .expect("a test modify")
+}
+
+fn generous_guard() -> moontick::risk::RiskGuard {
+    let limits = moontick::config::RiskLimits {
+        max_order_size: 1_000_000,
+        max_position: 1_000_000,
+        daily_loss_limit: 1e12,
+        max_orders_per_minute: 1_000_000,
+    };
+    moontick::risk::RiskGuard::open(limits, None, chrono::Utc::now()).unwrap()
+}

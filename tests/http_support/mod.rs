@@ -6,12 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use moontick::http::{self, App, CountingBroker, HttpConfig, OrderTally, SimpleOps};
+use moontick::http::{self, App, HttpConfig, SimpleOps};
 use moontick::metrics::Metrics;
-use moontick::script::{
-    AccountView, Broker, Host, HostConfig, MemoryBroker, OrderChange, OrderHandle, OrderIntent,
-    OrderView, PositionView, Quote, Refusal, SystemClock,
-};
+use moontick::script::{BotCall, BotReply, Broker, Host, HostConfig, MemoryBroker, SystemClock};
 use moontick::secret::Secret;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -19,40 +16,18 @@ use tokio::task::JoinHandle;
 
 pub const SECRET: &str = "test-secret-0123456789";
 
-/// A memory broker whose `submit` takes `delay`: a stand-in for a slow handler.
+/// A memory broker whose orders take `delay`: a stand-in for a slow handler.
 pub struct SlowBroker {
     pub memory: Arc<MemoryBroker>,
     pub delay: Duration,
 }
 
 impl Broker for SlowBroker {
-    fn submit(&self, strategy: &str, intent: OrderIntent) -> Result<OrderHandle, Refusal> {
-        std::thread::sleep(self.delay);
-        self.memory.submit(strategy, intent)
-    }
-    fn cancel(&self, strategy: &str, id: u64) -> Result<(), Refusal> {
-        self.memory.cancel(strategy, id)
-    }
-    fn modify(&self, strategy: &str, id: u64, change: OrderChange) -> Result<(), Refusal> {
-        self.memory.modify(strategy, id, change)
-    }
-    fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
-        self.memory.flatten(strategy, symbol)
-    }
-    fn halt(&self, strategy: &str, reason: &str) {
-        self.memory.halt(strategy, reason)
-    }
-    fn position(&self, strategy: &str, symbol: &str) -> PositionView {
-        self.memory.position(strategy, symbol)
-    }
-    fn orders(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView> {
-        self.memory.orders(strategy, symbol)
-    }
-    fn quote(&self, symbol: &str) -> Option<Quote> {
-        self.memory.quote(symbol)
-    }
-    fn account(&self) -> Option<AccountView> {
-        self.memory.account()
+    fn answer(&self, strategy: &str, call: BotCall) -> BotReply {
+        if matches!(call, BotCall::Submit(_)) {
+            std::thread::sleep(self.delay);
+        }
+        self.memory.answer(strategy, call)
     }
 }
 
@@ -101,8 +76,7 @@ pub async fn start(scripts: &[(&str, &str)], opts: Options) -> Server {
         std::fs::write(dir.join(format!("{name}.lua")), src).unwrap();
     }
     let memory = Arc::new(MemoryBroker::new());
-    let tally = Arc::new(OrderTally::new());
-    let inner: Arc<dyn Broker> = if opts.submit_delay.is_zero() {
+    let broker: Arc<dyn Broker> = if opts.submit_delay.is_zero() {
         memory.clone()
     } else {
         Arc::new(SlowBroker {
@@ -110,7 +84,6 @@ pub async fn start(scripts: &[(&str, &str)], opts: Options) -> Server {
             delay: opts.submit_delay,
         })
     };
-    let broker = Arc::new(CountingBroker::new(inner, tally.clone()));
     let mut cfg = HostConfig::new(&dir);
     (opts.host)(&mut cfg);
     let host = tokio::task::spawn_blocking(move || {
@@ -129,7 +102,6 @@ pub async fn start(scripts: &[(&str, &str)], opts: Options) -> Server {
         host.clone(),
         ops.clone(),
         metrics.clone(),
-        tally,
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -1,0 +1,47 @@
+//! What every `bot` function shares: the strategy's name and version, the engine it asks, its
+//! clock and timers, and the count of orders it placed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::timers::TimerSet;
+use crate::script::broker::{BotCall, BotReply, Broker, Clock};
+
+/// What the `bot` functions need from the host, shared with the runner.
+pub struct Ctx {
+    pub name: String,
+    pub generation: u64,
+    pub broker: Arc<dyn Broker>,
+    pub clock: Arc<dyn Clock>,
+    pub timers: Arc<Mutex<TimerSet>>,
+    /// `symbols[1]` of the strategy, the default for `symbol=`; known only after the file ran.
+    pub default_symbol: Arc<Mutex<Option<String>>>,
+    /// Accepted order-placing calls of this version so far (see [`BotCall::places_orders`]).
+    /// The runner reads it around each delivery to know which orders that delivery placed.
+    pub placed: AtomicU64,
+}
+
+impl Ctx {
+    /// Asks the engine, and counts an accepted order-placing call.
+    pub fn ask(&self, call: BotCall) -> BotReply {
+        let places = call.places_orders();
+        let reply = self.broker.answer(&self.name, call);
+        if places && reply.accepted() {
+            self.placed.fetch_add(1, Ordering::AcqRel);
+        }
+        reply
+    }
+
+    /// Orders placed by this version so far; the difference of two readings is what one
+    /// delivery placed (a strategy runs one delivery at a time).
+    pub fn orders_placed(&self) -> u64 {
+        self.placed.load(Ordering::Acquire)
+    }
+
+    pub(super) fn default_symbol(&self) -> Option<String> {
+        self.default_symbol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}

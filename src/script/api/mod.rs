@@ -1,0 +1,36 @@
+//! The `bot` global, registered by concern: [`orders`] (buy, sell, cancel, modify, flatten,
+//! halt), [`views`] (position, orders, quote, account, now), [`timers`] (every, after,
+//! cancel_timer) and [`log`]. Every argument is checked ([`args`]), so bad input is a Lua error
+//! that names the call and the strategy line, never a panic.
+
+mod args;
+mod ctx;
+mod log;
+mod orders;
+mod timers;
+mod views;
+
+use std::sync::Arc;
+
+use mlua::Lua;
+
+pub use ctx::Ctx;
+pub use timers::new_timers;
+pub use views::quote_table;
+
+/// Installs the `bot` global.
+///
+/// # Errors
+/// Only if the VM is out of memory.
+pub fn register(lua: &Lua, ctx: Arc<Ctx>) -> mlua::Result<()> {
+    let bot = lua.create_table()?;
+    bot.raw_set("name", ctx.name.as_str())?;
+    orders::register(lua, &bot, &ctx)?;
+    views::register(lua, &bot, &ctx)?;
+    timers::register(lua, &bot, &ctx)?;
+    log::register(lua, &bot, &ctx)?;
+    lua.globals().raw_set("bot", bot)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,226 @@
+//! The `bot` API against an in-memory answerer: bad arguments are Lua errors (never panics),
+//! order-placing calls are counted, and `bot.log` renders tables within bounds.
+
+use std::sync::{Arc, Mutex};
+
+use mlua::{Lua, MultiValue, Value};
+
+use std::sync::atomic::AtomicU64;
+
+use super::args::MAX_TEXT;
+use super::log::log_line;
+use super::*;
+use crate::script::broker::BotCall;
+use crate::script::broker::{MemoryBroker, SystemClock};
+
+fn vm() -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
+    let lua = Lua::new();
+    let broker = Arc::new(MemoryBroker::new());
+    let ctx = Arc::new(Ctx {
+        name: "t".into(),
+        generation: 1,
+        broker: broker.clone(),
+        clock: Arc::new(SystemClock),
+        timers: new_timers(&lua).unwrap(),
+        default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
+        placed: AtomicU64::new(0),
+    });
+    register(&lua, ctx.clone()).unwrap();
+    (lua, ctx, broker)
+}
+
+#[test]
+fn bad_arguments_are_lua_errors_that_name_the_call() {
+    let f = "function() end";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("bot.after(1e300, {f})"),
+            "bot.after: seconds must be",
+        ),
+        (
+            format!("bot.after(2^63, {f})"),
+            "bot.after: seconds must be",
+        ),
+        (format!("bot.after(-1, {f})"), "bot.after: seconds must be"),
+        (format!("bot.after(0, {f})"), "bot.after: seconds must be"),
+        (format!("bot.after(0/0, {f})"), "bot.after: seconds must be"),
+        (
+            format!("bot.every(math.huge, {f})"),
+            "bot.every: seconds must be",
+        ),
+        (
+            format!("bot.every(-math.huge, {f})"),
+            "bot.every: seconds must be",
+        ),
+        (format!("bot.every('5', {f})"), "bot.every: seconds must be"),
+        (
+            "bot.after(1, 'not a function')".into(),
+            "must be a function",
+        ),
+        ("bot.cancel_timer(0/0)".into(), "bot.cancel_timer: expects"),
+        (
+            "bot.buy{size=0/0}".into(),
+            "bot.buy: size must be a whole number",
+        ),
+        ("bot.buy{size=math.huge}".into(), "bot.buy: size must be"),
+        ("bot.buy{size=1e300}".into(), "bot.buy: size must be"),
+        ("bot.buy{size=2^40}".into(), "bot.buy: size must be"),
+        ("bot.sell{size=1.5}".into(), "bot.sell: size must be"),
+        ("bot.sell{size=-1}".into(), "bot.sell: size must be"),
+        (
+            "bot.buy{size=1, type='limit', price=0/0}".into(),
+            "price must be a finite",
+        ),
+        (
+            "bot.buy{size=1, type='limit', price=math.huge}".into(),
+            "price must be a finite",
+        ),
+        (
+            "bot.buy{size=1, type='limit', price=-5}".into(),
+            "price must be a finite",
+        ),
+        (
+            "bot.buy{size=1, type='stop', stop_price=1e20}".into(),
+            "stop_price must be",
+        ),
+        (
+            "bot.buy{size=1, stop_loss_ticks=0/0}".into(),
+            "stop_loss_ticks must be",
+        ),
+        (
+            "bot.buy{size=1, take_profit_ticks=1e12}".into(),
+            "take_profit_ticks must be",
+        ),
+        (
+            "bot.buy{size=1, tag=string.rep('x', 5000)}".into(),
+            "tag must be",
+        ),
+        ("bot.buy{size=1, symbol=''}".into(), "symbol must be"),
+        ("bot.buy{size=1, sise=1}".into(), "unknown field 'sise'"),
+        ("bot.buy(1)".into(), "bot.buy: expects a table"),
+        ("bot.cancel(0/0)".into(), "bot.cancel: expects an order id"),
+        ("bot.cancel(-1)".into(), "bot.cancel: expects an order id"),
+        ("bot.cancel(2^60)".into(), "bot.cancel: expects an order id"),
+        (
+            "bot.modify(1, {size=0/0})".into(),
+            "bot.modify: size must be",
+        ),
+        (
+            "bot.modify(1, {price=-1})".into(),
+            "bot.modify: price must be",
+        ),
+        (
+            "bot.modify(1, {stop_price=math.huge})".into(),
+            "bot.modify: stop_price must be",
+        ),
+        ("bot.modify(1, 5)".into(), "bot.modify: expects"),
+        ("bot.flatten(42)".into(), "bot.flatten: symbol must be"),
+        ("bot.position({})".into(), "bot.position: symbol must be"),
+        ("bot.quote(true)".into(), "bot.quote: symbol must be"),
+        ("bot.orders(1)".into(), "bot.orders: symbol must be"),
+        (
+            "bot.halt({})".into(),
+            "bot.halt: the reason must be a string",
+        ),
+    ];
+    let (lua, _, broker) = vm();
+    for (code, want) in &cases {
+        let err = lua
+            .load(code.as_str())
+            .set_name("=t.lua")
+            .exec()
+            .expect_err(code);
+        let msg = err.to_string();
+        assert!(msg.contains(want), "{code}: got {msg}");
+        assert!(msg.contains("t.lua:1:"), "{code}: no location in {msg}");
+    }
+    assert!(broker.calls().is_empty(), "{:?}", broker.calls());
+}
+
+#[test]
+fn good_arguments_still_pass() {
+    let (lua, ctx, broker) = vm();
+    lua.load(
+        r#"
+        assert(bot.buy{size=2^3, type='limit', price=100.25, stop_loss_ticks=8.0, tag='a'})
+        assert(bot.modify(1, {size=3, price=101}))
+        assert(bot.cancel({id=1}))
+        assert(bot.after(0.5, function() end) == 1)
+        assert(bot.every(1e-9, function() end) == 2)
+        assert(bot.cancel_timer(2.0))
+        bot.halt(string.rep('r', 5000))
+        "#,
+    )
+    .exec()
+    .unwrap();
+    let calls = broker.calls();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    let BotCall::Halt { reason } = &calls[3].1 else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(reason.len(), MAX_TEXT);
+    let timers = ctx.timers.lock().unwrap();
+    assert_eq!(timers.timers.len(), 1);
+}
+
+#[test]
+fn accepted_order_placing_calls_are_counted() {
+    let (lua, ctx, broker) = vm();
+    lua.load("bot.buy{size=1}; bot.flatten(); bot.cancel(1); bot.position()")
+        .exec()
+        .unwrap();
+    assert_eq!(ctx.orders_placed(), 2);
+    broker.refuse_all(Some("halted"));
+    let (ok, why): (Value, String) = lua.load("return bot.sell{size=1}").eval().unwrap();
+    assert!(ok.is_nil());
+    assert_eq!(why, "halted");
+    assert_eq!(ctx.orders_placed(), 2, "a refused order places nothing");
+}
+
+fn logged(lua: &Lua, code: &str) -> String {
+    let args: MultiValue = lua.load(code).eval().unwrap();
+    log_line(&args)
+}
+
+#[test]
+fn log_renders_tables_nested_and_sorted() {
+    let (lua, _, _) = vm();
+    assert_eq!(
+        logged(
+            &lua,
+            r#"return "acct", {balance=50000.5, name="demo", ok=true, legs={1, 2.0, "x"}, [10]=1}, 7, nil"#
+        ),
+        r#"acct {[10]=1, balance=50000.5, legs={1, 2.0, "x"}, name="demo", ok=true} 7 nil"#
+    );
+    assert_eq!(logged(&lua, "return {}"), "{}");
+    assert_eq!(logged(&lua, "return {print}"), "{function}");
+}
+
+#[test]
+fn log_survives_cycles_depth_and_size() {
+    let (lua, _, _) = vm();
+    let cyc = logged(&lua, "local t = {name='a'}; t.self = t; return t");
+    assert_eq!(cyc, r#"{name="a", self=<cycle>}"#);
+    // A table shared twice (not a cycle) is shown both times.
+    let shared = logged(&lua, "local s = {1}; return {a=s, b=s}");
+    assert_eq!(shared, "{a={1}, b={1}}");
+    let deep = logged(
+        &lua,
+        "local t = {}; for i = 1, 100 do t = {t} end; return t",
+    );
+    assert_eq!(deep, "{{{{{…}}}}}");
+    let long = logged(
+        &lua,
+        "local t = {}; for i = 1, 100000 do t[i] = i end; return t",
+    );
+    assert!(long.ends_with(", …}"), "{long}");
+    assert!(long.len() < 300, "{}", long.len());
+    let wide = logged(
+        &lua,
+        "local t = {}; for i = 1, 1000 do t['k'..i] = string.rep('v', 500) end; return t, t, t",
+    );
+    assert!(wide.len() <= MAX_LINE_FOR_TEST + 4, "{}", wide.len());
+    assert!(wide.ends_with('…'), "cut lines are marked");
+}
+
+const MAX_LINE_FOR_TEST: usize = 4096;
