@@ -37,6 +37,9 @@ impl Broker for Refuser {
     fn flatten(&self, _: &str, _: Option<&str>) -> Result<(), Refusal> {
         Ok(())
     }
+    fn flatten_all(&self, _: &str) -> Result<(), Refusal> {
+        Ok(())
+    }
     fn halt(&self, _: &str, _: &str) {}
     fn position(&self, _: &str, _: &str) -> PositionView {
         PositionView::default()

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::gateway::wire::{Order, OrderStatus, OrderType as WireOrderType, Position, Trade};
+use crate::gateway::wire::{
+    Order, OrderSide, OrderStatus, OrderType as WireOrderType, Position, Trade,
+};
 use crate::risk::Exposure;
 use crate::script::{OrderIntent, Side};
 
@@ -68,18 +70,64 @@ impl OrderState {
     }
 }
 
+/// Which bracket child a leg is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegKind {
+    StopLoss,
+    TakeProfit,
+}
+
+impl LegKind {
+    /// The `kind` strategies and `/status` see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StopLoss => "stop_loss",
+            Self::TakeProfit => "take_profit",
+        }
+    }
+}
+
+/// One bracket child as the gateway last reported it. The gateway creates it with the entry;
+/// it is the strategy's order as much as the entry is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Leg {
+    /// A local id of its own, so `bot.orders()` and `/status` can list it.
+    pub local_id: u64,
+    pub broker_id: i64,
+    pub status: OrderStatus,
+    pub side: OrderSide,
+    pub size: i32,
+    /// The stop price of a stop loss, the limit price of a take profit.
+    pub price: Option<f64>,
+    /// A cancel was sent: it is not sent again.
+    pub cancel_sent: bool,
+}
+
+impl Leg {
+    pub fn is_working(&self) -> bool {
+        !self.status.is_terminal()
+    }
+}
+
 /// A bracket's children, known once the user hub reports them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bracket {
-    pub stop_loss: Option<(i64, OrderStatus)>,
-    pub take_profit: Option<(i64, OrderStatus)>,
+    pub stop_loss: Option<Leg>,
+    pub take_profit: Option<Leg>,
 }
 
 impl Bracket {
     /// A position counts as protected only once both children are confirmed working.
     pub fn protects(&self) -> bool {
-        matches!(self.stop_loss, Some((_, OrderStatus::Open)))
-            && matches!(self.take_profit, Some((_, OrderStatus::Open)))
+        let open = |l: Option<Leg>| l.is_some_and(|l| l.status == OrderStatus::Open);
+        open(self.stop_loss) && open(self.take_profit)
+    }
+
+    /// Both legs, with their kind.
+    pub fn legs(&self) -> impl Iterator<Item = (LegKind, &Leg)> {
+        let sl = self.stop_loss.as_ref().map(|l| (LegKind::StopLoss, l));
+        let tp = self.take_profit.as_ref().map(|l| (LegKind::TakeProfit, l));
+        sl.into_iter().chain(tp)
     }
 }
 
@@ -101,6 +149,10 @@ pub struct LocalOrder {
     /// `bot.cancel` came while the place call was still in flight: cancel as soon as the
     /// gateway's id is known.
     pub cancel_pending: bool,
+    /// Its position was flattened: bracket legs reported from now on are cancelled at once.
+    pub legs_unwanted: bool,
+    /// When the place call's outcome became unknown (for the "not placed" grace period).
+    pub unknown_since: Option<tokio::time::Instant>,
 }
 
 /// What an order update changed.
@@ -116,9 +168,26 @@ pub enum Changed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributedFill {
     pub strategy: String,
+    /// The order it filled (for a bracket leg: the entry's local id).
     pub local_id: u64,
+    /// Set when a bracket leg filled, not the entry.
+    pub leg: Option<LegKind>,
     pub contract: Arc<ContractInfo>,
     pub trade: Trade,
+    /// The strategy's position on the contract before and after this fill.
+    pub before: i32,
+    pub after: i32,
+}
+
+impl AttributedFill {
+    /// A leg is an exit: a leg fill that did not bring the position toward flat (it was already
+    /// flat, or the fill grew or flipped it) opened a position nobody asked for.
+    pub fn is_orphan_leg(&self) -> bool {
+        let reduced = self.before != 0
+            && self.after.abs() < self.before.abs()
+            && (self.after == 0 || self.after.signum() == self.before.signum());
+        self.leg.is_some() && !reduced
+    }
 }
 
 /// A strategy's own position on a contract, from its fills.
@@ -234,6 +303,8 @@ impl Book {
             sent_at: Utc::now(),
             reason: None,
             cancel_pending: false,
+            legs_unwanted: false,
+            unknown_since: None,
         })
     }
 
@@ -315,21 +386,42 @@ impl Book {
 
     fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<Changed> {
         let tag = order.custom_tag.as_deref().unwrap_or("");
-        let p = self.orders.get_mut(&parent_id)?;
-        let bracket = p.bracket.get_or_insert_with(Bracket::default);
         let is_stop = tag.ends_with("-SL")
             || (!tag.ends_with("-TP")
                 && matches!(
                     order.order_type,
                     WireOrderType::Stop | WireOrderType::TrailingStop
                 ));
+        let next_local = self.next_local;
+        let p = self.orders.get_mut(&parent_id)?;
+        let bracket = p.bracket.get_or_insert_with(Bracket::default);
         let slot = if is_stop {
             &mut bracket.stop_loss
         } else {
             &mut bracket.take_profit
         };
         let before = *slot;
-        *slot = Some((order.id, order.status));
+        let (local_id, cancel_sent) = match before {
+            Some(l) if l.broker_id == order.id => (l.local_id, l.cancel_sent),
+            _ => (next_local, false),
+        };
+        let price = if is_stop {
+            order.stop_price.or(order.trail_price)
+        } else {
+            order.limit_price
+        };
+        *slot = Some(Leg {
+            local_id,
+            broker_id: order.id,
+            status: order.status,
+            side: order.side,
+            size: order.size,
+            price,
+            cancel_sent,
+        });
+        if local_id == next_local {
+            self.next_local += 1;
+        }
         (before != *slot).then_some(Changed::Bracket(parent_id))
     }
 
@@ -399,23 +491,32 @@ impl Book {
     /// Attributes a fill (seen for the first time) to the strategy whose order it filled and
     /// updates that strategy's position. `None` for a fill of an order that is not ours.
     pub fn attribute_trade(&mut self, trade: &Trade) -> Option<AttributedFill> {
-        let local_id = *self
-            .by_broker
-            .get(&trade.order_id)
-            .or_else(|| self.child_of.get(&trade.order_id))?;
+        let (local_id, is_child) = match self.by_broker.get(&trade.order_id) {
+            Some(&id) => (id, false),
+            None => (*self.child_of.get(&trade.order_id)?, true),
+        };
         let o = self.orders.get(&local_id)?;
-        let fill = AttributedFill {
-            strategy: o.strategy.clone(),
-            local_id,
-            contract: o.contract.clone(),
-            trade: trade.clone(),
+        let leg = if is_child {
+            let b = o.bracket.as_ref()?;
+            b.legs()
+                .find(|(_, l)| l.broker_id == trade.order_id)
+                .map(|(k, _)| k)
+        } else {
+            None
         };
         let key = (o.strategy.clone(), o.contract.id.clone());
-        self.strategy_positions
-            .entry(key)
-            .or_default()
-            .apply(trade.side.sign() * trade.size, trade.price);
-        Some(fill)
+        let position = self.strategy_positions.entry(key).or_default();
+        let before = position.size;
+        position.apply(trade.side.sign() * trade.size, trade.price);
+        Some(AttributedFill {
+            strategy: o.strategy.clone(),
+            local_id,
+            leg,
+            contract: o.contract.clone(),
+            trade: trade.clone(),
+            before,
+            after: position.size,
+        })
     }
 
     /// Marks fills as counted without attributing them (the day's trades seen at start-up).
@@ -468,14 +569,9 @@ impl Book {
             if let (Some(id), false) = (o.broker_id, o.state.is_terminal()) {
                 ids.push(id);
             }
-            for (id, status) in o
-                .bracket
-                .iter()
-                .flat_map(|b| [b.stop_loss, b.take_profit])
-                .flatten()
-            {
-                if !status.is_terminal() {
-                    ids.push(id);
+            for (_, leg) in o.bracket.iter().flat_map(Bracket::legs) {
+                if leg.is_working() {
+                    ids.push(leg.broker_id);
                 }
             }
         }
@@ -495,6 +591,94 @@ impl Book {
             .collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Every bracket leg the book knows, with its entry.
+    pub fn legs(&self) -> impl Iterator<Item = (&LocalOrder, LegKind, &Leg)> {
+        self.orders.values().flat_map(|o| {
+            o.bracket
+                .iter()
+                .flat_map(Bracket::legs)
+                .map(move |(k, l)| (o, k, l))
+        })
+    }
+
+    /// Broker ids of a strategy's working bracket legs (on one contract or all; `None` for
+    /// every strategy) not yet asked to cancel, leaving out the legs of the entry `keep`. Marks
+    /// them as cancel sent: the caller sends the cancels.
+    pub fn take_legs_to_cancel(
+        &mut self,
+        strategy: Option<&str>,
+        contract: Option<&str>,
+        keep: Option<u64>,
+    ) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for o in self.orders.values_mut() {
+            if strategy.is_some_and(|s| s != o.strategy)
+                || contract.is_some_and(|c| c != &*o.contract.id)
+                || keep == Some(o.local_id)
+            {
+                continue;
+            }
+            let Some(b) = o.bracket.as_mut() else {
+                continue;
+            };
+            for leg in [&mut b.stop_loss, &mut b.take_profit].into_iter().flatten() {
+                if leg.is_working() && !leg.cancel_sent {
+                    leg.cancel_sent = true;
+                    ids.push(leg.broker_id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Broker ids of one entry's working legs not yet asked to cancel, marked as cancel sent.
+    pub fn take_legs_of(&mut self, parent: u64) -> Vec<i64> {
+        let Some(b) = self.orders.get_mut(&parent).and_then(|o| o.bracket.as_mut()) else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for leg in [&mut b.stop_loss, &mut b.take_profit].into_iter().flatten() {
+            if leg.is_working() && !leg.cancel_sent {
+                leg.cancel_sent = true;
+                ids.push(leg.broker_id);
+            }
+        }
+        ids
+    }
+
+    /// Marks a strategy's entries on a contract so that legs the gateway reports later are
+    /// cancelled on sight (a flatten raced the bracket's creation).
+    pub fn mark_legs_unwanted(&mut self, strategy: &str, contract: &str) {
+        for o in self
+            .orders
+            .values_mut()
+            .filter(|o| o.strategy == strategy && &*o.contract.id == contract)
+        {
+            if o.bracket.is_some() {
+                o.legs_unwanted = true;
+            }
+        }
+    }
+
+    /// Strategies that have orders, legs or a position in the book.
+    pub fn strategies(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.orders.values().map(|o| o.strategy.clone()).collect();
+        names.extend(self.strategy_positions.keys().map(|(s, _)| s.clone()));
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether a strategy still has anything working or held.
+    pub fn has_exposure(&self, strategy: &str) -> bool {
+        !self.working_for(strategy, None).is_empty()
+            || !self.strategy_contracts(strategy).is_empty()
+            || self
+                .legs()
+                .any(|(o, _, l)| o.strategy == strategy && l.is_working() && !l.cancel_sent)
     }
 
     /// Contracts a strategy holds a position in.

@@ -30,6 +30,9 @@ pub enum Request {
         strategy: String,
         symbol: Option<String>,
     },
+    FlattenAll {
+        strategy: String,
+    },
     Halt {
         strategy: String,
         reason: String,
@@ -120,6 +123,15 @@ impl Broker for EngineBroker {
             symbol: symbol.map(str::to_string),
         };
         match self.ask(request) {
+            Some(Reply::Done(r)) => r,
+            _ => Err(stopped()),
+        }
+    }
+
+    fn flatten_all(&self, strategy: &str) -> Result<(), Refusal> {
+        match self.ask(Request::FlattenAll {
+            strategy: strategy.into(),
+        }) {
             Some(Reply::Done(r)) => r,
             _ => Err(stopped()),
         }

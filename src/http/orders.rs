@@ -102,6 +102,14 @@ impl Broker for CountingBroker {
         out
     }
 
+    fn flatten_all(&self, strategy: &str) -> Result<(), Refusal> {
+        let out = self.inner.flatten_all(strategy);
+        if out.is_ok() {
+            self.tally.record(strategy);
+        }
+        out
+    }
+
     fn halt(&self, strategy: &str, reason: &str) {
         self.inner.halt(strategy, reason);
     }

@@ -243,7 +243,7 @@ fn position_table(lua: &Lua, p: &PositionView) -> mlua::Result<Table> {
 }
 
 fn order_table(lua: &Lua, o: &OrderView) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 9)?;
+    let t = lua.create_table_with_capacity(0, 11)?;
     t.raw_set("id", o.id)?;
     t.raw_set("symbol", o.symbol.as_str())?;
     t.raw_set("side", o.side.as_str())?;
@@ -253,6 +253,8 @@ fn order_table(lua: &Lua, o: &OrderView) -> mlua::Result<Table> {
     t.raw_set("stop_price", o.stop_price)?;
     t.raw_set("status", o.status.as_str())?;
     t.raw_set("tag", o.tag.as_deref())?;
+    t.raw_set("kind", o.kind)?;
+    t.raw_set("parent", o.parent)?;
     Ok(t)
 }
 
@@ -423,6 +425,23 @@ pub fn register(lua: &Lua, ctx: Arc<Ctx>) -> mlua::Result<()> {
                 Ok(()) => ok_true(),
                 Err(r) => refused(lua, r),
             }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    bot.raw_set(
+        "flatten_all",
+        lua.create_function(move |lua, ()| match c.broker.flatten_all(&c.name) {
+            Ok(()) => ok_true(),
+            Err(r) => refused(lua, r),
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    bot.raw_set(
+        "chicago_time",
+        lua.create_function(move |lua, ()| {
+            super::exchange_time::chicago_table(lua, c.clock.now_ms())
         })?,
     )?;
 

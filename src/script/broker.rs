@@ -110,6 +110,10 @@ pub struct OrderView {
     pub stop_price: Option<f64>,
     pub status: String,
     pub tag: Option<String>,
+    /// `"entry"`, or `"stop_loss"`/`"take_profit"` for a bracket leg.
+    pub kind: &'static str,
+    /// For a bracket leg: the entry's id.
+    pub parent: Option<u64>,
 }
 
 /// `bot.account()`.
@@ -141,6 +145,11 @@ pub trait Broker: Send + Sync + 'static {
     /// # Errors
     /// A [`Refusal`] when flattening cannot be started.
     fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal>;
+    /// Closes every position and cancels every working order on the account, whoever owns it.
+    ///
+    /// # Errors
+    /// A [`Refusal`] when it cannot be started.
+    fn flatten_all(&self, strategy: &str) -> Result<(), Refusal>;
     /// The kill switch: no new orders, working orders cancelled, positions flattened.
     fn halt(&self, strategy: &str, reason: &str);
     fn position(&self, strategy: &str, symbol: &str) -> PositionView;
@@ -205,6 +214,9 @@ pub enum Call {
     Flatten {
         strategy: String,
         symbol: Option<String>,
+    },
+    FlattenAll {
+        strategy: String,
     },
     Halt {
         strategy: String,
@@ -304,6 +316,13 @@ impl Broker for MemoryBroker {
         self.lock().calls.push(Call::Flatten {
             strategy: strategy.to_owned(),
             symbol: symbol.map(str::to_owned),
+        });
+        Ok(())
+    }
+
+    fn flatten_all(&self, strategy: &str) -> Result<(), Refusal> {
+        self.lock().calls.push(Call::FlattenAll {
+            strategy: strategy.to_owned(),
         });
         Ok(())
     }

@@ -39,6 +39,9 @@ impl Broker for SlowBroker {
     fn flatten(&self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
         self.memory.flatten(strategy, symbol)
     }
+    fn flatten_all(&self, strategy: &str) -> Result<(), Refusal> {
+        self.memory.flatten_all(strategy)
+    }
     fn halt(&self, strategy: &str, reason: &str) {
         self.memory.halt(strategy, reason)
     }
