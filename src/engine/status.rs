@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
+use super::book::{Leg, LegKind, OrderState};
 use super::core::Core;
+use crate::gateway::wire::{OrderSide, OrderStatus};
 
 /// A snapshot, republished by the loop when something changes (and four times a second for
 /// open P&L).
@@ -53,18 +55,33 @@ pub struct PositionStatus {
     pub symbol: String,
     pub size: i32,
     pub avg_price: f64,
+    /// At the last price (the mid when there is none); 0 before the first quote.
+    pub open_pnl: f64,
+    /// The working stop-loss leg closest to the market, if any.
+    pub stop_price: Option<f64>,
+    /// The working take-profit leg closest to the market, if any.
+    pub target_price: Option<f64>,
+    /// Working stop-loss legs on the other side cover the whole position.
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrderStatusView {
+    /// The local id (`bot.orders()` ids; a leg has its own).
     pub id: u64,
     pub strategy: String,
+    /// `entry`, `stop_loss` or `take_profit`.
+    pub kind: &'static str,
+    /// For a leg: the entry's local id.
+    pub parent: Option<u64>,
     pub custom_tag: String,
     pub broker_id: Option<i64>,
     pub symbol: String,
     pub side: &'static str,
     pub size: i64,
     pub filled: i32,
+    /// Limit price of a limit entry or take profit, stop price of a stop entry or stop loss.
+    pub price: Option<f64>,
     pub status: &'static str,
     /// For a bracket entry: both children confirmed working.
     pub protected: Option<bool>,
@@ -90,36 +107,8 @@ impl Core {
             halted: self.guard.halted().map(str::to_string),
             realized_pnl: self.guard.realized_pnl(),
             open_pnl: (self.open_pnl() * 100.0).round() / 100.0,
-            positions: self
-                .book
-                .positions()
-                .map(|p| PositionStatus {
-                    contract: p.contract_id.clone(),
-                    symbol: self
-                        .contracts
-                        .get(p.contract_id.as_str())
-                        .map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
-                    size: p.net_size(),
-                    avg_price: p.average_price,
-                })
-                .collect(),
-            open_orders: self
-                .book
-                .orders()
-                .filter(|o| !o.state.is_terminal())
-                .map(|o| OrderStatusView {
-                    id: o.local_id,
-                    strategy: o.strategy.clone(),
-                    custom_tag: o.custom_tag.clone(),
-                    broker_id: o.broker_id,
-                    symbol: o.contract.symbol.to_string(),
-                    side: o.intent.side.as_str(),
-                    size: o.intent.size,
-                    filled: o.filled,
-                    status: o.state.label(),
-                    protected: o.bracket.as_ref().map(|b| b.protects()),
-                })
-                .collect(),
+            positions: self.position_statuses(),
+            open_orders: self.order_statuses(),
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -128,6 +117,118 @@ impl Core {
             }
             changed
         });
+    }
+
+    /// Every account position with its open P&L and the legs that protect it.
+    fn position_statuses(&self) -> Vec<PositionStatus> {
+        let mut out: Vec<PositionStatus> = self
+            .book
+            .positions()
+            .map(|p| {
+                let size = p.net_size();
+                let contract = self.contracts.get(p.contract_id.as_str());
+                let mark = contract
+                    .and_then(|c| self.quotes.get(&c.id))
+                    .map(|q| if q.last > 0.0 { q.last } else { (q.bid + q.ask) / 2.0 });
+                let open_pnl = match (contract, mark) {
+                    (Some(c), Some(m)) => {
+                        ((m - p.average_price) * f64::from(size) * c.point_value() * 100.0)
+                            .round()
+                            / 100.0
+                    }
+                    _ => 0.0,
+                };
+                // Legs that close this position sell a long, buy a short.
+                let closing = if size > 0 { OrderSide::Ask } else { OrderSide::Bid };
+                let legs: Vec<(LegKind, Leg)> = self
+                    .book
+                    .legs()
+                    .filter(|(o, _, l)| {
+                        *o.contract.id == *p.contract_id
+                            && l.status == OrderStatus::Open
+                            && !l.cancel_sent
+                            && l.side == closing
+                    })
+                    .map(|(_, k, l)| (k, *l))
+                    .collect();
+                let nearest = |kind: LegKind| {
+                    let prices = legs.iter().filter(|(k, _)| *k == kind).filter_map(|(_, l)| l.price);
+                    // The stop or target a long meets first is the highest stop and lowest target.
+                    if (size > 0) == (kind == LegKind::StopLoss) {
+                        prices.reduce(f64::max)
+                    } else {
+                        prices.reduce(f64::min)
+                    }
+                };
+                let stop_cover: i32 = legs
+                    .iter()
+                    .filter(|(k, _)| *k == LegKind::StopLoss)
+                    .map(|(_, l)| l.size)
+                    .sum();
+                PositionStatus {
+                    contract: p.contract_id.clone(),
+                    symbol: contract.map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
+                    size,
+                    avg_price: p.average_price,
+                    open_pnl,
+                    stop_price: nearest(LegKind::StopLoss),
+                    target_price: nearest(LegKind::TakeProfit),
+                    protected: size != 0 && stop_cover >= size.abs(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.contract.cmp(&b.contract));
+        out
+    }
+
+    /// Every working order: our entries (including `unknown` ones), their legs, sorted by id.
+    fn order_statuses(&self) -> Vec<OrderStatusView> {
+        let mut out: Vec<OrderStatusView> = self
+            .book
+            .orders()
+            .filter(|o| !o.state.is_terminal())
+            .map(|o| OrderStatusView {
+                id: o.local_id,
+                strategy: o.strategy.clone(),
+                kind: "entry",
+                parent: None,
+                custom_tag: o.custom_tag.clone(),
+                broker_id: o.broker_id,
+                symbol: o.contract.symbol.to_string(),
+                side: o.intent.side.as_str(),
+                size: o.intent.size,
+                filled: o.filled,
+                price: o.intent.price.or(o.intent.stop_price),
+                status: o.state.label(),
+                protected: o.bracket.as_ref().map(|b| b.protects()),
+            })
+            .collect();
+        out.extend(
+            self.book
+                .legs()
+                .filter(|(_, _, l)| l.is_working())
+                .map(|(o, kind, l)| OrderStatusView {
+                    id: l.local_id,
+                    strategy: o.strategy.clone(),
+                    kind: kind.as_str(),
+                    parent: Some(o.local_id),
+                    custom_tag: format!(
+                        "{}-{}",
+                        o.custom_tag,
+                        if kind == LegKind::StopLoss { "SL" } else { "TP" }
+                    ),
+                    broker_id: Some(l.broker_id),
+                    symbol: o.contract.symbol.to_string(),
+                    side: if l.side == OrderSide::Ask { "sell" } else { "buy" },
+                    size: i64::from(l.size),
+                    filled: 0,
+                    price: l.price,
+                    status: OrderState::Broker(l.status).label(),
+                    protected: None,
+                }),
+        );
+        out.sort_by_key(|o| o.id);
+        out
     }
 
     /// Turns the host's per-strategy counters into metric increments.
