@@ -192,6 +192,11 @@ impl Core {
                 if !o.status.is_terminal() {
                     self.cancel_if_unwanted(local_id, o.id);
                 }
+                if o.fill_volume > 0 {
+                    // Its fills may have gone by while the gateway was unreachable: read them
+                    // so they are attributed to the strategy now that the order's id is known.
+                    self.reconcile();
+                }
             }
             Verdict::NotPlaced => {
                 self.book.failed(
