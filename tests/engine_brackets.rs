@@ -92,7 +92,13 @@ async fn flatten_cancels_both_legs_and_orders_and_status_list_them() {
 async fn the_kill_switch_cancels_bracket_legs() {
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = start_engine(&sim, dir.path(), &on_quotes(&[BRACKETED_BUY]), fast_options()).await;
+    let run = start_engine(
+        &sim,
+        dir.path(),
+        &on_quotes(&[BRACKETED_BUY]),
+        fast_options(),
+    )
+    .await;
     sim.step_quotes(1);
     wait_protected(&run).await;
     run.engine.halt("test kill switch");
@@ -111,7 +117,13 @@ async fn the_kill_switch_cancels_bracket_legs() {
 async fn removing_the_strategy_cancels_its_legs_and_closes_its_position() {
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = start_engine(&sim, dir.path(), &on_quotes(&[BRACKETED_BUY]), fast_options()).await;
+    let run = start_engine(
+        &sim,
+        dir.path(),
+        &on_quotes(&[BRACKETED_BUY]),
+        fast_options(),
+    )
+    .await;
     sim.step_quotes(1);
     wait_protected(&run).await;
     std::fs::remove_file(run.strategies.join("probe.lua")).unwrap();
@@ -139,9 +151,10 @@ async fn a_leg_that_fills_after_its_position_was_closed_is_closed_and_reported()
     // The cancels of both legs fail without being executed: the legs stay working.
     sim.faults()
         .fail_next(2, Some(Endpoint::OrderCancel), FaultReply::ServerError);
-    eventually("the position closed with both legs still working", || async {
-        at_broker(&run).await == (2, 0)
-    })
+    eventually(
+        "the position closed with both legs still working",
+        || async { at_broker(&run).await == (2, 0) },
+    )
     .await;
     // The market falls through the stop: the account goes short with nothing to protect it.
     assert!(sim.set_price(&contract, stop_price - 5.0));
@@ -153,8 +166,9 @@ async fn a_leg_that_fills_after_its_position_was_closed_is_closed_and_reported()
     let state = stop(run).await;
     let log = entries(&state);
     assert!(
-        log.iter().any(|e| e.contains("stop_loss leg of order 1 filled")
-            && e.contains("after its position was closed")),
+        log.iter()
+            .any(|e| e.contains("stop_loss leg of order 1 filled")
+                && e.contains("after its position was closed")),
         "{log:?}"
     );
 }
@@ -164,7 +178,9 @@ async fn flatten_all_closes_every_position_and_cancels_every_order_on_the_accoun
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let script = once_protected(
-        &format!("{BRACKETED_BUY}\n  bot.buy{{ symbol = 'MNQ', size = 1, type = 'limit', price = q.bid - 100 }}"),
+        &format!(
+            "{BRACKETED_BUY}\n  bot.buy{{ symbol = 'MNQ', size = 1, type = 'limit', price = q.bid - 100 }}"
+        ),
         3.0,
         "state.flatten_all = bot.flatten_all()",
     );

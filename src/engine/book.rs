@@ -636,7 +636,11 @@ impl Book {
 
     /// Broker ids of one entry's working legs not yet asked to cancel, marked as cancel sent.
     pub fn take_legs_of(&mut self, parent: u64) -> Vec<i64> {
-        let Some(b) = self.orders.get_mut(&parent).and_then(|o| o.bracket.as_mut()) else {
+        let Some(b) = self
+            .orders
+            .get_mut(&parent)
+            .and_then(|o| o.bracket.as_mut())
+        else {
             return Vec::new();
         };
         let mut ids = Vec::new();

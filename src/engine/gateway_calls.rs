@@ -2,7 +2,6 @@
 //! reports back to the loop as an [`Input`]. A mutating call is sent exactly once: an unknown
 //! outcome is looked up, never repeated.
 
-
 use chrono::Utc;
 use tokio::sync::mpsc;
 

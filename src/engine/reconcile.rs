@@ -256,7 +256,10 @@ mod tests {
                 reason: "timed out".into(),
             })
         };
-        assert_eq!(verdict(lookup(since, failed()), since, grace), Verdict::Retry);
+        assert_eq!(
+            verdict(lookup(since, failed()), since, grace),
+            Verdict::Retry
+        );
         assert_eq!(
             verdict(lookup(since + grace * 10, failed()), since, grace),
             Verdict::Retry,

@@ -127,19 +127,26 @@ impl Core {
             .map(|p| {
                 let size = p.net_size();
                 let contract = self.contracts.get(p.contract_id.as_str());
-                let mark = contract
-                    .and_then(|c| self.quotes.get(&c.id))
-                    .map(|q| if q.last > 0.0 { q.last } else { (q.bid + q.ask) / 2.0 });
+                let mark = contract.and_then(|c| self.quotes.get(&c.id)).map(|q| {
+                    if q.last > 0.0 {
+                        q.last
+                    } else {
+                        (q.bid + q.ask) / 2.0
+                    }
+                });
                 let open_pnl = match (contract, mark) {
                     (Some(c), Some(m)) => {
-                        ((m - p.average_price) * f64::from(size) * c.point_value() * 100.0)
-                            .round()
+                        ((m - p.average_price) * f64::from(size) * c.point_value() * 100.0).round()
                             / 100.0
                     }
                     _ => 0.0,
                 };
                 // Legs that close this position sell a long, buy a short.
-                let closing = if size > 0 { OrderSide::Ask } else { OrderSide::Bid };
+                let closing = if size > 0 {
+                    OrderSide::Ask
+                } else {
+                    OrderSide::Bid
+                };
                 let legs: Vec<(LegKind, Leg)> = self
                     .book
                     .legs()
@@ -152,7 +159,10 @@ impl Core {
                     .map(|(_, k, l)| (k, *l))
                     .collect();
                 let nearest = |kind: LegKind| {
-                    let prices = legs.iter().filter(|(k, _)| *k == kind).filter_map(|(_, l)| l.price);
+                    let prices = legs
+                        .iter()
+                        .filter(|(k, _)| *k == kind)
+                        .filter_map(|(_, l)| l.price);
                     // The stop or target a long meets first is the highest stop and lowest target.
                     if (size > 0) == (kind == LegKind::StopLoss) {
                         prices.reduce(f64::max)
@@ -167,7 +177,8 @@ impl Core {
                     .sum();
                 PositionStatus {
                     contract: p.contract_id.clone(),
-                    symbol: contract.map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
+                    symbol: contract
+                        .map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
                     size,
                     avg_price: p.average_price,
                     open_pnl,
@@ -215,11 +226,19 @@ impl Core {
                     custom_tag: format!(
                         "{}-{}",
                         o.custom_tag,
-                        if kind == LegKind::StopLoss { "SL" } else { "TP" }
+                        if kind == LegKind::StopLoss {
+                            "SL"
+                        } else {
+                            "TP"
+                        }
                     ),
                     broker_id: Some(l.broker_id),
                     symbol: o.contract.symbol.to_string(),
-                    side: if l.side == OrderSide::Ask { "sell" } else { "buy" },
+                    side: if l.side == OrderSide::Ask {
+                        "sell"
+                    } else {
+                        "buy"
+                    },
                     size: i64::from(l.size),
                     filled: 0,
                     price: l.price,

@@ -8,8 +8,9 @@ use mlua::{Lua, Table};
 /// The wall-clock fields of `ms` (ms since the epoch) in Chicago: `year`, `month`, `day`,
 /// `hour`, `min`, `sec`, `wday` (1 = Sunday, as `os.date` counts) and `dst`.
 pub fn chicago_table(lua: &Lua, ms: i64) -> mlua::Result<Table> {
-    let utc = DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| mlua::Error::runtime(format!("bot.chicago_time: clock out of range ({ms} ms)")))?;
+    let utc = DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+        mlua::Error::runtime(format!("bot.chicago_time: clock out of range ({ms} ms)"))
+    })?;
     let t = utc.with_timezone(&Chicago);
     let table = lua.create_table_with_capacity(0, 8)?;
     table.raw_set("year", t.year())?;
@@ -31,7 +32,9 @@ mod tests {
 
     fn at(utc: &str) -> Table {
         let lua = Lua::new();
-        let ms = DateTime::parse_from_rfc3339(utc).unwrap().timestamp_millis();
+        let ms = DateTime::parse_from_rfc3339(utc)
+            .unwrap()
+            .timestamp_millis();
         chicago_table(&lua, ms).unwrap()
     }
 

@@ -7,10 +7,10 @@
 //! `on_webhook`. Every `bot.*` call reaches the engine through the [`Broker`] trait.
 
 mod api;
-mod exchange_time;
 pub mod broker;
 pub mod check;
 pub mod events;
+mod exchange_time;
 mod host;
 mod mailbox;
 mod runner;

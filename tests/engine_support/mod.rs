@@ -1,5 +1,6 @@
 //! Shared by the engine integration tests: an engine on the simulator over loopback with one
 //! probe strategy, and reading back what the probe saved in `state`.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
