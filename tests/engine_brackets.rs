@@ -227,3 +227,30 @@ async fn flatten_all_closes_every_position_and_cancels_every_order_on_the_accoun
     let state = stop(run).await;
     assert_eq!(state["flatten_all"], true, "{state}");
 }
+
+#[tokio::test]
+async fn a_reversal_cancels_the_legs_of_the_old_side() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = once_protected(
+        BRACKETED_BUY,
+        0.5,
+        "state.sold = bot.sell{ symbol = 'MNQ', size = 2 } ~= nil",
+    );
+    let run = start_engine(&sim, dir.path(), &script, fast_options()).await;
+    sim.step_quotes(1);
+    wait_protected(&run).await;
+    let (client, account) = (run.client.clone(), run.account);
+    eventually("short 1 with the long's legs cancelled", || {
+        let client = client.clone();
+        async move {
+            let positions = client.open_positions(account).await.unwrap();
+            client.open_orders(account).await.unwrap().is_empty()
+                && positions.len() == 1
+                && positions[0].net_size() == -1
+        }
+    })
+    .await;
+    let state = stop(run).await;
+    assert_eq!(state["sold"], true, "{state}");
+}

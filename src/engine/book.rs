@@ -230,7 +230,14 @@ pub struct Book {
     positions: HashMap<Arc<str>, Position>,
     strategy_positions: HashMap<(String, Arc<str>), StrategyPosition>,
     seen_trades: HashSet<i64>,
+    /// Fills of orders not (yet) known as ours: the hub can report a fill before the order's id
+    /// is known (a place of unknown outcome), so they are attributed once it is.
+    unattributed: Vec<Trade>,
 }
+
+/// How many unattributed fills are kept (the oldest go first); fills of orders placed by hand
+/// land here too and must not grow without bound.
+const UNATTRIBUTED_KEPT: usize = 256;
 
 /// Keeps customTags short and free of the separators they are parsed by.
 fn tag_part(s: &str) -> String {
@@ -274,6 +281,7 @@ impl Book {
             positions: HashMap::new(),
             strategy_positions: HashMap::new(),
             seen_trades: HashSet::new(),
+            unattributed: Vec::new(),
         }
     }
 
@@ -491,9 +499,17 @@ impl Book {
     /// Attributes a fill (seen for the first time) to the strategy whose order it filled and
     /// updates that strategy's position. `None` for a fill of an order that is not ours.
     pub fn attribute_trade(&mut self, trade: &Trade) -> Option<AttributedFill> {
-        let (local_id, is_child) = match self.by_broker.get(&trade.order_id) {
-            Some(&id) => (id, false),
-            None => (*self.child_of.get(&trade.order_id)?, true),
+        let known = self
+            .by_broker
+            .get(&trade.order_id)
+            .map(|&id| (id, false))
+            .or_else(|| self.child_of.get(&trade.order_id).map(|&id| (id, true)));
+        let Some((local_id, is_child)) = known else {
+            if self.unattributed.len() >= UNATTRIBUTED_KEPT {
+                self.unattributed.remove(0);
+            }
+            self.unattributed.push(trade.clone());
+            return None;
         };
         let o = self.orders.get(&local_id)?;
         let leg = if is_child {
@@ -517,6 +533,22 @@ impl Book {
             before,
             after: position.size,
         })
+    }
+
+    /// Attributes the kept fills whose orders are now known to be ours (call after an order's
+    /// broker id became known).
+    pub fn attribute_late_fills(&mut self) -> Vec<AttributedFill> {
+        if self.unattributed.is_empty() {
+            return Vec::new();
+        }
+        let kept = std::mem::take(&mut self.unattributed);
+        let (ours, others): (Vec<Trade>, Vec<Trade>) = kept.into_iter().partition(|t| {
+            self.by_broker.contains_key(&t.order_id) || self.child_of.contains_key(&t.order_id)
+        });
+        self.unattributed = others;
+        ours.iter()
+            .filter_map(|t| self.attribute_trade(t))
+            .collect()
     }
 
     /// Marks fills as counted without attributing them (the day's trades seen at start-up).

@@ -50,6 +50,7 @@ pub(crate) struct Core {
     pub(super) user_label: String,
     /// Strategies the host stopped running whose orders were already flattened.
     pub(super) removed: HashSet<String>,
+    pub(super) reconcile_throttle: super::reconcile::ReconcileThrottle,
 }
 
 fn now_ms() -> i64 {
@@ -90,6 +91,7 @@ impl Core {
             market_label: "connecting".into(),
             user_label: "connecting".into(),
             removed: HashSet::new(),
+            reconcile_throttle: Default::default(),
         }
     }
 
@@ -334,7 +336,10 @@ impl Core {
 
     pub(super) fn on_order(&mut self, order: &Order) {
         match self.book.apply_order(order) {
-            Some(Changed::Order(local_id)) => self.emit_order(local_id),
+            Some(Changed::Order(local_id)) => {
+                self.emit_order(local_id);
+                self.attribute_late_fills();
+            }
             Some(Changed::Bracket(local_id)) => {
                 let Some(o) = self.book.get(local_id) else {
                     return;
@@ -507,6 +512,7 @@ impl Core {
     pub(super) fn on_tick(&mut self) {
         self.resolve_declared();
         self.flatten_removed();
+        self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {:.2} reached",

@@ -37,6 +37,16 @@ const LOOKUP_BACKOFF: Backoff = Backoff {
     jitter: 0.2,
 };
 
+/// The least time between two account snapshots (three REST calls each).
+pub const RECONCILE_SPACING: Duration = Duration::from_secs(1);
+
+/// Coalesces snapshot requests (see [`Core::reconcile`]).
+#[derive(Debug, Default)]
+pub struct ReconcileThrottle {
+    last: Option<Instant>,
+    due: bool,
+}
+
 /// One lookup of an order whose place outcome is unknown.
 #[derive(Debug)]
 pub struct Lookup {
@@ -105,6 +115,7 @@ impl Core {
                 self.book.placed(local_id, broker_id);
                 self.emit_order(local_id);
                 self.cancel_if_unwanted(local_id, broker_id);
+                self.attribute_late_fills();
             }
             Err(GatewayError::Rejected {
                 code_name,
@@ -189,6 +200,7 @@ impl Core {
                 self.book.placed(local_id, o.id);
                 self.book.apply_order(&o);
                 self.emit_order(local_id);
+                self.attribute_late_fills();
                 if !o.status.is_terminal() {
                     self.cancel_if_unwanted(local_id, o.id);
                 }
@@ -227,9 +239,32 @@ impl Core {
         }
     }
 
-    pub(super) fn reconcile(&self) {
+    /// Reads the account's orders, positions and fills. Asked for by every reconnect and every
+    /// unknown outcome, so after an outage the asks are coalesced: at most one snapshot per
+    /// [`RECONCILE_SPACING`], the rest folded into the next (on the loop's tick).
+    pub(super) fn reconcile(&mut self) {
+        self.reconcile_throttle.due = true;
+        self.reconcile_if_due();
+    }
+
+    pub(super) fn reconcile_if_due(&mut self) {
+        let now = Instant::now();
+        let t = &mut self.reconcile_throttle;
+        if !t.due || t.last.is_some_and(|last| now < last + RECONCILE_SPACING) {
+            return;
+        }
+        t.due = false;
+        t.last = Some(now);
         let since = self.started - chrono::Duration::minutes(5);
         calls::spawn_snapshot(self.client.clone(), self.tx.clone(), self.account.id, since);
+    }
+
+    /// Fills the hub reported before their order was known as ours, now attributed.
+    pub(super) fn attribute_late_fills(&mut self) {
+        for fill in self.book.attribute_late_fills() {
+            self.emit_fill(&fill);
+            self.after_fill(&fill);
+        }
     }
 }
 

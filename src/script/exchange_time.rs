@@ -57,7 +57,12 @@ mod tests {
     use super::*;
 
     fn at(utc: &str) -> ChicagoTime {
-        chicago_time(DateTime::parse_from_rfc3339(utc).unwrap().timestamp_millis()).unwrap()
+        chicago_time(
+            DateTime::parse_from_rfc3339(utc)
+                .unwrap()
+                .timestamp_millis(),
+        )
+        .unwrap()
     }
 
     #[test]
