@@ -61,7 +61,7 @@ pub struct Lookup {
 /// What one lookup settles.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
-    Found(Order),
+    Found(Box<Order>),
     /// A search that succeeded, sent after the grace period, did not find it.
     NotPlaced,
     /// Still unknown: look again later.
@@ -71,7 +71,7 @@ pub enum Verdict {
 /// The verdict of a lookup of an order unknown since `unknown_since`.
 pub fn verdict(lookup: Lookup, unknown_since: Instant, grace: Duration) -> Verdict {
     match lookup.result {
-        Ok(Some(order)) => Verdict::Found(order),
+        Ok(Some(order)) => Verdict::Found(Box::new(order)),
         Ok(None) if lookup.asked_at >= unknown_since + grace => Verdict::NotPlaced,
         Ok(None) | Err(_) => Verdict::Retry,
     }
