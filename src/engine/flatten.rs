@@ -115,12 +115,7 @@ impl Core {
             .map(|p| (p.contract_id.clone(), p.net_size()))
             .collect();
         for (contract_id, account) in held {
-            let owned: i32 = self
-                .book
-                .strategies()
-                .iter()
-                .map(|s| self.book.strategy_position(s, &contract_id).size)
-                .sum();
+            let owned = self.held_by_strategies(&contract_id);
             let rest = account - owned;
             if rest == 0 || rest.signum() != account.signum() || rest.abs() > account.abs() {
                 continue;
@@ -152,14 +147,7 @@ impl Core {
         contract: &Arc<ContractInfo>,
     ) -> Result<(), Refusal> {
         let held = if owner == ACCOUNT_OWNER {
-            let owned: i32 = self
-                .book
-                .strategies()
-                .iter()
-                .filter(|s| *s != ACCOUNT_OWNER)
-                .map(|s| self.book.strategy_position(s, &contract.id).size)
-                .sum();
-            self.book.position(&contract.id).0 - owned
+            self.book.position(&contract.id).0 - self.held_by_strategies(&contract.id)
         } else {
             self.book.strategy_position(owner, &contract.id).size
         };
@@ -191,6 +179,17 @@ impl Core {
             .map_err(|e| Refusal::new(e.reason))?;
         self.send_approved(approved, Arc::clone(contract));
         Ok(())
+    }
+
+    /// What the strategies' own fills say they hold on a contract (the account's earlier
+    /// closes of unowned positions not counted: what they closed is gone from the account too).
+    fn held_by_strategies(&self, contract_id: &str) -> i32 {
+        self.book
+            .strategies()
+            .iter()
+            .filter(|s| *s != ACCOUNT_OWNER)
+            .map(|s| self.book.strategy_position(s, contract_id).size)
+            .sum()
     }
 
     fn send_cancel(&self, broker_id: i64) {
