@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::gateway::wire::{Order, OrderStatus, OrderType as WireOrderType, Position, Trade};
+use crate::gateway::wire::{Order, OrderStatus, Position, Trade};
 use crate::risk::Exposure;
 use crate::script::{OrderIntent, Side};
 
@@ -68,21 +68,6 @@ impl OrderState {
     }
 }
 
-/// A bracket's children, known once the user hub reports them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Bracket {
-    pub stop_loss: Option<(i64, OrderStatus)>,
-    pub take_profit: Option<(i64, OrderStatus)>,
-}
-
-impl Bracket {
-    /// A position counts as protected only once both children are confirmed working.
-    pub fn protects(&self) -> bool {
-        matches!(self.stop_loss, Some((_, OrderStatus::Open)))
-            && matches!(self.take_profit, Some((_, OrderStatus::Open)))
-    }
-}
-
 /// One order a strategy placed through the engine.
 #[derive(Debug, Clone)]
 pub struct LocalOrder {
@@ -101,6 +86,10 @@ pub struct LocalOrder {
     /// `bot.cancel` came while the place call was still in flight: cancel as soon as the
     /// gateway's id is known.
     pub cancel_pending: bool,
+    /// Its position was flattened: bracket legs reported from now on are cancelled at once.
+    pub legs_unwanted: bool,
+    /// When the place call's outcome became unknown (for the "not placed" grace period).
+    pub unknown_since: Option<tokio::time::Instant>,
 }
 
 /// What an order update changed.
@@ -116,9 +105,26 @@ pub enum Changed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributedFill {
     pub strategy: String,
+    /// The order it filled (for a bracket leg: the entry's local id).
     pub local_id: u64,
+    /// Set when a bracket leg filled, not the entry.
+    pub leg: Option<LegKind>,
     pub contract: Arc<ContractInfo>,
     pub trade: Trade,
+    /// The strategy's position on the contract before and after this fill.
+    pub before: i32,
+    pub after: i32,
+}
+
+impl AttributedFill {
+    /// A leg is an exit: a leg fill that did not bring the position toward flat (it was already
+    /// flat, or the fill grew or flipped it) opened a position nobody asked for.
+    pub fn is_orphan_leg(&self) -> bool {
+        let reduced = self.before != 0
+            && self.after.abs() < self.before.abs()
+            && (self.after == 0 || self.after.signum() == self.before.signum());
+        self.leg.is_some() && !reduced
+    }
 }
 
 /// A strategy's own position on a contract, from its fills.
@@ -161,7 +167,14 @@ pub struct Book {
     positions: HashMap<Arc<str>, Position>,
     strategy_positions: HashMap<(String, Arc<str>), StrategyPosition>,
     seen_trades: HashSet<i64>,
+    /// Fills of orders not (yet) known as ours: the hub can report a fill before the order's id
+    /// is known (a place of unknown outcome), so they are attributed once it is.
+    unattributed: Vec<Trade>,
 }
+
+/// How many unattributed fills are kept (the oldest go first); fills of orders placed by hand
+/// land here too and must not grow without bound.
+const UNATTRIBUTED_KEPT: usize = 256;
 
 /// Keeps customTags short and free of the separators they are parsed by.
 fn tag_part(s: &str) -> String {
@@ -205,6 +218,7 @@ impl Book {
             positions: HashMap::new(),
             strategy_positions: HashMap::new(),
             seen_trades: HashSet::new(),
+            unattributed: Vec::new(),
         }
     }
 
@@ -234,6 +248,8 @@ impl Book {
             sent_at: Utc::now(),
             reason: None,
             cancel_pending: false,
+            legs_unwanted: false,
+            unknown_since: None,
         })
     }
 
@@ -313,26 +329,6 @@ impl Book {
         None
     }
 
-    fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<Changed> {
-        let tag = order.custom_tag.as_deref().unwrap_or("");
-        let p = self.orders.get_mut(&parent_id)?;
-        let bracket = p.bracket.get_or_insert_with(Bracket::default);
-        let is_stop = tag.ends_with("-SL")
-            || (!tag.ends_with("-TP")
-                && matches!(
-                    order.order_type,
-                    WireOrderType::Stop | WireOrderType::TrailingStop
-                ));
-        let slot = if is_stop {
-            &mut bracket.stop_loss
-        } else {
-            &mut bracket.take_profit
-        };
-        let before = *slot;
-        *slot = Some((order.id, order.status));
-        (before != *slot).then_some(Changed::Bracket(parent_id))
-    }
-
     /// Applies a position update (size 0 or type Undefined means flat).
     pub fn apply_position(&mut self, position: &Position) -> bool {
         let key: Arc<str> = position.contract_id.as_str().into();
@@ -399,23 +395,56 @@ impl Book {
     /// Attributes a fill (seen for the first time) to the strategy whose order it filled and
     /// updates that strategy's position. `None` for a fill of an order that is not ours.
     pub fn attribute_trade(&mut self, trade: &Trade) -> Option<AttributedFill> {
-        let local_id = *self
+        let known = self
             .by_broker
             .get(&trade.order_id)
-            .or_else(|| self.child_of.get(&trade.order_id))?;
+            .map(|&id| (id, false))
+            .or_else(|| self.child_of.get(&trade.order_id).map(|&id| (id, true)));
+        let Some((local_id, is_child)) = known else {
+            if self.unattributed.len() >= UNATTRIBUTED_KEPT {
+                self.unattributed.remove(0);
+            }
+            self.unattributed.push(trade.clone());
+            return None;
+        };
         let o = self.orders.get(&local_id)?;
-        let fill = AttributedFill {
-            strategy: o.strategy.clone(),
-            local_id,
-            contract: o.contract.clone(),
-            trade: trade.clone(),
+        let leg = if is_child {
+            let b = o.bracket.as_ref()?;
+            b.legs()
+                .find(|(_, l)| l.broker_id == trade.order_id)
+                .map(|(k, _)| k)
+        } else {
+            None
         };
         let key = (o.strategy.clone(), o.contract.id.clone());
-        self.strategy_positions
-            .entry(key)
-            .or_default()
-            .apply(trade.side.sign() * trade.size, trade.price);
-        Some(fill)
+        let position = self.strategy_positions.entry(key).or_default();
+        let before = position.size;
+        position.apply(trade.side.sign() * trade.size, trade.price);
+        Some(AttributedFill {
+            strategy: o.strategy.clone(),
+            local_id,
+            leg,
+            contract: o.contract.clone(),
+            trade: trade.clone(),
+            before,
+            after: position.size,
+        })
+    }
+
+    /// Attributes the kept fills whose orders are now known to be ours (call after an order's
+    /// broker id became known).
+    pub fn attribute_late_fills(&mut self) -> Vec<AttributedFill> {
+        if self.unattributed.is_empty() {
+            return Vec::new();
+        }
+        let kept = std::mem::take(&mut self.unattributed);
+        let (ours, others): (Vec<Trade>, Vec<Trade>) = kept.into_iter().partition(|t| {
+            self.by_broker.contains_key(&t.order_id) || self.child_of.contains_key(&t.order_id)
+        });
+        self.unattributed = others;
+        ours.iter()
+            .filter_map(|t| self.attribute_trade(t))
+            .collect()
     }
 
     /// Marks fills as counted without attributing them (the day's trades seen at start-up).
@@ -468,14 +497,9 @@ impl Book {
             if let (Some(id), false) = (o.broker_id, o.state.is_terminal()) {
                 ids.push(id);
             }
-            for (id, status) in o
-                .bracket
-                .iter()
-                .flat_map(|b| [b.stop_loss, b.take_profit])
-                .flatten()
-            {
-                if !status.is_terminal() {
-                    ids.push(id);
+            for (_, leg) in o.bracket.iter().flat_map(Bracket::legs) {
+                if leg.is_working() {
+                    ids.push(leg.broker_id);
                 }
             }
         }
@@ -497,6 +521,24 @@ impl Book {
         ids
     }
 
+    /// Strategies that have orders, legs or a position in the book.
+    pub fn strategies(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.orders.values().map(|o| o.strategy.clone()).collect();
+        names.extend(self.strategy_positions.keys().map(|(s, _)| s.clone()));
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether a strategy still has anything working or held.
+    pub fn has_exposure(&self, strategy: &str) -> bool {
+        !self.working_for(strategy, None).is_empty()
+            || !self.strategy_contracts(strategy).is_empty()
+            || self
+                .legs()
+                .any(|(o, _, l)| o.strategy == strategy && l.is_working() && !l.cancel_sent)
+    }
+
     /// Contracts a strategy holds a position in.
     pub fn strategy_contracts(&self, strategy: &str) -> Vec<Arc<str>> {
         self.strategy_positions
@@ -506,6 +548,10 @@ impl Book {
             .collect()
     }
 }
+
+#[path = "book_legs.rs"]
+mod legs;
+pub use legs::{Bracket, Leg, LegKind};
 
 #[cfg(test)]
 #[path = "book_tests.rs"]

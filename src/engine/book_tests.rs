@@ -199,3 +199,70 @@ fn positions_replace_and_report_changes() {
     );
     assert_eq!(book.position("CON.F.US.MNQ.Z26"), (0, 0.0));
 }
+
+#[test]
+fn a_fill_seen_before_its_order_is_attributed_once_the_order_is_known() {
+    let mut book = Book::new("r");
+    let tag = book
+        .insert("s", mnq(), intent(Side::Buy, 1))
+        .custom_tag
+        .clone();
+    let t = trade(7, 100, OrderSide::Bid, 1, 100.0);
+    assert!(book.first_sight(&t));
+    assert_eq!(book.attribute_trade(&t), None, "order 100 is not known yet");
+    assert!(book.attribute_late_fills().is_empty());
+    book.apply_order(&wire_order(100, &tag, OrderStatus::Filled, 1));
+    let late = book.attribute_late_fills();
+    assert_eq!(late.len(), 1);
+    assert_eq!((late[0].local_id, late[0].after), (1, 1));
+    assert!(book.attribute_late_fills().is_empty(), "attributed once");
+    assert_eq!(book.strategy_position("s", "CON.F.US.MNQ.Z26").size, 1);
+}
+
+#[test]
+fn an_unknown_order_counts_as_working_for_the_risk_guard() {
+    let mut book = Book::new("r");
+    book.insert("s", mnq(), intent(Side::Buy, 2));
+    book.get_mut(1).unwrap().state = OrderState::Unknown;
+    let e = book.exposure("s", "CON.F.US.MNQ.Z26");
+    assert_eq!((e.account_working_buy, e.strategy_working_buy), (2, 2));
+}
+
+#[test]
+fn a_leg_fill_that_does_not_reduce_the_position_is_an_orphan() {
+    let mut book = Book::new("r");
+    let mut i = intent(Side::Buy, 1);
+    i.stop_loss_ticks = Some(8);
+    let tag = book.insert("s", mnq(), i).custom_tag.clone();
+    book.placed(1, 100);
+    let mut sl = wire_order(101, &format!("{tag}-SL"), OrderStatus::Open, 0);
+    sl.order_type = WireType::Stop;
+    sl.side = OrderSide::Ask;
+    sl.size = 1;
+    sl.stop_price = Some(98.0);
+    book.apply_order(&sl);
+    let entry = book
+        .attribute_trade(&trade(1, 100, OrderSide::Bid, 1, 100.0))
+        .unwrap();
+    assert!(!entry.is_orphan_leg());
+    let exit = book
+        .attribute_trade(&trade(2, 101, OrderSide::Ask, 1, 98.0))
+        .unwrap();
+    assert_eq!(
+        (exit.leg, exit.before, exit.after),
+        (Some(LegKind::StopLoss), 1, 0)
+    );
+    assert!(
+        !exit.is_orphan_leg(),
+        "a stop that closes the position is its job"
+    );
+    let again = book
+        .attribute_trade(&trade(3, 101, OrderSide::Ask, 1, 97.0))
+        .unwrap();
+    assert!(again.is_orphan_leg(), "from flat it opens a position");
+    assert_eq!(book.take_legs_to_cancel(Some("s"), None, None), vec![101]);
+    assert!(
+        book.take_legs_to_cancel(Some("s"), None, None).is_empty(),
+        "a cancel is sent once"
+    );
+}

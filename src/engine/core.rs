@@ -47,6 +47,9 @@ pub(crate) struct Core {
     pub(super) seen_strategies: HashMap<String, (u64, Option<String>, u64)>,
     pub(super) market_state: ConnectionState,
     pub(super) user_state: ConnectionState,
+    /// Strategies the host stopped running whose orders were already flattened.
+    pub(super) removed: HashSet<String>,
+    pub(super) reconcile_throttle: super::reconcile::ReconcileThrottle,
 }
 
 fn now_ms() -> i64 {
@@ -86,6 +89,8 @@ impl Core {
             seen_strategies: HashMap::new(),
             market_state: ConnectionState::default(),
             user_state: ConnectionState::default(),
+            removed: HashSet::new(),
+            reconcile_throttle: Default::default(),
         }
     }
 
@@ -192,7 +197,7 @@ impl Core {
                 }
             }
             Input::Placed { local_id, result } => self.on_placed(local_id, result),
-            Input::PlaceReconciled { local_id, order } => self.on_place_reconciled(local_id, order),
+            Input::PlaceLookedUp(lookup) => self.on_place_looked_up(lookup),
             Input::Mutated { what, result } => match result {
                 Ok(()) => tracing::info!("{what}: done"),
                 Err(e) if e.is_outcome_unknown() => {
@@ -318,14 +323,17 @@ impl Core {
 
     pub(super) fn on_order(&mut self, order: &Order) {
         match self.book.apply_order(order) {
-            Some(Changed::Order(local_id)) => self.emit_order(local_id),
+            Some(Changed::Order(local_id)) => {
+                self.emit_order(local_id);
+                self.attribute_late_fills();
+            }
             Some(Changed::Bracket(local_id)) => {
                 let Some(o) = self.book.get(local_id) else {
                     return;
                 };
                 let Some(b) = &o.bracket else { return };
-                let leg = |l: Option<(i64, crate::gateway::wire::OrderStatus)>| {
-                    l.map_or("not yet", |(_, s)| OrderState::Broker(s).label())
+                let leg = |l: Option<super::book::Leg>| {
+                    l.map_or("not yet", |l| OrderState::Broker(l.status).label())
                 };
                 tracing::info!(
                     strategy = %o.strategy,
@@ -335,6 +343,7 @@ impl Core {
                     leg(b.take_profit),
                     if b.protects() { " (position protected)" } else { "" }
                 );
+                self.on_leg_update(local_id);
             }
             None => {}
         }
@@ -350,7 +359,10 @@ impl Core {
             tracing::error!("saving the daily P&L: {e}");
         }
         match self.book.attribute_trade(trade) {
-            Some(fill) => self.emit_fill(&fill),
+            Some(fill) => {
+                self.emit_fill(&fill);
+                self.after_fill(&fill);
+            }
             None => tracing::info!("fill on order {} (not a moontick order)", trade.order_id),
         }
     }
@@ -481,6 +493,8 @@ impl Core {
 
     pub(super) fn on_tick(&mut self) {
         self.resolve_declared();
+        self.flatten_removed();
+        self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {:.2} reached",
@@ -497,7 +511,12 @@ impl Core {
         if let Err(e) = self.guard.halt(reason) {
             tracing::error!("saving the halt: {e}");
         }
-        for id in self.book.working_broker_ids() {
+        let mut ids = self.book.working_broker_ids();
+        // Legs included; marked so a later report of them does not cancel them twice.
+        ids.extend(self.book.take_legs_to_cancel(None, None, None));
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
             calls::spawn_cancel(self.client.clone(), self.tx.clone(), self.account.id, id);
         }
         let held: Vec<String> = self

@@ -2,8 +2,6 @@
 //! reports back to the loop as an [`Input`]. A mutating call is sent exactly once: an unknown
 //! outcome is looked up, never repeated. Places and modifies take the risk guard's approval.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use tokio::sync::mpsc;
 
@@ -65,47 +63,6 @@ pub fn spawn_place(
     tokio::spawn(async move {
         let result = client.place_order(&order).await;
         let _ = tx.send(Input::Placed { local_id, result }).await;
-    });
-}
-
-/// Looks for an order whose place outcome is unknown, by its customTag, a few times (the user
-/// hub may also report it meanwhile). Not found after the last look means it was never placed.
-pub fn spawn_find_unknown(
-    client: GatewayClient,
-    tx: mpsc::Sender<Input>,
-    account_id: i32,
-    local_id: u64,
-    custom_tag: String,
-    sent_at: chrono::DateTime<Utc>,
-) {
-    tokio::spawn(async move {
-        let since = Timestamp::from(sent_at - chrono::Duration::minutes(2));
-        for wait in [0u64, 500, 1000, 2000, 4000] {
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            match client.search_orders(account_id, since, None).await {
-                Ok(orders) => {
-                    if let Some(o) = orders
-                        .into_iter()
-                        .find(|o| o.custom_tag.as_deref() == Some(custom_tag.as_str()))
-                    {
-                        let _ = tx
-                            .send(Input::PlaceReconciled {
-                                local_id,
-                                order: Some(o),
-                            })
-                            .await;
-                        return;
-                    }
-                }
-                Err(e) => tracing::warn!("reconciling order {custom_tag}: {e}"),
-            }
-        }
-        let _ = tx
-            .send(Input::PlaceReconciled {
-                local_id,
-                order: None,
-            })
-            .await;
     });
 }
 

@@ -10,6 +10,7 @@ mod book;
 mod broker;
 mod contracts;
 mod core;
+mod flatten;
 mod gateway_calls;
 mod publish;
 mod reconcile;
@@ -69,11 +70,8 @@ pub(crate) enum Input {
         local_id: u64,
         result: Result<i64, GatewayError>,
     },
-    /// An unknown-outcome place was looked for at the broker: found, or given up on.
-    PlaceReconciled {
-        local_id: u64,
-        order: Option<Order>,
-    },
+    /// An unknown-outcome place was looked for at the broker (see [`reconcile`]).
+    PlaceLookedUp(reconcile::Lookup),
     /// A cancel/modify/close came back; an unknown outcome triggers a reconcile.
     Mutated {
         what: String,

@@ -1,8 +1,10 @@
 //! Building and republishing the engine's [`EngineStatus`] from the loop's state, and turning the
 //! host's per-strategy counters into metric increments.
 
+use super::book::{Leg, LegKind, OrderState};
 use super::core::Core;
 use super::status::{EngineStatus, OrderStatusView, PositionStatus};
+use crate::gateway::wire::{OrderSide, OrderStatus};
 
 impl Core {
     /// Republishes the status snapshot when it changed.
@@ -24,36 +26,8 @@ impl Core {
             halted: self.guard.halted().map(str::to_string),
             realized_pnl: self.guard.realized_pnl(),
             open_pnl: (self.open_pnl() * 100.0).round() / 100.0,
-            positions: self
-                .book
-                .positions()
-                .map(|p| PositionStatus {
-                    contract: p.contract_id.clone(),
-                    symbol: self
-                        .contracts
-                        .get(p.contract_id.as_str())
-                        .map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
-                    size: p.net_size(),
-                    avg_price: p.average_price,
-                })
-                .collect(),
-            open_orders: self
-                .book
-                .orders()
-                .filter(|o| !o.state.is_terminal())
-                .map(|o| OrderStatusView {
-                    id: o.local_id,
-                    strategy: o.strategy.clone(),
-                    custom_tag: o.custom_tag.clone(),
-                    broker_id: o.broker_id,
-                    symbol: o.contract.symbol.to_string(),
-                    side: o.intent.side.as_str(),
-                    size: o.intent.size,
-                    filled: o.filled,
-                    status: o.state.label(),
-                    protected: o.bracket.as_ref().map(|b| b.protects()),
-                })
-                .collect(),
+            positions: self.position_statuses(),
+            open_orders: self.order_statuses(),
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -62,6 +36,133 @@ impl Core {
             }
             changed
         });
+    }
+
+    /// Every account position with its open P&L and the legs that protect it.
+    fn position_statuses(&self) -> Vec<PositionStatus> {
+        let mut out: Vec<PositionStatus> = self
+            .book
+            .positions()
+            .map(|p| {
+                let size = p.net_size();
+                let contract = self.contracts.get(p.contract_id.as_str());
+                let mark = contract
+                    .and_then(|c| self.quotes.get(&c.id))
+                    .and_then(|q| q.mark());
+                let open_pnl = match (contract, mark) {
+                    (Some(c), Some(m)) => {
+                        ((m - p.average_price) * f64::from(size) * c.point_value() * 100.0).round()
+                            / 100.0
+                    }
+                    _ => 0.0,
+                };
+                // Legs that close this position sell a long, buy a short.
+                let closing = if size > 0 {
+                    OrderSide::Ask
+                } else {
+                    OrderSide::Bid
+                };
+                let legs: Vec<(LegKind, Leg)> = self
+                    .book
+                    .legs()
+                    .filter(|(o, _, l)| {
+                        *o.contract.id == *p.contract_id
+                            && l.status == OrderStatus::Open
+                            && !l.cancel_sent
+                            && l.side == closing
+                    })
+                    .map(|(_, k, l)| (k, *l))
+                    .collect();
+                let nearest = |kind: LegKind| {
+                    let prices = legs
+                        .iter()
+                        .filter(|(k, _)| *k == kind)
+                        .filter_map(|(_, l)| l.price);
+                    // The stop or target a long meets first is the highest stop and lowest target.
+                    if (size > 0) == (kind == LegKind::StopLoss) {
+                        prices.reduce(f64::max)
+                    } else {
+                        prices.reduce(f64::min)
+                    }
+                };
+                let stop_cover: i32 = legs
+                    .iter()
+                    .filter(|(k, _)| *k == LegKind::StopLoss)
+                    .map(|(_, l)| l.size)
+                    .sum();
+                PositionStatus {
+                    contract: p.contract_id.clone(),
+                    symbol: contract
+                        .map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
+                    size,
+                    avg_price: p.average_price,
+                    open_pnl,
+                    stop_price: nearest(LegKind::StopLoss),
+                    target_price: nearest(LegKind::TakeProfit),
+                    protected: size != 0 && stop_cover >= size.abs(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.contract.cmp(&b.contract));
+        out
+    }
+
+    /// Every working order: our entries (including `unknown` ones), their legs, sorted by id.
+    fn order_statuses(&self) -> Vec<OrderStatusView> {
+        let mut out: Vec<OrderStatusView> = self
+            .book
+            .orders()
+            .filter(|o| !o.state.is_terminal())
+            .map(|o| OrderStatusView {
+                id: o.local_id,
+                strategy: o.strategy.clone(),
+                kind: "entry",
+                parent: None,
+                custom_tag: o.custom_tag.clone(),
+                broker_id: o.broker_id,
+                symbol: o.contract.symbol.to_string(),
+                side: o.intent.side.as_str(),
+                size: o.intent.size,
+                filled: o.filled,
+                price: o.intent.price.or(o.intent.stop_price),
+                status: o.state.label(),
+                protected: o.bracket.as_ref().map(|b| b.protects()),
+            })
+            .collect();
+        out.extend(
+            self.book
+                .legs()
+                .filter(|(_, _, l)| l.is_working())
+                .map(|(o, kind, l)| OrderStatusView {
+                    id: l.local_id,
+                    strategy: o.strategy.clone(),
+                    kind: kind.as_str(),
+                    parent: Some(o.local_id),
+                    custom_tag: format!(
+                        "{}-{}",
+                        o.custom_tag,
+                        if kind == LegKind::StopLoss {
+                            "SL"
+                        } else {
+                            "TP"
+                        }
+                    ),
+                    broker_id: Some(l.broker_id),
+                    symbol: o.contract.symbol.to_string(),
+                    side: if l.side == OrderSide::Ask {
+                        "sell"
+                    } else {
+                        "buy"
+                    },
+                    size: i64::from(l.size),
+                    filled: 0,
+                    price: l.price,
+                    status: OrderState::Broker(l.status).label(),
+                    protected: None,
+                }),
+        );
+        out.sort_by_key(|o| o.id);
+        out
     }
 
     /// Turns the host's per-strategy counters into metric increments.

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::gateway::requests::ModifyOrderRequest;
 use crate::risk::{Exposure, ProposedOrder, RiskApproved, StrategyLimits};
 use crate::script::{
-    AccountView, BotCall, BotReply, OrderHandle, OrderIntent, OrderType, OrderView, PositionView,
-    Refusal, Side,
+    AccountView, BotCall, BotReply, OrderHandle, OrderIntent, OrderView, PositionView, Refusal,
+    Side,
 };
 
 impl Core {
@@ -25,6 +25,7 @@ impl Core {
             BotCall::Cancel { id } => done(self.cancel(strategy, id)),
             BotCall::Modify { id, change } => done(self.modify(strategy, id, change)),
             BotCall::Flatten { symbol } => done(self.flatten(strategy, symbol.as_deref())),
+            BotCall::FlattenAll => done(self.flatten_all(strategy)),
             BotCall::Halt { reason } => {
                 self.halt(&format!("{strategy}: {reason}"));
                 BotReply::Done
@@ -219,72 +220,6 @@ impl Core {
         Ok(())
     }
 
-    /// Cancels the strategy's working orders and closes its own position (on one symbol or
-    /// all) with market orders, which the guard lets through even when halted.
-    pub(super) fn flatten(&mut self, strategy: &str, symbol: Option<&str>) -> Result<(), Refusal> {
-        let contracts: Vec<Arc<ContractInfo>> = match symbol {
-            Some(s) => vec![
-                self.contract_for(s)
-                    .ok_or_else(|| Refusal::new(format!("unknown symbol {s}")))?,
-            ],
-            None => {
-                let mut ids = self.book.strategy_contracts(strategy);
-                ids.extend(
-                    self.book
-                        .working_for(strategy, None)
-                        .into_iter()
-                        .filter_map(|id| Some(self.book.get(id)?.contract.id.clone())),
-                );
-                ids.sort();
-                ids.dedup();
-                ids.iter()
-                    .filter_map(|id| self.contracts.get(id).cloned())
-                    .collect()
-            }
-        };
-        for contract in contracts {
-            for id in self.book.working_for(strategy, Some(&contract.id)) {
-                if let Some(broker_id) = self.book.get(id).and_then(|o| o.broker_id) {
-                    calls::spawn_cancel(
-                        self.client.clone(),
-                        self.tx.clone(),
-                        self.account.id,
-                        broker_id,
-                    );
-                }
-            }
-            let held = self.book.strategy_position(strategy, &contract.id).size;
-            if held == 0 {
-                continue;
-            }
-            let intent = OrderIntent {
-                symbol: contract.symbol.to_string(),
-                side: if held > 0 { Side::Sell } else { Side::Buy },
-                size: i64::from(held.abs()),
-                order_type: OrderType::Market,
-                price: None,
-                stop_price: None,
-                trail_price: None,
-                stop_loss_ticks: None,
-                take_profit_ticks: None,
-                tag: Some("flatten".into()),
-            };
-            let proposed = self.proposed(
-                strategy,
-                &contract.id,
-                intent.side,
-                held.unsigned_abs(),
-                intent,
-            );
-            let approved = self
-                .guard
-                .check_exit(proposed, held)
-                .map_err(|e| Refusal::new(e.to_string()))?;
-            self.send_approved(approved, contract);
-        }
-        Ok(())
-    }
-
     pub(super) fn position_view(&self, strategy: &str, symbol: &str) -> PositionView {
         let Some(c) = self.contract_for(symbol) else {
             return PositionView::default();
@@ -304,11 +239,13 @@ impl Core {
         }
     }
 
+    /// The strategy's working orders: entries, then their working bracket legs.
     pub(super) fn order_views(&self, strategy: &str, symbol: Option<&str>) -> Vec<OrderView> {
         let contract = symbol
             .and_then(|s| self.contract_for(s))
             .map(|c| c.id.clone());
-        self.book
+        let mut views: Vec<OrderView> = self
+            .book
             .working_for(strategy, contract.as_deref())
             .into_iter()
             .filter_map(|id| self.book.get(id))
@@ -322,7 +259,11 @@ impl Core {
                 stop_price: o.intent.stop_price,
                 status: o.state.label().to_string(),
                 tag: o.intent.tag.clone(),
+                kind: "entry",
+                parent: None,
             })
-            .collect()
+            .collect();
+        views.extend(self.leg_views(strategy, contract.as_deref()));
+        views
     }
 }

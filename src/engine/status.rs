@@ -55,18 +55,33 @@ pub struct PositionStatus {
     pub symbol: String,
     pub size: i32,
     pub avg_price: f64,
+    /// At the last price (the mid when there is none); 0 before the first quote.
+    pub open_pnl: f64,
+    /// The working stop-loss leg closest to the market, if any.
+    pub stop_price: Option<f64>,
+    /// The working take-profit leg closest to the market, if any.
+    pub target_price: Option<f64>,
+    /// Working stop-loss legs on the other side cover the whole position.
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrderStatusView {
+    /// The local id (`bot.orders()` ids; a leg has its own).
     pub id: u64,
     pub strategy: String,
+    /// `entry`, `stop_loss` or `take_profit`.
+    pub kind: &'static str,
+    /// For a leg: the entry's local id.
+    pub parent: Option<u64>,
     pub custom_tag: String,
     pub broker_id: Option<i64>,
     pub symbol: String,
     pub side: &'static str,
     pub size: i64,
     pub filled: i32,
+    /// Limit price of a limit entry or take profit, stop price of a stop entry or stop loss.
+    pub price: Option<f64>,
     pub status: &'static str,
     /// For a bracket entry: both children confirmed working.
     pub protected: Option<bool>,

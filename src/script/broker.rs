@@ -111,6 +111,10 @@ pub struct OrderView {
     pub stop_price: Option<f64>,
     pub status: String,
     pub tag: Option<String>,
+    /// `"entry"`, or `"stop_loss"`/`"take_profit"` for a bracket leg.
+    pub kind: &'static str,
+    /// For a bracket leg: the entry's id.
+    pub parent: Option<u64>,
 }
 
 /// `bot.account()`.
@@ -138,6 +142,8 @@ pub enum BotCall {
     Flatten {
         symbol: Option<String>,
     },
+    /// Closes every position and cancels every working order on the account, whoever owns it.
+    FlattenAll,
     /// The kill switch: no new orders, working orders cancelled, positions flattened.
     Halt {
         reason: String,
@@ -159,7 +165,10 @@ impl BotCall {
     /// and `bot.flatten`, which sends closing orders). The webhook relay must never answer 5xx
     /// once a handler made one of these: TradingView would resend and trade again.
     pub fn places_orders(&self) -> bool {
-        matches!(self, BotCall::Submit(_) | BotCall::Flatten { .. })
+        matches!(
+            self,
+            BotCall::Submit(_) | BotCall::Flatten { .. } | BotCall::FlattenAll
+        )
     }
 }
 
@@ -304,6 +313,7 @@ impl Broker for MemoryBroker {
             BotCall::Cancel { .. }
             | BotCall::Modify { .. }
             | BotCall::Flatten { .. }
+            | BotCall::FlattenAll
             | BotCall::Halt { .. } => BotReply::Done,
             BotCall::Position { symbol } => {
                 BotReply::Position(m.positions.get(&symbol).cloned().unwrap_or_default())

@@ -12,6 +12,7 @@ mod api;
 pub mod broker;
 pub mod check;
 pub mod events;
+mod exchange_time;
 mod host;
 mod mailbox;
 mod runner;

@@ -14,11 +14,16 @@ pub struct Backoff {
     pub jitter: f64,
 }
 
+/// The longest a hub waits between reconnect attempts by default: after an outage the
+/// engine is blind (no fills, no order updates) until the hub is back, so it must not sleep
+/// through most of a minute once the gateway is reachable again.
+pub const RECONNECT_CAP: Duration = Duration::from_secs(10);
+
 impl Default for Backoff {
     fn default() -> Self {
         Self {
             initial: Duration::from_millis(500),
-            max: Duration::from_secs(30),
+            max: RECONNECT_CAP,
             jitter: 0.2,
         }
     }
@@ -66,6 +71,13 @@ mod tests {
         assert_eq!(b().delay(0, 0.0), Duration::from_millis(100));
         assert_eq!(b().delay(1, 0.0), Duration::from_millis(200));
         assert_eq!(b().delay(3, 0.0), Duration::from_millis(800));
+    }
+
+    #[test]
+    fn the_default_reconnect_delay_is_at_most_ten_seconds() {
+        let d = Backoff::default();
+        assert!(d.max <= Duration::from_secs(10));
+        assert_eq!(d.delay(u32::MAX, 0.0), d.max);
     }
 
     #[test]

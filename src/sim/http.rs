@@ -188,6 +188,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
     if let Some(reply) = shared.faults.take_reply(ep) {
         return fault_reply(reply);
     }
+    // A request the gateway has accepted runs to the end even when the client hangs up (a
+    // timeout): a frozen gateway executes its queued requests once it wakes. So the request
+    // runs in a task of its own, which dropping this future does not cancel.
+    tokio::spawn(execute(shared, ep, token, body))
+        .await
+        .unwrap_or_else(|_| empty(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+async fn execute(
+    shared: Arc<Shared>,
+    ep: Endpoint,
+    token: Option<String>,
+    body: hyper::body::Bytes,
+) -> Reply {
     if let Some(delay) = shared.faults.delay_for(ep) {
         tokio::time::sleep(delay).await;
     }

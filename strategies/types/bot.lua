@@ -111,8 +111,20 @@
 ---@field type string
 ---@field price number|nil
 ---@field stop_price number|nil
----@field status string
+---@field status string   "pending" | "unknown" | "open" | "suspended" | ...
 ---@field tag string|nil
+---@field kind "entry"|"stop_loss"|"take_profit"  a bracket's legs are listed too
+---@field parent integer|nil  for a bracket leg: the entry's id
+
+---@class ChicagoTime
+---@field year integer
+---@field month integer
+---@field day integer
+---@field hour integer
+---@field min integer
+---@field sec integer
+---@field wday integer  1 = Sunday
+---@field dst boolean   daylight saving (CDT) in effect
 
 ---@class Account
 ---@field id integer
@@ -175,11 +187,21 @@ function bot.cancel(id) end
 ---@return string|nil reason
 function bot.modify(id, change) end
 
---- Closes positions and cancels working orders (on one symbol, or all).
+--- Closes this strategy's positions and cancels its working orders and bracket legs (on one
+--- symbol, or all).
 ---@param symbol? string
 ---@return true|nil ok
 ---@return string|nil reason
 function bot.flatten(symbol) end
+
+--- Closes every position and cancels every working order on the account, whoever placed it.
+---@return true|nil ok
+---@return string|nil reason
+function bot.flatten_all() end
+
+--- The exchange's wall clock (America/Chicago, daylight saving applied) at engine time.
+---@return ChicagoTime
+function bot.chicago_time() end
 
 --- The kill switch: no new orders, working orders cancelled, positions flattened.
 ---@param reason string

@@ -295,6 +295,12 @@ pub(super) fn register(lua: &Lua, bot: &Table, ctx: &Arc<Ctx>) -> mlua::Result<(
 
     let c = ctx.clone();
     bot.raw_set(
+        "flatten_all",
+        lua.create_function(move |lua, ()| done(lua, c.ask(BotCall::FlattenAll)))?,
+    )?;
+
+    let c = ctx.clone();
+    bot.raw_set(
         "halt",
         lua.create_function(move |lua, reason: Value| {
             let reason = match reason {

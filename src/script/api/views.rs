@@ -1,4 +1,4 @@
-//! `bot.position`, `bot.orders`, `bot.quote`, `bot.account`, `bot.now`: read-only views of the
+//! `bot.position`, `bot.orders`, `bot.quote`, `bot.account`, `bot.now`, `bot.chicago_time`: read-only views of the
 //! engine's state, as fresh Lua tables.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ fn position_table(lua: &Lua, p: &PositionView) -> mlua::Result<Table> {
 }
 
 fn order_table(lua: &Lua, o: &OrderView) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 9)?;
+    let t = lua.create_table_with_capacity(0, 11)?;
     t.raw_set("id", o.id)?;
     t.raw_set("symbol", o.symbol.as_str())?;
     t.raw_set("side", o.side.as_str())?;
@@ -29,6 +29,8 @@ fn order_table(lua: &Lua, o: &OrderView) -> mlua::Result<Table> {
     t.raw_set("stop_price", o.stop_price)?;
     t.raw_set("status", o.status.as_str())?;
     t.raw_set("tag", o.tag.as_deref())?;
+    t.raw_set("kind", o.kind)?;
+    t.raw_set("parent", o.parent)?;
     Ok(t)
 }
 
@@ -121,6 +123,14 @@ pub(super) fn register(lua: &Lua, bot: &Table, ctx: &Arc<Ctx>) -> mlua::Result<(
     bot.raw_set(
         "now",
         lua.create_function(move |_, ()| Ok(c.clock.now_ms() as f64 / 1000.0))?,
+    )?;
+
+    let c = ctx.clone();
+    bot.raw_set(
+        "chicago_time",
+        lua.create_function(move |lua, ()| {
+            crate::script::exchange_time::chicago_table(lua, c.clock.now_ms())
+        })?,
     )?;
     Ok(())
 }

@@ -1,0 +1,183 @@
+//! Bracket legs in the book: the stop loss and take profit the gateway creates with an entry,
+//! each with a local id of its own, and which of them are still to be cancelled.
+
+use super::{Book, Changed, LocalOrder};
+use crate::gateway::wire::{Order, OrderSide, OrderStatus, OrderType as WireOrderType};
+
+/// Which bracket child a leg is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegKind {
+    StopLoss,
+    TakeProfit,
+}
+
+impl LegKind {
+    /// The `kind` strategies and `/status` see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StopLoss => "stop_loss",
+            Self::TakeProfit => "take_profit",
+        }
+    }
+}
+
+/// One bracket child as the gateway last reported it. The gateway creates it with the entry;
+/// it is the strategy's order as much as the entry is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Leg {
+    /// A local id of its own, so `bot.orders()` and `/status` can list it.
+    pub local_id: u64,
+    pub broker_id: i64,
+    pub status: OrderStatus,
+    pub side: OrderSide,
+    pub size: i32,
+    /// The stop price of a stop loss, the limit price of a take profit.
+    pub price: Option<f64>,
+    /// A cancel was sent: it is not sent again.
+    pub cancel_sent: bool,
+}
+
+impl Leg {
+    pub fn is_working(&self) -> bool {
+        !self.status.is_terminal()
+    }
+}
+
+/// A bracket's children, known once the user hub reports them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bracket {
+    pub stop_loss: Option<Leg>,
+    pub take_profit: Option<Leg>,
+}
+
+impl Bracket {
+    /// A position counts as protected only once both children are confirmed working.
+    pub fn protects(&self) -> bool {
+        let open = |l: Option<Leg>| l.is_some_and(|l| l.status == OrderStatus::Open);
+        open(self.stop_loss) && open(self.take_profit)
+    }
+
+    /// Both legs, with their kind.
+    pub fn legs(&self) -> impl Iterator<Item = (LegKind, &Leg)> {
+        let sl = self.stop_loss.as_ref().map(|l| (LegKind::StopLoss, l));
+        let tp = self.take_profit.as_ref().map(|l| (LegKind::TakeProfit, l));
+        sl.into_iter().chain(tp)
+    }
+}
+
+impl Book {
+    pub(super) fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<Changed> {
+        let tag = order.custom_tag.as_deref().unwrap_or("");
+        let is_stop = tag.ends_with("-SL")
+            || (!tag.ends_with("-TP")
+                && matches!(
+                    order.order_type,
+                    WireOrderType::Stop | WireOrderType::TrailingStop
+                ));
+        let next_local = self.next_local;
+        let p = self.orders.get_mut(&parent_id)?;
+        let bracket = p.bracket.get_or_insert_with(Bracket::default);
+        let slot = if is_stop {
+            &mut bracket.stop_loss
+        } else {
+            &mut bracket.take_profit
+        };
+        let before = *slot;
+        let (local_id, cancel_sent) = match before {
+            Some(l) if l.broker_id == order.id => (l.local_id, l.cancel_sent),
+            _ => (next_local, false),
+        };
+        let price = if is_stop {
+            order.stop_price.or(order.trail_price)
+        } else {
+            order.limit_price
+        };
+        *slot = Some(Leg {
+            local_id,
+            broker_id: order.id,
+            status: order.status,
+            side: order.side,
+            size: order.size,
+            price,
+            cancel_sent,
+        });
+        if local_id == next_local {
+            self.next_local += 1;
+        }
+        (before != *slot).then_some(Changed::Bracket(parent_id))
+    }
+
+    /// Every bracket leg the book knows, with its entry.
+    pub fn legs(&self) -> impl Iterator<Item = (&LocalOrder, LegKind, &Leg)> {
+        self.orders.values().flat_map(|o| {
+            o.bracket
+                .iter()
+                .flat_map(Bracket::legs)
+                .map(move |(k, l)| (o, k, l))
+        })
+    }
+
+    /// Broker ids of a strategy's working bracket legs (on one contract or all; `None` for
+    /// every strategy) not yet asked to cancel, leaving out the legs of the entry `keep`. Marks
+    /// them as cancel sent: the caller sends the cancels.
+    pub fn take_legs_to_cancel(
+        &mut self,
+        strategy: Option<&str>,
+        contract: Option<&str>,
+        keep: Option<u64>,
+    ) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for o in self.orders.values_mut() {
+            if strategy.is_some_and(|s| s != o.strategy)
+                || contract.is_some_and(|c| c != &*o.contract.id)
+                || keep == Some(o.local_id)
+            {
+                continue;
+            }
+            let Some(b) = o.bracket.as_mut() else {
+                continue;
+            };
+            for leg in [&mut b.stop_loss, &mut b.take_profit].into_iter().flatten() {
+                if leg.is_working() && !leg.cancel_sent {
+                    leg.cancel_sent = true;
+                    ids.push(leg.broker_id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Broker ids of one entry's working legs not yet asked to cancel, marked as cancel sent.
+    pub fn take_legs_of(&mut self, parent: u64) -> Vec<i64> {
+        let Some(b) = self
+            .orders
+            .get_mut(&parent)
+            .and_then(|o| o.bracket.as_mut())
+        else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for leg in [&mut b.stop_loss, &mut b.take_profit].into_iter().flatten() {
+            if leg.is_working() && !leg.cancel_sent {
+                leg.cancel_sent = true;
+                ids.push(leg.broker_id);
+            }
+        }
+        ids
+    }
+
+    /// Marks a strategy's entries on a contract so that legs the gateway reports later are
+    /// cancelled on sight (a flatten raced the bracket's creation).
+    pub fn mark_legs_unwanted(&mut self, strategy: &str, contract: &str) {
+        for o in self
+            .orders
+            .values_mut()
+            .filter(|o| o.strategy == strategy && &*o.contract.id == contract)
+        {
+            if o.bracket.is_some() {
+                o.legs_unwanted = true;
+            }
+        }
+    }
+}
