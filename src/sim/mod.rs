@@ -6,7 +6,8 @@
 //! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
 //!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
 //! - [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry);
-//! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers);
+//! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers),
+//!   `reply` (the responses and header helpers both use);
 //! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
 //!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
 //!   and sends).
@@ -23,6 +24,7 @@ mod ledger;
 pub mod market;
 mod market_hub;
 pub mod orders;
+mod reply;
 mod rules;
 mod user_hub;
 
@@ -364,6 +366,18 @@ impl Simulator {
             .contracts()
             .iter()
             .find(|s| s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
+        Some(spec.id.to_string())
+    }
+
+    /// The expired contract (the quarter before the front month) of a ticker: absent from
+    /// `Contract/search`, reachable by id, refused by `Order/place`.
+    pub fn expired_contract_id(&self, ticker: &str) -> Option<String> {
+        let st = self.shared.lock();
+        let spec = st
+            .market
+            .contracts()
+            .iter()
+            .find(|s| !s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
         Some(spec.id.to_string())
     }
 
