@@ -78,6 +78,7 @@ pub(crate) enum Input {
         trades: Vec<Trade>,
     },
     Halt(String),
+    Resume,
     Shutdown(oneshot::Sender<Vec<StrategyStatus>>),
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
 }
@@ -92,6 +93,16 @@ impl Halter {
     pub fn halt(&self, reason: &str) -> Result<(), String> {
         self.0
             .send(Input::Halt(reason.to_string()))
+            .map_err(|_| "the engine has stopped".to_string())
+    }
+
+    /// Lifts a halt (an operator's decision over HTTP).
+    ///
+    /// # Errors
+    /// When the engine has stopped.
+    pub fn resume(&self) -> Result<(), String> {
+        self.0
+            .send(Input::Resume)
             .map_err(|_| "the engine has stopped".to_string())
     }
 }
