@@ -236,10 +236,7 @@ async fn contract_search_lists_only_the_front_month_and_expired_ones_stay_reacha
             .collect();
         assert_eq!(mine.len(), 1, "one contract per product: {rows:?}");
         assert_eq!(mine[0]["id"], front.as_str());
-        assert!(
-            rows.iter().all(|c| c["activeContract"] == true),
-            "{rows:?}"
-        );
+        assert!(rows.iter().all(|c| c["activeContract"] == true), "{rows:?}");
         let by_id = api
             .call("/api/Contract/searchById", json!({"contractId": expired}))
             .await;
@@ -247,7 +244,10 @@ async fn contract_search_lists_only_the_front_month_and_expired_ones_stay_reacha
         assert_eq!(by_id["contract"]["activeContract"], false, "{by_id}");
     }
     let all = api
-        .call("/api/Contract/search", json!({"searchText": "", "live": false}))
+        .call(
+            "/api/Contract/search",
+            json!({"searchText": "", "live": false}),
+        )
         .await;
     assert_eq!(all["contracts"].as_array().unwrap().len(), 4, "{all}");
 }

@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::Shared;
 use super::auth::Claims;
-use super::reply::{Reply, json as json_reply};
 use super::market::BarsQuery;
 use super::orders::Refusal;
+use super::reply::{Reply, json as json_reply};
 use crate::gateway::Endpoint;
 use crate::gateway::requests::*;
 use crate::gateway::wire::{Envelope, Order, OrderStatus};
