@@ -44,9 +44,9 @@ use self::events::{QuoteEvent, UserEvent};
 use self::faults::Faults;
 use self::market::{Market, MarketView};
 use self::orders::Engine;
-use crate::gateway::Endpoint;
 use crate::gateway::budget::RestBudget;
 use crate::gateway::wire::Account;
+use crate::gateway::{Clock, Endpoint, WallClock};
 use crate::secret::Secret;
 
 /// How to run a simulator.
@@ -69,6 +69,8 @@ pub struct SimConfig {
     /// Answer 429 beyond the documented budget (200 / 60 s, bars 50 / 30 s) per user.
     pub rate_limits: bool,
     pub starting_balance: f64,
+    /// When tokens are issued and expire (tests share a manual clock with the client).
+    pub clock: Arc<dyn Clock>,
     /// The hubs ping each client this often (ASP.NET's KeepAliveInterval, 15 s).
     pub hub_keep_alive: Duration,
     /// A hub client that sends nothing for this long is disconnected (ASP.NET's
@@ -90,6 +92,7 @@ impl Default for SimConfig {
             starting_balance: 50_000.0,
             hub_keep_alive: Duration::from_secs(15),
             hub_client_timeout: Duration::from_secs(30),
+            clock: Arc::new(WallClock),
         }
     }
 }
@@ -199,6 +202,7 @@ impl Shared {
             tokens: TokenIssuer::with_generation(
                 config.token_lifetime,
                 faults.token_generation.clone(),
+                config.clock.clone(),
             ),
             config,
             state: Mutex::new(state),
