@@ -74,7 +74,7 @@ pub fn check(config: &Config, mut files: Vec<std::path::PathBuf>) -> anyhow::Res
 }
 
 /// `moontick token`: prints `JWT_TOKEN=<token>` and its expiry, reusing the environment's token
-/// while it is fresh (over 5 minutes, or half its lifetime, left), refreshing or logging in
+/// while it needs no refresh (over 5 minutes, or half its lifetime, left), refreshing or logging in
 /// otherwise.
 ///
 /// # Errors

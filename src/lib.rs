@@ -5,13 +5,16 @@
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
-//! - [`gateway`]: ProjectX wire model, endpoints, session and REST client.
+//! - [`gateway`]: ProjectX wire model, endpoints, session (token refresh by a `Clock`) and REST
+//!   client.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
 //!   metrics, the kill switch; graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch.
-//! - [`run`]: `moontick run`: session or simulator, engine, HTTP server, shutdown.
+//! - [`run`]: `moontick run(config, listener, shutdown)`: session or simulator, engine, HTTP
+//!   server, shutdown; `run::state_dir` locks `STATE_DIR` and keeps state per gateway and
+//!   account.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.

@@ -36,8 +36,8 @@ enum Command {
         /// Strategy files or directories (default: STRATEGIES_DIR, else `strategies`).
         files: Vec<PathBuf>,
     },
-    /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it has over
-    /// 5 minutes left).
+    /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it needs no
+    /// refresh: over 5 minutes, or half its lifetime, left).
     Token,
     /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
     /// arrives in time (`"source"` says which).

@@ -22,22 +22,23 @@ pub enum StateDirError {
         .path.display()
     )]
     Locked { path: PathBuf, holder: String },
-    #[error("STATE_DIR: cannot {action} {} ({source}); {advice}", .path.display())]
+    // `error` is shown in the message, not chained as a source: it would print twice.
+    #[error("STATE_DIR: cannot {action} {} ({error}); {advice}", .path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        source: io::Error,
+        error: io::Error,
         advice: String,
     },
 }
 
 impl StateDirError {
-    fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
-        let advice = advice(&source);
+    fn io(path: &Path, action: &'static str, error: io::Error) -> Self {
+        let advice = advice(&error);
         Self::Io {
             path: path.to_path_buf(),
             action,
-            source,
+            error,
             advice,
         }
     }
