@@ -469,3 +469,42 @@ impl crate::signalr::TokenSource for Session {
         self.ensure_valid_token().await.map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(issued: Option<i64>, exp: i64) -> Token {
+        Token {
+            value: Secret::new("t"),
+            expires_at: DateTime::from_timestamp(exp, 0).unwrap(),
+            issued_at: issued.and_then(|t| DateTime::from_timestamp(t, 0)),
+        }
+    }
+
+    #[test]
+    fn the_refresh_margin_is_five_minutes_or_half_the_lifetime() {
+        let at = |t: &Token, obtained: i64| {
+            t.refresh_at(
+                DateTime::from_timestamp(obtained, 0).unwrap(),
+                REFRESH_MARGIN,
+            )
+            .timestamp()
+        };
+        let day = token(Some(0), 86_400);
+        assert_eq!(at(&day, 0), 86_400 - 300);
+        let four_minutes = token(Some(1000), 1240);
+        assert_eq!(at(&four_minutes, 1000), 1120);
+        // Without `iat` the lifetime runs from when the token was obtained.
+        let no_iat = token(None, 1060);
+        assert_eq!(at(&no_iat, 1000), 1030);
+        // Already expired when obtained: due at once, never after its expiry.
+        assert_eq!(at(&token(None, 500), 1000), 500);
+    }
+
+    #[test]
+    fn backoff_doubles_to_thirty_seconds() {
+        let secs: Vec<i64> = (1..=8).map(|n| backoff(n).num_seconds()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+}
