@@ -55,7 +55,8 @@ pub async fn run(
     config.check_http()?;
     let _lock = state_dir::lock(&config.state_dir)?;
     let gateway = connect(config).await?;
-    let refresher = gateway.client.session().spawn_refresher();
+    // Stopped however `run` returns, an early error included.
+    let _refresher = AbortOnDrop(gateway.client.session().spawn_refresher());
     let accounts = gateway
         .client
         .accounts(true)
@@ -127,11 +128,19 @@ pub async fn run(
         statuses.len(),
         state.display()
     );
-    refresher.abort();
     if let Some(sim) = gateway.sim {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Logs in to the live gateway, or starts the embedded simulator when there are no credentials.
