@@ -1,8 +1,10 @@
 # moontick: one binary, its example strategies, and nothing else.
 #
 # Build:  docker build --network host -t moontick .
-# Run:    docker run --rm -p 8080:8080 -e WEBHOOK_SECRET=... moontick
+# Run:    docker run --rm -p 8080:8080 -e WEBHOOK_SECRET=... -v moontick-state:/app/state moontick
 # (With no ProjectX credentials the container trades against its built-in simulator.)
+# The entrypoint starts as root only to take ownership of the state volume (volumes mount
+# root-owned on Docker and Railway), then drops to the unprivileged user `moontick` for good.
 # scripts/docker-probe.sh builds this image and checks that it answers /healthz and /readyz.
 
 FROM rust:1-slim-bookworm AS build
@@ -29,6 +31,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/
     && mkdir -p /app/state && chown moontick:moontick /app/state
 WORKDIR /app
 COPY --from=build /src/target/release/moontick /usr/local/bin/moontick
+COPY scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
 # Strategies stay owned by root: the engine reads them, nothing in the container rewrites them.
 COPY strategies ./strategies
 # BIND_ADDR: a container is reached through its network interface, never its loopback.
@@ -39,9 +42,8 @@ ENV STRATEGIES_DIR=/app/strategies \
     BIND_ADDR=0.0.0.0 \
     LOG_FORMAT=json \
     RUST_LOG=info
-USER moontick
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" >/dev/null || exit 1
-ENTRYPOINT ["moontick"]
+ENTRYPOINT ["docker-entrypoint"]
 CMD ["run"]

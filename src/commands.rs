@@ -1,6 +1,7 @@
 //! The one-shot commands behind the CLI (`sim`, `check`, `token`, `quote`): each takes the typed config and
 //! prints its result on stdout.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use crate::feed::{MarketEvent, MarketFeed, MarketFeedConfig, SessionTokens};
 use crate::gateway::requests::RetrieveBarsRequest;
 use crate::gateway::wire::BarUnit;
 use crate::gateway::{self, GatewayClient, SymbolResolver, TransportOptions};
-use crate::run::shutdown_signal;
 use crate::sim::{SimConfig, Simulator};
 
 pub(crate) fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
@@ -33,12 +33,12 @@ pub(crate) fn live_client(config: &Config) -> anyhow::Result<GatewayClient> {
     )
 }
 
-/// `moontick sim`: the simulator alone until Ctrl-C or SIGTERM. Its URL is the first line on
-/// stdout.
+/// `moontick sim`: the simulator alone on `config.addr` until `shutdown` resolves (`main`:
+/// Ctrl-C or SIGTERM). Its URL is the first line on stdout.
 ///
 /// # Errors
-/// When the port cannot be bound.
-pub async fn sim(config: SimConfig) -> anyhow::Result<()> {
+/// When the address cannot be bound.
+pub async fn sim(config: SimConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     // The public demo key is printed so a user can paste it; any other key is a secret.
     let key = if config.api_key.expose() == "demo" {
         "\"demo\""
@@ -46,14 +46,15 @@ pub async fn sim(config: SimConfig) -> anyhow::Result<()> {
         "as given by --api-key"
     };
     let user = config.user.clone();
+    let addr = config.addr;
     let sim = Simulator::start(config)
         .await
-        .context("starting the simulator")?;
+        .with_context(|| format!("starting the simulator on {addr} (is --port in use?)"))?;
     println!(
         "ProjectX simulator at {} (user {user:?}, API key {key}); Ctrl-C stops it",
         sim.url()
     );
-    shutdown_signal().await;
+    shutdown.await;
     sim.shutdown().await;
     Ok(())
 }
@@ -73,7 +74,8 @@ pub fn check(config: &Config, mut files: Vec<std::path::PathBuf>) -> anyhow::Res
 }
 
 /// `moontick token`: prints `JWT_TOKEN=<token>` and its expiry, reusing the environment's token
-/// while it has over 5 minutes left, refreshing or logging in otherwise.
+/// while it needs no refresh (over 5 minutes, or half its lifetime, left), refreshing or logging in
+/// otherwise.
 ///
 /// # Errors
 /// No token and no credentials, or the gateway refused both refresh and login.

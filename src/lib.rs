@@ -8,7 +8,7 @@
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
 //!   order/fill/position events, on bounded queues to the engine.
 //! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
-//!   session and REST client.
+//!   session (token refresh by a `Clock`) and REST client.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
 //!   metrics, the kill switch; graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
@@ -17,7 +17,9 @@
 //! - [`rate`]: the sliding-window rate limit the risk guard and the REST budget share.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch; `RiskApproved` is
 //!   the only thing the gateway client will place or modify.
-//! - [`run`]: `moontick run`: session or simulator, engine, HTTP server, shutdown.
+//! - [`run`]: `moontick run(config, listener, shutdown)`: session or simulator, engine, HTTP
+//!   server, shutdown; `run::state_dir` locks `STATE_DIR` and keeps state per gateway and
+//!   account.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.

@@ -1,11 +1,13 @@
 //! The `moontick` binary: parses the command line, loads the configuration and calls into the
 //! library.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use moontick::config::Config;
 use moontick::secret::Secret;
@@ -34,8 +36,8 @@ enum Command {
         /// Strategy files or directories (default: STRATEGIES_DIR, else `strategies`).
         files: Vec<PathBuf>,
     },
-    /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it has over
-    /// 5 minutes left).
+    /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it needs no
+    /// refresh: over 5 minutes, or half its lifetime, left).
     Token,
     /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
     /// arrives in time (`"source"` says which).
@@ -101,8 +103,11 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(async {
         match command {
-            Command::Run => moontick::run::run(&config).await,
-            Command::Sim(args) => moontick::commands::sim(args.into_config()).await,
+            Command::Run => run(&config).await,
+            Command::Sim(args) => {
+                let stop = shutdown_signal()?;
+                moontick::commands::sim(args.into_config(), stop).await
+            }
             Command::Token => moontick::commands::token(&config).await,
             Command::Quote { symbol, wait } => {
                 let wait = Duration::from_secs_f64(wait.clamp(0.0, 60.0));
@@ -118,4 +123,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `moontick run`: binds the HTTP port, then runs until Ctrl-C or SIGTERM.
+async fn run(config: &Config) -> anyhow::Result<()> {
+    // The configuration is checked before the port is taken, so its error comes first.
+    config.check_http()?;
+    let stop = shutdown_signal()?;
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))?;
+    moontick::run::run(config, listener, stop).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Docker and Railway send). The handlers are installed
+/// at once, so a signal during start-up is not lost (nor kills the process unsaved).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -1,120 +1,120 @@
 //! `moontick run`, the main job: the gateway session (or the embedded simulator), the engine
-//! with its strategies, and the HTTP server, started in that order and stopped in reverse.
+//! with its strategies, and the HTTP server, started in that order and stopped in reverse. The
+//! caller binds the listener and decides when to stop (`main` on Ctrl-C/SIGTERM, tests on cue).
 
-use std::net::SocketAddr;
+pub mod state_dir;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
+use tokio::net::TcpListener;
 
 use crate::commands::live_client;
 use crate::config::Config;
 use crate::engine::{Engine, EngineParams};
 use crate::feed::MarketFeedConfig;
 use crate::gateway::wire::Account;
-use crate::gateway::{self, Credentials, TransportOptions};
+use crate::gateway::{self, Credentials, GatewayClient, TransportOptions};
 use crate::http::{self, App, EngineOps, HttpConfig};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
 use crate::script::{HostConfig, RunState};
 use crate::sim::{SimConfig, Simulator};
 
-/// Without credentials it starts the embedded simulator on loopback (saying so on its first
-/// line) and trades against it. Runs until Ctrl-C or SIGTERM, then stops taking webhooks,
-/// stops the strategies (`on_stop("shutdown")`, state saved) and returns.
+/// The gateway `run` trades against: live, or the embedded simulator it started.
+struct Gateway {
+    client: GatewayClient,
+    sim: Option<Simulator>,
+    market_url: String,
+    user_url: String,
+    /// Names the state subdirectory ([`state_dir::SIMULATOR`] or the API host).
+    label: String,
+}
+
+/// Runs the engine and serves HTTP on `listener` until `shutdown` resolves; then stops taking
+/// webhooks, stops the strategies (`on_stop("shutdown")`, state saved) and returns. Without
+/// credentials it starts the embedded simulator on loopback (saying so on its first line) and
+/// trades against it.
+///
+/// `STATE_DIR` is locked for as long as this runs, and the state lives in
+/// `STATE_DIR/<gateway>-<account>/`.
 ///
 /// # Errors
-/// A missing `WEBHOOK_SECRET` beyond loopback, a failed login, live credentials without a valid
-/// `PROJECT_X_ACCOUNT_ID`, an unreadable risk state, or a port that cannot be bound.
-pub async fn run(config: &Config) -> anyhow::Result<()> {
+/// A missing `WEBHOOK_SECRET` beyond loopback, a `STATE_DIR` that is in use or not writable, a
+/// failed login, live credentials without a valid `PROJECT_X_ACCOUNT_ID`, or an unreadable
+/// risk state.
+pub async fn run(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     // Before anything starts: a missing secret is a configuration error, reported as one.
     config.check_http()?;
-    let (client, sim, market_url, user_url) = if config.has_gateway_credentials() {
-        let client = live_client(config)?;
-        client.session().ensure_valid_token().await.context(
-            "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
-        )?;
-        (
-            client,
-            None,
-            config.market_hub_url.clone(),
-            config.user_hub_url.clone(),
-        )
-    } else {
-        let sim = Simulator::start(SimConfig::default())
-            .await
-            .context("starting the simulator")?;
-        println!(
-            "moontick: no ProjectX credentials set; trading against the built-in simulator at {} \
-             (no real orders). Set JWT_TOKEN or PROJECT_X_USERNAME + PROJECT_X_API_KEY to go live.",
-            sim.url()
-        );
-        let demo = sim.config();
-        let credentials = Credentials {
-            username: demo.user.clone(),
-            api_key: demo.api_key.clone(),
-        };
-        let client = gateway::connect(
-            &sim.url(),
-            None,
-            Some(credentials),
-            TransportOptions::default(),
-        )?;
-        let (market, user) = (sim.market_hub_url(), sim.user_hub_url());
-        (client, Some(sim), market, user)
-    };
-    let refresher = client.session().spawn_refresher();
-    let accounts = client.accounts(true).await.context("listing accounts")?;
-    let account = select_account(config.account_id, &accounts, sim.is_some())?;
+    let _lock = state_dir::lock(&config.state_dir)?;
+    let gateway = connect(config).await?;
+    // Stopped however `run` returns, an early error included.
+    let _refresher = AbortOnDrop(gateway.client.session().spawn_refresher());
+    let accounts = gateway
+        .client
+        .accounts(true)
+        .await
+        .context("listing accounts")?;
+    let account = select_account(config.account_id, &accounts, gateway.sim.is_some())?;
     tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
+    let state = state_dir::account_dir(&config.state_dir, &gateway.label, account.id)?;
+    warn_about_legacy_state(&config.state_dir, &state);
 
     let metrics = Arc::new(Metrics::new());
-    let guard = RiskGuard::open(config.risk.clone(), Some(&config.state_dir), Utc::now())?;
-    let mut market_hub = MarketFeedConfig::new(market_url);
+    let guard = RiskGuard::open(config.risk.clone(), Some(&state), Utc::now())?;
+    if let Some(why) = guard.halted() {
+        tracing::error!(
+            "TRADING IS HALTED, carried over from earlier today: {why}. New orders are refused \
+             until the next trading day (17:00 Chicago) or POST /resume"
+        );
+    }
+    let mut market_hub = MarketFeedConfig::new(gateway.market_url.clone());
     market_hub.quote_event = config.quote_event.clone();
     let mut host = HostConfig::new(&config.strategies_dir);
-    host.state_dir = Some(config.state_dir.clone());
+    host.state_dir = Some(state.clone());
     let rt = &config.strategy_runtime;
     (host.quote_backlog, host.quote_backlog_age) = (rt.quote_backlog, rt.quote_backlog_age);
     (host.watchdog, host.shutdown_timeout) = (rt.watchdog, rt.shutdown_timeout);
-    let session = Arc::clone(client.session());
+    let session = Arc::clone(gateway.client.session());
     let account_id = account.id;
     let engine = Engine::start(EngineParams {
-        client,
+        client: gateway.client.clone(),
         account,
         guard,
         market_hub,
-        user_hub_url: user_url,
+        user_hub_url: gateway.user_url.clone(),
         host,
         watch: true,
         metrics: Arc::clone(&metrics),
     })
     .await?;
 
-    let ops = Arc::new(EngineOps::new(&engine, session, account_id, sim.is_some()));
+    let ops = Arc::new(EngineOps::new(
+        &engine,
+        session,
+        account_id,
+        gateway.sim.is_some(),
+    ));
     let app = Arc::new(App::new(
         HttpConfig::from_config(config),
         engine.host(),
         ops,
         metrics,
     ));
-    let addr = SocketAddr::new(config.bind_addr, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))?;
-    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "HTTP server listening");
-    let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, app, async {
-        let _ = stopped.await;
-    }));
-
-    shutdown_signal().await;
-    tracing::info!("shutting down: no new webhooks; draining requests in flight");
-    let _ = stop_http.send(());
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server failed"),
-        Err(e) => tracing::warn!(error = %e, "HTTP server task failed"),
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP server listening");
+    }
+    let server = http::serve(listener, app, shutdown).await;
+    tracing::info!("shutting down: no new webhooks taken");
+    if let Err(e) = server {
+        tracing::warn!(error = %e, "HTTP server failed");
     }
     // After the HTTP server, so webhooks answered 202 still run; the engine keeps answering
     // the strategies' `bot.*` calls while their `on_stop` runs.
@@ -125,18 +125,89 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .map(|s| format!("{} ({})", s.name, s.state.as_str()))
         .collect();
     if not_stopped.is_empty() {
-        tracing::info!("{} strategies stopped, state saved", statuses.len());
+        tracing::info!(
+            "{} strategies stopped, state saved in {}",
+            statuses.len(),
+            state.display()
+        );
     } else {
         println!(
             "moontick: strategies that did not stop (their last periodic state save is kept): {}",
             not_stopped.join(", ")
         );
     }
-    refresher.abort();
-    if let Some(sim) = sim {
+    if let Some(sim) = gateway.sim {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Logs in to the live gateway, or starts the embedded simulator when there are no credentials.
+async fn connect(config: &Config) -> anyhow::Result<Gateway> {
+    if config.has_gateway_credentials() {
+        let client = live_client(config)?;
+        client.session().ensure_valid_token().await.context(
+            "login failed: check PROJECT_X_USERNAME / PROJECT_X_API_KEY (or JWT_TOKEN) and PROJECT_X_API_URL",
+        )?;
+        return Ok(Gateway {
+            client,
+            sim: None,
+            market_url: config.market_hub_url.clone(),
+            user_url: config.user_hub_url.clone(),
+            label: state_dir::gateway_label(&config.api_url),
+        });
+    }
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .context("starting the simulator")?;
+    println!(
+        "moontick: no ProjectX credentials set; trading against the built-in simulator at {} \
+         (no real orders). Set JWT_TOKEN or PROJECT_X_USERNAME + PROJECT_X_API_KEY to go live.",
+        sim.url()
+    );
+    let demo = sim.config();
+    let credentials = Credentials {
+        username: demo.user.clone(),
+        api_key: demo.api_key.clone(),
+    };
+    let client = gateway::connect(
+        &sim.url(),
+        None,
+        Some(credentials),
+        TransportOptions::default(),
+    )?;
+    Ok(Gateway {
+        client,
+        market_url: sim.market_hub_url(),
+        user_url: sim.user_hub_url(),
+        sim: Some(sim),
+        label: state_dir::SIMULATOR.into(),
+    })
+}
+
+/// State files of an earlier version, kept directly in `STATE_DIR`, are not read: whose
+/// account they belong to is unknown, and a simulator halt must never stop a live run.
+fn warn_about_legacy_state(root: &Path, now_in: &Path) {
+    let legacy: Vec<PathBuf> = state_dir::legacy_files(root);
+    if !legacy.is_empty() {
+        let names: Vec<String> = legacy.iter().map(|p| p.display().to_string()).collect();
+        tracing::warn!(
+            "state files from an earlier version are in {} and are not read: {}. State is now \
+             kept per gateway and account, in {}; move them there if they belong to this account",
+            root.display(),
+            names.join(", "),
+            now_in.display()
+        );
+    }
 }
 
 /// The account to trade: the one `PROJECT_X_ACCOUNT_ID` names. Live trading never guesses; on
@@ -183,19 +254,4 @@ pub fn select_account(
             list()
         ),
     }
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what Docker and Railway send).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

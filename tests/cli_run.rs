@@ -77,12 +77,14 @@ async fn run_without_credentials_trades_the_shipped_strategies_and_stops_cleanly
     assert_eq!(status.code(), Some(0));
     for name in ["breakout", "session_guard", "tradingview"] {
         assert!(
-            dir.path().join(format!("state/{name}.json")).exists(),
+            dir.path()
+                .join(format!("state/simulator-10001/{name}.json"))
+                .exists(),
             "{name} state saved"
         );
     }
     let breakout: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("state/breakout.json")).unwrap(),
+        &std::fs::read_to_string(dir.path().join("state/simulator-10001/breakout.json")).unwrap(),
     )
     .unwrap();
     assert!(breakout["entries"].as_i64().unwrap() >= 1, "{breakout}");

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -463,60 +462,6 @@ async fn an_unknown_outcome_place_is_reconciled_not_resent() {
         1,
         "never sent twice"
     );
-}
-
-#[tokio::test]
-async fn readyz_turns_503_when_the_hub_drops_and_200_after_it_reconnects() {
-    use moontick::http::{App, EngineOps, HttpConfig};
-    let sim = start_sim(|c| c.quote_rate = 5.0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let run = start_engine(
-        &sim,
-        dir.path(),
-        &format!("{RECORDER}\nreturn M\n"),
-        limits(),
-        fast_options(),
-    )
-    .await;
-    let ops = Arc::new(EngineOps::new(
-        &run.engine,
-        Arc::clone(run.client.session()),
-        run.account,
-        true,
-    ));
-    let app = Arc::new(App::new(
-        HttpConfig::new(None),
-        run.engine.host(),
-        ops,
-        Arc::new(moontick::metrics::Metrics::new()),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/readyz", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(moontick::http::serve(listener, app, async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    let is = |want: u16| {
-        let (http, url) = (http.clone(), url.clone());
-        move || {
-            let (http, url) = (http.clone(), url.clone());
-            async move { http.get(&url).send().await.unwrap().status().as_u16() == want }
-        }
-    };
-    eventually("ready", is(200)).await;
-
-    sim.faults().reject_hub_upgrades(Some(503));
-    sim.faults().drop_hub_connections();
-    eventually("not ready while the hubs are down", is(503)).await;
-    let body = http.get(&url).send().await.unwrap().text().await.unwrap();
-    assert!(body.contains("hub"), "the reason names the hub: {body}");
-
-    sim.faults().reject_hub_upgrades(None);
-    eventually("ready again after the reconnect", is(200)).await;
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
-    run.engine.shutdown().await;
 }
 
 #[tokio::test]

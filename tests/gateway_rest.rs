@@ -343,15 +343,9 @@ async fn documented_place_errors() {
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), (8, "ContractNotFound"));
-    let inactive = client
-        .search_contracts("MNQ", false)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| !c.active_contract)
-        .expect("the simulator lists an expired MNQ contract");
+    let inactive = sim.expired_contract_id("MNQ").unwrap();
     let e = client
-        .place_order(&approve(&market(account, &inactive.id, OrderSide::Bid, 1)))
+        .place_order(&approve(&market(account, &inactive, OrderSide::Bid, 1)))
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), (9, "ContractNotActive"));

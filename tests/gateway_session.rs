@@ -1,23 +1,53 @@
 //! The session against the simulator over loopback: JWT from the environment, refresh through
-//! validate or login, one refresh for many callers, 401 → refresh → one retry, 429 back-off,
-//! and no secret in any log line.
+//! validate or login at `min(5 min, lifetime / 2)` before expiry, one refresh for many callers
+//! and never one per request, backoff after a failed refresh, 401 → refresh → one retry, 429
+//! back-off, and no secret in any log line. Token time runs on a manual clock the session and
+//! the simulator share: expiry is stepped, never slept through.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Duration as Span;
 use common::*;
-use moontick::gateway::{AuthError, Endpoint, GatewayClient, GatewayError};
+use moontick::gateway::budget::RestBudget;
+use moontick::gateway::{
+    AuthError, Clock, Credentials, Endpoint, GatewayClient, GatewayError, ManualClock, Session,
+    Transport,
+};
 use moontick::secret::Secret;
 use moontick::sim::faults::FaultReply;
+use moontick::sim::{SimConfig, Simulator};
 
-async fn wait_until_expired(token: &Secret) {
-    let exp = moontick::gateway::Token::parse(token.clone())
-        .unwrap()
-        .expires_at;
-    while chrono::Utc::now() <= exp {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// A simulator whose tokens are issued and expire by `clock`.
+async fn sim_on(clock: &Arc<ManualClock>, tune: impl FnOnce(&mut SimConfig)) -> Simulator {
+    let clock = clock.clone();
+    start_sim(move |c| {
+        c.clock = clock;
+        tune(c);
+    })
+    .await
+}
+
+/// A session that judges freshness by `clock`.
+fn session_on(
+    sim: &Simulator,
+    clock: &Arc<ManualClock>,
+    jwt: Option<Secret>,
+    creds: Option<Credentials>,
+) -> Arc<Session> {
+    let transport =
+        Arc::new(Transport::new(&sim.url(), RestBudget::client_default(), fast_options()).unwrap());
+    Arc::new(
+        Session::new(transport, jwt, creds)
+            .expect("session builds")
+            .with_clock(clock.clone()),
+    )
+}
+
+fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(chrono::Utc::now()))
 }
 
 #[tokio::test]
@@ -46,10 +76,11 @@ async fn valid_jwt_from_environment_is_used_with_zero_login_calls() {
 
 #[tokio::test]
 async fn expired_jwt_is_replaced_by_a_login() {
-    let sim = start_sim(|c| c.token_lifetime = Duration::from_secs(1)).await;
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(60)).await;
     let jwt = fresh_token(&sim).await;
-    wait_until_expired(&jwt).await;
-    let session = session(&sim, Some(jwt.clone()), Some(credentials()));
+    clock.advance(Span::seconds(61));
+    let session = session_on(&sim, &clock, Some(jwt.clone()), Some(credentials()));
     let new = session.ensure_valid_token().await.unwrap();
     assert_ne!(new, jwt);
     assert_eq!(session.login_count(), 1);
@@ -62,11 +93,18 @@ async fn expired_jwt_is_replaced_by_a_login() {
 }
 
 #[tokio::test]
-async fn token_with_under_five_minutes_left_is_refreshed_through_validate() {
-    let sim = start_sim(|c| c.token_lifetime = Duration::from_secs(4 * 60)).await;
+async fn a_four_minute_token_is_refreshed_through_validate_at_half_its_lifetime() {
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(4 * 60)).await;
     let jwt = fresh_token(&sim).await;
     // No credentials: only Auth/validate can refresh it.
-    let session = session(&sim, Some(jwt.clone()), None);
+    let session = session_on(&sim, &clock, Some(jwt.clone()), None);
+    // Under the 5-minute margin from the start, yet not due until half its lifetime is gone.
+    assert_eq!(session.ensure_valid_token().await.unwrap(), jwt);
+    clock.advance(Span::seconds(119));
+    assert_eq!(session.ensure_valid_token().await.unwrap(), jwt);
+    assert_eq!(session.validate_count(), 0);
+    clock.advance(Span::seconds(2));
     let new = session.ensure_valid_token().await.unwrap();
     assert_ne!(new, jwt);
     assert_eq!(session.validate_count(), 1);
@@ -76,17 +114,97 @@ async fn token_with_under_five_minutes_left_is_refreshed_through_validate() {
         Some(&jwt),
         "validate presents the old token"
     );
-    // The new token also has 4 minutes: every call refreshes again, but one at a time.
+    assert_eq!(session.ensure_valid_token().await.unwrap(), new);
+    assert_eq!(session.validate_count(), 1, "the new token is fresh again");
     assert_no_secret_logged(&[jwt.expose(), new.expose()]);
+}
+
+/// Before: with a lifetime under the 5-minute margin, every request called `Auth/validate`
+/// (~20/s), filled the REST budget and delayed orders by 45 s.
+#[tokio::test]
+async fn a_short_lived_token_is_refreshed_once_per_half_life_never_per_request() {
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(60)).await;
+    let session = session_on(&sim, &clock, None, Some(credentials()));
+    let client = GatewayClient::new(session.clone());
+    let first = session.ensure_valid_token().await.unwrap();
+    // 100 requests over 50 s of token time: the refresh point (30 s) is crossed once.
+    for _ in 0..100 {
+        assert!(!client.accounts(true).await.unwrap().is_empty());
+        clock.advance(Span::milliseconds(500));
+    }
+    assert_eq!(session.validate_count(), 1);
+    assert_eq!(session.login_count(), 1, "the first token only");
+    let stats = sim.stats();
+    assert_eq!((stats.validates, stats.logins), (1, 1));
+    assert_eq!(stats.calls(Endpoint::AccountSearch), 100);
+    assert_ne!(session.ensure_valid_token().await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_backs_off_while_the_working_token_keeps_serving() {
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(60)).await;
+    let jwt = fresh_token(&sim).await;
+    let session = session_on(&sim, &clock, Some(jwt.clone()), None);
+    let client = GatewayClient::new(session.clone());
+    clock.advance(Span::seconds(31));
+    sim.faults()
+        .fail_next(1000, Some(Endpoint::Validate), FaultReply::ServerError);
+    for _ in 0..20 {
+        assert!(!client.accounts(true).await.unwrap().is_empty());
+    }
+    assert_eq!(session.validate_count(), 1, "one attempt, then backoff");
+    clock.advance(Span::seconds(1));
+    client.accounts(true).await.unwrap();
+    assert_eq!(session.validate_count(), 2, "again after 1 s");
+    client.accounts(true).await.unwrap();
+    assert_eq!(session.validate_count(), 2, "then 2 s");
+    sim.faults().clear();
+    clock.advance(Span::seconds(2));
+    let new = session.ensure_valid_token().await.unwrap();
+    assert_ne!(new, jwt);
+    assert_eq!(session.validate_count(), 3);
+
+    // Expired, with validate and login both failing: one typed error per attempt, and the
+    // calls in between get a typed backoff error without reaching the gateway.
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(60)).await;
+    let jwt = fresh_token(&sim).await;
+    let session = session_on(&sim, &clock, Some(jwt.clone()), Some(credentials()));
+    sim.faults()
+        .fail_next(1000, Some(Endpoint::Validate), FaultReply::ServerError);
+    sim.faults().reject_logins(true);
+    clock.advance(Span::seconds(59));
+    assert_eq!(
+        session.ensure_valid_token().await.unwrap(),
+        jwt,
+        "still works"
+    );
+    assert_eq!((session.validate_count(), session.login_count()), (1, 1));
+    clock.advance(Span::seconds(2));
+    let err = session.ensure_valid_token().await.unwrap_err();
+    assert!(matches!(err, AuthError::LoginRejected { .. }), "{err:?}");
+    for _ in 0..5 {
+        let err = session.ensure_valid_token().await.unwrap_err();
+        assert!(
+            matches!(err, AuthError::RefreshBackoff { failures: 2, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("InvalidCredentials"), "{err}");
+    }
+    assert_eq!((session.validate_count(), session.login_count()), (1, 2));
 }
 
 #[tokio::test]
 async fn twenty_concurrent_callers_cause_exactly_one_refresh() {
-    let sim = start_sim(|_| {}).await;
-    // Four minutes left: inside the refresh margin. Tokens the simulator issues from here on
-    // live 24 h, so one refresh satisfies every caller.
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |_| {}).await;
+    // A four-minute token with one minute left: past its refresh point. Tokens the simulator
+    // issues from here on live 24 h, so one refresh satisfies every caller.
     let stale = sim.mint_token(chrono::Duration::minutes(4));
-    let session = session(&sim, Some(stale), Some(credentials()));
+    clock.advance(Span::minutes(3));
+    let session = session_on(&sim, &clock, Some(stale), Some(credentials()));
     let validates_before = sim.stats().validates;
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -105,10 +223,11 @@ async fn twenty_concurrent_callers_cause_exactly_one_refresh() {
 
 #[tokio::test]
 async fn expired_token_without_credentials_names_the_missing_variables() {
-    let sim = start_sim(|c| c.token_lifetime = Duration::from_secs(1)).await;
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(60)).await;
     let jwt = fresh_token(&sim).await;
-    wait_until_expired(&jwt).await;
-    let client = GatewayClient::new(session(&sim, Some(jwt), None));
+    clock.advance(Span::seconds(61));
+    let client = GatewayClient::new(session_on(&sim, &clock, Some(jwt), None));
     let err = client.accounts(true).await.unwrap_err();
     let text = err.to_string();
     assert!(
@@ -211,27 +330,30 @@ async fn rejected_logins_are_a_clear_error() {
 }
 
 #[tokio::test]
-async fn background_refresher_replaces_the_token_before_it_expires() {
-    let sim = start_sim(|c| c.token_lifetime = Duration::from_secs(3)).await;
-    let session = session_with_margin(&sim, None, Some(credentials()), Duration::from_secs(2));
+async fn background_refresher_replaces_the_token_at_its_refresh_point() {
+    let clock = manual_clock();
+    let sim = sim_on(&clock, |c| c.token_lifetime = Duration::from_secs(60)).await;
+    let session = session_on(&sim, &clock, None, Some(credentials()));
     let first = session.current().await.unwrap();
-    let refresher = session.spawn_refresher();
-    // The refresher acts ~2 s before expiry, so the next token arrives before the first expires.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = session.expires_at().unwrap();
-        if now > first.expires_at {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no refresh happened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        chrono::Utc::now() < first.expires_at,
-        "refreshed only after expiry"
+    assert_eq!(
+        session.next_refresh_at(),
+        first.expires_at - Span::seconds(30),
+        "half of a 60 s lifetime"
     );
+    let refresher = session.spawn_refresher();
+    clock.advance(Span::seconds(29));
+    tokio::task::yield_now().await;
+    assert_eq!(session.expires_at(), Some(first.expires_at), "not yet due");
+    clock.advance(Span::seconds(2));
+    // The refresher wakes on the clock; the refresh itself is a real call over loopback.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while session.expires_at() == Some(first.expires_at) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the refresher replaced the token");
+    assert!(clock.now() < first.expires_at, "refreshed before expiry");
+    assert_eq!(session.validate_count(), 1);
     refresher.abort();
 }

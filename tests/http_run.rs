@@ -1,13 +1,16 @@
-//! `moontick run`, the real binary on its embedded simulator: the HTTP server answers, a webhook
-//! reaches a strategy, and SIGTERM drains, saves strategy state and exits 0. The secret never
-//! appears in the output.
+//! `moontick run` in-process, the real wiring on a listener bound to port 0 with a shutdown the
+//! test controls: webhooks reach a strategy and a shutdown saves its state; `/readyz` follows
+//! the hubs; `STATE_DIR` admits one engine and keeps state per gateway and account; a halt
+//! carries over (announced) until `POST /resume`; an unusable `STATE_DIR` is named.
 
-use std::process::Stdio;
+mod common;
+mod run_support;
+
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const SECRET: &str = "run-test-secret-42";
+use common::{KEY, USER, assert_no_secret_logged, logs, start_sim};
+use run_support::{SECRET, start, state, strategy, vars};
+use serde_json::{Value, json};
 
 const COUNTER: &str = r#"
 local M = {}
@@ -18,85 +21,191 @@ end
 return M
 "#;
 
-#[cfg(unix)]
-#[tokio::test]
-async fn run_serves_webhooks_and_sigterm_saves_state_and_exits_0() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let tmp = tempfile::tempdir().unwrap();
-    let strategies = tmp.path().join("strategies");
-    let state = tmp.path().join("state");
-    std::fs::create_dir_all(&strategies).unwrap();
-    std::fs::write(strategies.join("counter.lua"), COUNTER).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
-        .arg("run")
-        .current_dir(tmp.path())
-        .env_clear()
-        .env("BIND_ADDR", "127.0.0.1")
-        .env("PORT", "0")
-        .env("WEBHOOK_SECRET", SECRET)
-        .env("STRATEGIES_DIR", &strategies)
-        .env("STATE_DIR", &state)
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("HTTP server listening") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                return v["fields"]["addr"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("no listening line:\n{log}");
-    })
-    .await
-    .expect("the server starts");
+/// The variables of a run against an external simulator, as a live gateway.
+fn live_vars(sim: &moontick::sim::Simulator, dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("PROJECT_X_API_URL", sim.url()),
+        ("PROJECT_X_USERNAME", USER.to_string()),
+        ("PROJECT_X_API_KEY", KEY.to_string()),
+        ("PROJECT_X_ACCOUNT_ID", sim.account_id().to_string()),
+        ("STATE_DIR", state(dir).display().to_string()),
+    ]
+}
 
-    let client = reqwest::Client::new();
-    let base = format!("http://{addr}");
-    assert_eq!(
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let r = client
-        .post(format!("{base}/webhook/counter/{SECRET}"))
+fn read_json(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_webhooks_and_a_shutdown_saves_state_in_the_simulators_directory() {
+    logs();
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "counter", COUNTER);
+    let run = start(&vars(tmp.path(), &[])).await;
+    let r = run
+        .http
+        .post(format!("{}/webhook/counter/{SECRET}", run.url))
         .body(r#"{"id": 1}"#)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
+    let v: Value = r.json().await.unwrap();
     assert_eq!(v["hits"], 1);
+    run.stop().await.expect("run returns Ok");
 
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+    let dir = state(tmp.path()).join("simulator-10001");
+    assert_eq!(read_json(&dir.join("counter.json"))["hits"], 1);
+    assert!(
+        !state(tmp.path()).join("counter.json").exists(),
+        "state lives per gateway and account"
+    );
+    moontick::run::state_dir::lock(&state(tmp.path())).expect("the lock is released on return");
+    assert_no_secret_logged(&[SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_503_when_the_hubs_drop_and_200_after_they_reconnect() {
+    let sim = start_sim(|c| c.quote_rate = 5.0).await;
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "quiet", "return {}\n");
+    let run = start(&vars(tmp.path(), &live_vars(&sim, tmp.path()))).await;
+
+    sim.faults().reject_hub_upgrades(Some(503));
+    sim.faults().drop_hub_connections();
+    run.wait_status("/readyz", 503).await;
+    let body = run
+        .http
+        .get(format!("{}/readyz", run.url))
+        .send()
         .await
-        .expect("exits after SIGTERM")
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    while let Ok(Some(line)) = stderr.next_line().await {
-        log.push_str(&line);
-        log.push('\n');
+    assert!(body.contains("hub"), "the reason names the hub: {body}");
+
+    sim.faults().reject_hub_upgrades(None);
+    run.wait_status("/readyz", 200).await;
+    run.stop().await.unwrap();
+    let label = format!("127.0.0.1_{}-{}", sim.addr().port(), sim.account_id());
+    assert!(
+        state(tmp.path()).join(label).is_dir(),
+        "a live gateway's state has its own directory"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_the_same_state_dir_exits_non_zero_naming_the_holder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = start(&vars(tmp.path(), &[])).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
+        .arg("run")
+        .current_dir(tmp.path())
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("PORT", "0")
+        .env("STATE_DIR", state(tmp.path()))
+        .env("STRATEGIES_DIR", run_support::strategies(tmp.path()))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .expect("the second run exits at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "names the holder: {stderr}"
+    );
+    assert!(stderr.contains("in use by another moontick"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("built-in simulator"),
+        "refused before starting anything"
+    );
+    run.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulator_halt_never_reaches_a_live_run_and_carries_over_announced_until_resumed() {
+    logs();
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "quiet", "return {}\n");
+    let on_sim = vars(tmp.path(), &[]);
+
+    // A halt on the embedded simulator...
+    let run = start(&on_sim).await;
+    let (code, _) = run
+        .post("/halt", &json!({"reason": "sim drill"}), true)
+        .await;
+    assert_eq!(code, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while run.status().await["risk"]["halted"].is_null() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the halt shows in /status"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(status.success(), "{status:?}\n{log}");
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state.join("counter.json")).unwrap()).unwrap();
-    assert_eq!(saved["hits"], 1, "{saved}");
-    assert!(!log.contains(SECRET), "the secret leaked into the log");
+    run.stop().await.unwrap();
+    let risk = state(tmp.path()).join("simulator-10001/risk.json");
+    assert_eq!(read_json(&risk)["halted"], "sim drill");
+
+    // ...does not refuse a live run's orders on the same STATE_DIR.
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let live = start(&vars(tmp.path(), &live_vars(&sim, tmp.path()))).await;
+    assert_eq!(live.status().await["risk"]["halted"], Value::Null);
+    live.stop().await.unwrap();
+
+    // The next simulator run starts halted and says so, until POST /resume (secret required).
+    let run = start(&on_sim).await;
+    assert_eq!(run.status().await["risk"]["halted"], "sim drill");
+    assert!(
+        logs()
+            .text()
+            .contains("TRADING IS HALTED, carried over from earlier today: sim drill"),
+        "announced at start"
+    );
+    let (code, _) = run.post("/resume", &json!({}), false).await;
+    assert_eq!(code, 401, "resume needs the secret");
+    let (code, v) = run.post("/resume", &json!({}), true).await;
+    assert_eq!((code, v["halted"].clone()), (200, json!(false)));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !run.status().await["risk"]["halted"].is_null() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the resume shows in /status"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.stop().await.unwrap();
+    assert_eq!(
+        read_json(&risk)["halted"],
+        Value::Null,
+        "the resume is saved"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_state_dir_fails_at_start_naming_the_path_and_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let bad = file.join("state");
+    let config = moontick::config::Config::from_vars(&vars(
+        tmp.path(),
+        &[("STATE_DIR", bad.display().to_string())],
+    ))
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let run = moontick::run::run(&config, listener, std::future::pending());
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("fails at once")
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains(&bad.display().to_string()), "{text}");
+    assert!(text.contains("STATE_DIR"), "{text}");
 }

@@ -95,18 +95,7 @@ async fn place_errors_use_place_codes() {
     let acct = sim.account_id();
     let v = api.call("/api/Order/place", json!({"accountId": acct, "contractId": "CON.F.US.NOPE.Z25", "type": 2, "side": 0, "size": 1})).await;
     assert_eq!(v["errorCode"], 8);
-    let old = api
-        .call(
-            "/api/Contract/search",
-            json!({"searchText": "MES", "live": false}),
-        )
-        .await["contracts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["activeContract"] == false)
-        .unwrap()["id"]
-        .clone();
+    let old = sim.expired_contract_id("MES").unwrap();
     let v = api
         .call(
             "/api/Order/place",

@@ -212,6 +212,46 @@ async fn contract_search_is_fuzzy_and_search_by_id_knows_unknown_ids() {
     );
 }
 
+/// A widely used client sorts the search rows by name and takes the first: with the expired
+/// contract listed it picked it, and every order failed with "Contract is not active".
+#[tokio::test]
+async fn contract_search_lists_only_the_front_month_and_expired_ones_stay_reachable_by_id() {
+    let sim = sim().await;
+    let api = Api::logged_in(&sim).await;
+    for ticker in ["MNQ", "MES", "NQ", "ES"] {
+        let front = sim.contract_id(ticker).unwrap();
+        let expired = sim.expired_contract_id(ticker).unwrap();
+        assert_ne!(front, expired);
+        let v = api
+            .call(
+                "/api/Contract/search",
+                json!({"searchText": ticker, "live": false}),
+            )
+            .await;
+        let rows = v["contracts"].as_array().unwrap();
+        let root = front.split('.').nth(3).unwrap();
+        let mine: Vec<&Value> = rows
+            .iter()
+            .filter(|c| c["symbolId"] == format!("F.US.{root}"))
+            .collect();
+        assert_eq!(mine.len(), 1, "one contract per product: {rows:?}");
+        assert_eq!(mine[0]["id"], front.as_str());
+        assert!(rows.iter().all(|c| c["activeContract"] == true), "{rows:?}");
+        let by_id = api
+            .call("/api/Contract/searchById", json!({"contractId": expired}))
+            .await;
+        assert_eq!(by_id["success"], true, "{by_id}");
+        assert_eq!(by_id["contract"]["activeContract"], false, "{by_id}");
+    }
+    let all = api
+        .call(
+            "/api/Contract/search",
+            json!({"searchText": "", "live": false}),
+        )
+        .await;
+    assert_eq!(all["contracts"].as_array().unwrap().len(), 4, "{all}");
+}
+
 #[tokio::test]
 async fn bars_come_newest_first_on_the_tick_grid() {
     let sim = sim().await;

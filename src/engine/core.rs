@@ -212,6 +212,7 @@ impl Core {
                 trades,
             } => self.on_snapshot(orders, positions, trades),
             Input::Halt(reason) => self.halt(&reason),
+            Input::Resume => self.resume(),
             Input::Shutdown(reply) => {
                 let tx = self.tx.clone();
                 let host = self.host.take();
@@ -501,6 +502,16 @@ impl Core {
                 self.guard.limits().daily_loss_limit
             );
             self.halt(&reason);
+        }
+    }
+
+    /// Lifts a halt: new orders are checked by the guard again.
+    pub(super) fn resume(&mut self) {
+        if let Some(why) = self.guard.halted() {
+            tracing::warn!("trading resumed by the operator (was halted: {why})");
+        }
+        if let Err(e) = self.guard.resume() {
+            tracing::error!("saving the resume: {e}");
         }
     }
 

@@ -83,6 +83,7 @@ pub(crate) enum Input {
         trades: Vec<Trade>,
     },
     Halt(String),
+    Resume,
     Shutdown(oneshot::Sender<Vec<StrategyStatus>>),
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
 }
@@ -123,6 +124,14 @@ impl Halter {
     /// When the engine has stopped.
     pub fn halt(&self, reason: &str) -> Result<(), String> {
         send_from_sync(&self.0, Input::Halt(reason.to_string()))
+    }
+
+    /// Lifts a halt (an operator's decision over HTTP).
+    ///
+    /// # Errors
+    /// When the engine has stopped.
+    pub fn resume(&self) -> Result<(), String> {
+        send_from_sync(&self.0, Input::Resume)
     }
 }
 

@@ -33,7 +33,9 @@ impl TokenSource for SessionTokens {
 /// Refusals stay refusals; a login that could not be made at all may work on the next try.
 fn token_error(e: AuthError) -> TokenError {
     match e {
-        AuthError::LoginFailed { .. } => TokenError::Unavailable(e.to_string()),
+        AuthError::LoginFailed { .. } | AuthError::RefreshBackoff { .. } => {
+            TokenError::Unavailable(e.to_string())
+        }
         AuthError::NoCredentials { .. }
         | AuthError::LoginRejected { .. }
         | AuthError::UnreadableToken(_) => TokenError::Refused(e.to_string()),

@@ -70,13 +70,28 @@ pub enum AuthError {
     LoginFailed { user: String, reason: String },
     #[error("the gateway issued a token that is not a readable JWT: {0}")]
     UnreadableToken(String),
+    /// A refresh failed moments ago; the next attempt waits (never one per request).
+    #[error(
+        "the token could not be refreshed ({failures} failure(s) in a row, the last: {last}); \
+         next attempt at {}",
+        .retry_at.format("%H:%M:%S UTC")
+    )]
+    RefreshBackoff {
+        failures: u32,
+        last: String,
+        retry_at: DateTime<Utc>,
+    },
 }
 
 impl AuthError {
-    pub(crate) fn token_problem(expired_at: Option<DateTime<Utc>>, rejected: bool) -> Self {
+    pub(crate) fn token_problem(
+        expired_at: Option<DateTime<Utc>>,
+        rejected: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
         let problem = match (rejected, expired_at) {
             (true, _) => "the gateway rejected the token (HTTP 401)".to_string(),
-            (false, Some(at)) if at <= Utc::now() => {
+            (false, Some(at)) if at <= now => {
                 format!(
                     "JWT_TOKEN expired at {}",
                     at.format("%Y-%m-%d %H:%M:%S UTC")

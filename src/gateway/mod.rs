@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod client;
+pub mod clock;
 pub mod endpoint;
 pub mod error;
 pub mod hub_names;
@@ -15,6 +16,7 @@ pub mod wire;
 use std::sync::Arc;
 
 pub use client::GatewayClient;
+pub use clock::{Clock, ManualClock, WallClock};
 pub use endpoint::Endpoint;
 pub use error::{AuthError, GatewayError};
 pub use session::{Credentials, Session, Token};

@@ -66,4 +66,8 @@ impl Ops for EngineOps {
     fn halt(&self, reason: &str) -> Result<(), String> {
         self.halter.halt(reason)
     }
+
+    fn resume(&self) -> Result<(), String> {
+        self.halter.resume()
+    }
 }

@@ -35,6 +35,12 @@ pub trait Ops: Send + Sync + 'static {
     /// # Errors
     /// Why the halt could not be started (the server answers 500 with it).
     fn halt(&self, reason: &str) -> Result<(), String>;
+
+    /// Lifts a halt (`POST /resume`): new orders are checked by the risk guard again.
+    ///
+    /// # Errors
+    /// Why the resume could not be started (the server answers 500 with it).
+    fn resume(&self) -> Result<(), String>;
 }
 
 /// Where webhooks go and where strategy status comes from.
@@ -126,6 +132,11 @@ impl Ops for SimpleOps {
 
     fn halt(&self, reason: &str) -> Result<(), String> {
         self.lock().halted = Some(reason.to_owned());
+        Ok(())
+    }
+
+    fn resume(&self) -> Result<(), String> {
+        self.lock().halted = None;
         Ok(())
     }
 }

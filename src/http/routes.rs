@@ -1,4 +1,5 @@
-//! Routing and the small endpoints: `/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`;
+//! Routing and the small endpoints: `/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
+//! `/resume`;
 //! reading bodies within the size limit; JSON responses.
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
             r
         }
         (&Method::POST, ["halt"]) => halt(app, req).await,
+        (&Method::POST, ["resume"]) => resume(app, req).await,
         (&Method::POST, ["webhook", name]) | (&Method::POST, ["webhook", name, _]) => {
             let name = (*name).to_owned();
             let path_secret = segments.get(2).map(|s| (*s).to_owned());
@@ -66,7 +68,7 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
             .await
         }
         (_, ["healthz" | "readyz" | "status" | "metrics"]) => method_not_allowed("GET"),
-        (_, ["halt"]) | (_, ["webhook", ..]) => method_not_allowed("POST"),
+        (_, ["halt" | "resume"]) | (_, ["webhook", ..]) => method_not_allowed("POST"),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -141,21 +143,44 @@ fn status(app: &App) -> Value {
     v
 }
 
-/// `POST /halt`: the kill switch. Needs the secret (header, or `secret`/`passphrase` in a JSON
-/// body); an optional `reason` in the body is passed on.
-async fn halt(app: Arc<App>, req: Request<Incoming>) -> Reply {
+/// The JSON body of an operator command, once the secret is checked (header, or
+/// `secret`/`passphrase` in the body); else the response to give.
+async fn operator_body(app: &App, req: Request<Incoming>) -> Result<Value, Reply> {
     let headers = req.headers().clone();
-    let bytes = match read_body(&app, req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let bytes = read_body(app, req).await?;
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let fields = ["secret", "passphrase"]
         .into_iter()
         .filter_map(|f| body.get(f).and_then(Value::as_str));
     if !authorized(&app.cfg.secret, &headers, fields) {
-        return json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false}));
+        return Err(json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false})));
     }
+    Ok(body)
+}
+
+/// `POST /resume`: lifts a halt (the kill switch, the daily loss limit, or one carried over
+/// from earlier in the day). Needs the secret like `/halt`.
+async fn resume(app: Arc<App>, req: Request<Incoming>) -> Reply {
+    if let Err(r) = operator_body(&app, req).await {
+        return r;
+    }
+    tracing::warn!("resume requested over HTTP");
+    match app.ops.resume() {
+        Ok(()) => json_reply(StatusCode::OK, json!({"ok": true, "halted": false})),
+        Err(e) => {
+            tracing::error!(error = %e, "resume failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, &e)
+        }
+    }
+}
+
+/// `POST /halt`: the kill switch. Needs the secret (header, or `secret`/`passphrase` in a JSON
+/// body); an optional `reason` in the body is passed on.
+async fn halt(app: Arc<App>, req: Request<Incoming>) -> Reply {
+    let body = match operator_body(&app, req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let reason = body
         .get("reason")
         .and_then(Value::as_str)

@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::Shared;
 use super::auth::Claims;
-use super::http::{Reply, json as json_reply};
 use super::market::BarsQuery;
 use super::orders::Refusal;
+use super::reply::{Reply, json as json_reply};
 use crate::gateway::Endpoint;
 use crate::gateway::requests::*;
 use crate::gateway::wire::{Envelope, Order, OrderStatus};
@@ -193,7 +193,10 @@ fn account_search(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     Ok(ok(AccountsPayload { accounts }))
 }
 
-/// Fuzzy, like the gateway: "NQ" finds MNQ and NQ (root ENQ) rows; at most 20.
+/// Fuzzy, like the gateway: "NQ" finds MNQ and NQ (root ENQ) rows; at most 20. Only the active
+/// front month of each product is listed, as the gateway does (clients that sort the rows by
+/// name and take the first would otherwise trade an expired contract); older contracts stay
+/// reachable through `Contract/searchById`.
 fn contract_search(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
     let req: ContractSearchRequest = parse(body)?;
     let text = req.search_text.trim().to_uppercase();
@@ -201,6 +204,7 @@ fn contract_search(shared: &Shared, body: &[u8]) -> Result<Reply, Box<Reply>> {
         st.market
             .contracts()
             .iter()
+            .filter(|s| s.active)
             .filter(|s| {
                 text.is_empty()
                     || s.name.contains(&text)

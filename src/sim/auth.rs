@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::{Clock, WallClock};
 use crate::secret::Secret;
 
 /// What the simulator puts in a token. `jti` makes every token unique, even two issued in the
@@ -42,19 +43,27 @@ pub struct TokenIssuer {
     /// Shared with [`Faults`](super::faults::Faults), which bumps it to expire every token.
     generation: Arc<AtomicU64>,
     revoked: Mutex<HashSet<String>>,
+    /// Issues and expires tokens by this clock (tests share a manual one with the client).
+    clock: Arc<dyn Clock>,
 }
 
 impl TokenIssuer {
     /// A fresh random signing key per simulator, so tokens of one run never work on another.
     pub fn new(lifetime: std::time::Duration) -> Self {
-        Self::with_generation(lifetime, Arc::default())
+        Self::with_generation(lifetime, Arc::default(), Arc::new(WallClock))
     }
 
-    /// Like [`TokenIssuer::new`], with the token generation shared with whoever may bump it.
-    pub fn with_generation(lifetime: std::time::Duration, generation: Arc<AtomicU64>) -> Self {
+    /// Like [`TokenIssuer::new`], with the token generation shared with whoever may bump it,
+    /// and the clock that says when tokens are issued and expire.
+    pub fn with_generation(
+        lifetime: std::time::Duration,
+        generation: Arc<AtomicU64>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let key: [u8; 32] = rand::random();
         let mut validation = Validation::new(Algorithm::HS256);
-        // No leeway: tests expire tokens in seconds and must see them expire on time.
+        // Expiry is checked against `clock` below, not the system time.
+        validation.validate_exp = false;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
@@ -64,6 +73,7 @@ impl TokenIssuer {
             lifetime: Duration::from_std(lifetime).unwrap_or(Duration::days(1)),
             generation,
             revoked: Mutex::new(HashSet::new()),
+            clock,
         }
     }
 
@@ -74,7 +84,7 @@ impl TokenIssuer {
 
     /// A token that expires `lifetime` from now; a negative lifetime gives an expired token.
     pub fn issue_for(&self, user: &str, lifetime: Duration) -> Secret {
-        let now = Utc::now().timestamp();
+        let now = self.clock.now().timestamp();
         let claims = Claims {
             sub: user.to_string(),
             jti: format!("{:032x}", rand::random::<u128>()),
@@ -100,6 +110,10 @@ impl TokenIssuer {
                 _ => TokenError::Invalid,
             })?;
         let claims = data.claims;
+        // As jsonwebtoken would with no leeway: valid through the second of `exp`.
+        if claims.exp < self.clock.now().timestamp() {
+            return Err(TokenError::Expired);
+        }
         if claims.generation != self.generation.load(Ordering::Relaxed)
             || self
                 .revoked

@@ -6,10 +6,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,10 +18,9 @@ use super::Shared;
 use super::api;
 use super::auth::TokenError;
 use super::faults::{AfterExecute, FaultReply};
+use super::reply::{Reply, bearer, empty, json, unauthorized};
 use crate::gateway::Endpoint;
 use crate::secret::Secret;
-
-pub(crate) type Reply = Response<Full<Bytes>>;
 
 /// How long shutdown waits for open connections (a delayed-reply fault may hold one).
 const DRAIN: Duration = Duration::from_secs(2);
@@ -76,41 +75,11 @@ pub(crate) async fn serve(
     let _ = tokio::time::timeout(DRAIN, drained.recv()).await;
 }
 
-pub(crate) fn empty(status: StatusCode) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = status;
-    r
-}
-
-pub(crate) fn json(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
 fn too_many(wait: Duration) -> Reply {
     let mut r = empty(StatusCode::TOO_MANY_REQUESTS);
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    r
-}
-
-/// The gateway's 401 body shape is not known; ASP.NET's JwtBearer handler answers with an empty
-/// body and a `WWW-Authenticate` challenge, so we do the same.
-pub(crate) fn unauthorized(had_token: bool) -> Reply {
-    let mut r = empty(StatusCode::UNAUTHORIZED);
-    let challenge = if had_token {
-        "Bearer error=\"invalid_token\""
-    } else {
-        "Bearer"
-    };
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
-    );
     r
 }
 
@@ -120,14 +89,6 @@ fn fault_reply(reply: FaultReply) -> Reply {
         FaultReply::TooManyRequests { retry_after } => too_many(retry_after),
         FaultReply::ServerError => empty(StatusCode::INTERNAL_SERVER_ERROR),
     }
-}
-
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
 }
 
 /// The user a login call names, for its rate-limit bucket.

@@ -18,9 +18,9 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::Shared;
 use super::auth::TokenError;
-use super::http::{Reply, bearer, empty, json as json_reply, unauthorized};
 use super::hub::run;
 use super::market_hub::MarketSession;
+use super::reply::{Reply, bearer, empty, json as json_reply, unauthorized};
 use super::user_hub::UserSession;
 use crate::secret::Secret;
 

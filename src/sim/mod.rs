@@ -6,7 +6,8 @@
 //! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
 //!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
 //! - [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry);
-//! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers);
+//! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers),
+//!   `reply` (the responses and header helpers both use);
 //! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
 //!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
 //!   and sends).
@@ -23,6 +24,7 @@ mod ledger;
 pub mod market;
 mod market_hub;
 pub mod orders;
+mod reply;
 mod rules;
 mod user_hub;
 
@@ -42,9 +44,9 @@ use self::events::{QuoteEvent, UserEvent};
 use self::faults::Faults;
 use self::market::{Market, MarketView};
 use self::orders::Engine;
-use crate::gateway::Endpoint;
 use crate::gateway::budget::RestBudget;
 use crate::gateway::wire::Account;
+use crate::gateway::{Clock, Endpoint, WallClock};
 use crate::secret::Secret;
 
 /// How to run a simulator.
@@ -67,6 +69,8 @@ pub struct SimConfig {
     /// Answer 429 beyond the documented budget (200 / 60 s, bars 50 / 30 s) per user.
     pub rate_limits: bool,
     pub starting_balance: f64,
+    /// When tokens are issued and expire (tests share a manual clock with the client).
+    pub clock: Arc<dyn Clock>,
     /// The hubs ping each client this often (ASP.NET's KeepAliveInterval, 15 s).
     pub hub_keep_alive: Duration,
     /// A hub client that sends nothing for this long is disconnected (ASP.NET's
@@ -88,6 +92,7 @@ impl Default for SimConfig {
             starting_balance: 50_000.0,
             hub_keep_alive: Duration::from_secs(15),
             hub_client_timeout: Duration::from_secs(30),
+            clock: Arc::new(WallClock),
         }
     }
 }
@@ -197,6 +202,7 @@ impl Shared {
             tokens: TokenIssuer::with_generation(
                 config.token_lifetime,
                 faults.token_generation.clone(),
+                config.clock.clone(),
             ),
             config,
             state: Mutex::new(state),
@@ -364,6 +370,18 @@ impl Simulator {
             .contracts()
             .iter()
             .find(|s| s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
+        Some(spec.id.to_string())
+    }
+
+    /// The expired contract (the quarter before the front month) of a ticker: absent from
+    /// `Contract/search`, reachable by id, refused by `Order/place`.
+    pub fn expired_contract_id(&self, ticker: &str) -> Option<String> {
+        let st = self.shared.lock();
+        let spec = st
+            .market
+            .contracts()
+            .iter()
+            .find(|s| !s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
         Some(spec.id.to_string())
     }
 
