@@ -5,7 +5,8 @@
 //! Pieces:
 //! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
 //!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
-//! - [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry);
+//! - [`auth`] (JWTs), [`faults`] (fault switches), [`control`] (`/sim/faults`, the switches
+//!   from outside), [`events`] (what the broadcast channels carry);
 //! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers);
 //! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
 //!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
@@ -14,6 +15,7 @@
 mod api;
 pub mod auth;
 pub mod contracts;
+pub mod control;
 pub mod events;
 pub mod faults;
 mod http;
