@@ -369,6 +369,17 @@ impl Simulator {
         Some(spec.id.to_string())
     }
 
+    /// Every order of an account as the simulator holds it (bracket legs and suspended ones
+    /// included), oldest first: the ground truth fault tests compare a strategy's ledger with.
+    pub fn orders(&self, account_id: i32) -> Vec<crate::gateway::wire::Order> {
+        self.shared
+            .lock()
+            .engine
+            .orders(account_id)
+            .cloned()
+            .collect()
+    }
+
     /// Moves a contract so its bid is `price` (snapped to the tick grid), its ask one tick above
     /// and its last trade at the bid; working orders react at once. Returns `false` for a
     /// contract that does not quote.
