@@ -254,7 +254,10 @@ impl Ledger {
                 continue;
             };
             // The log line ends with the strategy's field.
-            let rest = rest.trim_end().trim_end_matches("strategy=probe").trim_end();
+            let rest = rest
+                .trim_end()
+                .trim_end_matches("strategy=probe")
+                .trim_end();
             let words: Vec<&str> = rest.splitn(5, ' ').collect();
             let num = |i: usize| words.get(i).and_then(|w| w.trim().parse().ok());
             match words.first().copied() {
@@ -265,13 +268,18 @@ impl Ledger {
                 }
                 Some("refused") => {
                     if let Some(n) = num(1) {
-                        l.asks.insert(n as usize, Err(rest.splitn(3, ' ').nth(2).unwrap_or("").to_string()));
+                        l.asks.insert(
+                            n as usize,
+                            Err(rest.splitn(3, ' ').nth(2).unwrap_or("").to_string()),
+                        );
                     }
                 }
                 Some("order") => {
-                    if let (Some(id), Some(status), Some(filled)) =
-                        (num(1), words.get(2), words.get(3).and_then(|w| w.parse().ok()))
-                    {
+                    if let (Some(id), Some(status), Some(filled)) = (
+                        num(1),
+                        words.get(2),
+                        words.get(3).and_then(|w| w.parse().ok()),
+                    ) {
                         let reason = words.get(4).unwrap_or(&"").trim().to_string();
                         l.orders
                             .entry(id)
@@ -302,7 +310,10 @@ impl Ledger {
 
     fn not_placed(&self) -> usize {
         self.sent()
-            .filter(|&id| self.last(id).is_some_and(|(_, _, r)| r.contains("not placed")))
+            .filter(|&id| {
+                self.last(id)
+                    .is_some_and(|(_, _, r)| r.contains("not placed"))
+            })
             .count()
     }
 
@@ -338,7 +349,9 @@ impl Ledger {
                 problems.push(format!("order {id} is at the simulator {} times", os.len()));
             }
             if !self.sent().any(|s| s == *id) {
-                problems.push(format!("order {id} is at the simulator but the strategy never got it"));
+                problems.push(format!(
+                    "order {id} is at the simulator but the strategy never got it"
+                ));
             }
         }
         for id in self.sent() {
@@ -381,10 +394,9 @@ async fn first_fill(s: &Scenario) {
 
 #[tokio::test]
 async fn server_errors_before_executing_are_not_placed_and_never_resent() {
-    let s = Scenario::start(&[
-        r#"{"fault":"fail_next","endpoint":"Order/place","n":2,"reply":"500"}"#,
-    ])
-    .await;
+    let s =
+        Scenario::start(&[r#"{"fault":"fail_next","endpoint":"Order/place","n":2,"reply":"500"}"#])
+            .await;
     s.settled(SETTLE).await;
     assert!(s.active().await.is_empty(), "both 500s were given");
     let ledger = s.finish().await;
@@ -435,12 +447,16 @@ async fn a_frozen_gateway_never_turns_orders_it_later_fills_into_not_placed() {
     first_fill(&s).await;
     // Longer than the engine's whole lookup of an unknown order (5 searches, each retried).
     s.fault(r#"{"fault":"freeze","ms":30000}"#).await;
-    s.until("the freeze to end and every frozen place to execute", Duration::from_secs(60), |s| {
-        let executed = s.sim.orders(s.sim.account_id()).len() as u64;
-        s.ledger().asks.len() == ASKS
-            && executed == s.sim.stats().calls(Endpoint::OrderPlace)
-            && executed > 1
-    })
+    s.until(
+        "the freeze to end and every frozen place to execute",
+        Duration::from_secs(60),
+        |s| {
+            let executed = s.sim.orders(s.sim.account_id()).len() as u64;
+            s.ledger().asks.len() == ASKS
+                && executed == s.sim.stats().calls(Endpoint::OrderPlace)
+                && executed > 1
+        },
+    )
     .await;
     s.settled(Duration::from_secs(30)).await;
     s.finish().await;
@@ -463,8 +479,10 @@ async fn hub_drops_lose_no_order_outcome() {
     first_fill(&s).await;
     let connects = s.sim.stats().hub_connects;
     s.fault(r#"{"fault":"drop_hubs"}"#).await;
-    s.until("half the asks", SETTLE, |s| s.ledger().asks.len() >= ASKS / 2)
-        .await;
+    s.until("half the asks", SETTLE, |s| {
+        s.ledger().asks.len() >= ASKS / 2
+    })
+    .await;
     s.fault(r#"{"fault":"drop_hubs"}"#).await;
     s.settled(SETTLE).await;
     s.until("the hubs to reconnect", SETTLE, |s| {
@@ -484,8 +502,76 @@ async fn refused_hub_reconnects_lose_no_order_outcome() {
     // Every order goes out while the engine cannot hear the hubs.
     s.until("every ask", SETTLE, |s| s.ledger().asks.len() == ASKS)
         .await;
-    assert_eq!(s.sim.stats().hub_connects, connects, "upgrades were refused");
+    assert_eq!(
+        s.sim.stats().hub_connects,
+        connects,
+        "upgrades were refused"
+    );
     s.fault(r#"{"fault":"clear"}"#).await;
     s.settled(SETTLE).await;
     s.finish().await;
+}
+
+#[tokio::test]
+async fn moontick_sim_takes_start_up_faults_and_its_endpoint_refuses_bad_ones() {
+    logs(); // installs the TLS provider reqwest needs
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
+        .args(["sim", "--port", "0", "--quote-rate", "0"])
+        .args(["--fault", r#"{"fault":"refuse_hubs"}"#])
+        .args([
+            "--fault",
+            r#"{"fault":"delay","endpoint":"Order/place","ms":200}"#,
+        ])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let faults = format!("{url}/sim/faults");
+    let active = http
+        .get(&faults)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        active.contains(r#""fault":"refuse_hubs","status":503"#),
+        "{active}"
+    );
+    assert!(active.contains(r#""endpoint":"Order/place""#), "{active}");
+
+    let bad = http
+        .post(&faults)
+        .body(r#"{"fault":"fail_next","endpoint":"Order/plaice","reply":"500"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("unknown endpoint"));
+    let put = http.put(&faults).body("{}").send().await.unwrap();
+    assert_eq!(put.status(), 405);
+
+    let cleared = http
+        .post(&faults)
+        .body(r#"{"fault":"clear"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 200);
+    assert_eq!(cleared.text().await.unwrap(), r#"{"active":[]}"#);
 }

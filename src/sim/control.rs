@@ -325,7 +325,9 @@ mod tests {
     #[test]
     fn specs_parse_with_defaults_and_bad_ones_say_why() {
         assert_eq!(
-            FaultSpec::parse(r#"{"fault":"fail_next","endpoint":"order/PLACE","n":3,"reply":"500"}"#),
+            FaultSpec::parse(
+                r#"{"fault":"fail_next","endpoint":"order/PLACE","n":3,"reply":"500"}"#
+            ),
             Ok(FaultSpec::FailNext {
                 endpoint: Some(EndpointName(Endpoint::OrderPlace)),
                 n: 3,
@@ -337,8 +339,9 @@ mod tests {
             FaultSpec::parse(r#"{"fault":"refuse_hubs"}"#),
             Ok(FaultSpec::RefuseHubs { status: 503 })
         );
-        let e = FaultSpec::parse(r#"{"fault":"fail_next","endpoint":"Order/plaice","reply":"500"}"#)
-            .unwrap_err();
+        let e =
+            FaultSpec::parse(r#"{"fault":"fail_next","endpoint":"Order/plaice","reply":"500"}"#)
+                .unwrap_err();
         assert!(e.contains("unknown endpoint"), "{e}");
         let e = FaultSpec::parse(r#"{"fault":"freeze","secs":3}"#).unwrap_err();
         assert!(e.contains("secs"), "{e}");

@@ -74,6 +74,8 @@ pub struct SimConfig {
     /// A hub client that sends nothing for this long is disconnected (ASP.NET's
     /// ClientTimeoutInterval, 30 s).
     pub hub_client_timeout: Duration,
+    /// Faults switched on at start (`moontick sim --fault`), in order.
+    pub faults: Vec<control::FaultSpec>,
 }
 
 impl Default for SimConfig {
@@ -90,6 +92,7 @@ impl Default for SimConfig {
             starting_balance: 50_000.0,
             hub_keep_alive: Duration::from_secs(15),
             hub_client_timeout: Duration::from_secs(30),
+            faults: Vec::new(),
         }
     }
 }
@@ -303,6 +306,9 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
+        for fault in &shared.config.faults {
+            fault.apply(&shared.faults);
+        }
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(http::serve(listener, shared.clone(), stopped.clone())),
