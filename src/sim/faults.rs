@@ -1,6 +1,7 @@
-//! Fault switches on a running simulator, for tests: rejected logins, canned 401/429/500
-//! replies, slow replies, calls that execute and then fail, expiring every token, and the hub
-//! faults (dropped sockets, silence, Close with an error, no quotes, refused upgrades).
+//! Fault switches on a running simulator, for tests (and from outside through `control`):
+//! rejected logins, canned 401/429/500 replies, dropped replies, slow replies, a freeze, 429
+//! storms, calls that execute and then fail, expiring every token, and the hub faults (dropped
+//! sockets, silence, Close with an error, no quotes, refused upgrades).
 
 use std::sync::Mutex;
 use std::time::Duration;
