@@ -21,6 +21,9 @@ use crate::gateway::Endpoint;
 
 type Reply = Response<Full<Bytes>>;
 
+/// The longest time a fault may last or wait, so every deadline stays representable.
+const DAY_MS: u64 = 86_400_000;
+
 /// The path of the control endpoint.
 pub const PATH: &str = "/sim/faults";
 
@@ -162,7 +165,29 @@ impl<'de> Deserialize<'de> for EndpointName {
 impl FaultSpec {
     /// Parses one fault from its JSON text, with an error that says what is wrong.
     pub fn parse(text: &str) -> Result<FaultSpec, String> {
-        serde_json::from_str(text).map_err(|e| format!("bad fault {text:?}: {e}"))
+        let spec: FaultSpec =
+            serde_json::from_str(text).map_err(|e| format!("bad fault {text:?}: {e}"))?;
+        match &spec {
+            FaultSpec::RateLimitStorm { secs, .. } if !(0.0..=86_400.0).contains(secs) => Err(
+                format!("bad fault {text:?}: secs must be between 0 and 86400"),
+            ),
+            FaultSpec::Freeze { ms }
+            | FaultSpec::Delay { ms, .. }
+            | FaultSpec::ExecuteThen { ms, .. }
+            | FaultSpec::DropHubsEvery { ms }
+            | FaultSpec::FailNext {
+                retry_after_ms: ms, ..
+            }
+            | FaultSpec::RateLimitStorm {
+                retry_after_ms: ms, ..
+            } if *ms > DAY_MS => Err(format!(
+                "bad fault {text:?}: milliseconds must be at most {DAY_MS} (a day)"
+            )),
+            FaultSpec::RefuseHubs { status } if !(400..=599).contains(status) => Err(format!(
+                "bad fault {text:?}: status must be an HTTP error (400-599)"
+            )),
+            _ => Ok(spec),
+        }
     }
 
     /// Turns the switch on (or off) on `faults`.
@@ -208,6 +233,7 @@ impl FaultSpec {
                 secs,
                 retry_after_ms,
             } => faults.rate_limit_storm(
+                // `parse` keeps `secs` in range; a spec built in Rust may not.
                 Duration::try_from_secs_f64(*secs).unwrap_or_default(),
                 ms(*retry_after_ms),
             ),
@@ -346,6 +372,14 @@ mod tests {
         let e = FaultSpec::parse(r#"{"fault":"freeze","secs":3}"#).unwrap_err();
         assert!(e.contains("secs"), "{e}");
         assert!(FaultSpec::parse(r#"{"fault":"melt"}"#).is_err());
+        for bad in [
+            r#"{"fault":"rate_limit_storm","secs":-1}"#,
+            r#"{"fault":"refuse_hubs","status":200}"#,
+            r#"{"fault":"fail_next","reply":500}"#,
+            r#"{"fault":"freeze","ms":18446744073709551615}"#,
+        ] {
+            assert!(FaultSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

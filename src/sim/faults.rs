@@ -135,13 +135,14 @@ impl Faults {
     /// answered (a gateway that stalls, then works off its queue: clients that gave up meanwhile
     /// do not stop it).
     pub fn freeze(&self, for_: Duration) {
-        self.lock().frozen_until = Some(tokio::time::Instant::now() + for_);
+        self.lock().frozen_until = tokio::time::Instant::now().checked_add(for_);
     }
 
     /// For `for_` from now, every REST request is answered 429 with `retry_after`, without being
     /// executed.
     pub fn rate_limit_storm(&self, for_: Duration, retry_after: Duration) {
-        self.lock().storm = Some((tokio::time::Instant::now() + for_, retry_after));
+        let until = tokio::time::Instant::now().checked_add(for_);
+        self.lock().storm = until.map(|t| (t, retry_after));
     }
 
     /// Every token issued so far stops working at once (answered 401), as if they had expired.
