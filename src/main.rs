@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use moontick::config::Config;
 use moontick::secret::Secret;
 use moontick::sim::SimConfig;
+use moontick::sim::control::FaultSpec;
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +71,11 @@ struct SimArgs {
     /// Seed of the price walks.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// A fault switched on at start, as JSON (repeatable), e.g.
+    /// `--fault '{"fault":"delay","endpoint":"Order/place","ms":500}'`; the same switches as
+    /// `POST /sim/faults` (see README).
+    #[arg(long = "fault", value_name = "JSON", value_parser = FaultSpec::parse)]
+    faults: Vec<FaultSpec>,
 }
 
 impl SimArgs {
@@ -81,6 +87,7 @@ impl SimArgs {
             token_lifetime: Duration::from_secs(self.token_lifetime),
             quote_rate: self.quote_rate,
             seed: self.seed,
+            faults: self.faults,
             ..SimConfig::default()
         }
     }

@@ -1,6 +1,7 @@
-//! Fault switches on a running simulator, for tests: rejected logins, canned 401/429/500
-//! replies, slow replies, calls that execute and then fail, expiring every token, and the hub
-//! faults (dropped sockets, silence, Close with an error, no quotes, refused upgrades).
+//! Fault switches on a running simulator, for tests (and from outside through `control`):
+//! rejected logins, canned 401/429/500 replies, dropped replies, slow replies, a freeze, 429
+//! storms, calls that execute and then fail, expiring every token, and the hub faults (dropped
+//! sockets, silence, Close with an error, no quotes, refused upgrades).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +30,14 @@ pub enum AfterExecute {
     Delay(Duration),
 }
 
+/// When a dropped reply is dropped: the connection is closed without an answer either before the
+/// request is executed or after it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReply {
+    BeforeExecute,
+    AfterExecute,
+}
+
 #[derive(Debug)]
 struct Shot<T> {
     endpoint: Option<Endpoint>,
@@ -54,6 +63,11 @@ struct Inner {
     replies: Vec<Shot<FaultReply>>,
     delays: Vec<(Option<Endpoint>, Duration)>,
     after: Vec<Shot<AfterExecute>>,
+    drops: Vec<Shot<DropReply>>,
+    /// Every REST reply waits until then (the request still executes, late).
+    frozen_until: Option<tokio::time::Instant>,
+    /// Every REST call is answered 429 with this `Retry-After` until then.
+    storm: Option<(tokio::time::Instant, Duration)>,
 }
 
 /// The fault switches. `endpoint: None` means any endpoint; one-shot faults are used in the
@@ -103,6 +117,32 @@ impl Faults {
                 what: after,
             });
         }
+    }
+
+    /// Closes the connection without a reply on the next `n` requests (to `endpoint`, or to any),
+    /// before or after executing them.
+    pub fn drop_next(&self, n: u32, endpoint: Option<Endpoint>, when: DropReply) {
+        if n > 0 {
+            self.lock().drops.push(Shot {
+                endpoint,
+                remaining: n,
+                what: when,
+            });
+        }
+    }
+
+    /// For `for_` from now, every REST request hangs; when the time is up each is executed and
+    /// answered (a gateway that stalls, then works off its queue: clients that gave up meanwhile
+    /// do not stop it).
+    pub fn freeze(&self, for_: Duration) {
+        self.lock().frozen_until = tokio::time::Instant::now().checked_add(for_);
+    }
+
+    /// For `for_` from now, every REST request is answered 429 with `retry_after`, without being
+    /// executed.
+    pub fn rate_limit_storm(&self, for_: Duration, retry_after: Duration) {
+        let until = tokio::time::Instant::now().checked_add(for_);
+        self.lock().storm = until.map(|t| (t, retry_after));
     }
 
     /// Every token issued so far stops working at once (answered 401), as if they had expired.
@@ -188,21 +228,104 @@ impl Faults {
     }
 
     pub(crate) fn take_reply(&self, ep: Endpoint) -> Option<FaultReply> {
-        take(&mut self.lock().replies, ep)
+        let mut inner = self.lock();
+        if let Some((until, retry_after)) = inner.storm {
+            if tokio::time::Instant::now() < until {
+                return Some(FaultReply::TooManyRequests { retry_after });
+            }
+            inner.storm = None;
+        }
+        take(&mut inner.replies, ep)
+    }
+
+    pub(crate) fn take_drop(&self, ep: Endpoint) -> Option<DropReply> {
+        take(&mut self.lock().drops, ep)
     }
 
     pub(crate) fn take_after(&self, ep: Endpoint) -> Option<AfterExecute> {
         take(&mut self.lock().after, ep)
     }
 
-    /// The longest delay that applies to `ep`.
+    /// The longest delay that applies to `ep` (a freeze is a delay until it ends).
     pub(crate) fn delay_for(&self, ep: Endpoint) -> Option<Duration> {
-        self.lock()
+        let inner = self.lock();
+        let frozen = inner
+            .frozen_until
+            .map(|t| t.saturating_duration_since(tokio::time::Instant::now()))
+            .filter(|d| !d.is_zero());
+        inner
             .delays
             .iter()
             .filter(|(e, _)| e.is_none_or(|e| e == ep))
             .map(|&(_, d)| d)
+            .chain(frozen)
             .max()
+    }
+
+    /// The switches that are on, as `GET /sim/faults` shows them (one-shot faults with what is
+    /// left of them).
+    pub fn active(&self) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        let name = |e: Option<Endpoint>| e.map(Endpoint::name);
+        let now = tokio::time::Instant::now();
+        let inner = self.lock();
+        let mut out = Vec::new();
+        if inner.reject_logins {
+            out.push(json!({ "fault": "reject_logins", "on": true }));
+        }
+        for s in &inner.replies {
+            let reply = match s.what {
+                FaultReply::Unauthorized => "401",
+                FaultReply::TooManyRequests { .. } => "429",
+                FaultReply::ServerError => "500",
+            };
+            out.push(json!({ "fault": "fail_next", "endpoint": name(s.endpoint), "n": s.remaining, "reply": reply }));
+        }
+        for s in &inner.drops {
+            let fault = match s.what {
+                DropReply::BeforeExecute => "fail_next",
+                DropReply::AfterExecute => "execute_then",
+            };
+            out.push(json!({ "fault": fault, "endpoint": name(s.endpoint), "n": s.remaining, "reply": "drop" }));
+        }
+        for s in &inner.after {
+            let v = match s.what {
+                AfterExecute::ServerError => json!({ "reply": "500" }),
+                AfterExecute::Delay(d) => json!({ "reply": "delay", "ms": d.as_millis() as u64 }),
+            };
+            let mut v = v;
+            v["fault"] = json!("execute_then");
+            v["endpoint"] = json!(name(s.endpoint));
+            v["n"] = json!(s.remaining);
+            out.push(v);
+        }
+        for &(e, d) in &inner.delays {
+            out.push(json!({ "fault": "delay", "endpoint": name(e), "ms": d.as_millis() as u64 }));
+        }
+        if let Some(t) = inner.frozen_until.filter(|&t| t > now) {
+            out.push(json!({ "fault": "freeze", "ms_left": (t - now).as_millis() as u64 }));
+        }
+        if let Some((t, retry)) = inner.storm.filter(|&(t, _)| t > now) {
+            out.push(json!({ "fault": "rate_limit_storm", "ms_left": (t - now).as_millis() as u64, "retry_after_ms": retry.as_millis() as u64 }));
+        }
+        drop(inner);
+        let h = self.hub_snapshot();
+        if h.silent {
+            out.push(json!({ "fault": "hubs_silent", "on": true }));
+        }
+        if h.quotes_off {
+            out.push(json!({ "fault": "quotes", "on": false }));
+        }
+        if let Some(status) = h.reject_upgrades {
+            out.push(json!({ "fault": "refuse_hubs", "status": status }));
+        }
+        if let Some(message) = h.handshake_error {
+            out.push(json!({ "fault": "hub_handshake_error", "message": message }));
+        }
+        if let Some(every) = h.drop_every {
+            out.push(json!({ "fault": "drop_hubs_every", "ms": every.as_millis() as u64 }));
+        }
+        out
     }
 }
 

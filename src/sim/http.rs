@@ -2,7 +2,6 @@
 //! and `/hubs/*` to the SignalR hubs in `hub`), and the pipeline every REST call goes through:
 //! faults, bearer check, rate limit, handler.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,9 +49,9 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        // `control` answers `/sim/faults` and acts on the faults a reply cannot express.
         let svc = hyper::service::service_fn(move |req| {
-            let shared = shared.clone();
-            async move { Ok::<_, Infallible>(handle(shared, req).await) }
+            super::control::around(shared.clone(), req, handle)
         });
         // `with_upgrades`: the hubs take the connection over after a WebSocket upgrade.
         let conn = hyper::server::conn::http1::Builder::new()

@@ -5,7 +5,8 @@
 //! Pieces:
 //! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
 //!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
-//! - [`auth`] (JWTs), [`faults`] (fault switches), [`events`] (what the broadcast channels carry);
+//! - [`auth`] (JWTs), [`faults`] (fault switches), [`control`] (`/sim/faults`, the switches
+//!   from outside), [`events`] (what the broadcast channels carry);
 //! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers),
 //!   `reply` (the responses and header helpers both use);
 //! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
@@ -15,6 +16,7 @@
 mod api;
 pub mod auth;
 pub mod contracts;
+pub mod control;
 pub mod events;
 pub mod faults;
 mod http;
@@ -76,6 +78,8 @@ pub struct SimConfig {
     /// A hub client that sends nothing for this long is disconnected (ASP.NET's
     /// ClientTimeoutInterval, 30 s).
     pub hub_client_timeout: Duration,
+    /// Faults switched on at start (`moontick sim --fault`), in order.
+    pub faults: Vec<control::FaultSpec>,
 }
 
 impl Default for SimConfig {
@@ -93,6 +97,7 @@ impl Default for SimConfig {
             hub_keep_alive: Duration::from_secs(15),
             hub_client_timeout: Duration::from_secs(30),
             clock: Arc::new(WallClock),
+            faults: Vec::new(),
         }
     }
 }
@@ -307,6 +312,9 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
+        for fault in &shared.config.faults {
+            fault.apply(&shared.faults);
+        }
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(http::serve(listener, shared.clone(), stopped.clone())),
@@ -383,6 +391,17 @@ impl Simulator {
             .iter()
             .find(|s| !s.active && s.ticker.eq_ignore_ascii_case(ticker))?;
         Some(spec.id.to_string())
+    }
+
+    /// Every order of an account as the simulator holds it (bracket legs and suspended ones
+    /// included), oldest first: the ground truth fault tests compare a strategy's ledger with.
+    pub fn orders(&self, account_id: i32) -> Vec<crate::gateway::wire::Order> {
+        self.shared
+            .lock()
+            .engine
+            .orders(account_id)
+            .cloned()
+            .collect()
     }
 
     /// Moves a contract so its bid is `price` (snapped to the tick grid), its ask one tick above
