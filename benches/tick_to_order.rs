@@ -98,6 +98,7 @@ async fn engine(
         host,
         watch: false,
         metrics,
+        not_placed_grace: moontick::engine::NOT_PLACED_GRACE,
     })
     .await
     .unwrap();

@@ -79,6 +79,9 @@ pub struct Config {
     pub log_filter: String,
     /// Whole-request timeout of a REST call.
     pub rest_timeout: Duration,
+    /// `NOT_PLACED_GRACE_SECS`: how long after a place whose outcome is unknown a lookup that
+    /// finds nothing may report the order "not placed" (until then it stays `unknown`).
+    pub not_placed_grace: Duration,
     pub strategy_runtime: StrategyRuntime,
 }
 
@@ -105,6 +108,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("rest_timeout", &self.rest_timeout)
+            .field("not_placed_grace", &self.not_placed_grace)
             .field("strategy_runtime", &self.strategy_runtime)
             .finish()
     }
@@ -260,6 +264,9 @@ impl Config {
         let rest_timeout = Duration::from_secs(u64::from(
             r.positive("PROJECT_X_TIMEOUT_SECS").unwrap_or(10),
         ));
+        let not_placed_grace = Duration::from_secs(u64::from(
+            r.positive("NOT_PLACED_GRACE_SECS").unwrap_or(120),
+        ));
         let strategy_runtime = StrategyRuntime {
             quote_backlog: r.positive("QUOTE_BACKLOG").unwrap_or(10_000) as usize,
             quote_backlog_age: Duration::from_millis(u64::from(
@@ -294,6 +301,7 @@ impl Config {
             log_format,
             log_filter,
             rest_timeout,
+            not_placed_grace,
             strategy_runtime,
         })
     }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
@@ -28,6 +29,7 @@
 //! - [`sim`]: the built-in ProjectX gateway simulator (REST and both SignalR hubs) and its
 //!   matching engine.
 
+pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod engine;

@@ -93,6 +93,7 @@ pub async fn run(
         host,
         watch: true,
         metrics: Arc::clone(&metrics),
+        not_placed_grace: config.not_placed_grace,
     })
     .await?;
 

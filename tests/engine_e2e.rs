@@ -63,6 +63,7 @@ async fn start_engine(
         host,
         watch: true,
         metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
+        not_placed_grace: moontick::engine::NOT_PLACED_GRACE,
     })
     .await
     .expect("engine starts");

@@ -112,6 +112,9 @@ impl Scenario {
             .env("PROJECT_X_API_KEY", KEY)
             .env("PROJECT_X_ACCOUNT_ID", sim.account_id().to_string())
             .env("PROJECT_X_TIMEOUT_SECS", "1")
+            // Short, so "not placed" settles within a scenario; the freeze scenario shows that a
+            // lookup must also have succeeded after the gateway came back, whatever the grace.
+            .env("NOT_PLACED_GRACE_SECS", "3")
             .env("STRATEGIES_DIR", &strategies)
             .env("STATE_DIR", dir.path().join("state"))
             .env("PORT", "0")

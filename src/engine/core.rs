@@ -50,6 +50,7 @@ pub(crate) struct Core {
     /// Strategies the host stopped running whose orders were already flattened.
     pub(super) removed: HashSet<String>,
     pub(super) reconcile_throttle: super::reconcile::ReconcileThrottle,
+    pub(super) not_placed_grace: Duration,
 }
 
 fn now_ms() -> i64 {
@@ -91,6 +92,7 @@ impl Core {
             user_state: ConnectionState::default(),
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
+            not_placed_grace: super::reconcile::NOT_PLACED_GRACE,
         }
     }
 

@@ -31,6 +31,7 @@ pub use crate::script::{
 };
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
+pub use reconcile::NOT_PLACED_GRACE;
 pub use status::{EngineStatus, OrderStatusView, PositionStatus};
 
 use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
@@ -53,6 +54,9 @@ pub struct EngineParams {
     /// Watch the strategies directory for saves.
     pub watch: bool,
     pub metrics: Arc<Metrics>,
+    /// How long after an unknown place outcome a lookup that finds nothing may conclude "not
+    /// placed" (see [`NOT_PLACED_GRACE`], the default).
+    pub not_placed_grace: Duration,
 }
 
 /// Everything the loop receives besides hub events.
@@ -162,6 +166,7 @@ impl Engine {
             host,
             watch,
             metrics,
+            not_placed_grace,
         } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
@@ -220,6 +225,7 @@ impl Engine {
             status_tx,
             metrics,
         );
+        core.not_placed_grace = not_placed_grace;
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 

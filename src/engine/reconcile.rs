@@ -12,9 +12,9 @@ use super::Input;
 use super::book::OrderState;
 use super::core::Core;
 use super::gateway_calls as calls;
+use crate::backoff::Backoff;
 use crate::gateway::wire::{Order, Position, Timestamp, Trade};
 use crate::gateway::{GatewayClient, GatewayError};
-use crate::signalr::Backoff;
 
 /// How long after an unknown outcome a lookup that finds nothing may conclude "not placed".
 ///
@@ -197,7 +197,7 @@ impl Core {
         if let Err(e) = &lookup.result {
             tracing::warn!("order {local_id}: lookup {attempt} failed ({e}); still unknown");
         }
-        match verdict(lookup, since, NOT_PLACED_GRACE) {
+        match verdict(lookup, since, self.not_placed_grace) {
             Verdict::Found(o) => {
                 self.book.placed(local_id, o.id);
                 self.book.apply_order(&o);

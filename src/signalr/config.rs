@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 
 /// How to reach a hub and how patient to be with it.
 #[derive(Debug, Clone)]

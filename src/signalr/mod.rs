@@ -10,11 +10,11 @@
 //! - [`connection`]: [`HubConnection`], the handle (invoke, subscribe, state, close).
 //! - `book`: the task's bookkeeping (commands, subscriptions to replay, pending calls).
 //! - `task`: the connection task behind it (token → URL → upgrade → handshake → resubscribe;
-//!   keep-alive, server timeout, invoke/Completion, reconnect with [`backoff`]).
+//!   keep-alive, server timeout, invoke/Completion, reconnect with [`Backoff`]).
 //! - [`state`]: [`ConnectionState`], observable through a `watch` channel.
 
 pub mod auth;
-pub mod backoff;
+
 mod book;
 pub mod codec;
 pub mod config;
@@ -24,8 +24,8 @@ pub mod sink;
 pub mod state;
 mod task;
 
+pub use crate::backoff::Backoff;
 pub use auth::{FixedToken, TokenSource};
-pub use backoff::Backoff;
 pub use config::HubConfig;
 pub use connection::{EVENT_CHANNEL_BOUND, HubConnection};
 pub use error::{HubError, TokenError};

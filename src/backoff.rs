@@ -1,4 +1,5 @@
-//! Reconnect delays: exponential backoff with a cap and jitter, as a pure function of the attempt.
+//! Retry delays (hub reconnects, lookups of unknown orders): exponential backoff with a cap and
+//! jitter, as a pure function of the attempt.
 
 use std::time::Duration;
 
