@@ -13,16 +13,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Target, env_num, thread_cpu_ns};
 use hdrhistogram::Histogram;
-use moontick::config::RiskLimits;
-use moontick::engine::{Engine, EngineParams};
-use moontick::feed::MarketFeedConfig;
-use moontick::gateway::budget::RestBudget;
-use moontick::gateway::{Credentials, GatewayClient, Session, Transport, TransportOptions};
 use moontick::metrics::Metrics;
-use moontick::risk::RiskGuard;
-use moontick::script::HostConfig;
 use moontick::sim::{SimConfig, Simulator};
+
+mod common;
+
+async fn engine(
+    sim: &Simulator,
+    dir: &std::path::Path,
+    script: &str,
+    metrics: Arc<Metrics>,
+) -> moontick::engine::Engine {
+    common::engine(&Target::of(sim), dir, script, metrics).await
+}
 
 const ORDERING: &str = r#"
 local M = { symbols = { "MNQ" } }
@@ -49,62 +54,6 @@ function M.on_start() state.quotes = 0 end
 function M.on_quote(q) state.quotes = state.quotes + 1 end
 return M
 "#;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn engine(
-    sim: &Simulator,
-    dir: &std::path::Path,
-    script: &str,
-    metrics: Arc<Metrics>,
-) -> Engine {
-    let strategies = dir.join("strategies");
-    std::fs::create_dir_all(&strategies).unwrap();
-    std::fs::write(strategies.join("bench.lua"), script).unwrap();
-    // No rate limits on either side: this measures the path, not the budget.
-    let transport = Transport::new(
-        &sim.url(),
-        RestBudget::new(1_000_000, 1_000_000),
-        TransportOptions::default(),
-    )
-    .unwrap();
-    let credentials = Credentials {
-        username: sim.config().user.clone(),
-        api_key: sim.config().api_key.clone(),
-    };
-    let session = Arc::new(Session::new(Arc::new(transport), None, Some(credentials)).unwrap());
-    let client = GatewayClient::new(session);
-    let account = client.accounts(true).await.unwrap().remove(0);
-    let limits = RiskLimits {
-        max_order_size: 5,
-        max_position: 1_000_000,
-        daily_loss_limit: 1e12,
-        max_orders_per_minute: 1_000_000,
-    };
-    let guard = RiskGuard::open(limits, None, chrono::Utc::now()).unwrap();
-    let mut host = HostConfig::new(&strategies);
-    host.state_dir = Some(dir.join("state"));
-    let engine = Engine::start(EngineParams {
-        client,
-        account,
-        guard,
-        market_hub: MarketFeedConfig::new(sim.market_hub_url()),
-        user_hub_url: sim.user_hub_url(),
-        host,
-        watch: false,
-        metrics,
-        not_placed_grace: moontick::engine::NOT_PLACED_GRACE,
-    })
-    .await
-    .unwrap();
-    engine.wait_ready(Duration::from_secs(30)).await.unwrap();
-    engine
-}
 
 async fn tick_to_order(ticks: u64) {
     let sim = Simulator::start(SimConfig {
@@ -196,25 +145,6 @@ async fn flood(secs: u64) {
         received as f64 / elapsed.as_secs_f64(),
         handled / elapsed.as_secs_f64()
     );
-}
-
-/// CPU time (ns) of this process's threads whose names start with one of `prefixes`, from
-/// `/proc/self/task/*/schedstat` (Linux only; 0 elsewhere).
-fn thread_cpu_ns(prefixes: &[&str]) -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| {
-            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            if !prefixes.iter().any(|p| comm.starts_with(p)) {
-                return None;
-            }
-            let sched = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
-            sched.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
 }
 
 /// CPU per quote at 1,000 quotes/s, socket to `on_quote`: every thread of ours (hub connection

@@ -27,6 +27,10 @@ const DAY_MS: u64 = 86_400_000;
 /// The path of the control endpoint.
 pub const PATH: &str = "/sim/faults";
 
+/// `GET` here answers `{"quotes_sent": n}`: quote records the market hub wrote so far (a
+/// benchmark running the simulator as a separate process compares it with what Lua saw).
+pub const STATS_PATH: &str = "/sim/stats";
+
 /// One fault switch, as `POST /sim/faults` and `moontick sim --fault` take it:
 /// `{"fault":"fail_next","endpoint":"Order/place","n":3,"reply":"500"}`. `endpoint` (a gateway
 /// path after `/api/`, any case) is optional everywhere: absent means every REST endpoint.
@@ -275,6 +279,18 @@ where
 {
     if req.uri().path().eq_ignore_ascii_case(PATH) {
         return Ok(control(&shared, req).await);
+    }
+    if req.uri().path().eq_ignore_ascii_case(STATS_PATH) {
+        let sent = shared
+            .quotes_sent
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let body = serde_json::json!({ "quotes_sent": sent });
+        let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
     }
     let Some(ep) = Endpoint::from_path(req.uri().path()) else {
         return Ok(next(shared, req).await);

@@ -203,7 +203,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> R
                     WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
                         .await;
                 match kind {
-                    HubKind::Market => run(shared, MarketSession::default(), ws).await,
+                    HubKind::Market => {
+                        let session = MarketSession::counting(shared.quotes_sent.clone());
+                        run(shared, session, ws).await
+                    }
                     HubKind::User => run(shared, UserSession::default(), ws).await,
                 }
             }

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -71,6 +72,9 @@ pub(crate) struct MarketSession {
     subs: Vec<Sub>,
     /// The last formatted timestamp: every quote of one simulator step shares its time.
     time_cache: Option<(DateTime<Utc>, String)>,
+    /// Quote records written, summed over every client (benchmarks compare it with what a
+    /// strategy saw).
+    sent: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Copy)]
@@ -81,6 +85,14 @@ enum Kind {
 }
 
 impl MarketSession {
+    /// A session that adds the quotes it writes to `sent`.
+    pub(crate) fn counting(sent: Arc<AtomicU64>) -> Self {
+        Self {
+            sent,
+            ..Self::default()
+        }
+    }
+
     fn sub_mut(&mut self, contract_id: &str) -> Option<&mut Sub> {
         self.subs
             .iter_mut()
@@ -324,6 +336,7 @@ impl Hub for MarketSession {
                     Kind::Quotes => {
                         write_quote(after, &sub.id_json, &q, None, &time);
                         sub.sent = Some(Sent::of(&q));
+                        self.sent.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => {
                         write_depth(after, &sub.id_json, &q, true, &time);
@@ -349,6 +362,7 @@ impl Hub for MarketSession {
         if sub.quotes {
             write_quote(out, &sub.id_json, q, sub.sent, &time);
             sub.sent = Some(Sent::of(q));
+            self.sent.fetch_add(1, Ordering::Relaxed);
         }
         if sub.trades && q.last_size > 0 {
             write_trade(out, &sub.id_json, q, &time);

@@ -33,7 +33,7 @@ mod user_hub;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -175,6 +175,8 @@ pub(crate) struct Shared {
     budgets: Mutex<HashMap<String, Arc<RestBudget>>>,
     frozen: AtomicBool,
     pub hubs: hub_upgrade::Hubs,
+    /// Quote records the market hub wrote to its clients, all connections together.
+    pub quotes_sent: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -221,6 +223,7 @@ impl Shared {
             budgets: Mutex::new(HashMap::new()),
             frozen: AtomicBool::new(false),
             hubs: hub_upgrade::Hubs::default(),
+            quotes_sent: Arc::default(),
         }
     }
 
@@ -423,6 +426,12 @@ impl Simulator {
     /// The current bid, ask and last of a contract.
     pub fn touch(&self, contract_id: &str) -> Option<market::Touch> {
         self.shared.lock().market.touch(contract_id)
+    }
+
+    /// Quote records the market hub has written to its clients since the start (also
+    /// `GET /sim/stats`).
+    pub fn quotes_sent(&self) -> u64 {
+        self.shared.quotes_sent.load(Ordering::Relaxed)
     }
 
     /// Stops (or restarts) the background quote stream, so tests move the market alone.

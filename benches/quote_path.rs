@@ -1,0 +1,242 @@
+//! The quote path from the simulator's market hub into one Lua strategy, measured end to end:
+//!
+//! - `every`: the highest rate at which the strategy gets every quote the hub sent (0 conflated
+//!   in the feed queue, 0 coalesced in its mailbox, Lua's count equal to the hub's), with the
+//!   simulator in this process (`every`) or in a `moontick sim` process (`every_ext`);
+//! - `cpu`: CPU per quote at 1,000 quotes/s, every thread of this process (the engine; the
+//!   simulator runs in a `moontick sim` process);
+//! - `rss`: this process's resident set, sampled each second, while a `moontick sim` process
+//!   offers 400,000 quotes/s.
+//!
+//! `cargo bench --bench quote_path` (env `PARTS`, default `every,every_ext,cpu,rss`; `RATES`,
+//! total quotes/s over four contracts, default `100000,200000,300000`; `SECS` per rate, default
+//! 5; `CPU_SECS`, default 10; `FLOOD_RATE`, default 400000; `FLOOD_SECS`, default 60).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{SimProcess, Target, engine, env_num, rss_kib, saved_number, self_cpu_ns};
+use moontick::metrics::Metrics;
+use moontick::sim::{SimConfig, Simulator};
+
+const COUNTING: &str = r#"
+local M = { symbols = { "MNQ", "MES", "NQ", "ES" } }
+function M.on_start() state.quotes = 0 end
+function M.on_quote(q) state.quotes = state.quotes + 1 end
+return M
+"#;
+
+const COUNTING_MNQ: &str = r#"
+local M = { symbols = { "MNQ" } }
+function M.on_start() state.quotes = 0 end
+function M.on_quote(q) state.quotes = state.quotes + 1 end
+return M
+"#;
+
+/// The simulator under test: in this process or a child.
+enum Sim {
+    Here(Simulator),
+    Child(SimProcess),
+}
+
+impl Sim {
+    async fn start(external: bool, per_contract: f64) -> Sim {
+        if external {
+            Sim::Child(SimProcess::start(per_contract))
+        } else {
+            let sim = Simulator::start(SimConfig {
+                quote_rate: per_contract,
+                rate_limits: false,
+                ..SimConfig::default()
+            })
+            .await
+            .unwrap();
+            Sim::Here(sim)
+        }
+    }
+
+    fn target(&self) -> Target {
+        match self {
+            Sim::Here(s) => Target::of(s),
+            Sim::Child(p) => p.target(),
+        }
+    }
+
+    async fn quotes_sent(&self) -> u64 {
+        match self {
+            Sim::Here(s) => s.quotes_sent(),
+            Sim::Child(p) => p.quotes_sent().await,
+        }
+    }
+
+    async fn stop_quotes(&self) {
+        match self {
+            Sim::Here(s) => s.freeze_quotes(true),
+            Sim::Child(p) => p.quotes_off().await,
+        }
+    }
+
+    async fn shutdown(self) {
+        if let Sim::Here(s) = self {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// One run at `total` quotes/s over four contracts: `true` when every quote the hub sent
+/// reached `on_quote`.
+async fn every(external: bool, total: u64, secs: u64) -> bool {
+    let sim = Sim::start(external, total as f64 / 4.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let engine = engine(&sim.target(), dir.path(), COUNTING, Arc::clone(&metrics)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (sent0, t0) = (sim.quotes_sent().await, Instant::now());
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let (sent1, elapsed) = (sim.quotes_sent().await, t0.elapsed());
+    sim.stop_quotes().await;
+    // What the hub already wrote drains through; nothing new is written.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = sim.quotes_sent().await;
+    let statuses = engine.shutdown().await;
+    sim.shutdown().await;
+    let lua = saved_number(dir.path(), "quotes") as u64;
+    let conflated = metrics.feed_quotes_conflated.get();
+    let coalesced: u64 = statuses.iter().map(|s| s.quotes_coalesced).sum();
+    let all = lua == sent && conflated == 0 && coalesced == 0;
+    println!(
+        "  {} {total}/s offered: hub sent {:.0}/s over {:.1} s; {sent} sent in all, {lua} \
+         counted in Lua, {conflated} conflated in the feed queue, {coalesced} coalesced in the \
+         mailbox: {}",
+        if external {
+            "sim process,"
+        } else {
+            "in-process, "
+        },
+        (sent1 - sent0) as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        if all { "EVERY quote" } else { "quotes LOST" }
+    );
+    all
+}
+
+/// CPU per quote at 1,000 quotes/s (one contract), the simulator in its own process.
+async fn cpu(secs: u64) {
+    let sim = SimProcess::start(1_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let engine = engine(
+        &sim.target(),
+        dir.path(),
+        COUNTING_MNQ,
+        Arc::clone(&metrics),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ours = ["tokio-runtime", "strategy-"];
+    let lua0 = common::thread_cpu_ns(&["strategy-"]);
+    let (cpu0, sim0, q0, t0) = (
+        self_cpu_ns(),
+        sim.cpu_secs(),
+        metrics.quotes_delivered.get(),
+        Instant::now(),
+    );
+    let named0 = common::thread_cpu_ns(&ours);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let cpu_ns = self_cpu_ns() - cpu0;
+    let lua_ns = common::thread_cpu_ns(&["strategy-"]) - lua0;
+    let named_ns = common::thread_cpu_ns(&ours) - named0;
+    let quotes = metrics.quotes_delivered.get() - q0;
+    let elapsed = t0.elapsed();
+    let sim_secs = sim.cpu_secs() - sim0;
+    engine.shutdown().await;
+    let us = |ns: u64| ns as f64 / 1_000.0 / quotes.max(1) as f64;
+    println!(
+        "  CPU per quote at 1,000 quotes/s over {:.1} s ({quotes} quotes into on_quote): \
+         {:.1} µs, every thread of the engine process (getrusage), {:.2} % of one core; of it \
+         {:.1} µs runtime workers (hub connection, feed, engine loop) and {:.1} µs the strategy \
+         thread; simulator process {:.1} µs per quote",
+        elapsed.as_secs_f64(),
+        us(cpu_ns),
+        cpu_ns as f64 / elapsed.as_nanos() as f64 * 100.0,
+        us(named_ns - lua_ns),
+        us(lua_ns),
+        sim_secs * 1e6 / quotes.max(1) as f64
+    );
+}
+
+/// RSS of this process (the engine) each second while a simulator process floods it.
+async fn rss(total: u64, secs: u64) {
+    let sim = SimProcess::start(total as f64 / 4.0);
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let engine = engine(&sim.target(), dir.path(), COUNTING, Arc::clone(&metrics)).await;
+    let (sent0, t0) = (sim.quotes_sent().await, Instant::now());
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    for _ in 0..=secs {
+        tick.tick().await;
+        samples.push(rss_kib());
+    }
+    let sent = sim.quotes_sent().await - sent0;
+    let elapsed = t0.elapsed();
+    let received = metrics.quotes_received.get();
+    let conflated = metrics.feed_quotes_conflated.get();
+    let statuses = engine.shutdown().await;
+    let coalesced: u64 = statuses.iter().map(|s| s.quotes_coalesced).sum();
+    let lua = saved_number(dir.path(), "quotes");
+    let mib = |k: u64| k as f64 / 1024.0;
+    let every10: Vec<String> = samples
+        .iter()
+        .step_by(10)
+        .map(|k| format!("{:.1}", mib(*k)))
+        .collect();
+    println!(
+        "  RSS of the engine process, {total} quotes/s offered for {secs} s: min {:.1} MiB, \
+         max {:.1} MiB, last {:.1} MiB (every 10 s: {}); hub sent {:.0}/s, engine took {:.0}/s \
+         ({conflated} conflated), Lua ran on_quote {:.0}/s ({coalesced} coalesced)",
+        mib(*samples[1..].iter().min().unwrap_or(&0)),
+        mib(*samples.iter().max().unwrap()),
+        mib(*samples.last().unwrap()),
+        every10.join(", "),
+        sent as f64 / elapsed.as_secs_f64(),
+        received as f64 / elapsed.as_secs_f64(),
+        lua / elapsed.as_secs_f64(),
+    );
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let parts = std::env::var("PARTS").unwrap_or_else(|_| "every,every_ext,cpu,rss".into());
+    let rates: Vec<u64> = std::env::var("RATES")
+        .unwrap_or_else(|_| "100000,200000,300000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    let secs = env_num("SECS", 5);
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    // The runtime `moontick run` uses.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for part in parts.split(',') {
+        match part.trim() {
+            p @ ("every" | "every_ext") => {
+                println!("every quote into one strategy ({p}):");
+                for &r in &rates {
+                    runtime.block_on(every(p == "every_ext", r, secs));
+                }
+            }
+            "cpu" => runtime.block_on(cpu(env_num("CPU_SECS", 10))),
+            "rss" => runtime.block_on(rss(
+                env_num("FLOOD_RATE", 400_000),
+                env_num("FLOOD_SECS", 60),
+            )),
+            other => eprintln!("unknown part {other:?}"),
+        }
+    }
+}
