@@ -135,34 +135,35 @@ async fn cpu(secs: u64) {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let ours = ["tokio-runtime", "strategy-"];
-    let lua0 = common::thread_cpu_ns(&["strategy-"]);
+    let threads0 = common::cpu_by_thread();
     let (cpu0, sim0, q0, t0) = (
         self_cpu_ns(),
         sim.cpu_secs(),
         metrics.quotes_delivered.get(),
         Instant::now(),
     );
-    let named0 = common::thread_cpu_ns(&ours);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let cpu_ns = self_cpu_ns() - cpu0;
-    let lua_ns = common::thread_cpu_ns(&["strategy-"]) - lua0;
-    let named_ns = common::thread_cpu_ns(&ours) - named0;
+    let threads = common::cpu_by_thread();
     let quotes = metrics.quotes_delivered.get() - q0;
     let elapsed = t0.elapsed();
     let sim_secs = sim.cpu_secs() - sim0;
     engine.shutdown().await;
     let us = |ns: u64| ns as f64 / 1_000.0 / quotes.max(1) as f64;
+    let by_thread: Vec<String> = threads
+        .iter()
+        .map(|(name, ns)| (name, ns - threads0.get(name).copied().unwrap_or(0)))
+        .filter(|(_, ns)| us(*ns) >= 0.05)
+        .map(|(name, ns)| format!("{name} {:.1}", us(ns)))
+        .collect();
     println!(
         "  CPU per quote at 1,000 quotes/s over {:.1} s ({quotes} quotes into on_quote): \
-         {:.1} µs, every thread of the engine process (getrusage), {:.2} % of one core; of it \
-         {:.1} µs runtime workers (hub connection, feed, engine loop) and {:.1} µs the strategy \
-         thread; simulator process {:.1} µs per quote",
+         {:.1} µs, every thread of the engine process (getrusage), {:.2} % of one core; by \
+         thread (µs): {}; the simulator process: {:.1} µs per quote",
         elapsed.as_secs_f64(),
         us(cpu_ns),
         cpu_ns as f64 / elapsed.as_nanos() as f64 * 100.0,
-        us(named_ns - lua_ns),
-        us(lua_ns),
+        by_thread.join(", "),
         sim_secs * 1e6 / quotes.max(1) as f64
     );
 }

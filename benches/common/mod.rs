@@ -172,6 +172,29 @@ pub fn thread_cpu_ns(prefixes: &[&str]) -> u64 {
         .sum()
 }
 
+/// CPU time (ns) of this process's threads by thread name (`/proc/self/task/*/schedstat`).
+pub fn cpu_by_thread() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let (Ok(comm), Ok(sched)) = (
+            std::fs::read_to_string(t.path().join("comm")),
+            std::fs::read_to_string(t.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let ns: u64 = sched
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        *out.entry(comm.trim().to_owned()).or_default() += ns;
+    }
+    out
+}
+
 /// The real engine with `script` as its one strategy (`bench.lua`, state in `dir/state`), no
 /// rate limits on our side: this measures the path, not the budget.
 pub async fn engine(

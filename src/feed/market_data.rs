@@ -103,14 +103,131 @@ pub struct QuoteUpdate {
 }
 
 /// A field that does not parse becomes `None` (keep the last value) instead of failing the whole
-/// quote: one odd field must not cost us the bid and ask beside it.
+/// quote: one odd field must not cost us the bid and ask beside it. Read straight off the
+/// decoder, without building a `Value` per field: the quote path decodes every field of every
+/// quote.
 fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
+    T: Lenient,
 {
-    let v = Value::deserialize(d)?;
-    Ok(serde_json::from_value(v).ok())
+    d.deserialize_any(LenientVisitor(std::marker::PhantomData))
+}
+
+/// The JSON scalars a field type takes; every other value reads as absent (`None`), as
+/// `serde_json::from_value` would refuse it.
+trait Lenient: Sized {
+    fn from_i64(_: i64) -> Option<Self> {
+        None
+    }
+    fn from_u64(_: u64) -> Option<Self> {
+        None
+    }
+    fn from_f64(_: f64) -> Option<Self> {
+        None
+    }
+    fn from_str(_: &str) -> Option<Self> {
+        None
+    }
+}
+
+impl Lenient for f64 {
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(v as f64)
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v as f64)
+    }
+    fn from_f64(v: f64) -> Option<Self> {
+        Some(v)
+    }
+}
+
+impl Lenient for i32 {
+    fn from_i64(v: i64) -> Option<Self> {
+        i32::try_from(v).ok()
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        i32::try_from(v).ok()
+    }
+}
+
+impl Lenient for String {
+    fn from_str(v: &str) -> Option<Self> {
+        Some(v.to_owned())
+    }
+}
+
+impl Lenient for Timestamp {
+    fn from_str(v: &str) -> Option<Self> {
+        chrono::DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|t| Timestamp(t.with_timezone(&chrono::Utc)))
+    }
+}
+
+/// Wire enums sent as integers (`type` of trades and depth).
+impl Lenient for TradeLogType {
+    fn from_i64(v: i64) -> Option<Self> {
+        serde_json::from_value(Value::from(v)).ok()
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        serde_json::from_value(Value::from(v)).ok()
+    }
+}
+
+impl Lenient for DomType {
+    fn from_i64(v: i64) -> Option<Self> {
+        serde_json::from_value(Value::from(v)).ok()
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        serde_json::from_value(Value::from(v)).ok()
+    }
+}
+
+struct LenientVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Lenient> serde::de::Visitor<'de> for LenientVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(T::from_i64(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(T::from_u64(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(T::from_f64(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(T::from_str(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
 }
 
 /// A count sent as `412337` or `412337.0`.
@@ -436,6 +553,26 @@ mod tests {
             (None, None, None, None, None, None, None)
         );
         assert_eq!(&*m.symbol, "C", "unnamed contracts are called by their id");
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_json_type_reads_as_absent_and_spares_the_rest() {
+        let (_, u) = decode_quote(&[
+            json!("C"),
+            json!({"bestBid": {"v": 1}, "bestAsk": [1, 2], "lastPrice": true, "open": null,
+                   "high": 7, "symbol": 3, "timestamp": 5, "lastUpdated": "2025-12-01T15:30:00Z"}),
+        ])
+        .unwrap();
+        assert_eq!((u.best_bid, u.best_ask, u.last_price, u.open), (None, None, None, None));
+        assert_eq!(u.high, Some(7.0), "an integer is a price");
+        assert_eq!((u.symbol, u.timestamp), (None, None));
+        assert!(u.last_updated.is_some());
+        let (_, depth) = decode_items::<DepthEntry>(&[
+            json!("C"),
+            json!({"type": "bid", "index": 2.5, "price": 1.25}),
+        ])
+        .unwrap();
+        assert_eq!((depth[0].kind, depth[0].index, depth[0].price), (None, None, Some(1.25)));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::Shared;
 use super::auth::TokenError;
@@ -199,9 +199,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> R
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                let ws =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
-                        .await;
+                // tungstenite zero-fills its whole read buffer (128 KiB by default) before
+                // every read; client messages are small.
+                let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 match kind {
                     HubKind::Market => {
                         let session = MarketSession::counting(shared.quotes_sent.clone());
