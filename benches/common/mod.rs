@@ -153,25 +153,6 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time (ns) of this process's threads whose names start with one of `prefixes`, from
-/// `/proc/self/task/*/schedstat` (Linux only; 0 elsewhere).
-pub fn thread_cpu_ns(prefixes: &[&str]) -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| {
-            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            if !prefixes.iter().any(|p| comm.starts_with(p)) {
-                return None;
-            }
-            let sched = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
-            sched.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
-}
-
 /// CPU time (ns) of this process's threads by thread name (`/proc/self/task/*/schedstat`).
 pub fn cpu_by_thread() -> std::collections::BTreeMap<String, u64> {
     let mut out = std::collections::BTreeMap::new();

@@ -53,6 +53,9 @@ pub(crate) struct Core {
     pub(super) not_placed_grace: Duration,
 }
 
+/// Market events handled per wake-up of the loop beyond the first.
+const MARKET_BATCH: usize = 63;
+
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -140,7 +143,16 @@ impl Core {
                     None => return,
                 },
                 Some(event) = user_rx.recv() => self.on_user(event),
-                Some(event) = market_rx.recv() => self.on_market(event),
+                Some(event) = market_rx.recv() => {
+                    self.on_market(event);
+                    // What else is already queued, without a trip through the select (its
+                    // six futures cost more than a quote does); bounded so a `bot` call
+                    // waits for at most this many quotes.
+                    for _ in 0..MARKET_BATCH {
+                        let Some(event) = market_rx.try_recv() else { break };
+                        self.on_market(event);
+                    }
+                }
                 Ok(()) = market_state.changed() => {
                     let state = market_state.borrow_and_update().clone();
                     self.on_market_state(&state);

@@ -563,7 +563,10 @@ mod tests {
                    "high": 7, "symbol": 3, "timestamp": 5, "lastUpdated": "2025-12-01T15:30:00Z"}),
         ])
         .unwrap();
-        assert_eq!((u.best_bid, u.best_ask, u.last_price, u.open), (None, None, None, None));
+        assert_eq!(
+            (u.best_bid, u.best_ask, u.last_price, u.open),
+            (None, None, None, None)
+        );
         assert_eq!(u.high, Some(7.0), "an integer is a price");
         assert_eq!((u.symbol, u.timestamp), (None, None));
         assert!(u.last_updated.is_some());
@@ -572,7 +575,10 @@ mod tests {
             json!({"type": "bid", "index": 2.5, "price": 1.25}),
         ])
         .unwrap();
-        assert_eq!((depth[0].kind, depth[0].index, depth[0].price), (None, None, Some(1.25)));
+        assert_eq!(
+            (depth[0].kind, depth[0].index, depth[0].price),
+            (None, None, Some(1.25))
+        );
     }
 
     #[test]
