@@ -228,6 +228,16 @@ async fn quotes_are_full_first_then_sparse_and_calls_are_answered_by_id() {
         sparse |= !q.contains_key("bestBid") || !q.contains_key("open");
     }
     assert!(sparse, "later quotes carry only what changed");
+    // The hub counts the quote records it wrote (benchmarks compare it with Lua's count).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", sim.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = stats["quotes_sent"].as_u64().unwrap();
+    assert!(sent >= 31 && sent <= sim.quotes_sent(), "{stats}");
 
     raw.call("2", "Nope", vec![]).await;
     let (c, _) = raw.completion().await;
