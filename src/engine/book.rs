@@ -551,7 +551,7 @@ impl Book {
 
 #[path = "book_legs.rs"]
 mod legs;
-pub use legs::{Bracket, Leg, LegKind};
+pub use super::bracket::{Bracket, Leg, LegKind};
 
 #[cfg(test)]
 #[path = "book_tests.rs"]

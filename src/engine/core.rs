@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
-use super::Input;
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
 use super::gateway_calls as calls;
+use super::input::Input;
 use super::status::EngineStatus;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
@@ -49,7 +49,7 @@ pub(crate) struct Core {
     pub(super) user_state: ConnectionState,
     /// Strategies the host stopped running whose orders were already flattened.
     pub(super) removed: HashSet<String>,
-    pub(super) reconcile_throttle: super::reconcile::ReconcileThrottle,
+    pub(super) reconcile_throttle: super::reconcile_rules::ReconcileThrottle,
     pub(super) not_placed_grace: Duration,
 }
 
@@ -92,7 +92,7 @@ impl Core {
             user_state: ConnectionState::default(),
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
-            not_placed_grace: super::reconcile::NOT_PLACED_GRACE,
+            not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
         }
     }
 
