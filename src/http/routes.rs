@@ -1,6 +1,5 @@
-//! Routing and the small endpoints: `/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
-//! `/resume`;
-//! reading bodies within the size limit; JSON responses.
+//! Routing and the small endpoints (`/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
+//! `/resume`); reading bodies within the size limit; JSON responses.
 
 use std::sync::Arc;
 

@@ -3,15 +3,18 @@
 //! run use to start, steer and stop it.
 //!
 //! Pieces:
+//! - `config` ([`SimConfig`], the accounts), `shared` (what the server tasks share: the market
+//!   and accounts behind one lock, channels, tokens, budgets, [`Stats`]);
 //! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
 //!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
-//! - [`auth`] (JWTs), [`faults`] (fault switches), [`control`] (`/sim/faults`, the switches
-//!   from outside), [`events`] (what the broadcast channels carry);
+//! - [`auth`] (JWTs), [`faults`] (fault switches), [`fault_spec`] (their JSON vocabulary),
+//!   [`control`] (`/sim/faults`, the switches from outside), [`events`] (what the broadcast
+//!   channels carry);
 //! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers),
 //!   `reply` (the responses and header helpers both use);
-//! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
-//!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
-//!   and sends).
+//! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hubs` (negotiated tokens
+//!   and the stop signal), `hub` (the SignalR session: handshake, pings, calls, hub faults),
+//!   `market_hub` and `user_hub` (what each hub answers and sends).
 
 mod api;
 pub mod auth;
