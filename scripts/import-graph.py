@@ -74,6 +74,31 @@ def tokens(text):
     return TOKEN.findall(text)
 
 
+class Inline:
+    """Tracks the inline modules (`mod x { … }`) the token stream is inside, by brace depth."""
+
+    def __init__(self):
+        self.stack, self.depth = [], 0
+
+    def names(self):
+        return [s for s, _ in self.stack]
+
+    def feed(self, toks, i):
+        """Follows toks[i]; True when it was a brace or an inline `mod` (nothing else to see)."""
+        t = toks[i]
+        if t == "{":
+            self.depth += 1
+        elif t == "}":
+            self.depth -= 1
+            while self.stack and self.stack[-1][1] > self.depth:
+                self.stack.pop()
+        elif t == "mod" and i + 2 < len(toks) and toks[i + 2] == "{":
+            self.stack.append((toks[i + 1], self.depth + 1))
+        else:
+            return False
+        return True
+
+
 class Crate:
     def __init__(self, src):
         self.src = src
@@ -88,7 +113,7 @@ class Crate:
 
     def _declared(self, mod, toks, child_dir, path):
         # Finds `mod x;` (file modules, honouring #[path]) and `mod x { … }` (inline).
-        i, stack, depth, attr_path = 0, [], 0, None
+        i, inline, attr_path = 0, Inline(), None
         while i < len(toks):
             t = toks[i]
             if t in ("#[", "#!["):
@@ -101,21 +126,15 @@ class Crate:
                     attr_path = True
                 i = j
                 continue
-            if t == "{":
-                depth += 1
-            elif t == "}":
-                depth -= 1
-                while stack and stack[-1][1] > depth:
-                    stack.pop()
-            elif t == "mod" and i + 2 < len(toks) and re.match(r"\w+$", toks[i + 1]):
+            if t == "mod" and i + 2 < len(toks) and re.match(r"\w+$", toks[i + 1]):
                 name, after = toks[i + 1], toks[i + 2]
-                cur = mod + tuple(s for s, _ in stack)
-                self.children[cur].add(name)
-                if after == ";" and not stack:
+                self.children[mod + tuple(inline.names())].add(name)
+                if after == ";" and not inline.stack:
                     self.files_for_child(mod, name, child_dir, path, attr_path)
-                elif after == "{":
-                    stack.append((name, depth + 1))
+                inline.feed(toks, i)
                 attr_path = None
+            elif inline.feed(toks, i):
+                pass
             elif t not in ("pub", "(", ")", "crate", "super", "in", "self"):
                 attr_path = None
             i += 1
@@ -205,18 +224,12 @@ def graph(crate):
 
     for mod, path in crate.files.items():
         toks = tokens(strip(open(path).read()))
-        stack, depth, i = [], 0, 0
+        inline, i = Inline(), 0
         while i < len(toks):
             t = toks[i]
-            cur = list(mod) + [s for s, _ in stack]
-            if t == "{":
-                depth += 1
-            elif t == "}":
-                depth -= 1
-                while stack and stack[-1][1] > depth:
-                    stack.pop()
-            elif t == "mod" and i + 2 < len(toks) and toks[i + 2] == "{":
-                stack.append((toks[i + 1], depth + 1))
+            cur = list(mod) + inline.names()
+            if inline.feed(toks, i):
+                pass
             elif t == "use":
                 paths, j = use_paths(toks, i + 1)
                 for p in paths:
