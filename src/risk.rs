@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::config::RiskLimits;
 use crate::market::Side;
+use crate::money::Money;
 use crate::rate::SlidingWindow;
 
 /// A strategy's own `limits`: each can only tighten the global one.
@@ -129,7 +130,7 @@ pub enum RiskRefused {
         worst: i32,
         max: u32,
     },
-    #[error("daily loss {loss:.2} has reached the limit {limit:.2}")]
+    #[error("daily loss {} has reached the limit {}", Money(*.loss), Money(*.limit))]
     DailyLoss { loss: f64, limit: f64 },
     #[error(
         "order rate limit: {per_minute} orders per minute (next slot in {:.1}s)",

@@ -442,16 +442,21 @@ impl Core {
         } else {
             Side::Buy
         };
-        tracing::info!(
-            strategy = %fill.strategy,
-            "fill: {} {} {} @ {} (order {}){}",
-            side.as_str(),
-            t.size,
-            fill.contract.symbol,
-            t.price,
-            fill.local_id,
-            t.profit_and_loss.map(|p| format!(", P&L {p:.2}")).unwrap_or_default()
-        );
+        let now = self
+            .book
+            .strategy_position(&fill.strategy, &fill.contract.id);
+        tracing::info!(strategy = %fill.strategy, "{}", super::lines::fill_line(fill, now));
+        // The gateway may report the account's position before the fill (live does): once the
+        // fills account for it, say again whose it is.
+        let held: i32 = self
+            .book
+            .holders(&fill.contract.id)
+            .iter()
+            .map(|(_, p)| p.size)
+            .sum();
+        if held == self.book.position(&fill.contract.id).0 {
+            self.log_position(&fill.contract.id);
+        }
         self.send(
             &fill.strategy,
             Event::Fill(Fill {
@@ -472,13 +477,26 @@ impl Core {
         let Some(c) = self.contracts.get(contract_id) else {
             return;
         };
-        tracing::info!("position {}: {size:+} @ {avg}", c.symbol);
+        self.log_position(contract_id);
         self.dispatch(&Event::Position(PositionEvent {
             contract: c.id.clone(),
             symbol: c.symbol.clone(),
             size: i64::from(size),
             avg_price: avg,
         }));
+    }
+
+    /// The account's position on a contract and what each strategy holds of it.
+    pub(super) fn log_position(&self, contract_id: &str) {
+        let Some(c) = self.contracts.get(contract_id) else {
+            return;
+        };
+        let (size, avg) = self.book.position(contract_id);
+        let holders = self.book.holders(contract_id);
+        tracing::info!(
+            "{}",
+            super::lines::position_line(&c.symbol, size, avg, c.tick_size, &holders)
+        );
     }
 
     // ---- risk -----------------------------------------------------------------------------
@@ -500,8 +518,8 @@ impl Core {
         self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
-                "daily loss limit {:.2} reached",
-                self.guard.limits().daily_loss_limit
+                "daily loss limit {} reached",
+                crate::money::Money(self.guard.limits().daily_loss_limit)
             );
             self.halt(&reason);
         }
