@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(Price::new(42001.4, 1.0).to_string(), "42001");
         // No usable tick: only the float noise goes.
         assert_eq!(Price::new(0.1 + 0.2, 0.0).to_string(), "0.3");
-        assert_eq!(Price::new(20996.916666666668, f64::NAN).to_string(), "20996.916666667");
+        assert_eq!(
+            Price::new(20996.916666666668, f64::NAN).to_string(),
+            "20996.916666667"
+        );
         assert_eq!(Price::new(f64::NAN, 0.25).to_string(), "NaN");
         assert_eq!(decimals(-0.25), None);
         assert_eq!(decimals(0.005), Some(3));

@@ -132,12 +132,18 @@ mod tests {
 
     #[test]
     fn a_position_says_what_each_strategy_holds() {
-        let holders = [("breakout", held(1, 21000.25)), ("tradingview", held(1, 21000.5))];
+        let holders = [
+            ("breakout", held(1, 21000.25)),
+            ("tradingview", held(1, 21000.5)),
+        ];
         assert_eq!(
             position_line("MNQ", 2, 21000.375, 0.25, &holders),
             "position MNQ: +2 @ 21000.50 (breakout +1, tradingview +1)"
         );
-        let netted = [("breakout", held(1, 21000.25)), ("tradingview", held(-1, 21000.5))];
+        let netted = [
+            ("breakout", held(1, 21000.25)),
+            ("tradingview", held(-1, 21000.5)),
+        ];
         assert_eq!(
             position_line("MNQ", 0, 0.0, 0.25, &netted),
             "position MNQ: flat (breakout +1, tradingview -1)"

@@ -195,7 +195,10 @@ fn log_renders_tables_nested_and_sorted() {
     assert_eq!(logged(&lua, "return {}"), "{}");
     // As Lua's tostring shows them: 14 significant digits, no float noise.
     assert_eq!(
-        logged(&lua, "return {pnl = -5.6000000000000005, x = 0.1 + 0.2}, 20996.916666666668, 1/3"),
+        logged(
+            &lua,
+            "return {pnl = -5.6000000000000005, x = 0.1 + 0.2}, 20996.916666666668, 1/3"
+        ),
         "{pnl=-5.6, x=0.3} 20996.916666667 0.33333333333333"
     );
     let lua_says: String = lua
