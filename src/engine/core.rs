@@ -442,21 +442,7 @@ impl Core {
         } else {
             Side::Buy
         };
-        let now = self
-            .book
-            .strategy_position(&fill.strategy, &fill.contract.id);
-        tracing::info!(strategy = %fill.strategy, "{}", super::lines::fill_line(fill, now));
-        // The gateway may report the account's position before the fill (live does): once the
-        // fills account for it, say again whose it is.
-        let held: i32 = self
-            .book
-            .holders(&fill.contract.id)
-            .iter()
-            .map(|(_, p)| p.size)
-            .sum();
-        if held == self.book.position(&fill.contract.id).0 {
-            self.log_position(&fill.contract.id);
-        }
+        self.log_fill(fill);
         self.send(
             &fill.strategy,
             Event::Fill(Fill {
@@ -484,19 +470,6 @@ impl Core {
             size: i64::from(size),
             avg_price: avg,
         }));
-    }
-
-    /// The account's position on a contract and what each strategy holds of it.
-    pub(super) fn log_position(&self, contract_id: &str) {
-        let Some(c) = self.contracts.get(contract_id) else {
-            return;
-        };
-        let (size, avg) = self.book.position(contract_id);
-        let holders = self.book.holders(contract_id);
-        tracing::info!(
-            "{}",
-            super::lines::position_line(&c.symbol, size, avg, c.tick_size, &holders)
-        );
     }
 
     // ---- risk -----------------------------------------------------------------------------

@@ -4,8 +4,37 @@
 use std::fmt::Write as _;
 
 use super::book::{AttributedFill, StrategyPosition};
+use super::core::Core;
 use crate::gateway::wire::OrderSide;
 use crate::money::{Money, Price};
+
+impl Core {
+    /// Logs a fill with whose it is; and, when the strategies' fills now account for the
+    /// account's position, the position line too: the gateway may report the position before
+    /// the fill (live does), and that line could not say yet whose it was.
+    pub(super) fn log_fill(&self, fill: &AttributedFill) {
+        let id = &fill.contract.id;
+        let now = self.book.strategy_position(&fill.strategy, id);
+        tracing::info!(strategy = %fill.strategy, "{}", fill_line(fill, now));
+        let held: i32 = self.book.holders(id).iter().map(|(_, p)| p.size).sum();
+        if held == self.book.position(id).0 {
+            self.log_position(id);
+        }
+    }
+
+    /// The account's position on a contract and what each strategy holds of it.
+    pub(super) fn log_position(&self, contract_id: &str) {
+        let Some(c) = self.contracts.get(contract_id) else {
+            return;
+        };
+        let (size, avg) = self.book.position(contract_id);
+        let holders = self.book.holders(contract_id);
+        tracing::info!(
+            "{}",
+            position_line(&c.symbol, size, avg, c.tick_size, &holders)
+        );
+    }
+}
 
 /// `fill for breakout: buy 1 MNQ @ 21000.25 (order 3), P&L -5.60; breakout now +1 @ 21000.25`.
 pub(super) fn fill_line(fill: &AttributedFill, now: StrategyPosition) -> String {
