@@ -15,6 +15,7 @@
 //!   metrics, the kill switch (`/halt`, `/resume`); graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`market`]: the market vocabulary every part shares: `Side`, `Quote`, trades, depth.
+//! - [`money`]: numbers a trader reads: money in cents, prices on the contract's tick grid.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`rate`]: the sliding-window rate limit the risk guard and the REST budget share.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch; `RiskApproved` is
@@ -40,6 +41,7 @@ pub mod http;
 pub mod logging;
 pub mod market;
 pub mod metrics;
+pub mod money;
 pub mod rate;
 pub mod risk;
 pub mod run;

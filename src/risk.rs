@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::market::Side;
+use crate::money::Money;
 use crate::rate::SlidingWindow;
 
 /// The global risk limits; a strategy's own `limits` may only tighten them.
@@ -141,7 +142,7 @@ pub enum RiskRefused {
         worst: i32,
         max: u32,
     },
-    #[error("daily loss {loss:.2} has reached the limit {limit:.2}")]
+    #[error("daily loss {} has reached the limit {}", Money(*.loss), Money(*.limit))]
     DailyLoss { loss: f64, limit: f64 },
     #[error(
         "order rate limit: {per_minute} orders per minute (next slot in {:.1}s)",

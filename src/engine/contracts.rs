@@ -56,7 +56,7 @@ impl Core {
                         "{symbol} is {} (tick {} = ${})",
                         c.id,
                         c.tick_size,
-                        c.tick_value
+                        crate::money::Money(c.tick_value)
                     );
                     let _ = tx.send(Input::Resolved(vec![info])).await;
                 }

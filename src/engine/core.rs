@@ -442,16 +442,7 @@ impl Core {
         } else {
             Side::Buy
         };
-        tracing::info!(
-            strategy = %fill.strategy,
-            "fill: {} {} {} @ {} (order {}){}",
-            side.as_str(),
-            t.size,
-            fill.contract.symbol,
-            t.price,
-            fill.local_id,
-            t.profit_and_loss.map(|p| format!(", P&L {p:.2}")).unwrap_or_default()
-        );
+        self.log_fill(fill);
         self.send(
             &fill.strategy,
             Event::Fill(Fill {
@@ -472,7 +463,7 @@ impl Core {
         let Some(c) = self.contracts.get(contract_id) else {
             return;
         };
-        tracing::info!("position {}: {size:+} @ {avg}", c.symbol);
+        self.log_position(contract_id);
         self.dispatch(&Event::Position(PositionEvent {
             contract: c.id.clone(),
             symbol: c.symbol.clone(),
@@ -500,8 +491,8 @@ impl Core {
         self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
-                "daily loss limit {:.2} reached",
-                self.guard.limits().daily_loss_limit
+                "daily loss limit {} reached",
+                crate::money::Money(self.guard.limits().daily_loss_limit)
             );
             self.halt(&reason);
         }

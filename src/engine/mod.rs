@@ -14,6 +14,7 @@ mod core;
 mod flatten;
 mod gateway_calls;
 mod input;
+mod lines;
 mod publish;
 mod reconcile;
 mod reconcile_rules;
@@ -132,10 +133,11 @@ impl Engine {
         let realized = realized.min(guard.realized_pnl()) + 0.0;
         guard.set_realized(realized, chrono::Utc::now())?;
         tracing::info!(
-            "account {account_id}: {} open position(s), {} order(s) and {} fill(s) today, realised P&L {realized:.2}",
+            "account {account_id}: {} open position(s), {} order(s) and {} fill(s) today, realised P&L {}",
             positions.len(),
             orders.len(),
-            trades.len()
+            trades.len(),
+            crate::money::Money(realized)
         );
 
         market_hub.counters.conflated = metrics.feed_quotes_conflated.clone();
