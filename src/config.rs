@@ -13,6 +13,9 @@ use reqwest::Url;
 use crate::gateway::Credentials;
 use crate::secret::Secret;
 
+/// The risk guard's global limits (owned by `risk`), read here like every other setting.
+pub use crate::risk::RiskLimits;
+
 pub const DEFAULT_API_URL: &str = "https://api.topstepx.com";
 
 /// How log lines are written.
@@ -20,19 +23,6 @@ pub const DEFAULT_API_URL: &str = "https://api.topstepx.com";
 pub enum LogFormat {
     Pretty,
     Json,
-}
-
-/// The global risk limits; a strategy's own `limits` may only tighten them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RiskLimits {
-    /// Largest size of one order, in contracts.
-    pub max_order_size: u32,
-    /// Largest net position per contract, in contracts.
-    pub max_position: u32,
-    /// Realised plus open loss for the day, in dollars, at which trading halts and flattens.
-    pub daily_loss_limit: f64,
-    /// Orders sent per rolling minute, across all strategies.
-    pub max_orders_per_minute: u32,
 }
 
 /// How strategies are kept responsive and bounded (issues 9 and 10): coalescing, watchdog,

@@ -9,23 +9,25 @@
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
 //!   order/fill/position events, on bounded queues to the engine.
 //! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
-//!   session (token refresh by a `Clock`) and REST client.
+//!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
+//!   resolution.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
-//!   metrics, the kill switch; graceful shutdown.
+//!   metrics, the kill switch (`/halt`, `/resume`); graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`market`]: the market vocabulary every part shares: `Side`, `Quote`, trades, depth.
+//! - [`money`]: numbers a trader reads: money in cents, prices on the contract's tick grid.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`rate`]: the sliding-window rate limit the risk guard and the REST budget share.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch; `RiskApproved` is
 //!   the only thing the gateway client will place or modify.
-//! - [`run`]: `moontick run(config, listener, shutdown)`: session or simulator, engine, HTTP
-//!   server, shutdown; `run::state_dir` locks `STATE_DIR` and keeps state per gateway and
+//! - [`run`]: `moontick run` as [`run::run`]`(config, listener, shutdown)`: session or
+//!   simulator, engine, HTTP server, shutdown; `run::state_dir` locks `STATE_DIR` and keeps state per gateway and
 //!   account.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.
-//! - [`signalr`]: the SignalR JSON hub protocol: codec, connection task, backoff, state, token
-//!   source. Knows nothing of ProjectX.
+//! - [`signalr`]: the SignalR JSON hub protocol: codec, connection task (reconnecting with
+//!   [`backoff`]), state, token source. Knows nothing of ProjectX.
 //! - [`sim`]: the built-in ProjectX gateway simulator (REST and both SignalR hubs) and its
 //!   matching engine.
 
@@ -39,6 +41,7 @@ pub mod http;
 pub mod logging;
 pub mod market;
 pub mod metrics;
+pub mod money;
 pub mod rate;
 pub mod risk;
 pub mod run;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use moontick::config::Config;
 use moontick::secret::Secret;
 use moontick::sim::SimConfig;
-use moontick::sim::control::FaultSpec;
+use moontick::sim::fault_spec::FaultSpec;
 
 #[derive(Parser)]
 #[command(

@@ -9,9 +9,22 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::config::RiskLimits;
 use crate::market::Side;
+use crate::money::Money;
 use crate::rate::SlidingWindow;
+
+/// The global risk limits; a strategy's own `limits` may only tighten them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskLimits {
+    /// Largest size of one order, in contracts.
+    pub max_order_size: u32,
+    /// Largest net position per contract, in contracts.
+    pub max_position: u32,
+    /// Realised plus open loss for the day, in dollars, at which trading halts and flattens.
+    pub daily_loss_limit: f64,
+    /// Orders sent per rolling minute, across all strategies.
+    pub max_orders_per_minute: u32,
+}
 
 /// A strategy's own `limits`: each can only tighten the global one.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -129,7 +142,7 @@ pub enum RiskRefused {
         worst: i32,
         max: u32,
     },
-    #[error("daily loss {loss:.2} has reached the limit {limit:.2}")]
+    #[error("daily loss {} has reached the limit {}", Money(*.loss), Money(*.limit))]
     DailyLoss { loss: f64, limit: f64 },
     #[error(
         "order rate limit: {per_minute} orders per minute (next slot in {:.1}s)",

@@ -20,6 +20,7 @@ use crate::gateway::wire::Account;
 use crate::gateway::{self, Credentials, GatewayClient, TransportOptions};
 use crate::http::{self, App, EngineOps, HttpConfig};
 use crate::metrics::Metrics;
+use crate::money::Money;
 use crate::risk::RiskGuard;
 use crate::script::{HostConfig, RunState};
 use crate::sim::{SimConfig, Simulator};
@@ -63,7 +64,7 @@ pub async fn run(
         .await
         .context("listing accounts")?;
     let account = select_account(config.account_id, &accounts, gateway.sim.is_some())?;
-    tracing::info!(account = account.id, name = %account.name, balance = account.balance, "trading account");
+    tracing::info!(account = account.id, name = %account.name, balance = %Money(account.balance), "trading account");
     let state = state_dir::account_dir(&config.state_dir, &gateway.label, account.id)?;
     warn_about_legacy_state(&config.state_dir, &state);
 
@@ -227,10 +228,10 @@ pub fn select_account(
             .iter()
             .map(|a| {
                 format!(
-                    "\n  {} {:?} balance {:.2}{}",
+                    "\n  {} {:?} balance {}{}",
                     a.id,
                     a.name,
-                    a.balance,
+                    Money(a.balance),
                     if a.can_trade { "" } else { " (cannot trade)" }
                 )
             })

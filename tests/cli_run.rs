@@ -55,7 +55,7 @@ async fn run_without_credentials_trades_the_shipped_strategies_and_stops_cleanly
     let mut seen = Vec::new();
     let traded = tokio::time::timeout(Duration::from_secs(60), async {
         while let Ok(Some(line)) = stderr.next_line().await {
-            let done = line.contains("fill: ");
+            let done = line.contains("fill for breakout: ");
             seen.push(line);
             if done {
                 return true;

@@ -6,101 +6,16 @@
 //! engine stops.
 
 mod common;
+mod engine_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use engine_support::*;
 use moontick::config::RiskLimits;
-use moontick::engine::{Engine, EngineParams};
-use moontick::feed::MarketFeedConfig;
-use moontick::gateway::{Endpoint, GatewayClient, TransportOptions};
-use moontick::risk::RiskGuard;
-use moontick::script::HostConfig;
-use moontick::sim::Simulator;
+use moontick::gateway::{Endpoint, TransportOptions};
 use moontick::sim::faults::AfterExecute;
 use serde_json::Value;
-
-fn limits() -> RiskLimits {
-    RiskLimits {
-        max_order_size: 5,
-        max_position: 5,
-        daily_loss_limit: 1000.0,
-        max_orders_per_minute: 30,
-    }
-}
-
-struct Run {
-    engine: Engine,
-    state_dir: std::path::PathBuf,
-    client: GatewayClient,
-    account: i32,
-}
-
-async fn start_engine(
-    sim: &Simulator,
-    dir: &Path,
-    script: &str,
-    limits: RiskLimits,
-    options: TransportOptions,
-) -> Run {
-    let strategies = dir.join("strategies");
-    std::fs::create_dir_all(&strategies).unwrap();
-    std::fs::write(strategies.join("probe.lua"), script).unwrap();
-    let state_dir = dir.join("state");
-    let client = GatewayClient::new(session_with(sim, None, Some(credentials()), options));
-    let account = client.accounts(true).await.unwrap().remove(0);
-    let account_id = account.id;
-    let guard = RiskGuard::open(limits, Some(&state_dir), chrono::Utc::now()).unwrap();
-    let mut host = HostConfig::new(&strategies);
-    host.state_dir = Some(state_dir.clone());
-    let engine = Engine::start(EngineParams {
-        client: client.clone(),
-        account,
-        guard,
-        market_hub: MarketFeedConfig::new(sim.market_hub_url()),
-        user_hub_url: sim.user_hub_url(),
-        host,
-        watch: true,
-        metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
-        not_placed_grace: moontick::engine::NOT_PLACED_GRACE,
-    })
-    .await
-    .expect("engine starts");
-    engine
-        .wait_ready(Duration::from_secs(15))
-        .await
-        .expect("engine ready");
-    Run {
-        engine,
-        state_dir,
-        client,
-        account: account_id,
-    }
-}
-
-/// Stops the engine and returns the `state` the probe strategy saved.
-async fn stop(run: Run) -> Value {
-    run.engine.shutdown().await;
-    let text =
-        std::fs::read_to_string(run.state_dir.join("probe.json")).expect("state saved on stop");
-    serde_json::from_str(&text).unwrap()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Records every handler call into `state.log` as short strings.
 const RECORDER: &str = r#"
@@ -119,17 +34,6 @@ fn on_first_quote(body: &str) -> String {
     )
 }
 
-fn entries(state: &Value) -> Vec<String> {
-    state["log"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|v| v.as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_quote_driven_buy_fills_and_the_script_sees_order_fill_and_position() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
@@ -137,7 +41,7 @@ async fn a_quote_driven_buy_fills_and_the_script_sees_order_fill_and_position() 
     let script = on_first_quote(
         "  local h, why = bot.buy{ symbol = 'MNQ', size = 2 }\n  state.handle = h and h.id or why",
     );
-    let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), &script, limits(), fast_options()).await;
     let (client, account) = (run.client.clone(), run.account);
     eventually("a position of 2 at the simulator", || {
         let client = client.clone();
@@ -182,7 +86,7 @@ async fn try_orders(limits: RiskLimits, setup: &str, attempts: &[&str]) -> (Vec<
         ));
     }
     body.push_str("end\nreturn M\n");
-    let run = start_engine(&sim, dir.path(), &body, limits, fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), &body, limits, fast_options()).await;
     sim.step_quotes(1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let state = stop(run).await;
@@ -215,7 +119,7 @@ function M.on_order(o)
 end
 return M
 "#;
-    let run = start_engine(&sim, dir.path(), script, limits(), fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), script, limits(), fast_options()).await;
     sim.step_quotes(1);
     eventually("the in-limit modify reached the simulator", || {
         let calls = sim.stats().calls(Endpoint::OrderModify);
@@ -300,7 +204,7 @@ async fn the_daily_loss_limit_halts_flattens_and_survives_a_restart() {
     };
     // A round trip costs the spread plus fees: more than $1 on MNQ.
     let script = "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if state.n then return end\n  state.n = 1\n  bot.buy{ symbol = 'MNQ', size = 1 }\nend\nfunction M.on_fill(f)\n  if f.side == 'buy' then bot.sell{ symbol = 'MNQ', size = 1 } end\nend\nreturn M\n";
-    let run = start_engine(&sim, dir.path(), script, tiny.clone(), fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), script, tiny.clone(), fast_options()).await;
     sim.step_quotes(1);
     eventually("two fills", || async {
         sim.stats().calls(Endpoint::OrderPlace) >= 2
@@ -323,7 +227,7 @@ async fn the_daily_loss_limit_halts_flattens_and_survives_a_restart() {
     // Same state directory, fresh engine: still refused.
     let again = "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if state.tried then return end\n  local h, why = bot.buy{ symbol = 'MNQ', size = 1 }\n  state.tried = h and 'ok' or why\nend\nreturn M\n";
     let before = sim.stats().calls(Endpoint::OrderPlace);
-    let run = start_engine(&sim, dir.path(), again, tiny, fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), again, tiny, fast_options()).await;
     sim.step_quotes(1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let state = stop(run).await;
@@ -339,7 +243,7 @@ async fn the_kill_switch_cancels_working_orders_and_flattens() {
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let script = "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if state.n then return end\n  state.n = 1\n  bot.buy{ symbol = 'MNQ', size = 2 }\n  bot.buy{ symbol = 'MNQ', type = 'limit', price = q.bid - 100, size = 1 }\nend\nreturn M\n";
-    let run = start_engine(&sim, dir.path(), script, limits(), fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), script, limits(), fast_options()).await;
     sim.step_quotes(1);
     let (client, account) = (run.client.clone(), run.account);
     eventually("a position and a working order", || {
@@ -368,7 +272,7 @@ async fn a_dropped_hub_is_reconciled_without_a_duplicate_order() {
     let sim = start_sim(|c| c.quote_rate = 10.0).await;
     let dir = tempfile::tempdir().unwrap();
     let script = on_first_quote("  bot.buy{ symbol = 'MNQ', size = 1 }");
-    let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), &script, limits(), fast_options()).await;
     let (client, account) = (run.client.clone(), run.account);
     eventually("the first fill", || {
         let client = client.clone();
@@ -437,7 +341,7 @@ async fn an_unknown_outcome_place_is_reconciled_not_resent() {
         timeout: Duration::from_millis(700),
         ..fast_options()
     };
-    let run = start_engine(&sim, dir.path(), &script, limits(), options).await;
+    let run = start_engine_with(&sim, dir.path(), &script, limits(), options).await;
     // The gateway takes the order, then answers too late for the client.
     sim.faults().execute_then(
         1,
@@ -472,7 +376,7 @@ async fn a_cancel_right_after_placing_waits_for_the_id_and_cancels() {
     let script = on_first_quote(
         "  local h = bot.buy{ symbol = 'MNQ', type = 'limit', price = q.bid - 100, size = 1 }\n  local ok, why = bot.cancel(h.id)\n  state.cancel = ok and 'ok' or why",
     );
-    let run = start_engine(&sim, dir.path(), &script, limits(), fast_options()).await;
+    let run = start_engine_with(&sim, dir.path(), &script, limits(), fast_options()).await;
     sim.step_quotes(1);
     eventually("the cancel to reach the simulator", || async {
         sim.stats().calls(Endpoint::OrderCancel) >= 1
@@ -501,7 +405,7 @@ async fn a_symbol_that_fails_to_resolve_at_start_is_retried() {
     sim.faults()
         .fail_next(3, Some(Endpoint::ContractSearch), FaultReply::ServerError);
     let dir = tempfile::tempdir().unwrap();
-    let run = start_engine(
+    let run = start_engine_with(
         &sim,
         dir.path(),
         &format!("{RECORDER}\nreturn M\n"),
@@ -520,7 +424,7 @@ async fn a_symbol_that_fails_to_resolve_at_start_is_retried() {
 async fn a_reload_that_adds_a_symbol_gets_its_quotes_and_can_trade_it() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = start_engine(
+    let run = start_engine_with(
         &sim,
         dir.path(),
         "local M = { symbols = { 'MNQ' } }\nreturn M\n",

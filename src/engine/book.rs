@@ -539,6 +539,18 @@ impl Book {
                 .any(|(o, _, l)| o.strategy == strategy && l.is_working() && !l.cancel_sent)
     }
 
+    /// Each strategy's non-zero position on a contract, by name.
+    pub fn holders(&self, contract: &str) -> Vec<(&str, StrategyPosition)> {
+        let mut out: Vec<(&str, StrategyPosition)> = self
+            .strategy_positions
+            .iter()
+            .filter(|((_, c), p)| &**c == contract && p.size != 0)
+            .map(|((s, _), p)| (s.as_str(), *p))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
     /// Contracts a strategy holds a position in.
     pub fn strategy_contracts(&self, strategy: &str) -> Vec<Arc<str>> {
         self.strategy_positions
@@ -551,7 +563,7 @@ impl Book {
 
 #[path = "book_legs.rs"]
 mod legs;
-pub use legs::{Bracket, Leg, LegKind};
+pub use super::bracket::{Bracket, Leg, LegKind};
 
 #[cfg(test)]
 #[path = "book_tests.rs"]

@@ -1,69 +1,10 @@
 //! Bracket legs in the book: the stop loss and take profit the gateway creates with an entry,
-//! each with a local id of its own, and which of them are still to be cancelled.
+//! each given a local id of its own as the user hub reports it, and which of them are still to
+//! be cancelled. The leg types themselves are in [`bracket`](super::super::bracket).
 
+use super::super::bracket::{Bracket, Leg, LegKind};
 use super::{Book, Changed, LocalOrder};
-use crate::gateway::wire::{Order, OrderSide, OrderStatus, OrderType as WireOrderType};
-
-/// Which bracket child a leg is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LegKind {
-    StopLoss,
-    TakeProfit,
-}
-
-impl LegKind {
-    /// The `kind` strategies and `/status` see.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::StopLoss => "stop_loss",
-            Self::TakeProfit => "take_profit",
-        }
-    }
-}
-
-/// One bracket child as the gateway last reported it. The gateway creates it with the entry;
-/// it is the strategy's order as much as the entry is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Leg {
-    /// A local id of its own, so `bot.orders()` and `/status` can list it.
-    pub local_id: u64,
-    pub broker_id: i64,
-    pub status: OrderStatus,
-    pub side: OrderSide,
-    pub size: i32,
-    /// The stop price of a stop loss, the limit price of a take profit.
-    pub price: Option<f64>,
-    /// A cancel was sent: it is not sent again.
-    pub cancel_sent: bool,
-}
-
-impl Leg {
-    pub fn is_working(&self) -> bool {
-        !self.status.is_terminal()
-    }
-}
-
-/// A bracket's children, known once the user hub reports them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Bracket {
-    pub stop_loss: Option<Leg>,
-    pub take_profit: Option<Leg>,
-}
-
-impl Bracket {
-    /// A position counts as protected only once both children are confirmed working.
-    pub fn protects(&self) -> bool {
-        let open = |l: Option<Leg>| l.is_some_and(|l| l.status == OrderStatus::Open);
-        open(self.stop_loss) && open(self.take_profit)
-    }
-
-    /// Both legs, with their kind.
-    pub fn legs(&self) -> impl Iterator<Item = (LegKind, &Leg)> {
-        let sl = self.stop_loss.as_ref().map(|l| (LegKind::StopLoss, l));
-        let tp = self.take_profit.as_ref().map(|l| (LegKind::TakeProfit, l));
-        sl.into_iter().chain(tp)
-    }
-}
+use crate::gateway::wire::{Order, OrderType as WireOrderType};
 
 impl Book {
     pub(super) fn apply_child(&mut self, parent_id: u64, order: &Order) -> Option<Changed> {

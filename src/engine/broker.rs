@@ -4,7 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Input;
+use super::input::Input;
 use crate::script::{BotCall, BotReply, Broker, Refusal};
 
 /// The [`Broker`] the strategy host calls. Strategy threads are plain OS threads, so blocking

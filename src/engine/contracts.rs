@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Input;
 use super::book::ContractInfo;
 use super::core::Core;
+use super::input::Input;
 
 /// How long a symbol that did not resolve waits before the next try.
 const RESOLVE_RETRY: Duration = Duration::from_secs(5);
@@ -56,7 +56,7 @@ impl Core {
                         "{symbol} is {} (tick {} = ${})",
                         c.id,
                         c.tick_size,
-                        c.tick_value
+                        crate::money::Money(c.tick_value)
                     );
                     let _ = tx.send(Input::Resolved(vec![info])).await;
                 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
-use super::Input;
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
 use super::gateway_calls as calls;
+use super::input::Input;
 use super::status::EngineStatus;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
@@ -49,7 +49,7 @@ pub(crate) struct Core {
     pub(super) user_state: ConnectionState,
     /// Strategies the host stopped running whose orders were already flattened.
     pub(super) removed: HashSet<String>,
-    pub(super) reconcile_throttle: super::reconcile::ReconcileThrottle,
+    pub(super) reconcile_throttle: super::reconcile_rules::ReconcileThrottle,
     pub(super) not_placed_grace: Duration,
 }
 
@@ -95,7 +95,7 @@ impl Core {
             user_state: ConnectionState::default(),
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
-            not_placed_grace: super::reconcile::NOT_PLACED_GRACE,
+            not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
         }
     }
 
@@ -454,16 +454,7 @@ impl Core {
         } else {
             Side::Buy
         };
-        tracing::info!(
-            strategy = %fill.strategy,
-            "fill: {} {} {} @ {} (order {}){}",
-            side.as_str(),
-            t.size,
-            fill.contract.symbol,
-            t.price,
-            fill.local_id,
-            t.profit_and_loss.map(|p| format!(", P&L {p:.2}")).unwrap_or_default()
-        );
+        self.log_fill(fill);
         self.send(
             &fill.strategy,
             Event::Fill(Fill {
@@ -484,7 +475,7 @@ impl Core {
         let Some(c) = self.contracts.get(contract_id) else {
             return;
         };
-        tracing::info!("position {}: {size:+} @ {avg}", c.symbol);
+        self.log_position(contract_id);
         self.dispatch(&Event::Position(PositionEvent {
             contract: c.id.clone(),
             symbol: c.symbol.clone(),
@@ -512,8 +503,8 @@ impl Core {
         self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
-                "daily loss limit {:.2} reached",
-                self.guard.limits().daily_loss_limit
+                "daily loss limit {} reached",
+                crate::money::Money(self.guard.limits().daily_loss_limit)
             );
             self.halt(&reason);
         }

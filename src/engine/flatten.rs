@@ -259,7 +259,10 @@ impl Core {
         };
         let reason = format!(
             "{kind} leg of order {} filled ({side} {} @ {}) after its position was closed; closing the {:+} it opened",
-            fill.local_id, fill.trade.size, fill.trade.price, fill.after
+            fill.local_id,
+            fill.trade.size,
+            crate::money::Price::new(fill.trade.price, fill.contract.tick_size),
+            fill.after
         );
         tracing::error!(strategy = %fill.strategy, "{reason}");
         if let Some(o) = self.book.get_mut(fill.local_id) {

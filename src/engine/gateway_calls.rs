@@ -5,8 +5,8 @@
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use super::Input;
 use super::book::LocalOrder;
+use super::input::Input;
 use crate::gateway::GatewayClient;
 use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, OrderTerms};
 use crate::gateway::wire::{OrderType as WireType, Timestamp};

@@ -3,17 +3,21 @@
 //! (hubs, REST calls, the strategy host) talk to it over channels only.
 //!
 //! Data path: market feed (decoded and merged in the hub's connection task) → bounded queue →
-//! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`]) → loop →
+//! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`](crate::script::BotCall)) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
 mod book;
+mod bracket;
 mod broker;
 mod contracts;
 mod core;
 mod flatten;
 mod gateway_calls;
+mod input;
+mod lines;
 mod publish;
 mod reconcile;
+mod reconcile_rules;
 mod requests;
 mod status;
 
@@ -31,15 +35,16 @@ pub use crate::script::{
 };
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
-pub use reconcile::NOT_PLACED_GRACE;
+pub use reconcile_rules::NOT_PLACED_GRACE;
 pub use status::{EngineStatus, OrderStatusView, PositionStatus};
 
 use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
-use crate::gateway::wire::{Account, Order, Position, Timestamp, Trade};
-use crate::gateway::{GatewayClient, GatewayError};
+use crate::gateway::GatewayClient;
+use crate::gateway::wire::{Account, Timestamp};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::{BotCall, BotReply, HostConfig, SystemClock};
+use crate::script::{HostConfig, SystemClock};
+use input::{INPUT_CAPACITY, Input, send_from_sync};
 
 /// What the engine needs to start.
 pub struct EngineParams {
@@ -57,66 +62,6 @@ pub struct EngineParams {
     /// How long after an unknown place outcome a lookup that finds nothing may conclude "not
     /// placed" (see [`NOT_PLACED_GRACE`], the default).
     pub not_placed_grace: Duration,
-}
-
-/// Everything the loop receives besides hub events.
-pub(crate) enum Input {
-    /// A strategy's `bot.*` call, answered on `reply`.
-    Bot {
-        strategy: String,
-        call: BotCall,
-        reply: oneshot::Sender<BotReply>,
-    },
-    HostReady(Arc<Host>),
-    Resolved(Vec<ContractInfo>),
-    ResolveFailed(String),
-    Placed {
-        local_id: u64,
-        result: Result<i64, GatewayError>,
-    },
-    /// An unknown-outcome place was looked for at the broker (see [`reconcile`]).
-    PlaceLookedUp(reconcile::Lookup),
-    /// A cancel/modify/close came back; an unknown outcome triggers a reconcile.
-    Mutated {
-        what: String,
-        result: Result<(), GatewayError>,
-    },
-    Snapshot {
-        orders: Vec<Order>,
-        positions: Vec<Position>,
-        trades: Vec<Trade>,
-    },
-    Halt(String),
-    Resume,
-    Shutdown(oneshot::Sender<Vec<StrategyStatus>>),
-    HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
-}
-
-/// How many inputs may wait for the loop. Every sender waits for room instead of growing the
-/// queue: strategy threads block (each has at most one call outstanding anyway), REST tasks
-/// await, and the loop itself never sends to its own queue, so waiting cannot deadlock.
-const INPUT_CAPACITY: usize = 1024;
-
-/// Sends from synchronous code that may run on the runtime (the HTTP server's halt): at once
-/// when there is room, else from a task, so a full queue delays a halt but never drops it.
-fn send_from_sync(tx: &mpsc::Sender<Input>, input: Input) -> Result<(), String> {
-    let stopped = || "the engine has stopped".to_string();
-    match tx.try_send(input) {
-        Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(stopped()),
-        Err(mpsc::error::TrySendError::Full(input)) => {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    let tx = tx.clone();
-                    runtime.spawn(async move {
-                        let _ = tx.send(input).await;
-                    });
-                    Ok(())
-                }
-                Err(_) => tx.blocking_send(input).map_err(|_| stopped()),
-            }
-        }
-    }
 }
 
 /// Pulls the kill switch of a running engine.
@@ -188,10 +133,11 @@ impl Engine {
         let realized = realized.min(guard.realized_pnl()) + 0.0;
         guard.set_realized(realized, chrono::Utc::now())?;
         tracing::info!(
-            "account {account_id}: {} open position(s), {} order(s) and {} fill(s) today, realised P&L {realized:.2}",
+            "account {account_id}: {} open position(s), {} order(s) and {} fill(s) today, realised P&L {}",
             positions.len(),
             orders.len(),
-            trades.len()
+            trades.len(),
+            crate::money::Money(realized)
         );
 
         market_hub.counters.conflated = metrics.feed_quotes_conflated.clone();

@@ -5,6 +5,7 @@ use super::book::{Leg, LegKind, OrderState};
 use super::core::Core;
 use super::status::{EngineStatus, OrderStatusView, PositionStatus};
 use crate::gateway::wire::{OrderSide, OrderStatus};
+use crate::money::{cents, on_grid};
 
 impl Core {
     /// Republishes the status snapshot when it changed.
@@ -24,8 +25,8 @@ impl Core {
             market_hub: self.market_state.clone(),
             user_hub: self.user_state.clone(),
             halted: self.guard.halted().map(str::to_string),
-            realized_pnl: self.guard.realized_pnl(),
-            open_pnl: (self.open_pnl() * 100.0).round() / 100.0,
+            realized_pnl: cents(self.guard.realized_pnl()),
+            open_pnl: cents(self.open_pnl()),
             positions: self.position_statuses(),
             open_orders: self.order_statuses(),
         };
@@ -51,11 +52,12 @@ impl Core {
                     .and_then(|q| q.mark());
                 let open_pnl = match (contract, mark) {
                     (Some(c), Some(m)) => {
-                        ((m - p.average_price) * f64::from(size) * c.point_value() * 100.0).round()
-                            / 100.0
+                        cents((m - p.average_price) * f64::from(size) * c.point_value())
                     }
                     _ => 0.0,
                 };
+                // Prices on the contract's grid (an average too: the nearest tick).
+                let tick = contract.map_or(0.0, |c| c.tick_size);
                 // Legs that close this position sell a long, buy a short.
                 let closing = if size > 0 {
                     OrderSide::Ask
@@ -95,10 +97,10 @@ impl Core {
                     symbol: contract
                         .map_or_else(|| p.contract_id.clone(), |c| c.symbol.to_string()),
                     size,
-                    avg_price: p.average_price,
+                    avg_price: on_grid(p.average_price, tick),
                     open_pnl,
-                    stop_price: nearest(LegKind::StopLoss),
-                    target_price: nearest(LegKind::TakeProfit),
+                    stop_price: nearest(LegKind::StopLoss).map(|x| on_grid(x, tick)),
+                    target_price: nearest(LegKind::TakeProfit).map(|x| on_grid(x, tick)),
                     protected: size != 0 && stop_cover >= size.abs(),
                 }
             })
@@ -124,7 +126,11 @@ impl Core {
                 side: o.intent.side.as_str(),
                 size: o.intent.size,
                 filled: o.filled,
-                price: o.intent.price.or(o.intent.stop_price),
+                price: o
+                    .intent
+                    .price
+                    .or(o.intent.stop_price)
+                    .map(|x| on_grid(x, o.contract.tick_size)),
                 status: o.state.label(),
                 protected: o.bracket.as_ref().map(|b| b.protects()),
             })
@@ -156,7 +162,7 @@ impl Core {
                     },
                     size: i64::from(l.size),
                     filled: 0,
-                    price: l.price,
+                    price: l.price.map(|x| on_grid(x, o.contract.tick_size)),
                     status: OrderState::Broker(l.status).label(),
                     protected: None,
                 }),

@@ -31,7 +31,7 @@ impl RestBudget {
         }
     }
 
-    pub fn for_endpoint(&self, endpoint: super::Endpoint) -> &SlidingWindow {
+    pub fn for_endpoint(&self, endpoint: super::endpoint::Endpoint) -> &SlidingWindow {
         if endpoint.is_bars() {
             &self.bars
         } else {

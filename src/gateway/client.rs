@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Endpoint;
+use super::endpoint::Endpoint;
 use super::error::GatewayError;
 use super::requests::*;
 use super::session::Session;

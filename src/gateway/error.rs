@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Endpoint;
+use super::endpoint::Endpoint;
 
 /// Why a REST call failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
-//! The ProjectX gateway: wire model (REST payloads and hub names), endpoints, session (token),
-//! REST client and symbol resolution.
+//! The ProjectX gateway: wire model (REST payloads and hub names), endpoints, session (token,
+//! judged fresh by a [`Clock`]), the transport with its request budgets, errors, the REST
+//! client and symbol resolution.
 
 pub mod budget;
 pub mod client;

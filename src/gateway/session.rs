@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::Endpoint;
 use super::clock::{Clock, WallClock};
+use super::endpoint::Endpoint;
 use super::error::{AuthError, GatewayError};
 use super::requests::{LoginKeyRequest, LoginPayload, ValidatePayload};
 use super::transport::{SendError, Transport};

@@ -8,8 +8,8 @@ use reqwest::header::{ACCEPT, RETRY_AFTER};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Endpoint;
 use super::budget::RestBudget;
+use super::endpoint::Endpoint;
 use super::error::GatewayError;
 use super::wire::{Envelope, decode};
 use crate::secret::Secret;

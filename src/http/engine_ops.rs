@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::Ops;
+use super::ops::Ops;
 use crate::engine::{Engine, EngineStatus, Halter};
 use crate::gateway::Session;
 

@@ -1,6 +1,5 @@
-//! Routing and the small endpoints: `/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
-//! `/resume`;
-//! reading bodies within the size limit; JSON responses.
+//! Routing and the small endpoints (`/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
+//! `/resume`); reading bodies within the size limit; JSON responses.
 
 use std::sync::Arc;
 
@@ -10,9 +9,10 @@ use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use super::app::{App, authorized};
 use super::ops::{metrics_text, strategies_ready, strategy_json};
 use super::reply::{Reply, json_reply};
-use super::{App, authorized, webhook};
+use super::webhook;
 
 fn error(status: StatusCode, msg: &str) -> Reply {
     json_reply(status, json!({"ok": false, "error": msg}))

@@ -10,9 +10,9 @@ use hyper::body::Bytes;
 use hyper::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
+use super::app::{App, authorized};
 use super::dedupe::Seen;
 use super::reply::{Reply, json_reply};
-use super::{App, authorized};
 use crate::engine::{WebhookBody, WebhookOutcome, WebhookRequest};
 
 /// Body fields that may carry the secret; removed before the script sees the body.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::broker::{MemoryBroker, SystemClock};
-use super::runner::{RunnerConfig, check_file};
 use super::sandbox::Limits;
+use super::version::{RunnerConfig, check_file};
 
 /// The outcome for one file.
 #[derive(Debug)]

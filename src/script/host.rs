@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use super::broker::{Broker, Clock};
 use super::events::{Event, WebhookOutcome, WebhookRequest};
 use super::mailbox::{Delivery, Mailbox, QueueLimits};
-use super::runner::{Runner, RunnerConfig, Shared};
+use super::runner::{Runner, Shared};
 use super::sandbox::Limits;
 use super::spec::Spec;
 use super::status::{RunState, StrategyStatus};
+use super::version::RunnerConfig;
 use super::watch::{self, Change, Watcher};
 use super::watchdog;
 

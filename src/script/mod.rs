@@ -21,6 +21,7 @@ mod spec;
 mod state;
 mod status;
 mod tables;
+mod version;
 mod watch;
 mod watchdog;
 

@@ -1,3 +1,6 @@
+//! Unit tests of the sandbox: what a strategy can and cannot reach, the loaders, `require`, the
+//! memory limit and the instruction budget.
+
 use super::*;
 
 fn vm() -> Lua {

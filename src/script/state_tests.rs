@@ -1,3 +1,6 @@
+//! Unit tests of `state`: carried over on reload and saved to disk and back exactly (with
+//! property tests of the file format).
+
 use super::*;
 use proptest::prelude::*;
 

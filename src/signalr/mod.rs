@@ -1,5 +1,5 @@
-//! SignalR JSON hub protocol, client side: a pure codec, the connection task, its backoff and
-//! state, and the token it connects with. Nothing here knows ProjectX; the ProjectX feeds
+//! SignalR JSON hub protocol, client side: a pure codec, the connection task (reconnecting with
+//! the crate's [`Backoff`]) and its state, and the token it connects with. Nothing here knows ProjectX; the ProjectX feeds
 //! (`src/feed/`) build on it.
 //!
 //! - [`codec`]: handshake, 0x1E framing and messages 1–7, for clients and servers alike (no I/O).

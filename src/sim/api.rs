@@ -6,11 +6,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::Shared;
 use super::auth::Claims;
 use super::market::BarsQuery;
 use super::orders::Refusal;
 use super::reply::{Reply, json as json_reply};
+use super::shared::Shared;
 use crate::gateway::Endpoint;
 use crate::gateway::requests::*;
 use crate::gateway::wire::{Envelope, Order, OrderStatus};
@@ -280,7 +280,7 @@ fn for_account<T: Serialize + Default>(
     shared: &Shared,
     ep: Endpoint,
     account_id: i32,
-    f: impl FnOnce(&super::State) -> T,
+    f: impl FnOnce(&super::shared::State) -> T,
 ) -> Reply {
     match shared.with_state(|st| st.engine.has_account(account_id).then(|| f(st))) {
         Some(payload) => ok(payload),

@@ -13,11 +13,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::Shared;
 use super::api;
 use super::auth::TokenError;
 use super::faults::{AfterExecute, FaultReply};
 use super::reply::{Reply, bearer, empty, json, unauthorized};
+use super::shared::Shared;
 use crate::gateway::Endpoint;
 use crate::secret::Secret;
 

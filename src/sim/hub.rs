@@ -18,8 +18,8 @@ use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
-use super::Shared;
 use super::faults::{HubFaults, Kick};
+use super::shared::Shared;
 use crate::signalr::codec::{
     Close, Completion, Decoded, Decoder, HandshakeReply, Invocation, Message, Outcome,
 };

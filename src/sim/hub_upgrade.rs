@@ -3,78 +3,25 @@
 //! hyper that hands the socket to a hub session (`hub`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::Shared;
 use super::auth::TokenError;
 use super::hub::run;
+use super::hubs::HubKind;
 use super::market_hub::MarketSession;
 use super::reply::{Reply, bearer, empty, json as json_reply, unauthorized};
+use super::shared::Shared;
 use super::user_hub::UserSession;
 use crate::secret::Secret;
-
-/// A negotiated connection token must be used within this long (ASP.NET keeps them a little
-/// while for the transport request that follows).
-const NEGOTIATED_TTL: Duration = Duration::from_secs(120);
-
-/// Hub state shared by all sessions: negotiated connection tokens and the stop signal.
-pub(crate) struct Hubs {
-    negotiated: Mutex<HashMap<String, (HubKind, std::time::Instant)>>,
-    stop: watch::Sender<bool>,
-}
-
-impl Default for Hubs {
-    fn default() -> Self {
-        Self {
-            negotiated: Mutex::new(HashMap::new()),
-            stop: watch::channel(false).0,
-        }
-    }
-}
-
-impl Hubs {
-    /// Closes every open hub session (the simulator is stopping).
-    pub fn stop(&self) {
-        self.stop.send_replace(true);
-    }
-
-    /// Turns true when the simulator stops.
-    pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
-        self.stop.subscribe()
-    }
-
-    fn remember(&self, token: String, kind: HubKind) {
-        let mut map = self.negotiated.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, (_, at)| at.elapsed() < NEGOTIATED_TTL);
-        map.insert(token, (kind, std::time::Instant::now()));
-    }
-
-    /// A connection token is good for one connection to the hub that issued it.
-    fn take(&self, token: &str, kind: HubKind) -> bool {
-        let mut map = self.negotiated.lock().unwrap_or_else(|p| p.into_inner());
-        match map.remove(token) {
-            Some((k, at)) => k == kind && at.elapsed() < NEGOTIATED_TTL,
-            None => false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HubKind {
-    Market,
-    User,
-}
 
 /// `/hubs/market` or `/hubs/user`, optionally followed by `/negotiate`.
 fn parse_path(path: &str) -> Option<(HubKind, bool)> {

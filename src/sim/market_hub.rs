@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use super::Shared;
 use super::events::{QuoteChange, QuoteEvent};
 use super::faults::HubFaults;
 use super::hub::{CallError, Hub, binding_error};
+use super::shared::Shared;
 use crate::gateway::hub_names::{
     DEPTH_EVENT, MARKET_TRADE_EVENT as TRADE_EVENT, QUOTE_EVENT as DEFAULT_QUOTE_EVENT,
     SUBSCRIBE_DEPTH, SUBSCRIBE_MARKET_TRADES as SUBSCRIBE_TRADES, SUBSCRIBE_QUOTES,

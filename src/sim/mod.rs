@@ -3,300 +3,57 @@
 //! run use to start, steer and stop it.
 //!
 //! Pieces:
+//! - `config` ([`SimConfig`], the accounts), `shared` (what the server tasks share: the market
+//!   and accounts behind one lock, channels, tokens, budgets, [`Stats`]);
 //! - [`contracts`] (the catalog), [`market`] (price walk, bars), [`orders`] (the pure matching
 //!   engine), `ledger` (positions and trades), `rules` (order validation and fill rules);
-//! - [`auth`] (JWTs), [`faults`] (fault switches), [`control`] (`/sim/faults`, the switches
-//!   from outside), [`events`] (what the broadcast channels carry);
+//! - [`auth`] (JWTs), [`faults`] (fault switches), [`fault_spec`] (their JSON vocabulary),
+//!   [`control`] (`/sim/faults`, the switches from outside), [`events`] (what the broadcast
+//!   channels carry);
 //! - `http` (the hyper server and request pipeline), `api` (the REST endpoint handlers),
 //!   `reply` (the responses and header helpers both use);
-//! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hub` (the SignalR session:
-//!   handshake, pings, calls, hub faults), `market_hub` and `user_hub` (what each hub answers
-//!   and sends).
+//! - `hub_upgrade` (hub token check, negotiate, WebSocket upgrade), `hubs` (negotiated tokens
+//!   and the stop signal), `hub` (the SignalR session: handshake, pings, calls, hub faults),
+//!   `market_hub` and `user_hub` (what each hub answers and sends).
 
 mod api;
 pub mod auth;
+mod config;
 pub mod contracts;
 pub mod control;
 pub mod events;
+pub mod fault_spec;
 pub mod faults;
 mod http;
 mod hub;
 mod hub_upgrade;
+mod hubs;
 mod ledger;
 pub mod market;
 mod market_hub;
 pub mod orders;
 mod reply;
 mod rules;
+mod shared;
 mod user_hub;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use self::auth::TokenIssuer;
+pub use self::config::{ACCOUNT_ID, INACTIVE_ACCOUNT_ID, SimConfig};
 use self::events::{QuoteEvent, UserEvent};
 use self::faults::Faults;
-use self::market::{Market, MarketView};
-use self::orders::Engine;
-use crate::gateway::budget::RestBudget;
-use crate::gateway::wire::Account;
-use crate::gateway::{Clock, Endpoint, WallClock};
+use self::market::MarketView;
+use self::shared::Shared;
+pub use self::shared::Stats;
 use crate::secret::Secret;
-
-/// How to run a simulator.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// Where to listen; port 0 picks a free one.
-    pub addr: SocketAddr,
-    pub user: String,
-    pub api_key: Secret,
-    /// Lifetime of issued tokens (the real gateway's is 24 h; tests use seconds).
-    pub token_lifetime: Duration,
-    /// Quotes per second per active contract; 0 means quotes move only through
-    /// [`Simulator::set_price`] and [`Simulator::step_quotes`].
-    pub quote_rate: f64,
-    /// Seeds the price walks and the history before the start.
-    pub seed: u64,
-    /// The account's bracket mode: `false` is the gateway's default "Position Brackets" mode,
-    /// where brackets on place are refused.
-    pub auto_oco_brackets: bool,
-    /// Answer 429 beyond the documented budget (200 / 60 s, bars 50 / 30 s) per user.
-    pub rate_limits: bool,
-    pub starting_balance: f64,
-    /// When tokens are issued and expire (tests share a manual clock with the client).
-    pub clock: Arc<dyn Clock>,
-    /// The hubs ping each client this often (ASP.NET's KeepAliveInterval, 15 s).
-    pub hub_keep_alive: Duration,
-    /// A hub client that sends nothing for this long is disconnected (ASP.NET's
-    /// ClientTimeoutInterval, 30 s).
-    pub hub_client_timeout: Duration,
-    /// Faults switched on at start (`moontick sim --fault`), in order.
-    pub faults: Vec<control::FaultSpec>,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            user: "demo".into(),
-            api_key: Secret::new("demo"),
-            token_lifetime: Duration::from_secs(24 * 3600),
-            quote_rate: 4.0,
-            seed: 42,
-            auto_oco_brackets: true,
-            rate_limits: true,
-            starting_balance: 50_000.0,
-            hub_keep_alive: Duration::from_secs(15),
-            hub_client_timeout: Duration::from_secs(30),
-            clock: Arc::new(WallClock),
-            faults: Vec::new(),
-        }
-    }
-}
-
-/// The tradable practice account.
-pub const ACCOUNT_ID: i32 = 10_001;
-/// An account that is neither tradable nor visible (filtered by `onlyActiveAccounts`).
-pub const INACTIVE_ACCOUNT_ID: i32 = 10_002;
-
-/// Counters of what clients did, for tests.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    /// Requests that arrived per endpoint (faulted, refused and rate-limited ones included).
-    pub calls: HashMap<Endpoint, u64>,
-    /// Successful logins (tokens issued by `Auth/loginKey`).
-    pub logins: u64,
-    /// Successful `Auth/validate` calls (tokens refreshed).
-    pub validates: u64,
-    /// Requests answered 401 because of their token.
-    pub unauthorized: u64,
-    /// Requests answered 429 by the budget (not by a fault).
-    pub rate_limited: u64,
-    /// The bearer token of the most recent request that carried one.
-    pub last_bearer: Option<Secret>,
-    /// The token of every accepted hub upgrade, oldest first (a reconnect after a refresh shows
-    /// the new one).
-    pub hub_tokens: Vec<Secret>,
-    /// Hub connections accepted (upgraded) since the start.
-    pub hub_connects: u64,
-    /// Hub connections open now.
-    pub hub_open: u64,
-    /// Hub upgrades and negotiations answered 401 because of their token.
-    pub hub_unauthorized: u64,
-    /// Successful `negotiate` requests.
-    pub hub_negotiations: u64,
-    /// When the latest `Order/place` request arrived (the tick-to-order benchmark's stop watch).
-    pub last_place_at: Option<std::time::Instant>,
-}
-
-impl Stats {
-    pub fn calls(&self, ep: Endpoint) -> u64 {
-        self.calls.get(&ep).copied().unwrap_or(0)
-    }
-}
-
-/// The market and the accounts, behind one lock so a fill and the quote that caused it are
-/// published in order. Held only for in-memory work, never across an await.
-pub(crate) struct State {
-    pub market: Market,
-    pub engine: Engine,
-    events: Vec<UserEvent>,
-}
-
-impl State {
-    /// Runs an engine operation with the market and an event buffer.
-    pub fn engine<R>(
-        &mut self,
-        f: impl FnOnce(&mut Engine, &Market, &mut Vec<UserEvent>) -> R,
-    ) -> R {
-        f(&mut self.engine, &self.market, &mut self.events)
-    }
-}
-
-/// Everything the server tasks share.
-pub(crate) struct Shared {
-    pub config: SimConfig,
-    state: Mutex<State>,
-    pub quotes: broadcast::Sender<QuoteEvent>,
-    pub user: broadcast::Sender<UserEvent>,
-    pub tokens: TokenIssuer,
-    pub faults: Faults,
-    pub stats: Mutex<Stats>,
-    /// When each `Order/place` request arrives, for waiters that must not poll `stats`.
-    pub place_arrivals: watch::Sender<Option<std::time::Instant>>,
-    budgets: Mutex<HashMap<String, Arc<RestBudget>>>,
-    frozen: AtomicBool,
-    pub hubs: hub_upgrade::Hubs,
-    /// Quote records the market hub wrote to its clients, all connections together.
-    pub quotes_sent: Arc<AtomicU64>,
-}
-
-impl Shared {
-    fn new(config: SimConfig) -> Self {
-        let now = Utc::now();
-        let account = |id, name: &str, balance, active| Account {
-            id,
-            name: name.into(),
-            balance,
-            can_trade: active,
-            is_visible: active,
-            simulated: true,
-        };
-        let accounts = vec![
-            account(
-                ACCOUNT_ID,
-                "PRAC-V2-DEMO-10001",
-                config.starting_balance,
-                true,
-            ),
-            account(INACTIVE_ACCOUNT_ID, "PRAC-V2-DEMO-10002", 0.0, false),
-        ];
-        let state = State {
-            market: Market::new(config.seed, now),
-            engine: Engine::new(accounts, config.auto_oco_brackets),
-            events: Vec::with_capacity(16),
-        };
-        let faults = Faults::default();
-        Self {
-            tokens: TokenIssuer::with_generation(
-                config.token_lifetime,
-                faults.token_generation.clone(),
-                config.clock.clone(),
-            ),
-            config,
-            state: Mutex::new(state),
-            // Lagging quote readers lose old quotes (they are coalesced downstream anyway);
-            // user events get a deeper buffer because they must not be dropped.
-            quotes: broadcast::channel(4096).0,
-            user: broadcast::channel(16_384).0,
-            faults,
-            stats: Mutex::new(Stats::default()),
-            place_arrivals: watch::channel(None).0,
-            budgets: Mutex::new(HashMap::new()),
-            frozen: AtomicBool::new(false),
-            hubs: hub_upgrade::Hubs::default(),
-            quotes_sent: Arc::default(),
-        }
-    }
-
-    /// Locks the state, runs `f`, and publishes the user events it produced (still under the
-    /// lock, so subscribers see them in the order they happened).
-    pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut st = self.lock();
-        let r = f(&mut st);
-        self.publish(&mut st);
-        r
-    }
-
-    /// The current full quote of a quoting contract, for a new subscriber.
-    pub fn quote_snapshot(&self, contract_id: &str) -> Option<QuoteEvent> {
-        self.lock().market.snapshot(contract_id, Utc::now())
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn publish(&self, st: &mut State) {
-        for e in st.events.drain(..) {
-            // No subscriber is not an error: nobody is listening yet.
-            let _ = self.user.send(e);
-        }
-    }
-
-    pub fn stats(&self) -> MutexGuard<'_, Stats> {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn budget(&self, user: &str) -> Arc<RestBudget> {
-        let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
-        budgets
-            .entry(user.to_string())
-            .or_insert_with(|| Arc::new(RestBudget::documented()))
-            .clone()
-    }
-
-    /// `n` steps of every active contract's walk, each followed by matching and a quote event.
-    /// The lock is released every few steps so requests are not starved at high rates.
-    fn step_quotes(&self, n: u64) {
-        const CHUNK: u64 = 64;
-        let mut done = 0;
-        while done < n {
-            let now = Utc::now();
-            let mut st = self.lock();
-            let quoting: Vec<usize> = st.market.quoting().collect();
-            for _ in 0..CHUNK.min(n - done) {
-                for &i in &quoting {
-                    self.step_one(&mut st, i, now, None);
-                }
-            }
-            done += CHUNK.min(n - done);
-        }
-    }
-
-    fn step_one(&self, st: &mut State, i: usize, now: chrono::DateTime<Utc>, price: Option<f64>) {
-        let q = match price {
-            Some(p) => st.market.set_price(i, p, now),
-            None => st.market.step(i, now),
-        };
-        let State {
-            market,
-            engine,
-            events,
-        } = st;
-        engine.on_quote(&q.contract_id, market, now, events);
-        let _ = self.quotes.send(q);
-        self.publish(st);
-    }
-}
 
 /// A running simulator. Dropping it stops the server too; [`Simulator::shutdown`] also waits.
 pub struct Simulator {

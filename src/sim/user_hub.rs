@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::Shared;
 use super::events::UserEvent;
 use super::faults::HubFaults;
 use super::hub::{CallError, Hub, binding_error};
+use super::shared::Shared;
 use crate::gateway::hub_names::{
     ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, SUBSCRIBE_ACCOUNTS, SUBSCRIBE_ORDERS,
     SUBSCRIBE_POSITIONS, SUBSCRIBE_USER_TRADES as SUBSCRIBE_TRADES, UNSUBSCRIBE_ACCOUNTS,

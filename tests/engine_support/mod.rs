@@ -39,6 +39,17 @@ pub async fn start_engine(
     script: &str,
     options: TransportOptions,
 ) -> Run {
+    start_engine_with(sim, dir, script, limits(), options).await
+}
+
+/// [`start_engine`] under other risk limits.
+pub async fn start_engine_with(
+    sim: &Simulator,
+    dir: &Path,
+    script: &str,
+    limits: RiskLimits,
+    options: TransportOptions,
+) -> Run {
     let strategies = dir.join("strategies");
     std::fs::create_dir_all(&strategies).unwrap();
     std::fs::write(strategies.join("probe.lua"), script).unwrap();
@@ -46,7 +57,7 @@ pub async fn start_engine(
     let client = GatewayClient::new(session_with(sim, None, Some(credentials()), options));
     let account = client.accounts(true).await.unwrap().remove(0);
     let account_id = account.id;
-    let guard = RiskGuard::open(limits(), Some(&state_dir), chrono::Utc::now()).unwrap();
+    let guard = RiskGuard::open(limits, Some(&state_dir), chrono::Utc::now()).unwrap();
     let mut host = HostConfig::new(&strategies);
     host.state_dir = Some(state_dir.clone());
     let engine = Engine::start(EngineParams {

@@ -1,10 +1,13 @@
 //! What every `bot` function shares: the strategy's name and version, the engine it asks, its
-//! clock and timers, and the count of orders it placed.
+//! clock and the timers of its version ([`TimerSet`]; `timers` registers the Lua side), and the
+//! count of orders it placed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::timers::TimerSet;
+use mlua::{Lua, Table};
+
 use crate::script::broker::{BotCall, BotReply, Broker, Clock};
 
 /// What the `bot` functions need from the host, shared with the runner.
@@ -44,4 +47,36 @@ impl Ctx {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// A pending `bot.every` / `bot.after`. The generation ties it to the version that created it.
+#[derive(Debug)]
+pub struct Timer {
+    pub id: i64,
+    pub due: Instant,
+    pub every: Option<Duration>,
+    pub generation: u64,
+}
+
+/// The timers of one version; the Lua functions live in `fns`, keyed by timer id.
+#[derive(Debug)]
+pub struct TimerSet {
+    pub(super) next_id: i64,
+    pub timers: Vec<Timer>,
+    pub fns: Table,
+}
+
+impl TimerSet {
+    pub fn next_due(&self) -> Option<Instant> {
+        self.timers.iter().map(|t| t.due).min()
+    }
+}
+
+/// Creates the timer set of a new version (its function table lives in that VM).
+pub fn new_timers(lua: &Lua) -> mlua::Result<Arc<Mutex<TimerSet>>> {
+    Ok(Arc::new(Mutex::new(TimerSet {
+        next_id: 0,
+        timers: Vec::new(),
+        fns: lua.create_table()?,
+    })))
 }

@@ -69,8 +69,11 @@ fn render(v: &Value, depth: usize, seen: &mut HashSet<usize>, out: &mut String) 
     }
 }
 
-/// Numbers as Lua prints them: `2.0` for a whole float, `nan`/`inf` spelt out.
+/// Numbers as Lua's `tostring` prints them: 14 significant digits (so `0.1 + 0.2` is `0.3` and
+/// a P&L of `-5.6000000000000005` is `-5.6`), `2.0` for a whole float, `nan`/`inf` spelt out.
 fn number(f: f64) -> String {
+    // Lua formats floats with "%.14g"; `{:.13e}` keeps the same 14 significant digits.
+    let f = format!("{f:.13e}").parse::<f64>().unwrap_or(f);
     if f.is_nan() {
         "nan".into()
     } else if f.is_infinite() {

@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use mlua::Lua;
 
-pub use ctx::Ctx;
-pub use timers::new_timers;
+pub use ctx::{Ctx, new_timers};
 pub use views::quote_table;
 
 /// Installs the `bot` global.

@@ -193,6 +193,19 @@ fn log_renders_tables_nested_and_sorted() {
         r#"acct {[10]=1, balance=50000.5, legs={1, 2.0, "x"}, name="demo", ok=true} 7 nil"#
     );
     assert_eq!(logged(&lua, "return {}"), "{}");
+    // As Lua's tostring shows them: 14 significant digits, no float noise.
+    assert_eq!(
+        logged(
+            &lua,
+            "return {pnl = -5.6000000000000005, x = 0.1 + 0.2}, 20996.916666666668, 1/3"
+        ),
+        "{pnl=-5.6, x=0.3} 20996.916666667 0.33333333333333"
+    );
+    let lua_says: String = lua
+        .load("return tostring(-5.6000000000000005) .. ' ' .. tostring(20996.916666666668)")
+        .eval()
+        .unwrap();
+    assert_eq!(lua_says, "-5.6 20996.916666667");
     assert_eq!(logged(&lua, "return {print}"), "{function}");
 }
 

@@ -1,50 +1,18 @@
 //! `bot.every`, `bot.after`, `bot.cancel_timer`: timers owned by the version that made them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlua::{Lua, Table, Value};
 
 use super::args::arg_error;
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Timer};
 
 /// Longest delay a timer accepts: a year. Longer ones are mistakes (milliseconds given as
 /// seconds), and far longer ones would overflow the clock.
 const MAX_DELAY_SECS: f64 = 366.0 * 24.0 * 3600.0;
 /// Shortest period of `bot.every`: a zero-length repeating timer would starve every event.
 const MIN_PERIOD_SECS: f64 = 0.01;
-
-/// A pending `bot.every` / `bot.after`. The generation ties it to the version that created it.
-#[derive(Debug)]
-pub struct Timer {
-    pub id: i64,
-    pub due: Instant,
-    pub every: Option<Duration>,
-    pub generation: u64,
-}
-
-/// The timers of one version; the Lua functions live in `fns`, keyed by timer id.
-#[derive(Debug)]
-pub struct TimerSet {
-    next_id: i64,
-    pub timers: Vec<Timer>,
-    pub fns: Table,
-}
-
-impl TimerSet {
-    pub fn next_due(&self) -> Option<Instant> {
-        self.timers.iter().map(|t| t.due).min()
-    }
-}
-
-/// Creates the timer set of a new version (its function table lives in that VM).
-pub fn new_timers(lua: &Lua) -> mlua::Result<Arc<Mutex<TimerSet>>> {
-    Ok(Arc::new(Mutex::new(TimerSet {
-        next_id: 0,
-        timers: Vec::new(),
-        fns: lua.create_table()?,
-    })))
-}
 
 /// The delay in seconds: finite, above 0 and at most [`MAX_DELAY_SECS`].
 fn delay(lua: &Lua, fname: &str, secs: &Value) -> mlua::Result<Duration> {

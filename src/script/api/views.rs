@@ -1,5 +1,5 @@
-//! `bot.position`, `bot.orders`, `bot.quote`, `bot.account`, `bot.now`, `bot.chicago_time`: read-only views of the
-//! engine's state, as fresh Lua tables.
+//! `bot.position`, `bot.orders`, `bot.quote`, `bot.account`, `bot.now`, `bot.chicago_time`:
+//! read-only views of the engine's state, as fresh Lua tables.
 
 use std::sync::Arc;
 
