@@ -13,7 +13,7 @@ use super::gateway_calls as calls;
 use super::input::Input;
 use super::status::EngineStatus;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
-use crate::gateway::wire::{Account, Order, OrderSide, Position, Trade};
+use crate::gateway::wire::{Account, Order, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
 use crate::market::{Quote, Side};
 use crate::metrics::Metrics;
@@ -449,11 +449,7 @@ impl Core {
 
     pub(super) fn emit_fill(&self, fill: &AttributedFill) {
         let t = &fill.trade;
-        let side = if t.side == OrderSide::Ask {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
+        let side = Side::from(t.side);
         self.log_fill(fill);
         self.send(
             &fill.strategy,

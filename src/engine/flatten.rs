@@ -7,7 +7,6 @@ use std::sync::Arc;
 use super::book::{AttributedFill, ContractInfo, OrderState};
 use super::core::Core;
 use super::gateway_calls as calls;
-use crate::gateway::wire::OrderSide;
 use crate::risk::ProposedOrder;
 use crate::script::{OrderIntent, OrderType, OrderView, Refusal, Side};
 
@@ -252,11 +251,7 @@ impl Core {
     /// nobody asked for. Close it at once and tell the strategy why.
     fn close_orphan_leg_fill(&mut self, fill: &AttributedFill) {
         let kind = fill.leg.map_or("bracket", |k| k.as_str());
-        let side = if fill.trade.side == OrderSide::Ask {
-            "sell"
-        } else {
-            "buy"
-        };
+        let side = Side::from(fill.trade.side).as_str();
         let reason = format!(
             "{kind} leg of order {} filled ({side} {} @ {}) after its position was closed; closing the {:+} it opened",
             fill.local_id,
@@ -315,11 +310,7 @@ impl Core {
             .map(|(o, kind, l)| OrderView {
                 id: l.local_id,
                 symbol: o.contract.symbol.to_string(),
-                side: if l.side == OrderSide::Ask {
-                    Side::Sell
-                } else {
-                    Side::Buy
-                },
+                side: l.side.into(),
                 size: i64::from(l.size),
                 order_type: match kind {
                     super::book::LegKind::StopLoss => OrderType::Stop,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::book::{AttributedFill, StrategyPosition};
 use super::core::Core;
-use crate::gateway::wire::OrderSide;
+use crate::market::Side;
 use crate::money::{Money, Price};
 
 impl Core {
@@ -40,11 +40,7 @@ impl Core {
 pub(super) fn fill_line(fill: &AttributedFill, now: StrategyPosition) -> String {
     let t = &fill.trade;
     let tick = fill.contract.tick_size;
-    let side = if t.side == OrderSide::Ask {
-        "sell"
-    } else {
-        "buy"
-    };
+    let side = Side::from(t.side).as_str();
     let what = match fill.leg {
         Some(kind) => format!("{} of order {}", kind.as_str(), fill.local_id),
         None => format!("order {}", fill.local_id),
@@ -109,7 +105,7 @@ mod tests {
 
     use super::*;
     use crate::engine::book::{ContractInfo, LegKind};
-    use crate::gateway::wire::Trade;
+    use crate::gateway::wire::{OrderSide, Trade};
 
     fn held(size: i32, avg_price: f64) -> StrategyPosition {
         StrategyPosition { size, avg_price }

@@ -5,6 +5,7 @@ use super::book::{Leg, LegKind, OrderState};
 use super::core::Core;
 use super::status::{EngineStatus, OrderStatusView, PositionStatus};
 use crate::gateway::wire::{OrderSide, OrderStatus};
+use crate::market::Side;
 use crate::money::{cents, on_grid};
 
 impl Core {
@@ -155,11 +156,7 @@ impl Core {
                     ),
                     broker_id: Some(l.broker_id),
                     symbol: o.contract.symbol.to_string(),
-                    side: if l.side == OrderSide::Ask {
-                        "sell"
-                    } else {
-                        "buy"
-                    },
+                    side: Side::from(l.side).as_str(),
                     size: i64::from(l.size),
                     filled: 0,
                     price: l.price.map(|x| on_grid(x, o.contract.tick_size)),

@@ -128,6 +128,17 @@ impl From<crate::market::Side> for OrderSide {
     }
 }
 
+/// And back: an ask is a sell, anything else a buy (an unknown code reads as the engine always
+/// read it).
+impl From<OrderSide> for crate::market::Side {
+    fn from(side: OrderSide) -> Self {
+        match side {
+            OrderSide::Ask => crate::market::Side::Sell,
+            _ => crate::market::Side::Buy,
+        }
+    }
+}
+
 impl OrderSide {
     pub fn opposite(self) -> Self {
         match self {
