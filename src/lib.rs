@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
+//! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago.
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
@@ -32,6 +33,7 @@
 //!   matching engine.
 
 pub mod backoff;
+pub mod cme;
 pub mod commands;
 pub mod config;
 pub mod engine;

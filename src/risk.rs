@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::cme::trading_day;
 use crate::market::Side;
 use crate::money::Money;
 use crate::rate::SlidingWindow;
@@ -195,28 +196,6 @@ struct Persisted {
     trading_day: Option<NaiveDate>,
     realized_pnl: f64,
     halted: Option<String>,
-}
-
-/// The futures trading day: CME sessions (and prop-firm daily limits) roll at 17:00 Chicago.
-pub fn trading_day(at: DateTime<Utc>) -> NaiveDate {
-    let chicago = at.with_timezone(&chrono_tz::America::Chicago);
-    let day = chicago.date_naive();
-    if chicago.time() >= chrono::NaiveTime::from_hms_opt(17, 0, 0).expect("valid time") {
-        day.succ_opt().unwrap_or(day)
-    } else {
-        day
-    }
-}
-
-/// When the trading day that `at` falls in began (17:00 Chicago the evening before).
-pub fn trading_day_start(at: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::TimeZone;
-    let day = trading_day(at).pred_opt().expect("a day before");
-    let five_pm = day.and_hms_opt(17, 0, 0).expect("valid time");
-    chrono_tz::America::Chicago
-        .from_local_datetime(&five_pm)
-        .earliest()
-        .map_or(at - chrono::Duration::days(1), |t| t.with_timezone(&Utc))
 }
 
 /// The guard. Owned by the engine; every order intent passes through [`RiskGuard::check`].

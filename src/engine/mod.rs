@@ -116,7 +116,7 @@ impl Engine {
         let account_id = account.id;
         let session = Arc::clone(client.session());
 
-        let day_start = crate::risk::trading_day_start(chrono::Utc::now());
+        let day_start = crate::cme::trading_day_start(chrono::Utc::now());
         let (orders, positions, trades) = tokio::try_join!(
             client.search_orders(account_id, Timestamp::from(day_start), None),
             client.open_positions(account_id),
