@@ -31,6 +31,19 @@ pub fn on_grid(price: f64, tick: f64) -> f64 {
     text.parse::<f64>().map_or(price, |v| v + 0.0)
 }
 
+/// Whether `price` lies on the grid of `tick` (within float noise). Without a usable tick size
+/// every finite price does; a price that is not finite never does.
+pub fn is_on_grid(price: f64, tick: f64) -> bool {
+    if !price.is_finite() {
+        return false;
+    }
+    if !(tick.is_finite() && tick > 0.0) {
+        return true;
+    }
+    let ticks = price / tick;
+    (ticks - ticks.round()).abs() < 1e-6
+}
+
 /// How many decimals the tick size has (0.25 → 2, 0.1 → 1, 0.03125 → 5, 1 → 0); `None` for a
 /// tick size that is not a positive number with at most 9 decimals.
 fn decimals(tick: f64) -> Option<usize> {
@@ -129,6 +142,18 @@ mod tests {
         assert_eq!(Price::new(110.04, 0.03125).to_string(), "110.03125");
         assert_eq!(Price::new(110.05, 0.03125).to_string(), "110.06250");
         assert_eq!(on_grid(110.05, 0.03125), 110.0625);
+    }
+
+    #[test]
+    fn grid_membership_ignores_float_noise() {
+        assert!(is_on_grid(21000.25, 0.25));
+        assert!(is_on_grid(4123.3, 0.1));
+        assert!(is_on_grid(110.03125, 0.03125));
+        assert!(is_on_grid(-12.5, 0.25));
+        assert!(!is_on_grid(21000.13, 0.25));
+        assert!(!is_on_grid(4123.35, 0.1));
+        assert!(!is_on_grid(f64::NAN, 0.25));
+        assert!(is_on_grid(21000.13, 0.0), "no tick size: no grid to be off");
     }
 
     #[test]

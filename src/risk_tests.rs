@@ -27,6 +27,11 @@ fn guard() -> RiskGuard {
     RiskGuard::open(limits(), None, Utc::now()).unwrap()
 }
 
+/// Wednesday July 15 2026, 10:00 CDT: a weekday, so the next day is the next trading day.
+fn wednesday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 7, 15, 15, 0, 0).unwrap()
+}
+
 fn kind(r: Result<RiskApproved<()>, RiskRefused>) -> Option<RefusalKind> {
     r.err().map(|e| e.kind())
 }
@@ -101,7 +106,8 @@ fn position_limit_counts_working_orders_and_lets_exits_through() {
 #[test]
 fn daily_loss_counts_open_pnl_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let now = Utc::now();
+    // A weekday: from a Saturday, "tomorrow" is still Monday's trading day.
+    let now = wednesday();
     let mut g = RiskGuard::open(limits(), Some(dir.path()), now).unwrap();
     g.record_realized(-300.0, now).unwrap();
     let none = StrategyLimits::default();
@@ -138,7 +144,7 @@ fn daily_loss_counts_open_pnl_and_survives_a_restart() {
 #[test]
 fn halt_refuses_everything_and_persists() {
     let dir = tempfile::tempdir().unwrap();
-    let mut g = RiskGuard::open(limits(), Some(dir.path()), Utc::now()).unwrap();
+    let mut g = RiskGuard::open(limits(), Some(dir.path()), wednesday()).unwrap();
     g.halt("operator").unwrap();
     let e = g
         .check(
@@ -151,12 +157,12 @@ fn halt_refuses_everything_and_persists() {
         .unwrap_err();
     assert_eq!(e, RiskRefused::Halted("operator".into()));
     assert_eq!(e.to_string(), "trading is halted: operator");
-    let mut g = RiskGuard::open(limits(), Some(dir.path()), Utc::now()).unwrap();
+    let mut g = RiskGuard::open(limits(), Some(dir.path()), wednesday()).unwrap();
     assert_eq!(g.halted(), Some("operator"));
     let tomorrow = RiskGuard::open(
         limits(),
         Some(dir.path()),
-        Utc::now() + chrono::Duration::days(1),
+        wednesday() + chrono::Duration::days(1),
     )
     .unwrap();
     assert_eq!(tomorrow.halted(), None, "a new trading day lifts the halt");
@@ -233,6 +239,23 @@ fn trading_day_rolls_at_five_pm_chicago() {
         trading_day(winter),
         NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()
     );
+}
+
+/// The weekend belongs to Monday's trading day: Friday's loss is forgotten at Friday 17:00,
+/// and Sunday's open (the same trading day) does not roll again.
+#[test]
+fn the_daily_loss_rolls_once_over_the_weekend() {
+    let mut g = guard();
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    g.record_realized(-100.0, t("2026-03-06T21:00:00Z")).unwrap(); // Fri 15:00 CST
+    g.record_realized(0.0, t("2026-03-06T22:30:00Z")).unwrap(); // Fri 16:30: still Friday
+    assert_eq!(g.realized_pnl(), -100.0);
+    g.record_realized(-10.0, t("2026-03-07T12:00:00Z")).unwrap(); // Saturday: Monday's day
+    assert_eq!(g.realized_pnl(), -10.0);
+    g.record_realized(-5.0, t("2026-03-08T22:30:00Z")).unwrap(); // Sun 17:30 CDT: same day
+    assert_eq!(g.realized_pnl(), -15.0);
+    g.record_realized(0.0, t("2026-03-09T22:00:00Z")).unwrap(); // Mon 17:00 CDT: Tuesday
+    assert_eq!(g.realized_pnl(), 0.0);
 }
 
 #[test]

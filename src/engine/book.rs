@@ -12,11 +12,14 @@ use crate::risk::Exposure;
 use crate::script::{OrderIntent, Side};
 
 /// A contract the engine trades, with what P&L and routing need.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContractInfo {
     pub id: Arc<str>,
     /// The name strategies use for it (`MNQ`, or the contract id when they used that).
     pub symbol: Arc<str>,
+    /// The exchange code (`MNQZ6`) and the gateway's description, for `bot.contract`.
+    pub name: Arc<str>,
+    pub description: Arc<str>,
     pub tick_size: f64,
     pub tick_value: f64,
 }

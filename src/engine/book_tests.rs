@@ -10,6 +10,7 @@ fn mnq() -> Arc<ContractInfo> {
         symbol: "MNQ".into(),
         tick_size: 0.25,
         tick_value: 0.5,
+        ..ContractInfo::default()
     })
 }
 

@@ -49,6 +49,8 @@ impl Core {
                     let info = ContractInfo {
                         id: c.id.as_str().into(),
                         symbol: symbol.as_str().into(),
+                        name: c.name.as_str().into(),
+                        description: c.description.as_str().into(),
                         tick_size: c.tick_size,
                         tick_value: c.tick_value,
                     };

@@ -128,6 +128,7 @@ mod tests {
                 symbol: "MNQ".into(),
                 tick_size: 0.25,
                 tick_value: 0.5,
+                ..ContractInfo::default()
             }),
             trade,
             before: 0,

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::gateway::requests::ModifyOrderRequest;
 use crate::risk::{Exposure, ProposedOrder, RiskApproved, StrategyLimits};
 use crate::script::{
-    AccountView, BotCall, BotReply, OrderHandle, OrderIntent, OrderView, PositionView, Refusal,
-    Side,
+    AccountView, BotCall, BotReply, ContractView, OrderHandle, OrderIntent, OrderView,
+    PositionView, Refusal, Side,
 };
 
 impl Core {
@@ -46,7 +46,36 @@ impl Core {
                 balance: self.account.balance,
                 can_trade: self.account.can_trade,
             })),
+            BotCall::Contract { symbol } => self
+                .contract_view(strategy, &symbol)
+                .map_or_else(BotReply::Refused, BotReply::Contract),
         }
+    }
+
+    /// `bot.contract`: the resolved facts of a symbol the strategy declared.
+    fn contract_view(&self, strategy: &str, symbol: &str) -> Result<ContractView, Refusal> {
+        let declared = self
+            .host
+            .as_ref()
+            .is_some_and(|h| h.declares(strategy, symbol));
+        if !declared {
+            return Err(Refusal::new(format!(
+                "{symbol} is not among this strategy's symbols (declare it in `symbols`)"
+            )));
+        }
+        let c = self.contract_for(symbol).ok_or_else(|| {
+            Refusal::new(format!(
+                "{symbol} is not resolved yet (the gateway has not answered); try again shortly"
+            ))
+        })?;
+        Ok(ContractView {
+            id: c.id.to_string(),
+            symbol: symbol.to_string(),
+            name: c.name.to_string(),
+            description: c.description.to_string(),
+            tick_size: c.tick_size,
+            tick_value: c.tick_value,
+        })
     }
 
     pub(super) fn submit(
@@ -71,6 +100,16 @@ impl Core {
                 intent.symbol
             )));
         };
+        // Refused, not snapped: a price the strategy did not write is not one it decided on.
+        let prices = [
+            ("price", intent.price),
+            ("stop_price", intent.stop_price),
+            ("trail_price", intent.trail_price),
+        ];
+        if let Err(reason) = on_grid(&contract, &prices) {
+            self.metrics.order_refused(strategy);
+            return Err(refused(reason));
+        }
         let (side, size) = (intent.side, u32::try_from(intent.size).unwrap_or(0));
         let proposed = self.proposed(strategy, &contract.id, side, size, intent);
         let (limits, exposure, open_pnl) = self.risk_inputs(strategy, &contract.id);
@@ -192,6 +231,11 @@ impl Core {
         let broker_id = self.owned_broker_id(strategy, id)?;
         let o = self.book.get(id).expect("owned order exists");
         let (contract_id, side) = (o.contract.id.clone(), o.intent.side);
+        let prices = [("price", change.price), ("stop_price", change.stop_price)];
+        on_grid(&o.contract, &prices).map_err(|reason| {
+            tracing::warn!(strategy, "modify of order {id} refused: {reason}");
+            Refusal::new(reason)
+        })?;
         let growth = change.size.map_or(0, |new| new - o.intent.size).max(0);
         let request = ModifyOrderRequest {
             account_id: self.account.id,
@@ -266,4 +310,20 @@ impl Core {
         views.extend(self.leg_views(strategy, contract.as_deref()));
         views
     }
+}
+
+/// Every given price on the contract's tick grid, or why not (naming the field, the price, the
+/// grid and the way out).
+fn on_grid(contract: &ContractInfo, prices: &[(&str, Option<f64>)]) -> Result<(), String> {
+    for &(field, price) in prices {
+        if let Some(p) = price
+            && !crate::money::is_on_grid(p, contract.tick_size)
+        {
+            return Err(format!(
+                "{field} {p} is not on {}'s {} tick grid; use bot.round_price",
+                contract.symbol, contract.tick_size
+            ));
+        }
+    }
+    Ok(())
 }

@@ -126,6 +126,32 @@ pub struct AccountView {
     pub can_trade: bool,
 }
 
+/// `bot.contract(symbol)`: what the engine resolved a declared symbol to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractView {
+    /// The gateway's contract id (`CON.F.US.MNQ.Z26`).
+    pub id: String,
+    /// The name the strategy declared (`MNQ`).
+    pub symbol: String,
+    /// The exchange code (`MNQZ6`).
+    pub name: String,
+    pub description: String,
+    pub tick_size: f64,
+    /// Dollars per tick per contract.
+    pub tick_value: f64,
+}
+
+impl ContractView {
+    /// Dollars per point per contract (0 without a tick size).
+    pub fn point_value(&self) -> f64 {
+        if self.tick_size > 0.0 {
+            self.tick_value / self.tick_size
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Everything a strategy can ask of the engine, one variant per `bot.*` call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotCall {
@@ -158,6 +184,11 @@ pub enum BotCall {
         symbol: String,
     },
     Account,
+    /// `bot.contract`, `bot.round_price`: answered [`BotReply::Contract`], or refused for a
+    /// symbol the strategy did not declare or that is not resolved yet.
+    Contract {
+        symbol: String,
+    },
 }
 
 impl BotCall {
@@ -184,6 +215,7 @@ pub enum BotReply {
     Orders(Vec<OrderView>),
     Quote(Option<Quote>),
     Account(Option<AccountView>),
+    Contract(ContractView),
 }
 
 impl BotReply {
@@ -248,6 +280,7 @@ struct Memory {
     refuse: Option<String>,
     positions: HashMap<String, PositionView>,
     quotes: HashMap<String, Quote>,
+    contracts: HashMap<String, ContractView>,
 }
 
 /// An answerer that accepts (or, when told, refuses) every order and remembers every call with
@@ -273,6 +306,11 @@ impl MemoryBroker {
 
     pub fn set_quote(&self, quote: Quote) {
         self.lock().quotes.insert(quote.symbol.to_string(), quote);
+    }
+
+    /// Answers `bot.contract(view.symbol)` with `view` from now on.
+    pub fn set_contract(&self, view: ContractView) {
+        self.lock().contracts.insert(view.symbol.clone(), view);
     }
 
     /// Every call so far with the strategy that made it, oldest first.
@@ -326,6 +364,10 @@ impl Broker for MemoryBroker {
                 balance: 50_000.0,
                 can_trade: true,
             })),
+            BotCall::Contract { symbol } => match m.contracts.get(&symbol) {
+                Some(c) => BotReply::Contract(c.clone()),
+                None => BotReply::Refused(Refusal::new(format!("unknown symbol {symbol}"))),
+            },
         }
     }
 }

@@ -303,6 +303,19 @@ impl Host {
         Some(spec.limits)
     }
 
+    /// Whether `strategy` declared `symbol` (case aside) in its `symbols`.
+    pub fn declares(&self, strategy: &str, symbol: &str) -> bool {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        map.get(strategy).is_some_and(|e| {
+            let spec = e.shared.spec.read().unwrap_or_else(|e| e.into_inner());
+            spec.symbols.iter().any(|s| s.eq_ignore_ascii_case(symbol))
+        })
+    }
+
     /// Every known strategy, sorted by name.
     pub fn status(&self) -> Vec<StrategyStatus> {
         let map = self

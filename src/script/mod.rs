@@ -26,7 +26,7 @@ mod watch;
 mod watchdog;
 
 pub use broker::{
-    AccountView, BotCall, BotReply, Broker, Clock, ManualClock, MemoryBroker, OrderChange,
+    AccountView, BotCall, BotReply, Broker, Clock, ContractView, ManualClock, MemoryBroker, OrderChange,
     OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
 };
 pub use events::{

@@ -94,11 +94,17 @@ impl Runner {
             self.fire_due_timers();
             self.flush_if_due();
             let timer_due = self.current.as_ref().and_then(|v| {
-                v.ctx
+                let due_ms = v
+                    .ctx
                     .timers
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .next_due()
+                    .next_due()?;
+                // Timers are on the engine clock; the wait is on this machine's. Waiting at
+                // most a second at a time notices a clock that was stepped (a simulated one, or
+                // a wall clock corrected) within that second.
+                let wait = due_ms.saturating_sub(v.ctx.clock.now_ms()).clamp(0, 1000);
+                Some(Instant::now() + std::time::Duration::from_millis(wait as u64))
             });
             let deadline = match (timer_due, self.cfg.state_dir.is_some()) {
                 (Some(t), true) => Some(t.min(self.next_flush)),
@@ -316,21 +322,25 @@ impl Runner {
 
     fn fire_due_timers(&mut self) {
         let Some(v) = self.current.take() else { return };
-        let now = Instant::now();
-        let due: Vec<(i64, u64, bool)> = {
+        let now = v.ctx.clock.now_ms();
+        let due: Vec<(i64, i64, u64, bool)> = {
             let mut set = v.ctx.timers.lock().unwrap_or_else(|e| e.into_inner());
             let mut due = Vec::new();
-            for t in set.timers.iter_mut().filter(|t| t.due <= now) {
-                due.push((t.id, t.generation, t.every.is_some()));
-                if let Some(every) = t.every {
-                    // Skip missed ticks instead of firing a burst after a stall.
-                    t.due = (t.due + every).max(now);
+            set.timers.retain_mut(|t| {
+                if t.due_ms > now {
+                    return true;
                 }
-            }
-            set.timers.retain(|t| t.due > now || t.every.is_some());
+                let when = t.due_ms;
+                let again = t.reschedule(now);
+                due.push((when, t.id, t.generation, again));
+                again
+            });
+            // In the order they fell due (then of creation), as on a simulated clock that
+            // jumped past several.
+            due.sort_unstable();
             due
         };
-        for (id, generation, repeats) in due {
+        for (_, id, generation, repeats) in due {
             // Timers belong to the version that made them; one from an older generation must
             // never run against the new code or state.
             if generation != v.generation || self.paused {

@@ -78,9 +78,9 @@
 ---@field symbol? string     root or contract id; default: the strategy's first symbol
 ---@field size integer       positive
 ---@field type? "market"|"limit"|"stop"|"trailing"|"join_bid"|"join_ask"  default "market"
----@field price? number      required for "limit"
----@field stop_price? number required for "stop"
----@field trail_price? number required for "trailing"
+---@field price? number      required for "limit"; on the tick grid (see bot.round_price)
+---@field stop_price? number required for "stop"; on the tick grid
+---@field trail_price? number required for "trailing"; on the tick grid
 ---@field stop_loss_ticks? integer   bracket stop, in ticks from the fill
 ---@field take_profit_ticks? integer bracket target, in ticks from the fill
 ---@field tag? string
@@ -94,8 +94,8 @@
 ---@field tag string|nil
 
 ---@class OrderChange
----@field price? number
----@field stop_price? number
+---@field price? number      on the tick grid
+---@field stop_price? number on the tick grid
 ---@field size? integer
 
 ---@class Position
@@ -116,7 +116,9 @@
 ---@field kind "entry"|"stop_loss"|"take_profit"  a bracket's legs are listed too
 ---@field parent integer|nil  for a bracket leg: the entry's id
 
----@class ChicagoTime
+--- The exchange's wall clock (America/Chicago) and the CME Globex session of the equity index
+--- futures. Exchange holidays are not known: on one, session still says "open".
+---@class ExchangeTime
 ---@field year integer
 ---@field month integer
 ---@field day integer
@@ -125,6 +127,20 @@
 ---@field sec integer
 ---@field wday integer  1 = Sunday
 ---@field dst boolean   daylight saving (CDT) in effect
+---@field trading_day string  "YYYY-MM-DD": rolls at 17:00; Friday 17:00 to Sunday 17:00 is Monday's
+---@field session "open"|"break"|"closed"  open Sun 17:00 to Fri 16:00; break 16:00-17:00 Mon-Thu
+---@field minutes_to_close integer|nil  whole minutes left (rounded down) to 16:00 of the trading day: 5 at 15:55:00, 4 at 15:55:30; nil in the break and the weekend
+
+---@alias ChicagoTime ExchangeTime
+
+---@class Contract
+---@field id string           the gateway's contract id, e.g. "CON.F.US.MNQ.Z26"
+---@field symbol string       as the strategy declared it, e.g. "MNQ"
+---@field name string         exchange code, e.g. "MNQZ6"
+---@field description string
+---@field tick_size number    e.g. 0.25
+---@field tick_value number   dollars per tick per contract, e.g. 0.5
+---@field point_value number  dollars per point per contract (tick_value / tick_size)
 
 ---@class Account
 ---@field id integer
@@ -199,9 +215,29 @@ function bot.flatten(symbol) end
 ---@return string|nil reason
 function bot.flatten_all() end
 
---- The exchange's wall clock (America/Chicago, daylight saving applied) at engine time.
----@return ChicagoTime
+--- The exchange's wall clock (America/Chicago, daylight saving applied) and Globex session at
+--- engine time (simulated when the clock is).
+---@return ExchangeTime
+function bot.exchange_time() end
+
+--- The older name of bot.exchange_time (same table).
+---@return ExchangeTime
 function bot.chicago_time() end
+
+--- The resolved contract of a symbol this strategy declared; nil and the reason for any other
+--- symbol, or before the gateway has answered.
+---@param symbol? string default: the strategy's first symbol
+---@return Contract|nil contract
+---@return string|nil reason
+function bot.contract(symbol) end
+
+--- `price` snapped to the nearest tick of `symbol`'s grid (orders off the grid are refused, not
+--- snapped). nil and the reason for a symbol bot.contract does not know.
+---@param symbol string
+---@param price number
+---@return number|nil price
+---@return string|nil reason
+function bot.round_price(symbol, price) end
 
 --- The kill switch: no new orders, working orders cancelled, positions flattened.
 ---@param reason string
@@ -237,6 +273,14 @@ function bot.every(seconds, fn) end
 ---@param fn fun()
 ---@return integer timer_id
 function bot.after(seconds, fn) end
+
+--- Calls fn every day when the exchange's wall clock (America/Chicago, daylight saving applied)
+--- reads `time`, on the engine clock; weekends included (check bot.exchange_time().session).
+--- A time the spring-forward skips fires at 03:00; one the fall-back repeats fires once.
+---@param time string "HH:MM" or "HH:MM:SS", e.g. "15:55"
+---@param fn fun()
+---@return integer timer_id
+function bot.at(time, fn) end
 
 ---@param timer_id integer
 ---@return boolean cancelled

@@ -1,11 +1,10 @@
 //! What every `bot` function shares: the strategy's name and version, the engine it asks, its
-//! clock and the timers of its version ([`TimerSet`]; `timers` registers the Lua side), and the
-//! count of orders it placed.
+//! clock and the timers of its version ([`TimerSet`], on that clock; `timers` registers the Lua
+//! side), and the count of orders it placed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
+use chrono::{DateTime, NaiveTime};
 use mlua::{Lua, Table};
 
 use crate::script::broker::{BotCall, BotReply, Broker, Clock};
@@ -49,13 +48,52 @@ impl Ctx {
     }
 }
 
-/// A pending `bot.every` / `bot.after`. The generation ties it to the version that created it.
+/// A pending `bot.every` / `bot.after` / `bot.at`, due at a time of the engine clock (so a
+/// simulated clock drives it). The generation ties it to the version that created it.
 #[derive(Debug)]
 pub struct Timer {
     pub id: i64,
-    pub due: Instant,
-    pub every: Option<Duration>,
+    /// Engine-clock milliseconds since the epoch.
+    pub due_ms: i64,
+    pub repeat: Repeat,
     pub generation: u64,
+}
+
+/// What a timer does after it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// `bot.after`: nothing; it is gone.
+    Once,
+    /// `bot.every`: again this many milliseconds later.
+    EveryMs(i64),
+    /// `bot.at`: again the next time the Chicago wall clock reads this.
+    Daily(NaiveTime),
+}
+
+impl Timer {
+    /// Moves a repeating timer that fired at `now_ms` to its next time; `false` when it is done
+    /// (a one-shot, or a daily time past chrono's range).
+    pub fn reschedule(&mut self, now_ms: i64) -> bool {
+        match self.repeat {
+            Repeat::Once => false,
+            // Missed ticks are skipped instead of firing as a burst after a stall.
+            Repeat::EveryMs(every) => {
+                self.due_ms = self.due_ms.saturating_add(every).max(now_ms);
+                true
+            }
+            Repeat::Daily(time) => {
+                let next = DateTime::from_timestamp_millis(self.due_ms.max(now_ms))
+                    .and_then(|after| crate::cme::next_daily(after, time));
+                match next {
+                    Some(t) => {
+                        self.due_ms = t.timestamp_millis();
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    }
 }
 
 /// The timers of one version; the Lua functions live in `fns`, keyed by timer id.
@@ -67,8 +105,9 @@ pub struct TimerSet {
 }
 
 impl TimerSet {
-    pub fn next_due(&self) -> Option<Instant> {
-        self.timers.iter().map(|t| t.due).min()
+    /// The earliest due time, in engine-clock milliseconds.
+    pub fn next_due(&self) -> Option<i64> {
+        self.timers.iter().map(|t| t.due_ms).min()
     }
 }
 

@@ -59,6 +59,20 @@ fn bad_arguments_are_lua_errors_that_name_the_call() {
         ),
         ("bot.cancel_timer(0/0)".into(), "bot.cancel_timer: expects"),
         (
+            format!("bot.at('25:00', {f})"),
+            r#"bot.at: time must be "HH:MM" or "HH:MM:SS" in exchange time (America/Chicago, 00:00 to 23:59:59), got "25:00""#,
+        ),
+        (format!("bot.at('9:5x', {f})"), r#"bot.at: time must be "HH:MM""#),
+        (format!("bot.at('15:5', {f})"), "bot.at: time must be"),
+        (format!("bot.at('15:55:60', {f})"), "bot.at: time must be"),
+        (format!("bot.at('15:55:00:00', {f})"), "bot.at: time must be"),
+        (format!("bot.at('', {f})"), "bot.at: time must be"),
+        (format!("bot.at(1555, {f})"), "got a number"),
+        ("bot.at('15:55', 'not a function')".into(), "bot.at: the second argument must be a function"),
+        ("bot.round_price('MNQ', 0/0)".into(), "bot.round_price: price must be a finite number"),
+        ("bot.round_price(nil, 1)".into(), "bot.round_price: expects (symbol, price)"),
+        ("bot.contract(42)".into(), "bot.contract: symbol must be"),
+        (
             "bot.buy{size=0/0}".into(),
             "bot.buy: size must be a whole number",
         ),
@@ -237,3 +251,105 @@ fn log_survives_cycles_depth_and_size() {
 }
 
 const MAX_LINE_FOR_TEST: usize = 4096;
+
+fn vm_at(clock: Arc<crate::script::broker::ManualClock>) -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
+    let lua = Lua::new();
+    let broker = Arc::new(MemoryBroker::new());
+    let ctx = Arc::new(Ctx {
+        name: "t".into(),
+        generation: 1,
+        broker: broker.clone(),
+        clock,
+        timers: new_timers(&lua).unwrap(),
+        default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
+        placed: AtomicU64::new(0),
+    });
+    register(&lua, ctx.clone()).unwrap();
+    (lua, ctx, broker)
+}
+
+fn utc_ms(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .timestamp_millis()
+}
+
+#[test]
+fn bot_at_is_due_at_the_next_chicago_wall_clock_time() {
+    // Saturday March 7, 16:00 CST: today's 15:55 has passed; Sunday's is on CDT.
+    let clock = Arc::new(crate::script::broker::ManualClock::new(utc_ms(
+        "2026-03-07T22:00:00Z",
+    )));
+    let (lua, ctx, _) = vm_at(clock);
+    let ids: (i64, i64, i64) = lua
+        .load("return bot.at('15:55', function() end), bot.at('8:30:15', function() end), bot.at('00:00', function() end)")
+        .eval()
+        .unwrap();
+    assert_eq!(ids, (1, 2, 3));
+    let set = ctx.timers.lock().unwrap();
+    let due: Vec<(i64, Repeat)> = set.timers.iter().map(|t| (t.due_ms, t.repeat)).collect();
+    let time = |h, m, s| chrono::NaiveTime::from_hms_opt(h, m, s).unwrap();
+    assert_eq!(
+        due,
+        [
+            (utc_ms("2026-03-08T20:55:00Z"), Repeat::Daily(time(15, 55, 0))),
+            (utc_ms("2026-03-08T13:30:15Z"), Repeat::Daily(time(8, 30, 15))),
+            (utc_ms("2026-03-08T06:00:00Z"), Repeat::Daily(time(0, 0, 0))),
+        ]
+    );
+    drop(set);
+    assert!(lua.load("return bot.cancel_timer(1)").eval::<bool>().unwrap());
+}
+
+#[test]
+fn exchange_time_and_its_old_name_read_the_engine_clock() {
+    // Monday November 2, 15:55:30 CST.
+    let clock = Arc::new(crate::script::broker::ManualClock::new(utc_ms(
+        "2026-11-02T21:55:30Z",
+    )));
+    let (lua, _, _) = vm_at(clock.clone());
+    let read = "local t = bot.exchange_time(); local c = bot.chicago_time()
+        return string.format('%d-%02d-%02d %02d:%02d:%02d w%d %s %s %s %s', t.year, t.month, t.day,
+          t.hour, t.min, t.sec, t.wday, t.trading_day, t.session, tostring(t.minutes_to_close),
+          tostring(c.trading_day == t.trading_day and c.hour == t.hour and c.dst == t.dst))";
+    let s: String = lua.load(read).eval().unwrap();
+    assert_eq!(s, "2026-11-02 15:55:30 w2 2026-11-02 open 4 true");
+    clock.set_ms(utc_ms("2026-11-02T22:30:00Z"));
+    let s: String = lua.load(read).eval().unwrap();
+    assert_eq!(s, "2026-11-02 16:30:00 w2 2026-11-02 break nil true");
+}
+
+#[test]
+fn contract_facts_come_from_the_engine_once_and_round_prices() {
+    let (lua, _, broker) = vm();
+    broker.set_contract(crate::script::ContractView {
+        id: "CON.F.US.MNQ.Z26".into(),
+        symbol: "MNQ".into(),
+        name: "MNQZ6".into(),
+        description: "Micro E-mini Nasdaq-100: December 2026".into(),
+        tick_size: 0.25,
+        tick_value: 0.5,
+    });
+    let s: String = lua
+        .load(
+            "local c = bot.contract('MNQ'); local d = bot.contract()
+             local none, why = bot.contract('YM')
+             local r, rwhy = bot.round_price('YM', 1)
+             return table.concat({c.id, c.symbol, c.name, c.description, c.tick_size, c.tick_value,
+               c.point_value, tostring(d.id == c.id), tostring(none), why, tostring(r), rwhy,
+               bot.round_price('MNQ', 21000.13), bot.round_price('MNQ', 21000.125),
+               bot.round_price('MNQ', -3)}, '|')",
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(
+        s,
+        "CON.F.US.MNQ.Z26|MNQ|MNQZ6|Micro E-mini Nasdaq-100: December 2026|0.25|0.5|2.0|true|nil|unknown symbol YM|nil|unknown symbol YM|21000.25|21000.25|-3.0"
+    );
+    let asked = broker
+        .calls()
+        .iter()
+        .filter(|(_, c)| matches!(c, BotCall::Contract { symbol } if symbol == "MNQ"))
+        .count();
+    assert_eq!(asked, 1, "facts are kept once known");
+}

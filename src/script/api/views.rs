@@ -1,5 +1,5 @@
-//! `bot.position`, `bot.orders`, `bot.quote`, `bot.account`, `bot.now`, `bot.chicago_time`:
-//! read-only views of the engine's state, as fresh Lua tables.
+//! `bot.position`, `bot.orders`, `bot.quote`, `bot.account`, `bot.now`, `bot.exchange_time`
+//! (alias `bot.chicago_time`): read-only views of the engine's state, as fresh Lua tables.
 
 use std::sync::Arc;
 
@@ -125,12 +125,16 @@ pub(super) fn register(lua: &Lua, bot: &Table, ctx: &Arc<Ctx>) -> mlua::Result<(
         lua.create_function(move |_, ()| Ok(c.clock.now_ms() as f64 / 1000.0))?,
     )?;
 
-    let c = ctx.clone();
-    bot.raw_set(
-        "chicago_time",
-        lua.create_function(move |lua, ()| {
-            crate::script::exchange_time::chicago_table(lua, c.clock.now_ms())
-        })?,
-    )?;
+    // `bot.chicago_time` is the older name, kept for strategies that call it.
+    for name in ["exchange_time", "chicago_time"] {
+        let c = ctx.clone();
+        let fname = format!("bot.{name}");
+        bot.raw_set(
+            name,
+            lua.create_function(move |lua, ()| {
+                crate::script::exchange_time::exchange_table(lua, &fname, c.clock.now_ms())
+            })?,
+        )?;
+    }
     Ok(())
 }
