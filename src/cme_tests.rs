@@ -20,34 +20,67 @@ fn at(s: &str) -> (&'static str, NaiveDate, Option<i64>) {
 #[test]
 fn the_week_before_spring_forward_runs_on_cst() {
     // Sunday March 1 (CST, UTC-6): closed until 17:00 = 23:00 UTC.
-    assert_eq!(at("2026-03-01T22:59:59Z"), ("closed", date("2026-03-02"), None));
+    assert_eq!(
+        at("2026-03-01T22:59:59Z"),
+        ("closed", date("2026-03-02"), None)
+    );
     assert_eq!(
         at("2026-03-01T23:00:00Z"),
         ("open", date("2026-03-02"), Some(23 * 60))
     );
     // Friday March 6: 15:59 CST still open, its last minute; 16:00 closed for the weekend.
-    assert_eq!(at("2026-03-06T21:59:00Z"), ("open", date("2026-03-06"), Some(1)));
-    assert_eq!(at("2026-03-06T21:59:30Z"), ("open", date("2026-03-06"), Some(0)));
-    assert_eq!(at("2026-03-06T22:00:00Z"), ("closed", date("2026-03-06"), None));
+    assert_eq!(
+        at("2026-03-06T21:59:00Z"),
+        ("open", date("2026-03-06"), Some(1))
+    );
+    assert_eq!(
+        at("2026-03-06T21:59:30Z"),
+        ("open", date("2026-03-06"), Some(0))
+    );
+    assert_eq!(
+        at("2026-03-06T22:00:00Z"),
+        ("closed", date("2026-03-06"), None)
+    );
     // Friday 17:00 and later, Saturday, and Sunday before the open are Monday's trading day.
-    assert_eq!(at("2026-03-06T23:00:00Z"), ("closed", date("2026-03-09"), None));
-    assert_eq!(at("2026-03-07T18:00:00Z"), ("closed", date("2026-03-09"), None));
+    assert_eq!(
+        at("2026-03-06T23:00:00Z"),
+        ("closed", date("2026-03-09"), None)
+    );
+    assert_eq!(
+        at("2026-03-07T18:00:00Z"),
+        ("closed", date("2026-03-09"), None)
+    );
 }
 
 #[test]
 fn sunday_march_8_opens_at_five_pm_cdt() {
     // The clocks went forward at 02:00 that morning: 17:00 is now 22:00 UTC.
-    assert_eq!(at("2026-03-08T21:59:59Z"), ("closed", date("2026-03-09"), None));
+    assert_eq!(
+        at("2026-03-08T21:59:59Z"),
+        ("closed", date("2026-03-09"), None)
+    );
     assert_eq!(
         at("2026-03-08T22:00:00Z"),
         ("open", date("2026-03-09"), Some(23 * 60)),
         "Monday closes at 16:00 CDT = 21:00 UTC"
     );
     // Monday 15:55 CDT: five minutes left; 16:00 CDT: the daily break; 17:00: Tuesday's day.
-    assert_eq!(at("2026-03-09T20:55:00Z"), ("open", date("2026-03-09"), Some(5)));
-    assert_eq!(at("2026-03-09T20:55:30Z"), ("open", date("2026-03-09"), Some(4)));
-    assert_eq!(at("2026-03-09T21:00:00Z"), ("break", date("2026-03-09"), None));
-    assert_eq!(at("2026-03-09T21:59:59Z"), ("break", date("2026-03-09"), None));
+    assert_eq!(
+        at("2026-03-09T20:55:00Z"),
+        ("open", date("2026-03-09"), Some(5))
+    );
+    assert_eq!(
+        at("2026-03-09T20:55:30Z"),
+        ("open", date("2026-03-09"), Some(4))
+    );
+    assert_eq!(
+        at("2026-03-09T21:00:00Z"),
+        ("break", date("2026-03-09"), None)
+    );
+    assert_eq!(
+        at("2026-03-09T21:59:59Z"),
+        ("break", date("2026-03-09"), None)
+    );
     assert_eq!(
         at("2026-03-09T22:00:00Z"),
         ("open", date("2026-03-10"), Some(23 * 60))
@@ -57,19 +90,40 @@ fn sunday_march_8_opens_at_five_pm_cdt() {
 #[test]
 fn sunday_november_1_opens_at_five_pm_cst() {
     // Friday October 30 (CDT): closes at 21:00 UTC.
-    assert_eq!(at("2026-10-30T20:59:59Z"), ("open", date("2026-10-30"), Some(0)));
-    assert_eq!(at("2026-10-30T21:00:00Z"), ("closed", date("2026-10-30"), None));
-    assert_eq!(at("2026-10-30T22:00:00Z"), ("closed", date("2026-11-02"), None));
+    assert_eq!(
+        at("2026-10-30T20:59:59Z"),
+        ("open", date("2026-10-30"), Some(0))
+    );
+    assert_eq!(
+        at("2026-10-30T21:00:00Z"),
+        ("closed", date("2026-10-30"), None)
+    );
+    assert_eq!(
+        at("2026-10-30T22:00:00Z"),
+        ("closed", date("2026-11-02"), None)
+    );
     // The clocks went back at 02:00 on Sunday: 17:00 is now 23:00 UTC.
-    assert_eq!(at("2026-11-01T22:00:00Z"), ("closed", date("2026-11-02"), None));
+    assert_eq!(
+        at("2026-11-01T22:00:00Z"),
+        ("closed", date("2026-11-02"), None)
+    );
     assert_eq!(
         at("2026-11-01T23:00:00Z"),
         ("open", date("2026-11-02"), Some(23 * 60))
     );
     // Monday's break is 16:00–17:00 CST = 22:00–23:00 UTC.
-    assert_eq!(at("2026-11-02T21:55:00Z"), ("open", date("2026-11-02"), Some(5)));
-    assert_eq!(at("2026-11-02T22:00:00Z"), ("break", date("2026-11-02"), None));
-    assert_eq!(at("2026-11-02T23:00:00Z"), ("open", date("2026-11-03"), Some(23 * 60)));
+    assert_eq!(
+        at("2026-11-02T21:55:00Z"),
+        ("open", date("2026-11-02"), Some(5))
+    );
+    assert_eq!(
+        at("2026-11-02T22:00:00Z"),
+        ("break", date("2026-11-02"), None)
+    );
+    assert_eq!(
+        at("2026-11-02T23:00:00Z"),
+        ("open", date("2026-11-03"), Some(23 * 60))
+    );
 }
 
 #[test]
@@ -79,16 +133,28 @@ fn thursday_evening_trades_friday_and_the_week_ends_on_friday() {
         at("2026-07-09T22:00:00Z"),
         ("open", date("2026-07-10"), Some(23 * 60))
     );
-    assert_eq!(at("2026-07-10T21:00:00Z"), ("closed", date("2026-07-10"), None));
+    assert_eq!(
+        at("2026-07-10T21:00:00Z"),
+        ("closed", date("2026-07-10"), None)
+    );
     // Sunday before the open, in the afternoon hour that is the break on weekdays: closed.
-    assert_eq!(at("2026-07-12T21:30:00Z"), ("closed", date("2026-07-13"), None));
+    assert_eq!(
+        at("2026-07-12T21:30:00Z"),
+        ("closed", date("2026-07-13"), None)
+    );
 }
 
 #[test]
 fn a_trading_day_starts_the_evening_before_or_on_friday_for_monday() {
     let fri_five_pm_cst = utc("2026-03-06T23:00:00Z");
-    assert_eq!(trading_day_start(utc("2026-03-07T12:00:00Z")), fri_five_pm_cst);
-    assert_eq!(trading_day_start(utc("2026-03-09T15:00:00Z")), fri_five_pm_cst);
+    assert_eq!(
+        trading_day_start(utc("2026-03-07T12:00:00Z")),
+        fri_five_pm_cst
+    );
+    assert_eq!(
+        trading_day_start(utc("2026-03-09T15:00:00Z")),
+        fri_five_pm_cst
+    );
     // Tuesday's day began Monday 17:00 CDT.
     assert_eq!(
         trading_day_start(utc("2026-03-10T15:00:00Z")),

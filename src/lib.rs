@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
-//! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago.
+//! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago,
+//!   the weekly session with its daily break, daily wall-clock times (no exchange holidays).
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.

@@ -247,7 +247,8 @@ fn trading_day_rolls_at_five_pm_chicago() {
 fn the_daily_loss_rolls_once_over_the_weekend() {
     let mut g = guard();
     let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    g.record_realized(-100.0, t("2026-03-06T21:00:00Z")).unwrap(); // Fri 15:00 CST
+    g.record_realized(-100.0, t("2026-03-06T21:00:00Z"))
+        .unwrap(); // Fri 15:00 CST
     g.record_realized(0.0, t("2026-03-06T22:30:00Z")).unwrap(); // Fri 16:30: still Friday
     assert_eq!(g.realized_pnl(), -100.0);
     g.record_realized(-10.0, t("2026-03-07T12:00:00Z")).unwrap(); // Saturday: Monday's day

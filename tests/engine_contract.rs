@@ -72,9 +72,18 @@ async fn a_strategy_reads_the_facts_of_the_simulators_products() {
     }
     assert_eq!(state["undeclared"][0], true, "{state}");
     let why = state["undeclared"][1].as_str().unwrap_or_default();
-    assert!(why.contains("YM is not among this strategy's symbols"), "{why}");
-    assert_eq!(state["rounded"], serde_json::json!([21000.25, 6000.5, 4.75]));
-    assert_eq!(state["lower"], true, "symbols are matched case aside: {state}");
+    assert!(
+        why.contains("YM is not among this strategy's symbols"),
+        "{why}"
+    );
+    assert_eq!(
+        state["rounded"],
+        serde_json::json!([21000.25, 6000.5, 4.75])
+    );
+    assert_eq!(
+        state["lower"], true,
+        "symbols are matched case aside: {state}"
+    );
 }
 
 /// Off-grid prices of new orders and of modifies are refused with a reason naming the field,
@@ -131,6 +140,14 @@ return M
         ],
         "{state}"
     );
-    assert_eq!(sim.stats().calls(Endpoint::OrderPlace), 1, "only the on-grid order");
-    assert_eq!(sim.stats().calls(Endpoint::OrderModify), 1, "only the on-grid modify");
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderPlace),
+        1,
+        "only the on-grid order"
+    );
+    assert_eq!(
+        sim.stats().calls(Endpoint::OrderModify),
+        1,
+        "only the on-grid modify"
+    );
 }

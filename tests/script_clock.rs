@@ -63,13 +63,23 @@ impl Stepper {
         self.clock.set_ms(ms(utc));
         wait_until(want, || self.fired().iter().any(|t| t == want));
         self.step(utc);
-        let n = want[2..].split(' ').next().unwrap().parse::<usize>().unwrap();
+        let n = want[2..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
         assert_eq!(self.fired().len(), n, "{:?}", self.fired());
     }
 
     fn quiet(&mut self, utc: &str, fired_so_far: usize) {
         self.step(utc);
-        assert_eq!(self.fired().len(), fired_so_far, "fired early: {:?}", self.fired());
+        assert_eq!(
+            self.fired().len(),
+            fired_so_far,
+            "fired early: {:?}",
+            self.fired()
+        );
     }
 }
 
@@ -87,10 +97,7 @@ fn bot_at_fires_at_chicago_wall_clock_time_across_both_switches() {
         quotes: 0,
     };
     s.quiet("2026-03-06T21:54:59Z", 0);
-    s.fires(
-        "2026-03-06T21:55:00Z",
-        "at1 2026-03-06 15:55:00 w6 open 5",
-    );
+    s.fires("2026-03-06T21:55:00Z", "at1 2026-03-06 15:55:00 w6 open 5");
     // Saturday: the weekend belongs to Monday's trading day.
     s.fires(
         "2026-03-07T21:55:00Z",
@@ -115,10 +122,7 @@ fn bot_at_fires_at_chicago_wall_clock_time_across_both_switches() {
         "at5 2026-11-02 15:55:00 w1 closed nil",
     );
     // Monday: five minutes before the daily break.
-    s.fires(
-        "2026-11-02T21:55:00Z",
-        "at6 2026-11-02 15:55:00 w2 open 5",
-    );
+    s.fires("2026-11-02T21:55:00Z", "at6 2026-11-02 15:55:00 w2 open 5");
     s.host.shutdown();
 }
 
@@ -158,5 +162,29 @@ fn the_shipped_session_guard_flattens_at_five_to_four_chicago() {
     clock.set_ms(ms("2026-11-02T21:55:00Z"));
     wait_until("Monday's flatten", || flattens() == 2);
     assert_eq!(status(&host, "session_guard").errors, 0);
+    host.shutdown();
+}
+
+/// A daily timer belongs to the version of the file that made it, as `bot.every` does.
+#[test]
+fn an_old_versions_daily_timer_dies_with_it() {
+    let fx = Fixture::new();
+    let src = |v: &str| {
+        format!(
+            "local M = {{ symbols = {{ 'MNQ' }} }}\nfunction M.on_start()\n  bot.buy{{ size = 1, tag = '{v}-start' }}\n  bot.at('15:55:00', function() bot.buy{{ size = 1, tag = '{v}-at' }} end)\nend\nreturn M\n"
+        )
+    };
+    fx.write("t", &src("v1"));
+    // Wednesday July 15, 15:54:59 CDT.
+    let clock = Arc::new(ManualClock::new(ms("2026-07-15T20:54:59Z")));
+    let host = Host::start(fx.config(), fx.broker.clone(), clock.clone()).unwrap();
+    host.watch().unwrap();
+    wait_until("v1 started", || fx.has_tag("v1-start"));
+    fx.write("t", &src("v2"));
+    wait_until("v2 started", || fx.has_tag("v2-start"));
+    clock.set_ms(ms("2026-07-15T20:55:00Z"));
+    wait_until("v2's timer fires", || fx.has_tag("v2-at"));
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert!(!fx.has_tag("v1-at"), "{:?}", fx.tags());
     host.shutdown();
 }

@@ -115,7 +115,11 @@ mod tests {
         let t = exchange_table(&lua, "bot.exchange_time", ms("2026-07-18T15:00:00Z")).unwrap();
         assert_eq!(t.raw_get::<String>("session").unwrap(), "closed");
         assert_eq!(t.raw_get::<String>("trading_day").unwrap(), "2026-07-20");
-        assert!(t.raw_get::<Option<i64>>("minutes_to_close").unwrap().is_none());
+        assert!(
+            t.raw_get::<Option<i64>>("minutes_to_close")
+                .unwrap()
+                .is_none()
+        );
         let err = exchange_table(&lua, "bot.exchange_time", i64::MAX).unwrap_err();
         assert!(err.to_string().contains("bot.exchange_time"), "{err}");
     }

@@ -26,8 +26,9 @@ mod watch;
 mod watchdog;
 
 pub use broker::{
-    AccountView, BotCall, BotReply, Broker, Clock, ContractView, ManualClock, MemoryBroker, OrderChange,
-    OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal, SystemClock,
+    AccountView, BotCall, BotReply, Broker, Clock, ContractView, ManualClock, MemoryBroker,
+    OrderChange, OrderHandle, OrderIntent, OrderType, OrderView, PositionView, Refusal,
+    SystemClock,
 };
 pub use events::{
     Depth, DepthLevel, Event, FeedStatus, Fill, OrderEvent, PositionEvent, Quote, Side, Trade,

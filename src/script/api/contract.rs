@@ -79,7 +79,11 @@ pub(super) fn register(lua: &Lua, bot: &Table, ctx: &Arc<Ctx>) -> mlua::Result<(
         lua.create_function(move |lua, (symbol, price): (Value, Value)| {
             let fname = "bot.round_price";
             let symbol = text(&symbol).ok_or_else(|| {
-                arg_error(lua, fname, "expects (symbol, price), like bot.round_price('MNQ', p)")
+                arg_error(
+                    lua,
+                    fname,
+                    "expects (symbol, price), like bot.round_price('MNQ', p)",
+                )
             })?;
             let price = match price {
                 Value::Integer(n) => n as f64,

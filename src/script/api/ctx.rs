@@ -2,10 +2,10 @@
 //! clock and the timers of its version ([`TimerSet`], on that clock; `timers` registers the Lua
 //! side), and the count of orders it placed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveTime};
 use mlua::{Lua, Table};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::script::broker::{BotCall, BotReply, Broker, Clock};
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use mlua::Lua;
 
-pub use ctx::{Ctx, Repeat, new_timers};
+pub use ctx::{Ctx, new_timers};
 pub use views::quote_table;
 
 /// Installs the `bot` global.

@@ -8,6 +8,7 @@ use mlua::{Lua, MultiValue, Value};
 use std::sync::atomic::AtomicU64;
 
 use super::args::MAX_TEXT;
+use super::ctx::Repeat;
 use super::log::log_line;
 use super::*;
 use crate::script::broker::BotCall;
@@ -62,15 +63,30 @@ fn bad_arguments_are_lua_errors_that_name_the_call() {
             format!("bot.at('25:00', {f})"),
             r#"bot.at: time must be "HH:MM" or "HH:MM:SS" in exchange time (America/Chicago, 00:00 to 23:59:59), got "25:00""#,
         ),
-        (format!("bot.at('9:5x', {f})"), r#"bot.at: time must be "HH:MM""#),
+        (
+            format!("bot.at('9:5x', {f})"),
+            r#"bot.at: time must be "HH:MM""#,
+        ),
         (format!("bot.at('15:5', {f})"), "bot.at: time must be"),
         (format!("bot.at('15:55:60', {f})"), "bot.at: time must be"),
-        (format!("bot.at('15:55:00:00', {f})"), "bot.at: time must be"),
+        (
+            format!("bot.at('15:55:00:00', {f})"),
+            "bot.at: time must be",
+        ),
         (format!("bot.at('', {f})"), "bot.at: time must be"),
         (format!("bot.at(1555, {f})"), "got a number"),
-        ("bot.at('15:55', 'not a function')".into(), "bot.at: the second argument must be a function"),
-        ("bot.round_price('MNQ', 0/0)".into(), "bot.round_price: price must be a finite number"),
-        ("bot.round_price(nil, 1)".into(), "bot.round_price: expects (symbol, price)"),
+        (
+            "bot.at('15:55', 'not a function')".into(),
+            "bot.at: the second argument must be a function",
+        ),
+        (
+            "bot.round_price('MNQ', 0/0)".into(),
+            "bot.round_price: price must be a finite number",
+        ),
+        (
+            "bot.round_price(nil, 1)".into(),
+            "bot.round_price: expects (symbol, price)",
+        ),
         ("bot.contract(42)".into(), "bot.contract: symbol must be"),
         (
             "bot.buy{size=0/0}".into(),
@@ -292,13 +308,23 @@ fn bot_at_is_due_at_the_next_chicago_wall_clock_time() {
     assert_eq!(
         due,
         [
-            (utc_ms("2026-03-08T20:55:00Z"), Repeat::Daily(time(15, 55, 0))),
-            (utc_ms("2026-03-08T13:30:15Z"), Repeat::Daily(time(8, 30, 15))),
+            (
+                utc_ms("2026-03-08T20:55:00Z"),
+                Repeat::Daily(time(15, 55, 0))
+            ),
+            (
+                utc_ms("2026-03-08T13:30:15Z"),
+                Repeat::Daily(time(8, 30, 15))
+            ),
             (utc_ms("2026-03-08T06:00:00Z"), Repeat::Daily(time(0, 0, 0))),
         ]
     );
     drop(set);
-    assert!(lua.load("return bot.cancel_timer(1)").eval::<bool>().unwrap());
+    assert!(
+        lua.load("return bot.cancel_timer(1)")
+            .eval::<bool>()
+            .unwrap()
+    );
 }
 
 #[test]
