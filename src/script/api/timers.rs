@@ -81,25 +81,18 @@ fn push(ctx: &Ctx, f: Function, due_ms: i64, repeat: Repeat) -> mlua::Result<i64
 }
 
 /// `"HH:MM"` or `"HH:MM:SS"` (hour 0–23, one or two digits; minutes and seconds two digits).
-pub(crate) fn parse_time_of_day(s: &str) -> Option<NaiveTime> {
-    let mut parts = s.split(':');
-    let field = |p: Option<&str>, max_len: usize| -> Option<u32> {
-        let p = p?;
-        let ok = !p.is_empty() && p.len() <= max_len && p.bytes().all(|b| b.is_ascii_digit());
-        ok.then(|| p.parse().ok()).flatten()
+fn parse_time_of_day(s: &str) -> Option<NaiveTime> {
+    let num = |p: &str, min_len: usize| -> Option<u32> {
+        let digits = (min_len..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| p.parse().ok()).flatten()
     };
-    let hour = field(parts.next(), 2)?;
-    let min = parts.next().filter(|p| p.len() == 2);
-    let min = field(min, 2)?;
-    let sec = match parts.next() {
-        None => 0,
-        Some(p) if p.len() == 2 => field(Some(p), 2)?,
-        Some(_) => return None,
+    let parts: Vec<&str> = s.splitn(4, ':').collect();
+    let (h, m, sec) = match parts[..] {
+        [h, m] => (h, m, "00"),
+        [h, m, sec] => (h, m, sec),
+        _ => return None,
     };
-    if parts.next().is_some() {
-        return None;
-    }
-    NaiveTime::from_hms_opt(hour, min, sec)
+    NaiveTime::from_hms_opt(num(h, 1)?, num(m, 2)?, num(sec, 2)?)
 }
 
 /// `bot.at(time, fn)`: `fn` every day when the exchange's (Chicago) wall clock reads `time`.
