@@ -37,6 +37,8 @@ function M.on_start()
       bot.round_price("MNQ", 21000.13), bot.round_price("ES", 6000.38), bot.round_price("mnq", 4.874),
     }
     state.lower = bot.contract("mnq").id == f.MNQ.id
+    -- Tells the test it is done: a limit far below the market, which never fills.
+    bot.buy{ symbol = "MNQ", size = 1, type = "limit", price = 1 }
   end)
 end
 return M
@@ -47,8 +49,11 @@ async fn a_strategy_reads_the_facts_of_the_simulators_products() {
     let sim = start_sim(|c| c.quote_rate = 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let run = start_engine(&sim, dir.path(), FACTS, fast_options()).await;
-    // The strategy saves on stop; give its timer time to see every symbol resolved.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually("the strategy read every contract", || {
+        let placed = sim.stats().calls(Endpoint::OrderPlace);
+        async move { placed >= 1 }
+    })
+    .await;
     let state = stop(run).await;
     let facts = &state["facts"];
     assert!(facts.is_object(), "no contract facts recorded: {state}");
