@@ -5,8 +5,10 @@
 //! engine); the empty loop's cost is subtracted.
 //!
 //! Run: `cargo bench --bench ta` (prints the best of several reps, ns per call). Wall time on
-//! a shared host is noisy; for instruction counts run the binary under callgrind with
-//! `TA_BENCH_N=20000` and `TA_BENCH_N=120000` and divide the difference by 100000 x cases.
+//! a shared host is noisy; for instruction counts, run the bench binary under
+//! `valgrind --tool=callgrind` once with `TA_BENCH_N=20000` and once with `TA_BENCH_N=120000`,
+//! `TA_BENCH_CASE` naming one case (and once `TA_BENCH_CASE=none` for the empty loop), and
+//! divide the difference in instructions by 100000.
 
 use std::path::Path;
 use std::time::Instant;
@@ -88,6 +90,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let only = std::env::var("TA_BENCH_CASE").ok();
     let reps = if n >= 1_000_000 { 7 } else { 1 };
     // A budget no loop here reaches: the hook still counts, as in the engine.
     let limits = Limits {
@@ -116,6 +119,9 @@ fn main() {
     println!("{n} calls per case, best of {reps}; the empty loop ({empty:.1} ns) subtracted");
     println!("{:<32} {:>8}", "case", "ns/call");
     for (name, setup, step) in CASES {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
         let ns = time(setup, step) - empty;
         println!("{name:<32} {ns:>8.1}");
     }

@@ -230,7 +230,16 @@ fn bad_update_values_are_lua_errors_and_leave_the_indicator_as_it_was() {
 fn calling_a_method_with_a_dot_is_an_error_not_a_panic() {
     let lua = vm();
     let err = error_of(&lua, "local e = ta.sma(3) e.update(5)");
-    assert!(err.contains("update"), "{err}");
+    assert_eq!(
+        err,
+        "strategies/x.lua:1: ta.sma:update: call it with a colon, as obj:update(...) (got 5 for obj)"
+    );
+    // Another indicator's method on this one is the same mistake.
+    let err = error_of(&lua, "local e, s = ta.ema(3), ta.sma(3) e.value(s)");
+    assert_eq!(
+        err,
+        "strategies/x.lua:1: ta.ema:value: call it with a colon, as obj:value(...) (got userdata for obj)"
+    );
 }
 
 #[test]
@@ -297,4 +306,33 @@ fn windows_beyond_the_cap_are_refused_until_collected() {
     lua.load("held = nil for i = 1, 200 do local s = ta.sma(100000) end")
         .exec()
         .unwrap();
+}
+
+#[test]
+fn moontick_check_knows_ta_and_points_at_a_bad_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good.lua");
+    std::fs::write(
+        &good,
+        "local fast, slow = ta.ema(9), ta.ema(21)\nlocal M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local f, s = fast:update(q.last), slow:update(q.last)\nend\nreturn M\n",
+    )
+    .unwrap();
+    let bad = tmp.path().join("bad.lua");
+    std::fs::write(
+        &bad,
+        "local M = { symbols = { 'MNQ' } }\n\nlocal atr = ta.atr(0)\nreturn M\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
+        .arg("check")
+        .args([&good, &bad])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("ok    ") && text.contains("good.lua"), "{text}");
+    assert!(
+        text.contains("bad.lua:3: ta.atr: n must be a whole number from 1 to 100000 (got 0)"),
+        "{text}"
+    );
 }

@@ -122,14 +122,42 @@ impl<T: Indicator> UserData for Obj<T> {
         f.add_meta_field("__name", T::NAME);
     }
 
+    // Functions rather than mlua's methods, whose error for `obj.update(x)` (a dot for the
+    // colon) names neither the strategy line nor the indicator.
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method_mut("update", |lua, o, input: T::In| {
-            o.inner
-                .update(input)
-                .map_err(|e| fail(lua, &format!("{}:update", T::NAME), e))
+        m.add_function("update", |lua, (this, input): (Value, T::In)| {
+            with::<T, _>(lua, &this, "update", |o| {
+                o.inner
+                    .update(input)
+                    .map_err(|e| fail(lua, &format!("{}:update", T::NAME), e))
+            })
         });
-        m.add_method("value", |_, o, ()| Ok(o.inner.value()));
+        m.add_function("value", |lua, this: Value| {
+            with::<T, _>(lua, &this, "value", |o| Ok(o.inner.value()))
+        });
         m.add_meta_method("__tostring", |_, o, ()| Ok(o.label.clone()));
+    }
+}
+
+/// Runs `f` on the indicator `this`, which must be the object the method was looked up on.
+fn with<T: Indicator, R>(
+    lua: &Lua,
+    this: &Value,
+    method: &str,
+    f: impl FnOnce(&mut Obj<T>) -> mlua::Result<R>,
+) -> mlua::Result<R> {
+    let wrong = || {
+        fail(
+            lua,
+            &format!("{}:{method}", T::NAME),
+            format!("call it with a colon, as obj:{method}(...) (got {} for obj)", show(this)),
+        )
+    };
+    match this {
+        Value::UserData(ud) => ud
+            .borrow_mut_scoped::<Obj<T>, _>(f)
+            .map_err(|_| wrong())?,
+        _ => Err(wrong()),
     }
 }
 
