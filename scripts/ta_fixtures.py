@@ -184,7 +184,8 @@ def main():
     for old in OUT.glob("*.json"):
         old.unlink()
     meta = {"seed": SEED, "talib": talib.__version__, "ta_lib_c": talib.__ta_version__.decode()}
-    (OUT / "series.json").write_text(json.dumps({"generator": meta, "bars": rows}, indent=0) + "\n")
+    bars = ",\n".join(json.dumps(r) for r in rows)
+    (OUT / "series.json").write_text(f'{{"generator": {json.dumps(meta)},\n"bars": [\n{bars}\n]}}\n')
     for name, fx in fixtures.items():
         (OUT / f"{name}.json").write_text(json.dumps(fx) + "\n")
     print(f"wrote {len(fixtures)} fixtures and series.json ({len(rows)} bars) to {OUT}")

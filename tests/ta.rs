@@ -330,7 +330,10 @@ fn moontick_check_knows_ta_and_points_at_a_bad_call() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("ok    ") && text.contains("good.lua"), "{text}");
+    assert!(
+        text.contains("ok    ") && text.contains("good.lua"),
+        "{text}"
+    );
     assert!(
         text.contains("bad.lua:3: ta.atr: n must be a whole number from 1 to 100000 (got 0)"),
         "{text}"

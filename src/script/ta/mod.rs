@@ -150,13 +150,14 @@ fn with<T: Indicator, R>(
         fail(
             lua,
             &format!("{}:{method}", T::NAME),
-            format!("call it with a colon, as obj:{method}(...) (got {} for obj)", show(this)),
+            format!(
+                "call it with a colon, as obj:{method}(...) (got {} for obj)",
+                show(this)
+            ),
         )
     };
     match this {
-        Value::UserData(ud) => ud
-            .borrow_mut_scoped::<Obj<T>, _>(f)
-            .map_err(|_| wrong())?,
+        Value::UserData(ud) => ud.borrow_mut_scoped::<Obj<T>, _>(f).map_err(|_| wrong())?,
         _ => Err(wrong()),
     }
 }
