@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mlua::{Lua, LuaSerdeExt, Table};
+use mlua::{Lua, LuaSerdeExt, Table, Value};
 use moontick::script::sandbox::{self, Limits};
 use serde_json::Value as Json;
 
@@ -338,4 +338,23 @@ fn moontick_check_knows_ta_and_points_at_a_bad_call() {
         text.contains("bad.lua:3: ta.atr: n must be a whole number from 1 to 100000 (got 0)"),
         "{text}"
     );
+}
+
+#[test]
+fn the_luals_stubs_declare_exactly_the_functions_ta_has() {
+    let stub = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/types/ta.lua");
+    let keys = |lua: &Lua| -> Vec<String> {
+        let ta: Table = lua.globals().get("ta").unwrap();
+        let mut k: Vec<String> = ta.pairs::<String, Value>().map(|p| p.unwrap().0).collect();
+        k.sort();
+        k
+    };
+    let stubbed = Lua::new();
+    stubbed
+        .load(std::fs::read_to_string(&stub).unwrap())
+        .exec()
+        .unwrap();
+    let real = vm();
+    assert_eq!(keys(&stubbed), keys(&real));
+    assert_eq!(keys(&real).len(), 13);
 }

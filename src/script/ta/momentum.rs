@@ -29,9 +29,7 @@ impl Rsi {
     }
 
     pub fn update(&mut self, x: f64) -> Option<f64> {
-        let Some(prev) = self.prev.replace(x) else {
-            return None;
-        };
+        let prev = self.prev.replace(x)?;
         let change = x - prev;
         let n = self.n as f64;
         self.changes += 1;

@@ -28,9 +28,7 @@ impl Atr {
     }
 
     pub fn update(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
-        let Some(pc) = self.prev_close.replace(close) else {
-            return None;
-        };
+        let pc = self.prev_close.replace(close)?;
         let tr = (high - low).max((pc - high).abs()).max((pc - low).abs());
         let n = self.n as f64;
         self.value = match self.value {
