@@ -20,6 +20,7 @@ pub mod sandbox;
 mod spec;
 mod state;
 mod status;
+pub mod ta;
 mod tables;
 mod version;
 mod watch;

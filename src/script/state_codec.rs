@@ -105,7 +105,17 @@ impl Encoder {
             }
             Value::Function(_) => "a function",
             Value::Thread(_) => "a coroutine",
-            Value::UserData(_) | Value::LightUserData(_) => "a userdata",
+            Value::UserData(ud) => match ud.type_name() {
+                // A `ta` indicator: say which, and what to do instead.
+                Ok(name) if name.as_bytes().starts_with(b"ta.") => {
+                    return Some(format!(
+                        "a {} indicator cannot be saved (it belongs to one version of the file: make it when the file loads and let it warm up again)",
+                        name.to_string_lossy()
+                    ));
+                }
+                _ => "a userdata",
+            },
+            Value::LightUserData(_) => "a userdata",
             _ => "this kind of value",
         };
         Some(format!("{why} cannot be saved"))

@@ -116,6 +116,36 @@ fn what_cannot_be_saved_is_named_by_path_and_the_rest_is_kept() {
 }
 
 #[test]
+fn a_ta_indicator_in_state_is_named_and_left_out_so_the_file_can_make_it_again() {
+    let lua = Lua::new();
+    crate::script::ta::register(&lua).unwrap();
+    let s = eval(
+        &lua,
+        "local s = { n = 3, fast = ta.ema(9), bands = { ta.bbands(20, 2) } } return s",
+    );
+    let mut enc = Encoder::default();
+    let json = enc.state(&s).unwrap();
+    let mut got: Vec<String> = enc.skipped.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    let why = "indicator cannot be saved (it belongs to one version of the file: make it when the file loads and let it warm up again)";
+    assert_eq!(
+        got,
+        [
+            format!("state.bands[1]: a ta.bbands {why}"),
+            format!("state.fast: a ta.ema {why}"),
+        ]
+    );
+    // Absent after a restart, so `state.fast = state.fast or ta.ema(9)` makes a new one.
+    let (fresh, t) = restart(&lua, &s);
+    crate::script::ta::register(&fresh).unwrap();
+    assert_eq!(json["n"], 3);
+    fresh
+        .load("local s = ... assert(s.n == 3 and s.fast == nil) s.fast = s.fast or ta.ema(9)")
+        .call::<()>(t)
+        .unwrap();
+}
+
+#[test]
 fn nesting_deeper_than_the_limit_is_cut_there_and_the_file_still_loads() {
     let lua = Lua::new();
     let s = eval(

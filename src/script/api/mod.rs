@@ -18,7 +18,7 @@ use mlua::Lua;
 pub use ctx::{Ctx, new_timers};
 pub use views::quote_table;
 
-/// Installs the `bot` global.
+/// Installs the `bot` global, and `ta` (the indicators) beside it.
 ///
 /// # Errors
 /// Only if the VM is out of memory.
@@ -30,7 +30,8 @@ pub fn register(lua: &Lua, ctx: Arc<Ctx>) -> mlua::Result<()> {
     contract::register(lua, &bot, &ctx)?;
     timers::register(lua, &bot, &ctx)?;
     log::register(lua, &bot, &ctx)?;
-    lua.globals().raw_set("bot", bot)
+    lua.globals().raw_set("bot", bot)?;
+    crate::script::ta::register(lua)
 }
 
 #[cfg(test)]
