@@ -9,7 +9,8 @@ pub enum RunState {
     /// Its first load has not finished yet.
     Starting,
     Running,
-    /// Paused after repeated handler failures, until the file is saved again.
+    /// Paused after repeated handler failures, until the file is saved again (or the operator
+    /// resumes it); or paused by the operator, until resumed.
     Paused,
     /// A callback has run longer than the watchdog allows; see `stalled`. It is running again
     /// as soon as that callback returns.
