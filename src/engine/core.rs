@@ -389,7 +389,11 @@ impl Core {
         );
         let strategy = fill.as_ref().map(|f| f.strategy.as_str());
         self.day.fill(trade, strategy, symbol);
-        self.day.sample(Utc::now(), self.guard.realized_pnl() + self.open_pnl(), true);
+        self.day.sample(
+            Utc::now(),
+            self.guard.realized_pnl() + self.open_pnl(),
+            true,
+        );
         match fill {
             Some(fill) => {
                 self.emit_fill(&fill);

@@ -204,7 +204,11 @@ mod tests {
         d.sample(now() + chrono::Duration::seconds(91), 3.0, false);
         assert_eq!(d.equity().len(), 3);
         for i in 0..5000 {
-            d.sample(now() + chrono::Duration::seconds(i), f64::from(i as i32), true);
+            d.sample(
+                now() + chrono::Duration::seconds(i),
+                f64::from(i as i32),
+                true,
+            );
         }
         assert!(d.equity().len() <= EQUITY_POINTS);
         assert_eq!(d.equity().last().unwrap().pnl, 4999.0);

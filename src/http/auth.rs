@@ -144,7 +144,12 @@ pub(crate) fn gate<'a>(
     candidates: impl Iterator<Item = &'a str>,
 ) -> Result<(), Reply> {
     let origin = same_origin(headers);
-    let forbidden = || json_reply(StatusCode::FORBIDDEN, json!({"ok": false, "error": "cross-origin request refused"}));
+    let forbidden = || {
+        json_reply(
+            StatusCode::FORBIDDEN,
+            json!({"ok": false, "error": "cross-origin request refused"}),
+        )
+    };
     if matches!(access, Access::Act) && origin == Some(false) {
         return Err(forbidden());
     }
@@ -168,11 +173,21 @@ fn behind_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.split(',').next().unwrap_or("").trim().eq_ignore_ascii_case("https"))
+        .is_some_and(|p| {
+            p.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("https")
+        })
 }
 
 fn cookie(headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if behind_https(headers) { "; Secure" } else { "" };
+    let secure = if behind_https(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let text = format!(
         "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
     );
@@ -195,7 +210,10 @@ fn login_secret(body: &[u8]) -> Option<String> {
 pub(crate) fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Reply {
     let form = !body.first().is_some_and(|b| *b == b'{');
     if same_origin(headers) == Some(false) {
-        return json_reply(StatusCode::FORBIDDEN, json!({"ok": false, "error": "cross-origin request refused"}));
+        return json_reply(
+            StatusCode::FORBIDDEN,
+            json!({"ok": false, "error": "cross-origin request refused"}),
+        );
     }
     let Some(secret) = &app.cfg.secret else {
         // Nothing to log in to: loopback without a secret.
@@ -230,7 +248,10 @@ pub(crate) fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Reply {
 /// `POST /logout`: ends the session and clears the cookie.
 pub(crate) fn logout(app: &App, headers: &HeaderMap) -> Reply {
     if same_origin(headers) == Some(false) {
-        return json_reply(StatusCode::FORBIDDEN, json!({"ok": false, "error": "cross-origin request refused"}));
+        return json_reply(
+            StatusCode::FORBIDDEN,
+            json!({"ok": false, "error": "cross-origin request refused"}),
+        );
     }
     if let Some(t) = session_cookie(headers) {
         app.sessions.remove(t);
@@ -246,7 +267,8 @@ fn done(form: bool, json: Reply) -> Reply {
         return json;
     }
     let mut r = json_reply(StatusCode::SEE_OTHER, json!({"ok": true}));
-    r.headers_mut().insert(LOCATION, HeaderValue::from_static("/"));
+    r.headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/"));
     r
 }
 
@@ -286,7 +308,10 @@ mod tests {
         assert_eq!(session_cookie(&h), Some("abc"));
         let h = headers(&[("cookie", "a=1"), ("cookie", "moontick_session=xyz")]);
         assert_eq!(session_cookie(&h), Some("xyz"));
-        assert_eq!(session_cookie(&headers(&[("cookie", "x_moontick_session=1")])), None);
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "x_moontick_session=1")])),
+            None
+        );
     }
 
     #[test]
@@ -294,9 +319,19 @@ mod tests {
         let h = |p: &[(&'static str, &str)]| same_origin(&headers(p));
         assert_eq!(h(&[]), None);
         assert_eq!(h(&[("sec-fetch-site", "same-origin")]), Some(true));
-        assert_eq!(h(&[("sec-fetch-site", "cross-site"), ("origin", "http://h:1"), ("host", "h:1")]), Some(false));
+        assert_eq!(
+            h(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://h:1"),
+                ("host", "h:1")
+            ]),
+            Some(false)
+        );
         assert_eq!(h(&[("origin", "http://h:1"), ("host", "h:1")]), Some(true));
-        assert_eq!(h(&[("origin", "https://evil.example"), ("host", "h:1")]), Some(false));
+        assert_eq!(
+            h(&[("origin", "https://evil.example"), ("host", "h:1")]),
+            Some(false)
+        );
         assert_eq!(h(&[("origin", "null"), ("host", "h:1")]), Some(false));
     }
 

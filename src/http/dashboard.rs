@@ -101,7 +101,10 @@ pub(crate) fn login_page(status: StatusCode, failed: bool) -> Reply {
 /// `GET /assets/{name}`.
 pub(crate) fn asset(name: &str) -> Reply {
     let Some((_, body, kind)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
-        return json_reply(StatusCode::NOT_FOUND, json!({"ok": false, "error": "not found"}));
+        return json_reply(
+            StatusCode::NOT_FOUND,
+            json!({"ok": false, "error": "not found"}),
+        );
     };
     let mut r = Response::new(Full::new(Bytes::from_static(body)));
     r.headers_mut()

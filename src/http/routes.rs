@@ -215,7 +215,11 @@ async fn hold(app: Arc<App>, req: Request<Incoming>, name: &str, paused: bool) -
     if !app.strategies.hold(name, paused) {
         return error(StatusCode::NOT_FOUND, "no such strategy");
     }
-    tracing::warn!(strategy = name, "strategy {} over HTTP", if paused { "pause" } else { "resume" });
+    tracing::warn!(
+        strategy = name,
+        "strategy {} over HTTP",
+        if paused { "pause" } else { "resume" }
+    );
     json_reply(StatusCode::OK, json!({"ok": true, "paused": paused}))
 }
 
