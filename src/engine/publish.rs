@@ -60,10 +60,11 @@ impl Core {
             // an order that was not the strategy's: the kill switch, a manual close): no open
             // P&L is made up for it.
             let held = self.book.position(contract).0 != 0;
-            if let Some(mark) = self.quotes.get(contract).and_then(|q| q.mark()) {
-                if p.size != 0 && held {
-                    *entry += (mark - p.avg_price) * f64::from(p.size) * c.point_value();
-                }
+            if let Some(mark) = self.quotes.get(contract).and_then(|q| q.mark())
+                && p.size != 0
+                && held
+            {
+                *entry += (mark - p.avg_price) * f64::from(p.size) * c.point_value();
             }
         }
         for s in self.day.strategies() {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use hyper::HeaderMap;
 
-use super::auth::Sessions;
 use super::dedupe::Dedupe;
 use super::ops::{Ops, Strategies};
+use super::session::Sessions;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::secret::Secret;

@@ -1,31 +1,19 @@
 //! Who may see and steer the account: [`gate`], the one check every protected route calls (the
-//! webhook secret in `X-Webhook-Secret`, or a session cookie from `POST /login`), browser
-//! sessions, and the same-origin check on actions.
-//!
-//! A session cookie holds a random token, never the secret; tokens live in memory only (a
-//! restart logs everyone out) and are compared in constant time.
-
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! webhook secret in `X-Webhook-Secret`, or a session cookie from `POST /login`), logging in and
+//! out, and the same-origin check on actions. The sessions themselves are in
+//! [`session`](super::session).
 
 use hyper::header::{COOKIE, HOST, HeaderValue, LOCATION, SET_COOKIE};
 use hyper::{HeaderMap, StatusCode};
-use rand::RngCore;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::app::{App, authorized};
+use super::pages;
 use super::reply::{Reply, json_reply};
-use crate::rate::SlidingWindow;
+use super::session::{FAILED_LOGINS_PER_MINUTE, SESSION_TTL};
 
 /// The session cookie's name.
 pub(crate) const COOKIE_NAME: &str = "moontick_session";
-/// How long a login lasts.
-const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Sessions kept at most; the oldest is dropped for a new one.
-const MAX_SESSIONS: usize = 32;
-/// Failed logins allowed per minute, over all callers, before logins are refused for a while.
-const FAILED_LOGINS_PER_MINUTE: usize = 10;
 
 /// What a route is about to do.
 #[derive(Debug, Clone, Copy)]
@@ -35,67 +23,6 @@ pub(crate) enum Access {
     /// Changes something (`POST /halt`, `/resume`, `/flatten`, pause/resume): a browser's
     /// request must come from the dashboard's own origin.
     Act,
-}
-
-/// Browser sessions and the failed-login budget.
-pub(crate) struct Sessions {
-    // A std mutex: held for a scan of at most MAX_SESSIONS tokens, never across an await.
-    live: Mutex<Vec<(String, Instant)>>,
-    failures: SlidingWindow,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions {
-            live: Mutex::new(Vec::new()),
-            failures: SlidingWindow::new(FAILED_LOGINS_PER_MINUTE, Duration::from_secs(60)),
-        }
-    }
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Tokens are credentials: only their number is shown.
-        let n = self.lock().len();
-        write!(f, "Sessions({n})")
-    }
-}
-
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Instant)>> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A new session's token: 32 random bytes from the thread's CSPRNG, in hex.
-    fn create(&self) -> String {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let now = Instant::now();
-        let mut live = self.lock();
-        live.retain(|(_, exp)| *exp > now);
-        if live.len() >= MAX_SESSIONS {
-            live.remove(0);
-        }
-        live.push((token.clone(), now + SESSION_TTL));
-        token
-    }
-
-    /// Whether `token` names a live session. Every token is compared, in constant time.
-    fn valid(&self, token: &str) -> bool {
-        let now = Instant::now();
-        let live = self.lock();
-        let mut ok = false;
-        for (t, exp) in live.iter() {
-            ok |= bool::from(t.as_bytes().ct_eq(token.as_bytes())) & (*exp > now);
-        }
-        ok
-    }
-
-    fn remove(&self, token: &str) {
-        self.lock()
-            .retain(|(t, _)| !bool::from(t.as_bytes().ct_eq(token.as_bytes())));
-    }
 }
 
 /// The session token a request's cookies carry, if any.
@@ -129,6 +56,32 @@ fn same_origin(headers: &HeaderMap) -> Option<bool> {
     Some(origin_host.is_some_and(|h| !host.is_empty() && h.eq_ignore_ascii_case(host)))
 }
 
+/// Why [`gate`] turned a request away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Denied {
+    /// No secret, no live session: 401.
+    Unauthorized,
+    /// A browser's action from another origin, or a session's action without proof of origin:
+    /// 403.
+    CrossOrigin,
+}
+
+impl From<Denied> for Reply {
+    fn from(d: Denied) -> Reply {
+        match d {
+            Denied::Unauthorized => json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false})),
+            Denied::CrossOrigin => cross_origin(),
+        }
+    }
+}
+
+fn cross_origin() -> Reply {
+    json_reply(
+        StatusCode::FORBIDDEN,
+        json!({"ok": false, "error": "cross-origin request refused"}),
+    )
+}
+
 /// The one check every route that shows or changes the account calls. `candidates` are other
 /// places a script may put the secret (the body's `secret`/`passphrase` on `/halt`). Allowed:
 /// the secret in `X-Webhook-Secret` or a candidate; or a live session cookie (for an action,
@@ -136,22 +89,16 @@ fn same_origin(headers: &HeaderMap) -> Option<bool> {
 /// by `Config`). A browser's action from another origin is refused even then.
 ///
 /// # Errors
-/// The response to give instead: 401 without credentials, 403 for a cross-origin action.
+/// Why not; `Reply::from` it for the response (401 or 403).
 pub(crate) fn gate<'a>(
     app: &App,
     headers: &'a HeaderMap,
     access: Access,
     candidates: impl Iterator<Item = &'a str>,
-) -> Result<(), Reply> {
+) -> Result<(), Denied> {
     let origin = same_origin(headers);
-    let forbidden = || {
-        json_reply(
-            StatusCode::FORBIDDEN,
-            json!({"ok": false, "error": "cross-origin request refused"}),
-        )
-    };
     if matches!(access, Access::Act) && origin == Some(false) {
-        return Err(forbidden());
+        return Err(Denied::CrossOrigin);
     }
     if app.cfg.secret.is_none() || authorized(&app.cfg.secret, headers, candidates) {
         return Ok(());
@@ -160,11 +107,11 @@ pub(crate) fn gate<'a>(
         // A cookie rides along with any request the browser makes: an action needs proof that
         // our page made it.
         if matches!(access, Access::Act) && origin != Some(true) {
-            return Err(forbidden());
+            return Err(Denied::CrossOrigin);
         }
         return Ok(());
     }
-    Err(json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false})))
+    Err(Denied::Unauthorized)
 }
 
 /// Whether the request came over HTTPS (directly, or through a proxy that says so, as Railway's
@@ -208,19 +155,16 @@ fn login_secret(body: &[u8]) -> Option<String> {
 /// sent back to `/`; a JSON one gets `{"ok": true}`. Wrong secrets answer 401 (the login page
 /// again for a form), and too many of them in a minute 429 for everyone.
 pub(crate) fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Reply {
-    let form = !body.first().is_some_and(|b| *b == b'{');
+    let form = body.first().is_none_or(|b| *b != b'{');
     if same_origin(headers) == Some(false) {
-        return json_reply(
-            StatusCode::FORBIDDEN,
-            json!({"ok": false, "error": "cross-origin request refused"}),
-        );
+        return cross_origin();
     }
     let Some(secret) = &app.cfg.secret else {
         // Nothing to log in to: loopback without a secret.
         return done(form, json_reply(StatusCode::OK, json!({"ok": true})));
     };
     let now = tokio::time::Instant::now();
-    if app.sessions.failures.used(now) >= FAILED_LOGINS_PER_MINUTE {
+    if app.sessions.failures().used(now) >= FAILED_LOGINS_PER_MINUTE {
         tracing::warn!("login refused: too many failed logins in the last minute");
         return json_reply(
             StatusCode::TOO_MANY_REQUESTS,
@@ -229,10 +173,10 @@ pub(crate) fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Reply {
     }
     let given = login_secret(body).unwrap_or_default();
     if !secret.ct_eq(&given) {
-        let _ = app.sessions.failures.try_acquire(now);
+        let _ = app.sessions.failures().try_acquire(now);
         tracing::warn!("failed dashboard login");
         return if form {
-            super::dashboard::login_page(StatusCode::UNAUTHORIZED, true)
+            pages::login_page(StatusCode::UNAUTHORIZED, true)
         } else {
             json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false}))
         };
@@ -248,10 +192,7 @@ pub(crate) fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Reply {
 /// `POST /logout`: ends the session and clears the cookie.
 pub(crate) fn logout(app: &App, headers: &HeaderMap) -> Reply {
     if same_origin(headers) == Some(false) {
-        return json_reply(
-            StatusCode::FORBIDDEN,
-            json!({"ok": false, "error": "cross-origin request refused"}),
-        );
+        return cross_origin();
     }
     if let Some(t) = session_cookie(headers) {
         app.sessions.remove(t);
@@ -282,24 +223,6 @@ mod tests {
             h.append(*k, HeaderValue::from_str(v).unwrap());
         }
         h
-    }
-
-    #[test]
-    fn sessions_are_random_live_and_removable() {
-        let s = Sessions::default();
-        let a = s.create();
-        let b = s.create();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        assert!(s.valid(&a) && s.valid(&b));
-        assert!(!s.valid("") && !s.valid(&a[..63]));
-        s.remove(&a);
-        assert!(!s.valid(&a) && s.valid(&b));
-        assert_eq!(format!("{s:?}"), "Sessions(1)");
-        for _ in 0..MAX_SESSIONS {
-            s.create();
-        }
-        assert!(!s.valid(&b), "the oldest session goes first");
     }
 
     #[test]

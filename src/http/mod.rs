@@ -8,12 +8,15 @@
 
 mod app;
 mod auth;
-mod dashboard;
 mod dedupe;
 mod engine_ops;
+mod events;
 mod ops;
+mod pages;
 mod reply;
 mod routes;
+mod session;
+mod status_json;
 mod webhook;
 
 use std::future::Future;

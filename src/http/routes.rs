@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use super::app::App;
 use super::auth::{self, Access, gate};
-use super::dashboard;
-use super::ops::{metrics_text, strategies_ready, strategy_json};
+use super::ops::metrics_text;
 use super::reply::{Body, Reply, json_reply};
-use super::webhook;
+use super::status_json::{readyz, status};
+use super::{events, pages, webhook};
 
 fn error(status: StatusCode, msg: &str) -> Reply {
     json_reply(status, json!({"ok": false, "error": msg}))
@@ -24,10 +24,10 @@ fn error(status: StatusCode, msg: &str) -> Reply {
 /// Routes one request. Never fails: every problem is a response.
 pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::GET && req.uri().path() == "/events" {
-        if let Err(r) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
-            return r.map(Either::Left);
+        if let Err(d) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+            return Reply::from(d).map(Either::Left);
         }
-        return dashboard::events(app);
+        return events::events(app);
     }
     route(app, req).await.map(Either::Left)
 }
@@ -38,15 +38,15 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, [""]) => match gate(&app, req.headers(), Access::Read, std::iter::empty()) {
-            Ok(()) => dashboard::dashboard_page(),
-            Err(_) => dashboard::login_page(StatusCode::OK, false),
+            Ok(()) => pages::dashboard_page(),
+            Err(_) => pages::login_page(StatusCode::OK, false),
         },
-        (&Method::GET, ["assets", name]) => dashboard::asset(name),
+        (&Method::GET, ["assets", name]) => pages::asset(name),
         (&Method::GET, ["healthz"]) => json_reply(StatusCode::OK, json!({"ok": true})),
         (&Method::GET, ["readyz"]) => readyz(&app),
         (&Method::GET, ["status"]) => {
-            if let Err(r) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
-                return r;
+            if let Err(d) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+                return d.into();
             }
             json_reply(StatusCode::OK, status(&app))
         }
@@ -139,45 +139,6 @@ pub(crate) async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes
     }
 }
 
-fn readyz(app: &App) -> Reply {
-    let ready = app
-        .ops
-        .readiness()
-        .and_then(|()| strategies_ready(&app.strategies.status()));
-    match ready {
-        Ok(()) => json_reply(StatusCode::OK, json!({"ready": true})),
-        Err(reason) => json_reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"ready": false, "reason": reason}),
-        ),
-    }
-}
-
-/// The engine's status object with `"strategies"` and `"ready"` added. The host's view of the
-/// strategies wins over anything the engine put under the same key.
-pub(crate) fn status(app: &App) -> Value {
-    let mut v = app.ops.status();
-    if !v.is_object() {
-        v = json!({ "engine": v });
-    }
-    let strategies: Vec<Value> = app.strategies.status().iter().map(strategy_json).collect();
-    let ready = app
-        .ops
-        .readiness()
-        .and_then(|()| strategies_ready(&app.strategies.status()));
-    if let Some(o) = v.as_object_mut() {
-        o.insert("strategies".into(), Value::Array(strategies));
-        o.insert(
-            "ready".into(),
-            match ready {
-                Ok(()) => json!(true),
-                Err(r) => json!({ "reason": r }),
-            },
-        );
-    }
-    v
-}
-
 /// The JSON body of an operator command, once [`gate`] let it through (the secret in the header
 /// or as `secret`/`passphrase` in the body, or a dashboard session from our own page); else the
 /// response to give.
@@ -188,7 +149,7 @@ async fn operator_body(app: &App, req: Request<Incoming>) -> Result<Value, Reply
     let fields = ["secret", "passphrase"]
         .into_iter()
         .filter_map(|f| body.get(f).and_then(Value::as_str));
-    gate(app, &headers, Access::Act, fields)?;
+    gate(app, &headers, Access::Act, fields).map_err(Reply::from)?;
     Ok(body)
 }
 
