@@ -36,6 +36,7 @@ mkdir -p "$WORK/strategies"
 cat >"$WORK/strategies/buyer.lua" <<'LUA'
 -- Buys one MNQ per webhook, with a bracket (stop loss and take profit).
 local M = { symbols = { "MNQ" } }
+function M.on_quote(q) end
 function M.on_webhook(req)
   local h, why = bot.buy{ symbol = "MNQ", size = 1, stop_loss_ticks = 40, take_profit_ticks = 80 }
   return { ok = h ~= nil, why = why }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 const BUYER: &str = r#"
 local M = { symbols = { "MNQ" } }
+function M.on_quote(q) end
 function M.on_webhook(req)
   local h, why = bot.buy{ symbol = "MNQ", size = 1 }
   return { ok = h ~= nil, why = why }
@@ -73,6 +74,13 @@ async fn a_strategys_fill_shows_in_its_pnl_the_fills_and_the_curve_and_flatten_c
             .as_f64()
             .unwrap_or(f64::NAN);
         (a - b).abs() < 0.011
+    })
+    .await;
+
+    wait_for(&run, "quotes handled", |s| {
+        s["strategies"][0]["quotes_handled"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
     })
     .await;
 

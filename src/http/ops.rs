@@ -235,6 +235,7 @@ pub(crate) fn strategy_json(s: &StrategyStatus) -> Value {
         "last_error": s.last_error,
         "errors": s.errors,
         "handled": s.handled,
+        "quotes_handled": s.quotes_handled,
         "quotes_coalesced": s.quotes_coalesced,
         "webhooks_refused": s.webhooks_refused,
         "stuck": s.stalled.as_ref().map(|st| json!({"handler": st.handler, "for_ms": st.for_ms})),

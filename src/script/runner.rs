@@ -288,7 +288,11 @@ impl Runner {
         match result {
             Ok(ret) => {
                 self.consecutive_errors = 0;
-                self.status(|s| s.handled += 1);
+                let quote = name == "on_quote";
+                self.status(|s| {
+                    s.handled += 1;
+                    s.quotes_handled += u64::from(quote);
+                });
                 Some(ret)
             }
             Err(e) => {

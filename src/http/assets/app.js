@@ -56,8 +56,9 @@
       cell(tr, st.name);
       cell(tr, state, "state state-" + state);
       cell(tr, st.version);
-      cell(tr, st.handled);
+      cell(tr, st.quotes_handled);
       cell(tr, st.quotes_coalesced);
+      cell(tr, st.handled);
       const p = pnl[st.name] || {};
       pnlCell(tr, p.realized_pnl || 0);
       pnlCell(tr, p.open_pnl || 0);
