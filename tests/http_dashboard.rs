@@ -370,3 +370,47 @@ async fn assets_are_served_from_the_binary_within_budget() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_event_stream_follows_changes_and_ends_with_the_server() {
+    let _logs = common::logs();
+    let mut s = start(&[("hook", HOOK)], Options::default()).await;
+    s.ops.set_status(serde_json::json!({"account": 1}));
+    let mut events = s
+        .client
+        .get(format!("{}/events", s.url))
+        .header("x-webhook-secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    let mut next = async || {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("the stream answers")
+            .unwrap();
+        chunk.map(|c| String::from_utf8_lossy(&c).into_owned())
+    };
+    assert!(next().await.unwrap().contains(r#""account":1"#));
+    s.ops.set_status(serde_json::json!({"account": 2}));
+    loop {
+        let text = next().await.expect("the stream stays open");
+        if text.contains(r#""account":2"#) {
+            break;
+        }
+    }
+    // Shutting down ends the stream at once instead of waiting out the drain deadline.
+    s.shutdown();
+    let ended = loop {
+        match next().await {
+            None => break true,
+            Some(_) => continue,
+        }
+    };
+    assert!(ended);
+    let task = s.task.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(4), task)
+        .await
+        .expect("the server stops before its 5 s drain deadline")
+        .unwrap()
+        .unwrap();
+}
