@@ -15,7 +15,27 @@
     tr.appendChild(td);
     return td;
   }
-  function rows(tbody, items, fill, empty) {
+  // Rebuilds a table body only when its shape (`shape`, by default everything) changed;
+  // otherwise updates the text of its cells in place, so a button is never replaced under a
+  // finger between two pushes.
+  function rows(tbody, items, fill, empty, shape) {
+    const key = JSON.stringify(shape === undefined ? items : shape);
+    if (tbody.dataset.key === key && !items.length) return;
+    if (tbody.dataset.key === key && items.length === tbody.rows.length) {
+      items.forEach((it, i) => {
+        const fresh = document.createElement("tr");
+        fill(fresh, it);
+        const old = tbody.rows[i];
+        for (let c = 0; c < fresh.cells.length; c++) {
+          const a = old.cells[c], b = fresh.cells[c];
+          if (!a || a.querySelector("button")) continue;
+          if (a.textContent !== b.textContent) a.textContent = b.textContent;
+          if (a.className !== b.className) a.className = b.className;
+        }
+      });
+      return;
+    }
+    tbody.dataset.key = key;
     tbody.replaceChildren();
     if (!items.length) {
       const tr = document.createElement("tr");
@@ -70,7 +90,7 @@
       b.className = "small";
       b.addEventListener("click", () => act("/strategies/" + encodeURIComponent(st.name) + "/" + (paused ? "resume" : "pause")));
       td.appendChild(b);
-    }, "no strategies");
+    }, "no strategies", (s.strategies || []).map((st) => [st.name, st.state, !!halted]));
     rows($("positions").tBodies[0], s.positions || [], (tr, p) => {
       cell(tr, p.symbol);
       cell(tr, (p.size > 0 ? "+" : "") + p.size);
@@ -103,7 +123,7 @@
       cell(tr, q.last);
       const age = Math.max(0, (now - q.time_ms) / 1000);
       cell(tr, age < 100 ? age.toFixed(1) + " s" : Math.round(age) + " s", age > 30 ? "bad" : age > 5 ? "warn" : "good");
-    }, "no quotes yet");
+    }, "no quotes yet", (status.quotes || []).map((q) => q.symbol));
   }
 
   function renderFills(fills) {
