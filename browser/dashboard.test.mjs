@@ -1,6 +1,6 @@
 // The dashboard in a real browser: headless Chromium (Debian's, never a downloaded one) against
 // `moontick run` on the simulator, started by run.sh. Logs in, sees the strategy, sees a
-// position appear without reloading, halts, sees it halted. Screenshots go to artifacts/.
+// position appear without reloading, pauses and resumes the strategy, halts, sees it halted. Screenshots go to artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -70,6 +70,12 @@ test("log in, watch a position appear live, halt", { timeout: 120_000 }, async (
     await page.waitForTimeout(1500); // a few more pushes: the curve and quote ages fill in
     assert.deepEqual(navigations, [], "the page was not reloaded");
     await page.screenshot({ path: OUT + "dashboard.png", fullPage: true });
+
+    // Pause and resume the strategy from its row.
+    await row.locator("button", { hasText: "Pause" }).click();
+    await page.waitForFunction(() => document.querySelector("#strategies td.state").textContent === "paused", null, { timeout: 20_000 });
+    await row.locator("button", { hasText: "Resume" }).click();
+    await page.waitForFunction(() => document.querySelector("#strategies td.state").textContent === "running", null, { timeout: 20_000 });
 
     // Halt from the page: the account and the strategy show halted, the position is closed.
     await page.click("#halt");
