@@ -8,7 +8,8 @@ mod run_support;
 
 use std::time::Duration;
 
-use run_support::{SECRET, start, strategy, vars};
+use common::{KEY, USER, start_sim};
+use run_support::{SECRET, start, state, strategy, vars};
 use serde_json::{Value, json};
 
 const BUYER: &str = r#"
@@ -138,4 +139,54 @@ async fn a_strategys_fill_shows_in_its_pnl_the_fills_and_the_curve_and_flatten_c
     .await;
     run.stop().await.unwrap();
     common::assert_no_secret_logged(&[SECRET]);
+}
+
+/// After a restart, the day's fills are listed again with the strategy whose order they filled
+/// (from its customTag), and each strategy's realised P&L is what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_each_strategys_realised_pnl_and_the_days_fills() {
+    let sim = start_sim(|_| {}).await;
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "buyer", BUYER);
+    let live = [
+        ("PROJECT_X_API_URL", sim.url()),
+        ("PROJECT_X_USERNAME", USER.to_string()),
+        ("PROJECT_X_API_KEY", KEY.to_string()),
+        ("PROJECT_X_ACCOUNT_ID", sim.account_id().to_string()),
+        ("STATE_DIR", state(tmp.path()).display().to_string()),
+    ];
+    let run = start(&vars(tmp.path(), &live)).await;
+    let (code, body) = run.post("/webhook/buyer", &json!({}), true).await;
+    assert_eq!(code, 200, "{body}");
+    wait_for(&run, "the position", |s| s["positions"][0]["size"] == 1).await;
+    let (code, _) = run.post("/flatten", &json!({}), true).await;
+    assert_eq!(code, 200);
+    let before = wait_for(&run, "flat after two fills", |s| {
+        s["positions"].as_array().is_some_and(|p| p.is_empty())
+            && s["fills"].as_array().is_some_and(|f| f.len() == 2)
+    })
+    .await;
+    let realized = before["strategy_pnl"][0]["realized_pnl"].as_f64().unwrap();
+    assert!(realized < 0.0, "two fills' fees at least: {before:#}");
+    run.stop().await.unwrap();
+
+    let run = start(&vars(tmp.path(), &live)).await;
+    let after = run.status().await;
+    let fills = after["fills"].as_array().unwrap();
+    assert_eq!(fills.len(), 2, "{after:#}");
+    assert!(fills.iter().all(|f| f["strategy"] == "buyer"), "{after:#}");
+    assert_eq!(after["strategy_pnl"][0]["strategy"], "buyer");
+    assert_eq!(
+        after["strategy_pnl"][0]["realized_pnl"].as_f64().unwrap(),
+        realized
+    );
+    assert_eq!(
+        after["risk"]["realized_pnl"],
+        before["risk"]["realized_pnl"]
+    );
+    assert!(
+        after["equity"].as_array().unwrap().len() >= 2,
+        "the curve is drawn from the fills"
+    );
+    run.stop().await.unwrap();
 }

@@ -106,7 +106,15 @@ impl Core {
     /// orders known (orders of an earlier run are still attributed by their customTag).
     pub fn seed(&mut self, orders: &[Order], positions: &[Position], trades: &[Trade]) {
         self.book.mark_trades_seen(trades);
-        self.day.seed(trades, |id| id.to_owned());
+        let owner: HashMap<i64, &str> = orders
+            .iter()
+            .filter_map(|o| Some((o.id, o.custom_tag.as_deref().and_then(strategy_of_tag)?)))
+            .collect();
+        self.day.seed(
+            trades,
+            |id| id.to_owned(),
+            |order| owner.get(&order).map(|s| (*s).to_owned()),
+        );
         self.book.replace_positions(positions);
         for o in orders.iter().filter(|o| !o.status.is_terminal()) {
             if let Some(s) = o.custom_tag.as_deref().and_then(strategy_of_tag) {

@@ -46,9 +46,15 @@ impl Day {
         }
     }
 
-    /// Today's fills known at start-up (not attributed: their orders may be an earlier run's),
-    /// listed and drawn as the realised curve they made.
-    pub fn seed(&mut self, trades: &[Trade], symbol_of: impl Fn(&str) -> String) {
+    /// Today's fills known at start-up, listed and drawn as the realised curve they made;
+    /// `strategy_of` names the strategy whose order a fill filled (from the order's customTag,
+    /// an earlier run's included), so each strategy's realised P&L survives a restart.
+    pub fn seed(
+        &mut self,
+        trades: &[Trade],
+        symbol_of: impl Fn(&str) -> String,
+        strategy_of: impl Fn(i64) -> Option<String>,
+    ) {
         let mut sorted: Vec<&Trade> = trades.iter().filter(|t| !t.voided).collect();
         sorted.sort_by_key(|t| t.creation_timestamp.0);
         let mut total = 0.0;
@@ -59,7 +65,11 @@ impl Day {
                 time_ms: t.creation_timestamp.0.timestamp_millis(),
                 pnl: crate::money::cents(total),
             });
-            self.push_fill(t, None, symbol_of(&t.contract_id));
+            let strategy = strategy_of(t.order_id);
+            if let Some(s) = &strategy {
+                *self.realized.entry(s.clone()).or_default() += net_pnl(t);
+            }
+            self.push_fill(t, strategy.as_deref(), symbol_of(&t.contract_id));
         }
         self.equity = Snapshot(Arc::new(curve));
         self.fills_view = Snapshot(Arc::new(self.fills.iter().cloned().collect()));
@@ -223,10 +233,18 @@ mod tests {
                 trade(1, Some(10.0), "2025-12-01T14:00:00Z"),
             ],
             |_| "MNQ".into(),
+            |order| (order == 102).then(|| "a".to_string()),
         );
         let curve: Vec<f64> = d.equity().iter().map(|p| p.pnl).collect();
         assert_eq!(curve, vec![9.5, -11.0]);
         assert_eq!(d.fills().len(), 2);
+        assert_eq!(d.fills()[1].strategy.as_deref(), Some("a"));
+        assert_eq!(d.fills()[0].strategy, None);
+        assert_eq!(
+            d.realized("a"),
+            -20.5,
+            "a strategy's P&L survives a restart"
+        );
         assert!(!d.roll(now() + chrono::Duration::hours(1)));
         assert!(d.roll(now() + chrono::Duration::hours(24)));
         assert!(d.fills().is_empty() && d.equity().is_empty());
