@@ -14,7 +14,8 @@
 //!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
 //!   resolution.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
-//!   metrics, the kill switch (`/halt`, `/resume`); graceful shutdown.
+//!   metrics, the operator's actions (`/halt`, `/resume`, `/flatten`, pausing a strategy), the
+//!   dashboard (`/`, its assets, `/events`) behind a login; graceful shutdown.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`market`]: the market vocabulary every part shares: `Side`, `Quote`, trades, depth.
 //! - [`money`]: numbers a trader reads: money in cents, prices on the contract's tick grid.

@@ -222,3 +222,46 @@ fn one_save_in_place_reloads_once() {
     assert_eq!(status(&host, "once").generation, 3);
     host.shutdown();
 }
+
+/// The operator's pause: no quotes, timers or webhooks while paused, kept across a reload (unlike
+/// a pause after errors), and lifted only by resuming.
+#[test]
+fn an_operator_pause_holds_across_a_reload_until_resumed() {
+    let fx = Fixture::new();
+    let src = |v: u32| {
+        format!(
+            "local M = {{ symbols = {{ 'MNQ' }} }}\nfunction M.on_quote(q)\n  bot.buy{{ size = 1, tag = 'v{v}-' .. q.bid }}\nend\nreturn M\n"
+        )
+    };
+    fx.write("p", &src(1));
+    let host = fx.start_watching();
+    host.dispatch(&quote("A", 1.0));
+    wait_until("a quote before the pause", || fx.has_tag("v1-1.0"));
+    assert!(host.hold("p", true));
+    assert!(
+        !host.hold("nope", true),
+        "an unknown strategy is named as such"
+    );
+    wait_until("paused", || status(&host, "p").state == RunState::Paused);
+    host.dispatch(&quote("A", 2.0));
+    fx.write("p", &src(2));
+    wait_loaded(&host, "p", 2);
+    assert_eq!(
+        status(&host, "p").state,
+        RunState::Paused,
+        "a reload keeps the pause"
+    );
+    host.dispatch(&quote("A", 3.0));
+    assert!(host.hold("p", false));
+    wait_until("running", || status(&host, "p").state == RunState::Running);
+    host.dispatch(&quote("A", 4.0));
+    wait_until("a quote after resuming", || fx.has_tag("v2-4.0"));
+    let tags = fx.tags();
+    assert!(
+        !tags
+            .iter()
+            .any(|t| t.ends_with("-2.0") || t.ends_with("-3.0")),
+        "no quote was handled while paused: {tags:?}"
+    );
+    host.shutdown();
+}

@@ -554,6 +554,13 @@ impl Book {
         out
     }
 
+    /// Every strategy's position on every contract it traded (flat ones included).
+    pub fn strategy_positions(&self) -> impl Iterator<Item = (&str, &Arc<str>, StrategyPosition)> {
+        self.strategy_positions
+            .iter()
+            .map(|((s, c), p)| (s.as_str(), c, *p))
+    }
+
     /// Contracts a strategy holds a position in.
     pub fn strategy_contracts(&self, strategy: &str) -> Vec<Arc<str>> {
         self.strategy_positions

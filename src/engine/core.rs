@@ -51,6 +51,8 @@ pub(crate) struct Core {
     pub(super) removed: HashSet<String>,
     pub(super) reconcile_throttle: super::reconcile_rules::ReconcileThrottle,
     pub(super) not_placed_grace: Duration,
+    /// The day's fills, per-strategy realised P&L and equity curve, for the dashboard.
+    pub(super) day: super::day::Day,
 }
 
 /// Market events handled per wake-up of the loop beyond the first.
@@ -96,6 +98,7 @@ impl Core {
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
             not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
+            day: super::day::Day::new(started),
         }
     }
 
@@ -103,6 +106,15 @@ impl Core {
     /// orders known (orders of an earlier run are still attributed by their customTag).
     pub fn seed(&mut self, orders: &[Order], positions: &[Position], trades: &[Trade]) {
         self.book.mark_trades_seen(trades);
+        let owner: HashMap<i64, &str> = orders
+            .iter()
+            .filter_map(|o| Some((o.id, o.custom_tag.as_deref().and_then(strategy_of_tag)?)))
+            .collect();
+        self.day.seed(
+            trades,
+            |id| id.to_owned(),
+            |order| owner.get(&order).map(|s| (*s).to_owned()),
+        );
         self.book.replace_positions(positions);
         for o in orders.iter().filter(|o| !o.status.is_terminal()) {
             if let Some(s) = o.custom_tag.as_deref().and_then(strategy_of_tag) {
@@ -227,6 +239,11 @@ impl Core {
             } => self.on_snapshot(orders, positions, trades),
             Input::Halt(reason) => self.halt(&reason),
             Input::Resume => self.resume(),
+            Input::FlattenAll => {
+                if let Err(e) = self.flatten_all("operator") {
+                    tracing::warn!("flatten all (operator): {}", e.reason);
+                }
+            }
             Input::Shutdown(reply) => {
                 let tx = self.tx.clone();
                 let host = self.host.take();
@@ -373,7 +390,19 @@ impl Core {
         if let Err(e) = self.guard.record_realized(net, Utc::now()) {
             tracing::error!("saving the daily P&L: {e}");
         }
-        match self.book.attribute_trade(trade) {
+        let fill = self.book.attribute_trade(trade);
+        let symbol = fill.as_ref().map_or_else(
+            || self.symbol_of(&trade.contract_id),
+            |f| f.contract.symbol.to_string(),
+        );
+        let strategy = fill.as_ref().map(|f| f.strategy.as_str());
+        self.day.fill(trade, strategy, symbol);
+        self.day.sample(
+            Utc::now(),
+            self.guard.realized_pnl() + self.open_pnl(),
+            true,
+        );
+        match fill {
             Some(fill) => {
                 self.emit_fill(&fill);
                 self.after_fill(&fill);
@@ -493,7 +522,18 @@ impl Core {
             .sum()
     }
 
+    /// What strategies call a contract, or its id when it is not known.
+    pub(super) fn symbol_of(&self, contract_id: &str) -> String {
+        self.contracts
+            .get(contract_id)
+            .map_or_else(|| contract_id.to_owned(), |c| c.symbol.to_string())
+    }
+
     pub(super) fn on_tick(&mut self) {
+        let now = Utc::now();
+        self.day.roll(now);
+        self.day
+            .sample(now, self.guard.realized_pnl() + self.open_pnl(), false);
         self.resolve_declared();
         self.flatten_removed();
         self.reconcile_if_due();

@@ -40,6 +40,9 @@ pub(crate) enum Input {
     },
     Halt(String),
     Resume,
+    /// The operator's "flatten all": every working order cancelled, every position closed,
+    /// without halting.
+    FlattenAll,
     Shutdown(oneshot::Sender<Vec<StrategyStatus>>),
     HostStopped(Vec<StrategyStatus>, oneshot::Sender<Vec<StrategyStatus>>),
 }

@@ -11,6 +11,7 @@ mod bracket;
 mod broker;
 mod contracts;
 mod core;
+mod day;
 mod flatten;
 mod gateway_calls;
 mod input;
@@ -36,7 +37,10 @@ pub use crate::script::{
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
 pub use reconcile_rules::NOT_PLACED_GRACE;
-pub use status::{EngineStatus, OrderStatusView, PositionStatus};
+pub use status::{
+    EngineStatus, EquityPoint, FillView, OrderStatusView, PositionStatus, QuoteSeen, Snapshot,
+    StrategyPnl,
+};
 
 use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 use crate::gateway::GatewayClient;
@@ -81,6 +85,15 @@ impl Halter {
     /// When the engine has stopped.
     pub fn resume(&self) -> Result<(), String> {
         send_from_sync(&self.0, Input::Resume)
+    }
+
+    /// Cancels every working order and closes every position, without halting (strategies
+    /// keep running and may trade again).
+    ///
+    /// # Errors
+    /// When the engine has stopped.
+    pub fn flatten_all(&self) -> Result<(), String> {
+        send_from_sync(&self.0, Input::FlattenAll)
     }
 }
 

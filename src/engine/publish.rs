@@ -1,9 +1,11 @@
 //! Building and republishing the engine's [`EngineStatus`] from the loop's state, and turning the
 //! host's per-strategy counters into metric increments.
 
+use std::collections::BTreeMap;
+
 use super::book::{Leg, LegKind, OrderState};
 use super::core::Core;
-use super::status::{EngineStatus, OrderStatusView, PositionStatus};
+use super::status::{EngineStatus, OrderStatusView, PositionStatus, QuoteSeen, StrategyPnl};
 use crate::gateway::wire::{OrderSide, OrderStatus};
 use crate::market::Side;
 use crate::money::{cents, on_grid};
@@ -30,6 +32,12 @@ impl Core {
             open_pnl: cents(self.open_pnl()),
             positions: self.position_statuses(),
             open_orders: self.order_statuses(),
+            balance: self.account.balance,
+            daily_loss_limit: self.guard.limits().daily_loss_limit,
+            strategy_pnl: self.strategy_pnl(),
+            quotes: self.quotes_seen(),
+            fills: self.day.fills(),
+            equity: self.day.equity(),
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -38,6 +46,53 @@ impl Core {
             }
             changed
         });
+    }
+
+    /// Each strategy's realised P&L today and open P&L on what it holds, by name.
+    fn strategy_pnl(&self) -> Vec<StrategyPnl> {
+        let mut open: BTreeMap<&str, f64> = BTreeMap::new();
+        for (strategy, contract, p) in self.book.strategy_positions() {
+            let entry = open.entry(strategy).or_default();
+            let Some(c) = self.contracts.get(contract) else {
+                continue;
+            };
+            // A strategy's position on a contract the account is flat on is stale (closed by
+            // an order that was not the strategy's: the kill switch, a manual close): no open
+            // P&L is made up for it.
+            let held = self.book.position(contract).0 != 0;
+            if let Some(mark) = self.quotes.get(contract).and_then(|q| q.mark())
+                && p.size != 0
+                && held
+            {
+                *entry += (mark - p.avg_price) * f64::from(p.size) * c.point_value();
+            }
+        }
+        for s in self.day.strategies() {
+            open.entry(s).or_default();
+        }
+        open.into_iter()
+            .map(|(strategy, open)| StrategyPnl {
+                strategy: strategy.to_owned(),
+                realized_pnl: cents(self.day.realized(strategy)),
+                open_pnl: cents(open),
+            })
+            .collect()
+    }
+
+    /// The latest quote of each contract, by symbol.
+    fn quotes_seen(&self) -> Vec<QuoteSeen> {
+        let mut out: Vec<QuoteSeen> = self
+            .quotes
+            .values()
+            .map(|q| QuoteSeen {
+                symbol: q.symbol.to_string(),
+                contract: q.contract.to_string(),
+                time_ms: q.time_ms,
+                last: q.mark(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        out
     }
 
     /// Every account position with its open P&L and the legs that protect it.

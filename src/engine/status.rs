@@ -1,8 +1,11 @@
-//! What the engine publishes about itself for `/readyz`, `/status` and tests: hub states,
-//! whether strategies and their contracts are ready, risk state, positions and working orders.
-//! (The loop builds it in `publish.rs`.)
+//! What the engine publishes about itself for `/readyz`, `/status`, the dashboard and tests: hub
+//! states, whether strategies and their contracts are ready, risk state, positions and working
+//! orders, each strategy's P&L, the day's recent fills and equity curve. (The loop builds it in
+//! `publish.rs`.)
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
 
 use crate::feed::ConnectionState;
 
@@ -22,6 +25,94 @@ pub struct EngineStatus {
     pub open_pnl: f64,
     pub positions: Vec<PositionStatus>,
     pub open_orders: Vec<OrderStatusView>,
+    /// The account's balance as the gateway last reported it.
+    pub balance: f64,
+    /// The risk guard's daily loss limit (realised plus open), in dollars.
+    pub daily_loss_limit: f64,
+    /// Each strategy's own P&L today, from the fills attributed to it, sorted by name.
+    pub strategy_pnl: Vec<StrategyPnl>,
+    /// When the latest quote of each subscribed contract was stamped, sorted by symbol.
+    pub quotes: Vec<QuoteSeen>,
+    /// The day's last fills, oldest first (at most [`RECENT_FILLS`](super::day::RECENT_FILLS)).
+    pub fills: Snapshot<Vec<FillView>>,
+    /// The day's equity curve: realised plus open P&L over time.
+    pub equity: Snapshot<Vec<EquityPoint>>,
+}
+
+/// A value the loop replaces (never mutates in place) when it changes: cloned by reference
+/// count, and compared by identity, so republishing the status stays cheap however long the
+/// day's history grows.
+#[derive(Debug, Default)]
+pub struct Snapshot<T>(pub Arc<T>);
+
+impl<T> Clone for Snapshot<T> {
+    fn clone(&self) -> Self {
+        Snapshot(Arc::clone(&self.0))
+    }
+}
+
+impl<T> PartialEq for Snapshot<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> std::ops::Deref for Snapshot<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Serialize> Serialize for Snapshot<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// One strategy's P&L today: realised from its attributed fills (after fees), open on what it
+/// holds now at the last price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyPnl {
+    pub strategy: String,
+    pub realized_pnl: f64,
+    pub open_pnl: f64,
+}
+
+/// The latest quote of one contract: its age tells whether the feed is alive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuoteSeen {
+    pub symbol: String,
+    pub contract: String,
+    /// The quote's timestamp, ms since the epoch.
+    pub time_ms: i64,
+    pub last: Option<f64>,
+}
+
+/// One fill as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FillView {
+    pub time_ms: i64,
+    /// The strategy whose order it filled; `None` for an order not placed by moontick.
+    pub strategy: Option<String>,
+    pub symbol: String,
+    pub side: &'static str,
+    pub size: i32,
+    pub price: f64,
+    /// The gateway's realised P&L of the fill, before fees (`None` for an opening fill).
+    pub pnl: Option<f64>,
+    pub fees: f64,
+    pub order_id: i64,
+    #[serde(skip)]
+    pub trade_id: i64,
+}
+
+/// One point of the equity curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EquityPoint {
+    pub time_ms: i64,
+    /// Realised plus open P&L of the day, in dollars.
+    pub pnl: f64,
 }
 
 impl EngineStatus {

@@ -1,5 +1,6 @@
 //! What every request handler shares: the server's settings ([`HttpConfig`]), the [`App`]
-//! (strategies, the engine's ops, metrics, the dedupe memory) and the secret check.
+//! (strategies, the engine's ops, metrics, the dedupe memory, dashboard sessions) and the
+//! secret check.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use hyper::HeaderMap;
 
 use super::dedupe::Dedupe;
 use super::ops::{Ops, Strategies};
+use super::session::Sessions;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
@@ -65,6 +67,12 @@ pub struct App {
     pub(super) metrics: Arc<Metrics>,
     // A std mutex: held for a hash-map lookup, never across an await.
     pub(super) dedupe: Mutex<Dedupe>,
+    /// Dashboard logins.
+    pub(super) sessions: Sessions,
+    /// Set when the server shuts down: ends the event streams, which never end by themselves.
+    pub(super) closing: tokio::sync::watch::Sender<bool>,
+    /// Event streams open now (bounded: each one polls the status).
+    pub(super) streams: std::sync::atomic::AtomicUsize,
 }
 
 impl App {
@@ -81,6 +89,9 @@ impl App {
             ops,
             metrics,
             dedupe,
+            sessions: Sessions::default(),
+            closing: tokio::sync::watch::Sender::new(false),
+            streams: Default::default(),
         }
     }
 
@@ -90,7 +101,8 @@ impl App {
 }
 
 /// Whether a request carries the secret: in `X-Webhook-Secret` or one of `candidates` (body
-/// fields, path segment). Every candidate is compared in constant time; with no secret
+/// fields, path segment). Webhooks call this; routes that show or change the account call
+/// [`gate`](super::auth::gate), which accepts a dashboard session as well. Every candidate is compared in constant time; with no secret
 /// configured (loopback only, enforced by `Config`) everything is authorized.
 pub(crate) fn authorized<'a>(
     secret: &Option<Secret>,

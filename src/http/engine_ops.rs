@@ -1,5 +1,5 @@
 //! [`Ops`] for the running engine: readiness and `/status` from the engine's published
-//! snapshot and the session's token, the kill switch as a command to the loop.
+//! snapshot and the session's token, the kill switch and "flatten all" as commands to the loop.
 
 use std::sync::Arc;
 
@@ -52,14 +52,22 @@ impl Ops for EngineOps {
                 "token_expires": self.session.expires_at().map(|t| t.to_rfc3339()),
             },
             "account": self.account_id,
+            "account_balance": s.balance,
             "risk": {
                 "halted": s.halted,
                 "realized_pnl": s.realized_pnl,
                 "open_pnl": s.open_pnl,
+                "daily_loss_limit": s.daily_loss_limit,
+                "loss_limit_used": loss_limit_used(s.realized_pnl + s.open_pnl, s.daily_loss_limit),
             },
             "symbols_pending": s.symbols_pending,
             "positions": s.positions,
             "open_orders": s.open_orders,
+            "strategy_pnl": s.strategy_pnl,
+            "quotes": s.quotes,
+            "fills": s.fills,
+            "equity": s.equity,
+            "now_ms": Utc::now().timestamp_millis(),
         })
     }
 
@@ -69,5 +77,29 @@ impl Ops for EngineOps {
 
     fn resume(&self) -> Result<(), String> {
         self.halter.resume()
+    }
+
+    fn flatten_all(&self) -> Result<(), String> {
+        self.halter.flatten_all()
+    }
+}
+
+/// The share of the daily loss limit the day's P&L has used: 0 when the day is not losing,
+/// 1 at the limit (a limit of 0 or less counts as unlimited).
+fn loss_limit_used(day_pnl: f64, limit: f64) -> f64 {
+    if limit <= 0.0 || day_pnl >= 0.0 {
+        return 0.0;
+    }
+    ((-day_pnl / limit) * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loss_limit_used_is_the_share_of_the_limit_lost() {
+        assert_eq!(super::loss_limit_used(50.0, 500.0), 0.0);
+        assert_eq!(super::loss_limit_used(-125.0, 500.0), 0.25);
+        assert_eq!(super::loss_limit_used(-600.0, 500.0), 1.2);
+        assert_eq!(super::loss_limit_used(-600.0, 0.0), 0.0);
     }
 }

@@ -1,16 +1,22 @@
 //! The HTTP server (hyper 1): webhook relay into strategies, health, readiness, status,
-//! metrics and the kill switch, with graceful shutdown.
+//! metrics, the kill switch and the other operator actions, the dashboard (a page, its
+//! assets and a server-sent event stream) behind a login, with graceful shutdown.
 //!
 //! Wiring: build an [`App`] from an [`HttpConfig`], something that delivers webhooks
 //! ([`Strategies`], the Lua `Host`), the engine's [`Ops`] and the shared [`Metrics`](crate::metrics::Metrics); then
 //! [`serve`] it on a bound listener until the shutdown future resolves.
 
 mod app;
+mod auth;
 mod dedupe;
 mod engine_ops;
+mod events;
 mod ops;
+mod pages;
 mod reply;
 mod routes;
+mod session;
+mod status_json;
 mod webhook;
 
 use std::future::Future;
@@ -73,6 +79,8 @@ pub async fn serve(
         }
     }
     drop(listener);
+    // Event streams never end by themselves.
+    app.closing.send_replace(true);
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("http server drained"),
         () = tokio::time::sleep(app.cfg.drain_deadline) => {

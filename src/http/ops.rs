@@ -41,6 +41,13 @@ pub trait Ops: Send + Sync + 'static {
     /// # Errors
     /// Why the resume could not be started (the server answers 500 with it).
     fn resume(&self) -> Result<(), String>;
+
+    /// Cancels every working order and closes every position, without halting
+    /// (`POST /flatten`).
+    ///
+    /// # Errors
+    /// Why it could not be started (the server answers 500 with it).
+    fn flatten_all(&self) -> Result<(), String>;
 }
 
 /// Where webhooks go and where strategy status comes from.
@@ -50,6 +57,9 @@ pub trait Strategies: Send + Sync + 'static {
     fn webhook(&self, strategy: &str, req: WebhookRequest) -> bool;
     /// Every strategy, sorted by name.
     fn status(&self) -> Vec<StrategyStatus>;
+    /// The operator pauses (`true`) or resumes (`false`) a strategy; `false` when there is no
+    /// such strategy.
+    fn hold(&self, strategy: &str, paused: bool) -> bool;
 }
 
 impl Strategies for Host {
@@ -60,6 +70,10 @@ impl Strategies for Host {
     fn status(&self) -> Vec<StrategyStatus> {
         Host::status(self)
     }
+
+    fn hold(&self, strategy: &str, paused: bool) -> bool {
+        Host::hold(self, strategy, paused)
+    }
 }
 
 impl<T: Strategies + ?Sized> Strategies for std::sync::Arc<T> {
@@ -69,6 +83,10 @@ impl<T: Strategies + ?Sized> Strategies for std::sync::Arc<T> {
 
     fn status(&self) -> Vec<StrategyStatus> {
         (**self).status()
+    }
+
+    fn hold(&self, strategy: &str, paused: bool) -> bool {
+        (**self).hold(strategy, paused)
     }
 }
 
@@ -84,6 +102,7 @@ struct SimpleState {
     ready: Result<(), String>,
     status: Value,
     halted: Option<String>,
+    flattened: u32,
 }
 
 impl SimpleOps {
@@ -94,6 +113,7 @@ impl SimpleOps {
                 ready: Err(reason.into()),
                 status: json!({}),
                 halted: None,
+                flattened: 0,
             }),
         }
     }
@@ -104,6 +124,11 @@ impl SimpleOps {
 
     pub fn set_status(&self, status: Value) {
         self.lock().status = status;
+    }
+
+    /// How many times `/flatten` was called.
+    pub fn flattened(&self) -> u32 {
+        self.lock().flattened
     }
 
     /// The reason of the last halt, if `/halt` was called.
@@ -137,6 +162,11 @@ impl Ops for SimpleOps {
 
     fn resume(&self) -> Result<(), String> {
         self.lock().halted = None;
+        Ok(())
+    }
+
+    fn flatten_all(&self) -> Result<(), String> {
+        self.lock().flattened += 1;
         Ok(())
     }
 }
@@ -205,6 +235,7 @@ pub(crate) fn strategy_json(s: &StrategyStatus) -> Value {
         "last_error": s.last_error,
         "errors": s.errors,
         "handled": s.handled,
+        "quotes_handled": s.quotes_handled,
         "quotes_coalesced": s.quotes_coalesced,
         "webhooks_refused": s.webhooks_refused,
         "stuck": s.stalled.as_ref().map(|st| json!({"handler": st.handler, "for_ms": st.for_ms})),

@@ -1,36 +1,67 @@
 //! Routing and the small endpoints (`/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
-//! `/resume`); reading bodies within the size limit; JSON responses.
+//! `/resume`, `/flatten`, pausing a strategy, logging in); reading bodies within the size limit;
+//! JSON responses.
 
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::app::{App, authorized};
-use super::ops::{metrics_text, strategies_ready, strategy_json};
-use super::reply::{Reply, json_reply};
-use super::webhook;
+use super::app::App;
+use super::auth::{self, Access, gate};
+use super::ops::metrics_text;
+use super::reply::{Body, Reply, json_reply};
+use super::status_json::{readyz, status};
+use super::{events, pages, webhook};
 
 fn error(status: StatusCode, msg: &str) -> Reply {
     json_reply(status, json!({"ok": false, "error": msg}))
 }
 
 /// Routes one request. Never fails: every problem is a response.
-pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
+pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() == Method::GET && req.uri().path() == "/events" {
+        if let Err(d) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+            return Reply::from(d).map(Either::Left);
+        }
+        return events::events(app);
+    }
+    route(app, req).await.map(Either::Left)
+}
+
+async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
     // The path may carry the webhook secret (`/webhook/{name}/{secret}`), so it is never logged.
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
+        (&Method::GET, [""]) => match gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+            Ok(()) => pages::dashboard_page(),
+            Err(_) => pages::login_page(StatusCode::OK, false),
+        },
+        (&Method::GET, ["assets", name]) => pages::asset(name),
         (&Method::GET, ["healthz"]) => json_reply(StatusCode::OK, json!({"ok": true})),
         (&Method::GET, ["readyz"]) => readyz(&app),
         (&Method::GET, ["status"]) => {
-            if !authorized(&app.cfg.secret, req.headers(), std::iter::empty()) {
-                return json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false}));
+            if let Err(d) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+                return d.into();
             }
             json_reply(StatusCode::OK, status(&app))
+        }
+        (&Method::POST, ["login"]) => {
+            let headers = req.headers().clone();
+            match read_body(&app, req).await {
+                Ok(body) => auth::login(&app, &headers, &body),
+                Err(r) => r,
+            }
+        }
+        (&Method::POST, ["logout"]) => auth::logout(&app, req.headers()),
+        (&Method::POST, ["flatten"]) => flatten(app, req).await,
+        (&Method::POST, ["strategies", name, action @ ("pause" | "resume")]) => {
+            let (name, paused) = ((*name).to_owned(), *action == "pause");
+            hold(app, req, &name, paused).await
         }
         (&Method::GET, ["metrics"]) => {
             let text = metrics_text(&app.metrics, &app.strategies.status());
@@ -67,8 +98,12 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
             )
             .await
         }
-        (_, ["healthz" | "readyz" | "status" | "metrics"]) => method_not_allowed("GET"),
-        (_, ["halt" | "resume"]) | (_, ["webhook", ..]) => method_not_allowed("POST"),
+        (_, ["healthz" | "readyz" | "status" | "metrics" | "events"]) | (_, ["assets", _]) => {
+            method_not_allowed("GET")
+        }
+        (_, ["halt" | "resume" | "flatten" | "login" | "logout"])
+        | (_, ["webhook", ..])
+        | (_, ["strategies", _, "pause" | "resume"]) => method_not_allowed("POST"),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -104,47 +139,9 @@ pub(crate) async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes
     }
 }
 
-fn readyz(app: &App) -> Reply {
-    let ready = app
-        .ops
-        .readiness()
-        .and_then(|()| strategies_ready(&app.strategies.status()));
-    match ready {
-        Ok(()) => json_reply(StatusCode::OK, json!({"ready": true})),
-        Err(reason) => json_reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"ready": false, "reason": reason}),
-        ),
-    }
-}
-
-/// The engine's status object with `"strategies"` and `"ready"` added. The host's view of the
-/// strategies wins over anything the engine put under the same key.
-fn status(app: &App) -> Value {
-    let mut v = app.ops.status();
-    if !v.is_object() {
-        v = json!({ "engine": v });
-    }
-    let strategies: Vec<Value> = app.strategies.status().iter().map(strategy_json).collect();
-    let ready = app
-        .ops
-        .readiness()
-        .and_then(|()| strategies_ready(&app.strategies.status()));
-    if let Some(o) = v.as_object_mut() {
-        o.insert("strategies".into(), Value::Array(strategies));
-        o.insert(
-            "ready".into(),
-            match ready {
-                Ok(()) => json!(true),
-                Err(r) => json!({ "reason": r }),
-            },
-        );
-    }
-    v
-}
-
-/// The JSON body of an operator command, once the secret is checked (header, or
-/// `secret`/`passphrase` in the body); else the response to give.
+/// The JSON body of an operator command, once [`gate`] let it through (the secret in the header
+/// or as `secret`/`passphrase` in the body, or a dashboard session from our own page); else the
+/// response to give.
 async fn operator_body(app: &App, req: Request<Incoming>) -> Result<Value, Reply> {
     let headers = req.headers().clone();
     let bytes = read_body(app, req).await?;
@@ -152,10 +149,39 @@ async fn operator_body(app: &App, req: Request<Incoming>) -> Result<Value, Reply
     let fields = ["secret", "passphrase"]
         .into_iter()
         .filter_map(|f| body.get(f).and_then(Value::as_str));
-    if !authorized(&app.cfg.secret, &headers, fields) {
-        return Err(json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false})));
-    }
+    gate(app, &headers, Access::Act, fields).map_err(Reply::from)?;
     Ok(body)
+}
+
+/// `POST /flatten`: cancels every working order and closes every position, without halting.
+async fn flatten(app: Arc<App>, req: Request<Incoming>) -> Reply {
+    if let Err(r) = operator_body(&app, req).await {
+        return r;
+    }
+    tracing::warn!("flatten all requested over HTTP");
+    match app.ops.flatten_all() {
+        Ok(()) => json_reply(StatusCode::OK, json!({"ok": true})),
+        Err(e) => {
+            tracing::error!(error = %e, "flatten all failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, &e)
+        }
+    }
+}
+
+/// `POST /strategies/{name}/pause` and `/resume`: the operator pauses or resumes one strategy.
+async fn hold(app: Arc<App>, req: Request<Incoming>, name: &str, paused: bool) -> Reply {
+    if let Err(r) = operator_body(&app, req).await {
+        return r;
+    }
+    if !app.strategies.hold(name, paused) {
+        return error(StatusCode::NOT_FOUND, "no such strategy");
+    }
+    tracing::warn!(
+        strategy = name,
+        "strategy {} over HTTP",
+        if paused { "pause" } else { "resume" }
+    );
+    json_reply(StatusCode::OK, json!({"ok": true, "paused": paused}))
 }
 
 /// `POST /resume`: lifts a halt (the kill switch, the daily loss limit, or one carried over

@@ -268,6 +268,23 @@ impl Host {
         }
     }
 
+    /// The operator pauses (`true`) or resumes (`false`) a strategy: it takes effect after
+    /// what is already queued for it. Returns `false` when there is no such strategy.
+    pub fn hold(&self, strategy: &str, paused: bool) -> bool {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        match map.get(strategy) {
+            Some(e) => {
+                e.shared.mailbox.push(Delivery::Hold(paused));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The union of the symbols the running strategies declared: what the feed must subscribe.
     pub fn symbols(&self) -> Vec<String> {
         let map = self

@@ -38,6 +38,9 @@ pub enum Delivery {
     Reload,
     /// Stop the strategy and end its thread; the reason is passed to `on_stop`.
     Stop(String),
+    /// The operator pauses (`true`) or resumes (`false`) the strategy: while paused it gets no
+    /// events, timers or webhooks, across reloads, until resumed.
+    Hold(bool),
 }
 
 /// The bounds of one mailbox (see the module documentation).

@@ -66,6 +66,8 @@ pub struct Runner {
     generation: u64,
     consecutive_errors: u32,
     paused: bool,
+    /// Paused by the operator ([`Delivery::Hold`]): unlike `paused`, a reload keeps it.
+    held: bool,
     next_flush: Instant,
 }
 
@@ -79,6 +81,7 @@ impl Runner {
             generation: 0,
             consecutive_errors: 0,
             paused: false,
+            held: false,
             next_flush,
         }
     }
@@ -125,6 +128,7 @@ impl Runner {
                     }
                     Delivery::Event(e) => self.deliver(e),
                     Delivery::Webhook(req) => self.webhook(req),
+                    Delivery::Hold(on) => self.hold(on),
                 }
             }
         }
@@ -196,10 +200,15 @@ impl Runner {
             .set_latest_only(new.spec.quotes == QuoteMode::Latest);
         *self.shared.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.spec.clone());
         let loaded_at = self.cfg.clock.now_ms();
+        let held = self.held;
         self.status(|s| {
             s.generation = generation;
             s.loaded_at_ms = Some(loaded_at);
-            s.state = RunState::Running;
+            s.state = if held {
+                RunState::Paused
+            } else {
+                RunState::Running
+            };
             s.load_error = None;
         });
         tracing::info!(strategy = %self.cfg.name, generation, reason, "strategy loaded");
@@ -213,6 +222,25 @@ impl Runner {
             }
         }
         self.current = Some(new);
+    }
+
+    /// The operator pauses or resumes the strategy. Resuming also lifts a pause after repeated
+    /// errors (the operator has looked).
+    fn hold(&mut self, on: bool) {
+        self.held = on;
+        if !on {
+            self.paused = false;
+            self.consecutive_errors = 0;
+        }
+        let loaded = self.current.is_some();
+        self.status(|s| {
+            if on && loaded {
+                s.state = RunState::Paused;
+            } else if !on && loaded && s.state == RunState::Paused {
+                s.state = RunState::Running;
+            }
+        });
+        tracing::warn!(strategy = %self.cfg.name, "strategy {} by the operator", if on { "PAUSED" } else { "resumed" });
     }
 
     fn stop(mut self, reason: &str) {
@@ -266,7 +294,11 @@ impl Runner {
         match result {
             Ok(ret) => {
                 self.consecutive_errors = 0;
-                self.status(|s| s.handled += 1);
+                let quote = name == "on_quote";
+                self.status(|s| {
+                    s.handled += 1;
+                    s.quotes_handled += u64::from(quote);
+                });
                 Some(ret)
             }
             Err(e) => {
@@ -343,7 +375,7 @@ impl Runner {
         for (_, id, generation, repeats) in due {
             // Timers belong to the version that made them; one from an older generation must
             // never run against the new code or state.
-            if generation != v.generation || self.paused {
+            if generation != v.generation || self.paused || self.held {
                 continue;
             }
             let fns = v
@@ -365,7 +397,7 @@ impl Runner {
     }
 
     fn deliver(&mut self, e: Event) {
-        if self.paused {
+        if self.paused || self.held {
             return;
         }
         let Some(mut v) = self.current.take() else {
@@ -432,6 +464,9 @@ impl Runner {
         headers: &BTreeMap<String, String>,
         query: &BTreeMap<String, String>,
     ) -> WebhookReply {
+        if self.held {
+            return Err("strategy is paused by the operator".into());
+        }
         if self.paused {
             return Err("strategy is paused after repeated errors".into());
         }

@@ -9,7 +9,8 @@ pub enum RunState {
     /// Its first load has not finished yet.
     Starting,
     Running,
-    /// Paused after repeated handler failures, until the file is saved again.
+    /// Paused after repeated handler failures, until the file is saved again (or the operator
+    /// resumes it); or paused by the operator, until resumed.
     Paused,
     /// A callback has run longer than the watchdog allows; see `stalled`. It is running again
     /// as soon as that callback returns.
@@ -62,6 +63,8 @@ pub struct StrategyStatus {
     pub errors: u64,
     /// Handler calls that returned normally.
     pub handled: u64,
+    /// Of those, `on_quote` calls.
+    pub quotes_handled: u64,
     /// Quotes replaced by a newer one of the same contract before the strategy read them: while
     /// its backlog was over the bound, or always with `quotes = "latest"`.
     pub quotes_coalesced: u64,
@@ -87,6 +90,7 @@ impl StrategyStatus {
             last_error: None,
             errors: 0,
             handled: 0,
+            quotes_handled: 0,
             quotes_coalesced: 0,
             webhooks_refused: 0,
             stalled: None,

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The dashboard's browser test: builds moontick, starts `moontick run` on the built-in simulator
+# (a loopback port, a webhook secret, one strategy), installs playwright-core (npm ci; it
+# downloads no browser) and drives Debian's Chromium through dashboard.test.mjs. Fails, never
+# skips, when Chromium is missing. Screenshots are left in browser/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+  echo "browser test: $CHROMIUM not found; install Debian's chromium (apt-get install -y chromium)" >&2
+  exit 1
+fi
+
+echo "== browser: build"
+cargo build --locked --bin moontick
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/debug/moontick"
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+SECRET="browser-test-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+WORK=$(mktemp -d)
+RUN_LOG="$WORK/run.log"
+RUN_PID=""
+cleanup() {
+  if [ -n "$RUN_PID" ]; then
+    kill "$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/strategies"
+cat >"$WORK/strategies/buyer.lua" <<'LUA'
+-- Buys one MNQ per webhook, with a bracket (stop loss and take profit).
+local M = { symbols = { "MNQ" } }
+function M.on_quote(q) end
+function M.on_webhook(req)
+  local h, why = bot.buy{ symbol = "MNQ", size = 1, stop_loss_ticks = 40, take_profit_ticks = 80 }
+  return { ok = h ~= nil, why = why }
+end
+return M
+LUA
+
+echo "== browser: moontick run on the simulator, port $PORT"
+# A clean environment, so a developer's .env or credentials cannot make this a live run.
+(cd "$WORK" && exec env -i PATH="$PATH" RUST_LOG=info BIND_ADDR=127.0.0.1 PORT="$PORT" \
+  WEBHOOK_SECRET="$SECRET" STRATEGIES_DIR="$WORK/strategies" STATE_DIR="$WORK/state" \
+  "$BIN" run) >"$RUN_LOG" 2>&1 &
+RUN_PID=$!
+BASE_URL="http://127.0.0.1:$PORT"
+for _ in $(seq 1 300); do
+  if curl -sf "$BASE_URL/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$RUN_PID" 2>/dev/null; then
+    echo "moontick run exited:"; cat "$RUN_LOG"; exit 1
+  fi
+  sleep 0.1
+done
+curl -sf "$BASE_URL/readyz" >/dev/null || { echo "moontick run did not become ready"; cat "$RUN_LOG"; exit 1; }
+
+echo "== browser: headless Chromium ($("$CHROMIUM" --version 2>/dev/null || echo unknown))"
+status=0
+(cd "$ROOT/browser" && npm ci --no-audit --no-fund --loglevel=error &&
+  BASE_URL="$BASE_URL" SECRET="$SECRET" CHROMIUM="$CHROMIUM" timeout 180 node --test dashboard.test.mjs) || status=1
+
+if grep -qF "$SECRET" "$RUN_LOG"; then
+  echo "browser test: the secret appeared in moontick's log" >&2
+  status=1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "== browser test FAILED; moontick log:"
+  tail -n 200 "$RUN_LOG"
+fi
+exit "$status"
