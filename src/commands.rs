@@ -193,7 +193,10 @@ pub async fn record(
     symbols: &[String],
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(!symbols.is_empty(), "name the contracts to record, e.g. `moontick record MNQ ES`");
+    anyhow::ensure!(
+        !symbols.is_empty(),
+        "name the contracts to record, e.g. `moontick record MNQ ES`"
+    );
     let dir = config
         .record_dir
         .clone()

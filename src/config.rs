@@ -278,7 +278,11 @@ impl Config {
         // Set but empty disables recording; unset records to `data`.
         let record_dir = match vars.get("RECORD_DIR") {
             Some(v) if v.trim().is_empty() => None,
-            _ => Some(r.string("RECORD_DIR").unwrap_or_else(|| "data".into()).into()),
+            _ => Some(
+                r.string("RECORD_DIR")
+                    .unwrap_or_else(|| "data".into())
+                    .into(),
+            ),
         };
         let record_max_bytes = r
             .parse::<f64>("RECORD_MAX_MB", "a size in megabytes")

@@ -74,7 +74,6 @@ impl RecordedEvent {
             Recorded::Depth(d) => d.time_ms,
         }
     }
-
 }
 
 /// Appends a segment header.

@@ -44,3 +44,6 @@ pub enum RecordError {
     #[error("{}: not a readable moontick recording: {why}", path.display())]
     Corrupt { path: PathBuf, why: String },
 }
+
+#[cfg(test)]
+mod tests;

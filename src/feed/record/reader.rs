@@ -55,11 +55,10 @@ impl Recording {
             path: path.clone(),
             source,
         })?;
-        let decoder =
-            zstd::stream::read::Decoder::new(file).map_err(|source| RecordError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        let decoder = zstd::stream::read::Decoder::new(file).map_err(|source| RecordError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let mut rec = Recording {
             stream: BufReader::with_capacity(64 * 1024, decoder),
             path,

@@ -60,7 +60,7 @@ pub struct RecordCounters {
     pub dropped_io: Counter,
 }
 
-enum Msg {
+pub(super) enum Msg {
     Event(i64, Recorded),
     /// Write everything out and end.
     Stop,
@@ -85,6 +85,23 @@ fn now_us() -> i64 {
 }
 
 impl RecordTap {
+    /// A tap whose queue nobody reads (tests of the drop policy).
+    #[cfg(test)]
+    pub(super) fn detached(bound: usize) -> (Self, Receiver<Msg>) {
+        let (tx, rx) = mpsc::sync_channel(bound);
+        let tap = RecordTap {
+            tx,
+            dropped: Counter::default(),
+            warned: Arc::new(AtomicBool::new(false)),
+        };
+        (tap, rx)
+    }
+
+    /// Events dropped so far because the recorder was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
     /// Offers a market event to the recorder, stamped with the time now. Quotes, trades and
     /// depth are recorded; stale/resumed reports are not market data.
     pub fn record(&self, event: &MarketEvent) {
@@ -204,7 +221,7 @@ struct Slot {
 const REOPEN_AFTER: Duration = Duration::from_secs(10);
 
 /// The thread's state.
-struct Writer {
+pub(super) struct Writer {
     config: RecorderConfig,
     counters: RecordCounters,
     slots: HashMap<Arc<str>, Slot>,
@@ -213,7 +230,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(config: RecorderConfig, counters: RecordCounters) -> Self {
+    pub(super) fn new(config: RecorderConfig, counters: RecordCounters) -> Self {
         Writer {
             config,
             counters,
@@ -243,7 +260,7 @@ impl Writer {
         self.flush_all();
     }
 
-    fn write(&mut self, recv_us: i64, event: Recorded) {
+    pub(super) fn write(&mut self, recv_us: i64, event: Recorded) {
         let (contract, symbol) = match &event {
             Recorded::Quote(q) => (&q.contract, &q.symbol),
             Recorded::Depth(d) => (&d.contract, &d.symbol),
@@ -257,9 +274,7 @@ impl Writer {
         let (contract, symbol) = (contract.clone(), symbol.clone());
         let needs_open = match self.slots.get(&contract) {
             Some(s) if s.day == day => {
-                s.file.is_none()
-                    && s.failed_at
-                        .is_none_or(|t| t.elapsed() >= REOPEN_AFTER)
+                s.file.is_none() && s.failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER)
             }
             _ => true,
         };
@@ -290,8 +305,7 @@ impl Writer {
             .dir
             .join(day.format("%Y-%m-%d").to_string())
             .join(file_name(contract));
-        let slot = match RecordFile::open(&path, self.config.max_bytes, now_us, contract, symbol)
-        {
+        let slot = match RecordFile::open(&path, self.config.max_bytes, now_us, contract, symbol) {
             Ok((file, opened)) => {
                 if opened.cut > 0 {
                     tracing::warn!(
@@ -319,7 +333,7 @@ impl Writer {
         self.slots.insert(contract.clone(), slot);
     }
 
-    fn flush_all(&mut self) {
+    pub(super) fn flush_all(&mut self) {
         let contracts: Vec<Arc<str>> = self.slots.keys().cloned().collect();
         for c in contracts {
             self.flush(&c);
