@@ -4,11 +4,12 @@
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
 //! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago.
-//! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
+//! - [`commands`]: the CLI commands besides `run` (`sim`, `check`, `token`, `quote`, `record`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
-//!   order/fill/position events, on bounded queues to the engine.
+//!   order/fill/position events, on bounded queues to the engine; [`feed::record`] records the
+//!   market data to `RECORD_DIR` on a thread of its own and reads recordings back.
 //! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
 //!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
 //!   resolution.
