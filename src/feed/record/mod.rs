@@ -45,5 +45,16 @@ pub enum RecordError {
     Corrupt { path: PathBuf, why: String },
 }
 
+/// A recorded event as the feed reported it to the engine: what a replay feeds back in.
+impl From<Recorded> for crate::feed::MarketEvent {
+    fn from(r: Recorded) -> Self {
+        match r {
+            Recorded::Quote(q) => Self::Quote(q),
+            Recorded::Trades(t) => Self::Trades(t),
+            Recorded::Depth(d) => Self::Depth(d),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

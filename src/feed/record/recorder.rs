@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -219,6 +219,8 @@ struct Slot {
 }
 
 const REOPEN_AFTER: Duration = Duration::from_secs(10);
+/// How often the recorder looks at its queue.
+const POLL: Duration = Duration::from_millis(20);
 
 /// The thread's state.
 pub(super) struct Writer {
@@ -227,6 +229,8 @@ pub(super) struct Writer {
     slots: HashMap<Arc<str>, Slot>,
     /// One error line for all disk trouble; the counters say the rest.
     io_warned: bool,
+    /// The trading day last seen and its span in µs since the epoch, `[from, to)`.
+    day_span: Option<(i64, i64, NaiveDate)>,
 }
 
 impl Writer {
@@ -236,22 +240,35 @@ impl Writer {
             counters,
             slots: HashMap::new(),
             io_warned: false,
+            day_span: None,
         }
     }
 
+    /// Polls the queue rather than blocking on it: a recorder asleep in `recv` would have every
+    /// quote's `try_send` wake it with a syscall on the feed's task; polling keeps the feed's
+    /// cost a few atomic operations. [`POLL`] × the queue bound is far above any feed's rate.
     fn run(mut self, rx: Receiver<Msg>) {
         let mut next_flush = Instant::now() + self.config.flush_every;
         loop {
-            let wait = next_flush.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Event(recv_us, event)) => self.write(recv_us, event),
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+            let mut stop = false;
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Event(recv_us, event)) => self.write(recv_us, event),
+                    Ok(Msg::Stop) | Err(TryRecvError::Disconnected) => {
+                        stop = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            if stop {
+                break;
             }
             if Instant::now() >= next_flush {
                 self.flush_all();
                 next_flush = Instant::now() + self.config.flush_every;
             }
+            std::thread::sleep(POLL.min(self.config.flush_every));
         }
         // Whatever is still queued was received before the stop: keep it.
         while let Ok(Msg::Event(recv_us, event)) = rx.try_recv() {
@@ -261,6 +278,9 @@ impl Writer {
     }
 
     pub(super) fn write(&mut self, recv_us: i64, event: Recorded) {
+        let day = self.day_of(recv_us);
+        // Looked up by `&str`: cloning the names' `Arc`s per event would bounce their counts
+        // between this thread and the feed's.
         let (contract, symbol) = match &event {
             Recorded::Quote(q) => (&q.contract, &q.symbol),
             Recorded::Depth(d) => (&d.contract, &d.symbol),
@@ -269,20 +289,20 @@ impl Writer {
                 None => return,
             },
         };
-        let at = DateTime::from_timestamp_micros(recv_us).unwrap_or_default();
-        let day = crate::cme::trading_day(at);
-        let (contract, symbol) = (contract.clone(), symbol.clone());
-        let needs_open = match self.slots.get(&contract) {
+        let needs_open = match self.slots.get(&**contract) {
             Some(s) if s.day == day => {
                 s.file.is_none() && s.failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER)
             }
             _ => true,
         };
         if needs_open {
-            self.open(&contract, &symbol, day, recv_us);
+            self.open(&contract.clone(), symbol, day, recv_us);
         }
-        let slot = self.slots.get_mut(&contract).expect("opened above");
-        let Some(file) = slot.file.as_mut() else {
+        let Some(file) = self
+            .slots
+            .get_mut(&**contract)
+            .and_then(|s| s.file.as_mut())
+        else {
             self.counters.dropped_io.inc();
             return;
         };
@@ -291,13 +311,32 @@ impl Writer {
             return;
         }
         if file.pending_bytes() >= MAX_FRAME_RAW {
-            self.flush(&contract);
+            self.flush(contract);
         }
+    }
+
+    /// The CME trading day of a receive time; the current day's span is kept, so the time zone
+    /// arithmetic runs once a day rather than once an event.
+    pub(super) fn day_of(&mut self, recv_us: i64) -> NaiveDate {
+        if let Some((from, to, day)) = self.day_span
+            && (from..to).contains(&recv_us)
+        {
+            return day;
+        }
+        let at = DateTime::from_timestamp_micros(recv_us).unwrap_or_default();
+        let day = crate::cme::trading_day(at);
+        let from = crate::cme::trading_day_start(at);
+        // 26 hours on is always inside the next trading day (days last 23 to 25 hours).
+        let to = crate::cme::trading_day_start(from + chrono::Duration::hours(26));
+        if (from.timestamp_micros()..to.timestamp_micros()).contains(&recv_us) {
+            self.day_span = Some((from.timestamp_micros(), to.timestamp_micros(), day));
+        }
+        day
     }
 
     /// Opens (or reopens) the contract's file for `day`, closing the previous day's.
     fn open(&mut self, contract: &Arc<str>, symbol: &str, day: NaiveDate, now_us: i64) {
-        if self.slots.get(contract).is_some_and(|s| s.day != day) {
+        if self.slots.get(&**contract).is_some_and(|s| s.day != day) {
             self.flush(contract);
         }
         let path = self
@@ -340,7 +379,7 @@ impl Writer {
         }
     }
 
-    fn flush(&mut self, contract: &Arc<str>) {
+    fn flush(&mut self, contract: &str) {
         let Some(file) = self.slots.get_mut(contract).and_then(|s| s.file.as_mut()) else {
             return;
         };
