@@ -30,7 +30,7 @@ fn quotes(n: usize) -> Vec<Quote> {
             state ^= state >> 7;
             state ^= state << 17;
             mid += (state % 3) as i64 - 1;
-            let traded = state % 4 == 0;
+            let traded = state.is_multiple_of(4);
             if traded {
                 volume += 1 + (state >> 8) as i64 % 3;
             }
@@ -65,8 +65,11 @@ fn main() {
 
     // paced: one quote every 50 µs, each call timed.
     let counters = RecordCounters::default();
-    let recorder =
-        Recorder::start(RecorderConfig::new(dir.path().join("paced")), counters.clone()).unwrap();
+    let recorder = Recorder::start(
+        RecorderConfig::new(dir.path().join("paced")),
+        counters.clone(),
+    )
+    .unwrap();
     let tap = recorder.tap();
     let paced = 20_000.min(n);
     let mut took: Vec<u64> = Vec::with_capacity(paced);
@@ -95,8 +98,11 @@ fn main() {
 
     // flood: the feed's side, with the recorder thread writing behind it.
     let counters = RecordCounters::default();
-    let recorder = Recorder::start(RecorderConfig::new(dir.path().join("tap")), counters.clone())
-        .unwrap();
+    let recorder = Recorder::start(
+        RecorderConfig::new(dir.path().join("tap")),
+        counters.clone(),
+    )
+    .unwrap();
     let tap = recorder.tap();
     let events: Vec<MarketEvent> = qs.iter().cloned().map(MarketEvent::Quote).collect();
     let start = Instant::now();

@@ -441,7 +441,11 @@ fn record_dir_defaults_to_data_and_empty_disables_it() {
 fn the_writers_cached_trading_day_agrees_with_the_calendar_across_dst() {
     let mut w = Writer::new(RecorderConfig::new("unused"), counters());
     // Around both 2026 DST changes in Chicago, and back in time once (a clock step).
-    for start in ["2026-03-06T00:00:00Z", "2026-10-30T00:00:00Z", "2026-03-07T12:00:00Z"] {
+    for start in [
+        "2026-03-06T00:00:00Z",
+        "2026-10-30T00:00:00Z",
+        "2026-03-07T12:00:00Z",
+    ] {
         let t0 = chrono::DateTime::parse_from_rfc3339(start)
             .unwrap()
             .timestamp_micros();
