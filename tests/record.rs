@@ -3,6 +3,7 @@
 //! MNQ ES`, the real binary, records quotes, trades and depth without trading and appends to the
 //! same files when run again the same day.
 
+mod common;
 mod run_support;
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::logs;
 use moontick::feed::record::{self, Recorded, RecordedEvent};
 use run_support::{start, state, strategy, vars};
 use serde_json::Value;
@@ -57,7 +59,7 @@ fn mnq_quotes(events: &[RecordedEvent]) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_records_the_quotes_a_strategy_saw_in_the_order_it_saw_them() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    logs();
     let dir = tempfile::tempdir().unwrap();
     strategy(dir.path(), "witness", WITNESS);
     let running = start(&vars(dir.path(), &[])).await;
@@ -103,7 +105,7 @@ async fn run_records_the_quotes_a_strategy_saw_in_the_order_it_saw_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_record_dir_records_nothing() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    logs();
     let dir = tempfile::tempdir().unwrap();
     strategy(dir.path(), "witness", WITNESS);
     let running = start(&vars(dir.path(), &[("RECORD_DIR", String::new())])).await;
@@ -119,6 +121,37 @@ async fn an_empty_record_dir_records_nothing() {
     );
     assert!(!dir.path().join("data").exists());
     assert!(record::scan(dir.path()).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_record_dir_is_one_error_and_trading_goes_on() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    strategy(dir.path(), "witness", WITNESS);
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    let running = start(&vars(
+        dir.path(),
+        &[("RECORD_DIR", blocker.join("data").display().to_string())],
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.stop().await.unwrap();
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(state(dir.path()).join("simulator-10001/witness.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        !saved["seen"].as_array().unwrap().is_empty(),
+        "quotes flowed: {saved}"
+    );
+    let text = logs().text();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("recording is off") && l.contains("a-file"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("Trading goes on"), "{}", errors[0]);
 }
 
 /// Runs `moontick record MNQ ES` on the embedded simulator for `secs`, then SIGTERM; returns

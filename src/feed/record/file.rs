@@ -79,8 +79,8 @@ impl RecordFile {
     /// by a crash, and starts a new segment for `contract` (`symbol` is what strategies call it).
     ///
     /// # Errors
-    /// The directory or file cannot be created, read or written; or the file holds something
-    /// other than zstd frames (left untouched).
+    /// The directory or file cannot be created, read or written; another process is writing it
+    /// ([`RecordError::Busy`]); or it holds something other than zstd frames (left untouched).
     pub fn open(
         path: &Path,
         max_bytes: u64,
@@ -102,6 +102,17 @@ impl RecordFile {
             .truncate(false)
             .open(path)
             .map_err(io_err)?;
+        // One writer per file: two processes recording the same contract to the same directory
+        // would write over each other's frames. The lock goes with the handle.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(RecordError::Busy {
+                    path: path.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
         let mut data = Vec::new();
         file.read_to_end(&mut data).map_err(io_err)?;
         let good = complete_frames(&data);

@@ -41,6 +41,12 @@ pub enum RecordError {
         found: u16,
         supported: u16,
     },
+    #[error(
+        "{}: another moontick process is recording to this file (one writer per file: give \
+         each process its own RECORD_DIR)",
+        path.display()
+    )]
+    Busy { path: PathBuf },
     #[error("{}: not a readable moontick recording: {why}", path.display())]
     Corrupt { path: PathBuf, why: String },
 }

@@ -456,3 +456,13 @@ fn the_writers_cached_trading_day_agrees_with_the_calendar_across_dst() {
         }
     }
 }
+
+#[test]
+fn a_file_another_writer_holds_is_refused_not_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.mtr.zst");
+    let (_first, _) = RecordFile::open(&path, u64::MAX, 0, C, "MNQ").unwrap();
+    let err = RecordFile::open(&path, u64::MAX, 0, C, "MNQ").unwrap_err();
+    assert!(matches!(err, RecordError::Busy { .. }), "{err:?}");
+    assert!(err.to_string().contains("its own RECORD_DIR"), "{err}");
+}
