@@ -7,6 +7,7 @@
 //!   thread is busy on the other core, and how many it had to drop;
 //! - `write`: quotes per second one file is encoded and compressed at, and bytes per quote on
 //!   disk;
+//! - `decompress`: zstd alone over the same file, for comparison;
 //! - `read`: quotes per second a [`Recording`] yields (what a backtest reads at).
 //!
 //! `cargo bench --bench record` (env `N`, quotes, default 2,000,000).
@@ -139,7 +140,20 @@ fn main() {
         bytes as f64 / 1e6
     );
 
-    // read
+    // read: decompression alone, then decoding into quotes.
+    let start = Instant::now();
+    let raw = std::io::copy(
+        &mut zstd::stream::read::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap(),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    println!(
+        "decompress: {:.0} MB/s of records ({:.1} bytes per quote before compression), {:.2} M \
+         quotes/s",
+        raw as f64 / start.elapsed().as_secs_f64() / 1e6,
+        raw as f64 / n as f64,
+        n as f64 / start.elapsed().as_secs_f64() / 1e6
+    );
     let start = Instant::now();
     let mut count = 0usize;
     let mut sum = 0.0;
