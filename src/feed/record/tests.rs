@@ -466,3 +466,25 @@ fn a_file_another_writer_holds_is_refused_not_shared() {
     assert!(matches!(err, RecordError::Busy { .. }), "{err:?}");
     assert!(err.to_string().contains("its own RECORD_DIR"), "{err}");
 }
+
+#[test]
+fn a_later_segment_of_another_version_ends_the_read_with_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.mtr.zst");
+    let evs = events(C, 5, 0);
+    write(&path, &[&evs], u64::MAX);
+    // A newer writer appended to the file.
+    let mut raw = Vec::new();
+    format::write_header(&mut raw, 0, C, "MNQ");
+    raw[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(zstd::bulk::compress(&raw, 3).unwrap());
+    std::fs::write(&path, bytes).unwrap();
+    let items: Vec<Result<RecordedEvent, RecordError>> = Recording::open(&path).unwrap().collect();
+    assert_eq!(items.len(), 6);
+    assert!(items[..5].iter().all(Result::is_ok));
+    assert!(matches!(
+        items[5],
+        Err(RecordError::UnsupportedVersion { found: 2, .. })
+    ));
+}
