@@ -4,8 +4,8 @@
 //!   end of its bounded queue: one file per contract per CME trading day under `RECORD_DIR`.
 //! - [`file`]: [`RecordFile`], one file written in complete zstd frames, appended to, capped.
 //! - [`format`]: the versioned binary records, and [`RecordedEvent`], what a reader yields.
-//! - [`reader`]: [`Recording`], [`scan`], [`Merged`] and [`events`]: recordings back as typed
-//!   events, one file or a directory merged by receive time.
+//! - [`reader`]: [`Recording`], [`scan`], [`Merged`], [`events`] and [`events_from`]:
+//!   recordings back as typed events, one file or a directory merged by receive time.
 
 pub mod file;
 pub mod format;
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use file::RecordFile;
 pub use format::{Header, Recorded, RecordedEvent, VERSION};
-pub use reader::{Events, Merged, Recording, RecordingFile, events, scan};
+pub use reader::{Events, Merged, Recording, RecordingFile, events, events_from, scan};
 pub use recorder::{RecordCounters, RecordTap, Recorder, RecorderConfig};
 
 /// The file name ending of a recording: zstd frames, so `zstd -d` opens it too.

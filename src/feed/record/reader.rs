@@ -1,7 +1,7 @@
 //! Reading recordings back: [`Recording`] (one file's events in file order, ending quietly at a
 //! tail torn by a crash), [`scan`] (the recording files under a path), and [`Merged`] /
-//! [`events`] (several contracts' recordings as one stream in receive-time order), which is
-//! what a backtest replays.
+//! [`events`] / [`events_from`] (several contracts' recordings as one stream in receive-time
+//! order), which is what a backtest replays.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -271,7 +271,12 @@ impl Iterator for Merged {
 /// `path` cannot be scanned; a file that cannot be opened (unreadable, another version) is
 /// reported as an `Err` item when its day comes.
 pub fn events(path: impl AsRef<Path>) -> Result<Events, RecordError> {
-    let files = scan(path)?;
+    Ok(events_from(scan(path)?))
+}
+
+/// As [`events`], over files chosen from a [`scan`] (some days, some contracts). Files with the
+/// same day are merged; days are read in the order given.
+pub fn events_from(files: impl IntoIterator<Item = RecordingFile>) -> Events {
     let mut days: VecDeque<Vec<PathBuf>> = VecDeque::new();
     let mut last_day = None;
     for f in files {
@@ -281,11 +286,11 @@ pub fn events(path: impl AsRef<Path>) -> Result<Events, RecordError> {
         }
         days.back_mut().expect("pushed above").push(f.path);
     }
-    Ok(Events {
+    Events {
         days,
         current: None,
         errors: VecDeque::new(),
-    })
+    }
 }
 
 /// The iterator [`events`] returns.

@@ -287,6 +287,10 @@ fn the_writer_keeps_one_file_per_contract_per_trading_day() {
         .map(|e| e.unwrap().recv_us)
         .collect();
     assert_eq!(all, [MORNING_US, MORNING_US + 1, EVENING_US]);
+    let mnq: Vec<i64> = super::events_from(files.into_iter().filter(|f| f.contract == C))
+        .map(|e| e.unwrap().recv_us)
+        .collect();
+    assert_eq!(mnq, [MORNING_US, EVENING_US]);
 }
 
 #[test]
