@@ -70,6 +70,27 @@ async fn run_records_the_quotes_a_strategy_saw_in_the_order_it_saw_them() {
         assert!(tokio::time::Instant::now() < deadline, "no quotes recorded");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let metrics = running
+        .http
+        .get(format!("{}/metrics", running.url))
+        .header("x-webhook-secret", run_support::SECRET)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let written: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("moontick_record_written_total "))
+        .unwrap_or_else(|| panic!("no record_written in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(written >= 12.0, "{written}");
+    assert!(
+        metrics.contains("moontick_record_dropped_total{reason=\"queue\"} 0"),
+        "{metrics}"
+    );
     running.stop().await.unwrap();
 
     let saved: Value = serde_json::from_str(
