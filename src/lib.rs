@@ -4,7 +4,7 @@
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
 //! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago.
-//! - [`commands`]: the CLI commands besides `run` (`sim`, `check`, `token`, `quote`, `record`).
+//! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
@@ -24,7 +24,7 @@
 //!   the only thing the gateway client will place or modify.
 //! - [`run`]: `moontick run` as [`run::run`]`(config, listener, shutdown)`: session or
 //!   simulator, engine, HTTP server, shutdown; `run::state_dir` locks `STATE_DIR` and keeps state per gateway and
-//!   account.
+//!   account; [`run::record`] is `moontick record`: the same connection and recorder, no engine.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.

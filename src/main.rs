@@ -129,7 +129,7 @@ fn main() -> ExitCode {
             }
             Command::Record { symbols } => {
                 let stop = shutdown_signal()?;
-                moontick::commands::record(&config, &symbols, stop).await
+                moontick::run::record::record(&config, &symbols, stop).await
             }
             Command::Check { files } => moontick::commands::check(&config, files),
         }

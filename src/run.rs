@@ -2,6 +2,7 @@
 //! with its strategies, and the HTTP server, started in that order and stopped in reverse. The
 //! caller binds the listener and decides when to stop (`main` on Ctrl-C/SIGTERM, tests on cue).
 
+pub mod record;
 pub mod state_dir;
 
 use std::future::Future;

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::RecordError;
+use super::error::RecordError;
 use super::format::{self, Recorded};
 
 /// Compression level: zstd's default, far faster than the feed's data rate at a good ratio.

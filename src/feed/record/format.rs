@@ -14,6 +14,8 @@ use crate::market::{Depth, DepthLevel, Quote, Side, Trade};
 pub const MAGIC: &[u8; 8] = b"MTICKREC";
 /// The version this build writes and the only one it reads.
 pub const VERSION: u16 = 1;
+/// The file name ending of a recording: zstd frames, so `zstd -d` opens it too.
+pub const EXTENSION: &str = ".mtr.zst";
 
 const TAG_QUOTE: u8 = b'Q';
 const TAG_TRADES: u8 = b'T';

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use super::error::RecordError;
+use super::format::EXTENSION;
 use super::format::{self, Header, Item, ItemError, RecordedEvent};
-use super::{EXTENSION, RecordError};
 
 type Stream = BufReader<zstd::stream::read::Decoder<'static, BufReader<File>>>;
 

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate};
 use prometheus_client::metrics::counter::Counter;
 
-use super::RecordError;
+use super::error::RecordError;
 use super::file::{Flushed, MAX_FRAME_RAW, RecordFile};
 use super::format::Recorded;
-use crate::feed::MarketEvent;
+use crate::feed::events::MarketEvent;
 
 /// Events that may wait for the recorder thread: seconds of the busiest contracts.
 pub const DEFAULT_RECORD_QUEUE: usize = 65_536;
@@ -432,6 +432,6 @@ pub fn file_name(contract: &str) -> String {
     if name.is_empty() || name.starts_with('.') {
         name.insert(0, '_');
     }
-    name.push_str(super::EXTENSION);
+    name.push_str(super::format::EXTENSION);
     name
 }

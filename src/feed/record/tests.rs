@@ -8,7 +8,7 @@ use super::file::{Flushed, RecordFile};
 use super::format::{self, Recorded, RecordedEvent};
 use super::recorder::{Writer, file_name};
 use super::*;
-use crate::feed::MarketEvent;
+use crate::feed::events::MarketEvent;
 use crate::market::{Depth, DepthLevel, Quote, Side, Trade};
 
 const C: &str = "CON.F.US.MNQ.Z25";
