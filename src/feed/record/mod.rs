@@ -4,7 +4,7 @@
 //!   end of its bounded queue: one file per contract per CME trading day under `RECORD_DIR`.
 //! - [`file`]: [`RecordFile`], one file written in complete zstd frames, appended to, capped.
 //! - [`format`]: the versioned binary records, and [`RecordedEvent`], what a reader yields.
-//! - [`error`]: [`RecordError`].
+//! - [`error`]: [`RecordError`], naming the file that failed.
 //! - [`reader`]: [`Recording`], [`scan`], [`Merged`], [`events`] and [`events_from`]:
 //!   recordings back as typed events, one file or a directory merged by receive time.
 
