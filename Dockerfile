@@ -28,7 +28,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin moontick \
-    && mkdir -p /app/state && chown moontick:moontick /app/state
+    && mkdir -p /app/state /app/data && chown moontick:moontick /app/state /app/data
 WORKDIR /app
 COPY --from=build /src/target/release/moontick /usr/local/bin/moontick
 COPY scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
@@ -38,6 +38,7 @@ COPY strategies ./strategies
 # WEBHOOK_SECRET must be supplied at run time (the server refuses to listen on 0.0.0.0 without).
 ENV STRATEGIES_DIR=/app/strategies \
     STATE_DIR=/app/state \
+    RECORD_DIR=/app/data \
     PORT=8080 \
     BIND_ADDR=0.0.0.0 \
     LOG_FORMAT=json \

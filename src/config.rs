@@ -73,6 +73,10 @@ pub struct Config {
     /// finds nothing may report the order "not placed" (until then it stays `unknown`).
     pub not_placed_grace: Duration,
     pub strategy_runtime: StrategyRuntime,
+    /// `RECORD_DIR` (default `data`): where market data is recorded; `None` when set empty.
+    pub record_dir: Option<PathBuf>,
+    /// `RECORD_MAX_MB` (default 1024) in bytes: the cap of one recording file.
+    pub record_max_bytes: u64,
 }
 
 impl fmt::Debug for Config {
@@ -100,6 +104,8 @@ impl fmt::Debug for Config {
             .field("rest_timeout", &self.rest_timeout)
             .field("not_placed_grace", &self.not_placed_grace)
             .field("strategy_runtime", &self.strategy_runtime)
+            .field("record_dir", &self.record_dir)
+            .field("record_max_bytes", &self.record_max_bytes)
             .finish()
     }
 }
@@ -269,6 +275,26 @@ impl Config {
                 r.positive("SHUTDOWN_TIMEOUT_SECS").unwrap_or(15),
             )),
         };
+        // Set but empty disables recording; unset records to `data`.
+        let record_dir = match vars.get("RECORD_DIR") {
+            Some(v) if v.trim().is_empty() => None,
+            _ => Some(
+                r.string("RECORD_DIR")
+                    .unwrap_or_else(|| "data".into())
+                    .into(),
+            ),
+        };
+        let record_max_bytes = r
+            .parse::<f64>("RECORD_MAX_MB", "a size in megabytes")
+            .filter(|mb| {
+                let ok = mb.is_finite() && *mb > 0.0;
+                if !ok {
+                    r.errors
+                        .push("RECORD_MAX_MB must be a positive number of megabytes".into());
+                }
+                ok
+            })
+            .map_or(1024 << 20, |mb| (mb * 1_048_576.0) as u64);
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -293,6 +319,8 @@ impl Config {
             rest_timeout,
             not_placed_grace,
             strategy_runtime,
+            record_dir,
+            record_max_bytes,
         })
     }
 

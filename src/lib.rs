@@ -9,7 +9,8 @@
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
-//!   order/fill/position events, on bounded queues to the engine.
+//!   order/fill/position events, on bounded queues to the engine; [`feed::record`] records the
+//!   market data to `RECORD_DIR` on a thread of its own and reads recordings back.
 //! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
 //!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
 //!   resolution.
@@ -25,7 +26,7 @@
 //!   the only thing the gateway client will place or modify.
 //! - [`run`]: `moontick run` as [`run::run`]`(config, listener, shutdown)`: session or
 //!   simulator, engine, HTTP server, shutdown; `run::state_dir` locks `STATE_DIR` and keeps state per gateway and
-//!   account.
+//!   account; [`run::record`] is `moontick record`: the same connection and recorder, no engine.
 //! - [`script`]: the Lua strategy host: sandboxed VM per strategy, the `bot` API, hot reload,
 //!   state, and `moontick check`.
 //! - [`secret`]: the `Secret` string that never prints itself.

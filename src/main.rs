@@ -40,6 +40,13 @@ enum Command {
     /// Print a fresh `JWT_TOKEN=...` line and its expiry (reuses JWT_TOKEN while it needs no
     /// refresh: over 5 minutes, or half its lifetime, left).
     Token,
+    /// Record quotes, trades and depth of the named contracts to RECORD_DIR without trading,
+    /// until Ctrl-C (see docs/recording.md).
+    Record {
+        /// Tickers (`MNQ`, `ES`, …) or full contract ids.
+        #[arg(required = true)]
+        symbols: Vec<String>,
+    },
     /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
     /// arrives in time (`"source"` says which).
     Quote {
@@ -119,6 +126,10 @@ fn main() -> ExitCode {
             Command::Quote { symbol, wait } => {
                 let wait = Duration::from_secs_f64(wait.clamp(0.0, 60.0));
                 moontick::commands::quote(&config, &symbol, wait).await
+            }
+            Command::Record { symbols } => {
+                let stop = shutdown_signal()?;
+                moontick::run::record::record(&config, &symbols, stop).await
             }
             Command::Check { files } => moontick::commands::check(&config, files),
         }

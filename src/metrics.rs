@@ -53,6 +53,13 @@ pub struct ReloadLabels {
     pub outcome: String,
 }
 
+/// Labels of `moontick_record_dropped`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordDropLabels {
+    /// `"queue"` (the recorder fell behind), `"cap"` (RECORD_MAX_MB) or `"io"` (disk error).
+    pub reason: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Every metric moontick exports. Build one with [`Metrics::new`], share it in an `Arc`, and
@@ -94,6 +101,10 @@ pub struct Metrics {
     pub halts: Counter<u64, AtomicU64>,
     /// Seconds from a webhook arriving to `on_webhook` returning.
     pub webhook_handler_seconds: HistogramFamily<StrategyLabels>,
+    /// Market events written to recordings.
+    pub record_written: Counter<u64, AtomicU64>,
+    /// Market events left out of recordings, by reason.
+    pub record_dropped: Family<RecordDropLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,6 +145,8 @@ impl Metrics {
             reloads: Family::default(),
             halts: Counter::default(),
             webhook_handler_seconds: Family::new_with_constructor(latency_histogram),
+            record_written: Counter::default(),
+            record_dropped: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -199,7 +212,26 @@ impl Metrics {
             "Time from a webhook arriving to its handler returning",
             m.webhook_handler_seconds.clone(),
         );
+        registry.register(
+            "record_written",
+            "Market events written to recordings (RECORD_DIR)",
+            m.record_written.clone(),
+        );
+        registry.register(
+            "record_dropped",
+            "Market events left out of recordings: queue (recorder behind), cap (RECORD_MAX_MB), io",
+            m.record_dropped.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// The counter of recording drops for one reason (`queue`, `cap`, `io`).
+    pub fn record_dropped(&self, reason: &str) -> Counter {
+        self.record_dropped
+            .get_or_create(&RecordDropLabels {
+                reason: reason.to_owned(),
+            })
+            .clone()
     }
 
     /// Counts one answered webhook.

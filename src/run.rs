@@ -2,6 +2,7 @@
 //! with its strategies, and the HTTP server, started in that order and stopped in reverse. The
 //! caller binds the listener and decides when to stop (`main` on Ctrl-C/SIGTERM, tests on cue).
 
+pub mod record;
 pub mod state_dir;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use crate::commands::live_client;
 use crate::config::Config;
 use crate::engine::{Engine, EngineParams};
 use crate::feed::MarketFeedConfig;
+use crate::feed::record::{RecordCounters, RecordError, Recorder, RecorderConfig};
 use crate::gateway::wire::Account;
 use crate::gateway::{self, Credentials, GatewayClient, TransportOptions};
 use crate::http::{self, App, EngineOps, HttpConfig};
@@ -26,10 +28,10 @@ use crate::script::{HostConfig, RunState};
 use crate::sim::{SimConfig, Simulator};
 
 /// The gateway `run` trades against: live, or the embedded simulator it started.
-struct Gateway {
-    client: GatewayClient,
-    sim: Option<Simulator>,
-    market_url: String,
+pub(crate) struct Gateway {
+    pub(crate) client: GatewayClient,
+    pub(crate) sim: Option<Simulator>,
+    pub(crate) market_url: String,
     user_url: String,
     /// Names the state subdirectory ([`state_dir::SIMULATOR`] or the API host).
     label: String,
@@ -78,6 +80,14 @@ pub async fn run(
     }
     let mut market_hub = MarketFeedConfig::new(gateway.market_url.clone());
     market_hub.quote_event = config.quote_event.clone();
+    let recorder = config.record_dir.as_ref().and_then(|dir| {
+        start_recorder(config, dir, &metrics)
+            .inspect_err(|e| {
+                tracing::error!("recording is off: {e}. Trading goes on (RECORD_DIR= disables it)")
+            })
+            .ok()
+    });
+    market_hub.record = recorder.as_ref().map(Recorder::tap);
     let mut host = HostConfig::new(&config.strategies_dir);
     host.state_dir = Some(state.clone());
     let rt = &config.strategy_runtime;
@@ -138,14 +148,39 @@ pub async fn run(
             not_stopped.join(", ")
         );
     }
+    if let Some(recorder) = recorder {
+        recorder.finish().await;
+    }
     if let Some(sim) = gateway.sim {
         sim.shutdown().await;
     }
     Ok(())
 }
 
+/// The recorder of `RECORD_DIR`, counting into `metrics`.
+///
+/// # Errors
+/// The directory cannot be created or written.
+pub(crate) fn start_recorder(
+    config: &Config,
+    dir: &Path,
+    metrics: &Metrics,
+) -> Result<Recorder, RecordError> {
+    let mut rc = RecorderConfig::new(dir);
+    rc.max_bytes = config.record_max_bytes;
+    let counters = RecordCounters {
+        written: metrics.record_written.clone(),
+        dropped_queue: metrics.record_dropped("queue"),
+        dropped_cap: metrics.record_dropped("cap"),
+        dropped_io: metrics.record_dropped("io"),
+    };
+    let recorder = Recorder::start(rc, counters)?;
+    tracing::info!(dir = %dir.display(), "recording market data (RECORD_DIR)");
+    Ok(recorder)
+}
+
 /// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -154,7 +189,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Logs in to the live gateway, or starts the embedded simulator when there are no credentials.
-async fn connect(config: &Config) -> anyhow::Result<Gateway> {
+pub(crate) async fn connect(config: &Config) -> anyhow::Result<Gateway> {
     if config.has_gateway_credentials() {
         let client = live_client(config)?;
         client.session().ensure_valid_token().await.context(

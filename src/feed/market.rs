@@ -18,6 +18,7 @@ use super::market_data::{
     DepthEntry, MarketTrade, QuoteBook, decode_items, decode_quote, depth_to_domain,
 };
 use super::queue::{MarketQueue, QueueCounters};
+use super::record::RecordTap;
 use super::stale::StaleTracker;
 use crate::gateway::hub_names::{
     DEPTH_EVENT, MARKET_TRADE_EVENT, QUOTE_EVENT, SUBSCRIBE_DEPTH, SUBSCRIBE_MARKET_TRADES,
@@ -42,6 +43,8 @@ pub struct MarketFeedConfig {
     pub queue_bound: usize,
     /// Where the queue counts conflated quotes and dropped trades/depth.
     pub counters: QueueCounters,
+    /// Records every quote, trade and depth update as it is queued (`RECORD_DIR`).
+    pub record: Option<RecordTap>,
 }
 
 impl MarketFeedConfig {
@@ -53,6 +56,7 @@ impl MarketFeedConfig {
             stale_after: Duration::from_secs(30),
             queue_bound: DEFAULT_QUEUE_BOUND,
             counters: QueueCounters::default(),
+            record: None,
         }
     }
 }
@@ -142,6 +146,7 @@ impl MarketFeed {
             book: QuoteBook::default(),
             watched: watched.clone(),
             queue: queue.clone(),
+            record: config.record.clone(),
         };
         (sink, watched, MarketEvents(queue))
     }
@@ -275,6 +280,7 @@ struct MarketSink {
     book: QuoteBook,
     watched: SharedWatch,
     queue: Arc<MarketQueue>,
+    record: Option<RecordTap>,
 }
 
 impl Drop for MarketSink {
@@ -311,7 +317,8 @@ impl MarketSink {
                         contract_id: quote.contract.clone(),
                     });
                 }
-                self.queue.push(MarketEvent::Quote(quote.clone()));
+                let quote = MarketEvent::Quote(quote.clone());
+                self.emit(quote);
             })
         } else if ev.target == MARKET_TRADE_EVENT {
             decode_items::<MarketTrade>(&ev.arguments).map(|(id, trades)| {
@@ -322,14 +329,14 @@ impl MarketSink {
                     .filter_map(|t| t.to_domain(&contract, &symbol, now))
                     .collect();
                 if !trades.is_empty() {
-                    self.queue.push(MarketEvent::Trades(trades));
+                    self.emit(MarketEvent::Trades(trades));
                 }
             })
         } else if ev.target == DEPTH_EVENT {
             decode_items::<DepthEntry>(&ev.arguments).map(|(id, entries)| {
                 let (contract, symbol) = self.names(id);
                 let depth = depth_to_domain(&entries, &contract, &symbol, now_ms());
-                self.queue.push(MarketEvent::Depth(depth));
+                self.emit(MarketEvent::Depth(depth));
             })
         } else {
             tracing::debug!(target = %ev.target, "market hub event not handled here");
@@ -341,6 +348,14 @@ impl MarketSink {
             let args = serde_json::Value::Array(ev.arguments);
             tracing::warn!(event = %ev.target, %args, "undecodable market hub event: {e}");
         }
+    }
+
+    /// Queues market data for the engine, recording it first when recording is on.
+    fn emit(&self, event: MarketEvent) {
+        if let Some(tap) = &self.record {
+            tap.record(&event);
+        }
+        self.queue.push(event);
     }
 
     /// The contract's id and the name strategies use for it, shared with its quotes.

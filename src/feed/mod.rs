@@ -12,11 +12,14 @@
 //! - [`user`]: [`UserFeed`]: accounts, orders, positions and fills, never dropped (the hub
 //!   connection waits for room instead).
 //! - [`token`]: [`SessionTokens`], the gateway session as the hubs' token source.
+//! - [`record`]: recording what the market feed receives (a tap on its quote path, written on a
+//!   thread of its own), and reading recordings back.
 
 pub mod events;
 pub mod market;
 pub mod market_data;
 pub mod queue;
+pub mod record;
 pub mod stale;
 pub mod token;
 pub mod user;

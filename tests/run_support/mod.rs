@@ -22,14 +22,15 @@ pub struct Running {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// The variables of a run on loopback with `STRATEGIES_DIR` and `STATE_DIR` under `dir` and the
-/// test secret; `extra` adds or overrides.
+/// The variables of a run on loopback with `STRATEGIES_DIR`, `STATE_DIR` and `RECORD_DIR` under
+/// `dir` and the test secret; `extra` adds or overrides.
 pub fn vars(dir: &Path, extra: &[(&str, String)]) -> HashMap<String, String> {
     let mut v: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1".to_string()),
         ("WEBHOOK_SECRET", SECRET.to_string()),
         ("STRATEGIES_DIR", strategies(dir).display().to_string()),
         ("STATE_DIR", state(dir).display().to_string()),
+        ("RECORD_DIR", dir.join("data").display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
