@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
+//! - [`bars`]: bar timeframes in exchange time, the aggregator (trades → bars, clock-free) and
+//!   the store strategies read `bot.bars` from.
 //! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago.
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
@@ -33,6 +35,7 @@
 //!   matching engine.
 
 pub mod backoff;
+pub mod bars;
 pub mod cme;
 pub mod commands;
 pub mod config;

@@ -51,6 +51,8 @@ pub(crate) struct Core {
     pub(super) removed: HashSet<String>,
     pub(super) reconcile_throttle: super::reconcile_rules::ReconcileThrottle,
     pub(super) not_placed_grace: Duration,
+    /// Bar series: backfill, live aggregation, `on_bar`.
+    pub(super) bars: super::bars::Bars,
 }
 
 /// Market events handled per wake-up of the loop beyond the first.
@@ -96,6 +98,7 @@ impl Core {
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
             not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
+            bars: Default::default(),
         }
     }
 
@@ -239,6 +242,11 @@ impl Core {
                 });
             }
             Input::ResolveFailed(symbol) => self.on_resolve_failed(&symbol),
+            Input::Backfilled {
+                contract,
+                timeframe,
+                result,
+            } => self.on_backfilled(&contract, timeframe, result),
             // `run` returns on it before it gets here.
             Input::HostStopped(..) => {}
         }
@@ -266,6 +274,7 @@ impl Core {
                 }
                 let queued = self.dispatch(&Event::Quote(q.clone()));
                 self.metrics.quotes_delivered.inc_by(queued as u64);
+                self.bars_on_quote(&q);
                 self.quotes.insert(q.contract.clone(), q);
             }
             MarketEvent::Stale {
@@ -279,8 +288,9 @@ impl Core {
                 tracing::info!("quotes for {contract_id} resumed");
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
-            // No strategy subscribes to market trades or depth yet.
-            MarketEvent::Trades(_) | MarketEvent::Depth(_) => {}
+            MarketEvent::Trades(trades) => self.bars_on_trades(&trades),
+            // No strategy subscribes to depth yet.
+            MarketEvent::Depth(_) => {}
         }
     }
 
@@ -495,6 +505,8 @@ impl Core {
 
     pub(super) fn on_tick(&mut self) {
         self.resolve_declared();
+        self.sync_bars();
+        self.bars_on_tick();
         self.flatten_removed();
         self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {

@@ -38,6 +38,12 @@ pub(crate) enum Input {
         positions: Vec<Position>,
         trades: Vec<Trade>,
     },
+    /// A bar series' history came back (see [`bars`](super::bars)).
+    Backfilled {
+        contract: Arc<str>,
+        timeframe: crate::bars::Timeframe,
+        result: Result<Vec<crate::bars::Bar>, String>,
+    },
     Halt(String),
     Resume,
     Shutdown(oneshot::Sender<Vec<StrategyStatus>>),

@@ -1,9 +1,10 @@
 //! The `bot` global, registered by concern: [`orders`] (buy, sell, cancel, modify, flatten,
-//! halt), [`views`] (position, orders, quote, account, now), [`timers`] (every, after,
+//! halt), [`views`] (position, orders, quote, account, now), [`bars`] (`bot.bars`), [`timers`] (every, after,
 //! cancel_timer) and [`log`]. Every argument is checked ([`args`]), so bad input is a Lua error
 //! that names the call and the strategy line, never a panic.
 
 mod args;
+mod bars;
 mod ctx;
 mod log;
 mod orders;
@@ -26,6 +27,7 @@ pub fn register(lua: &Lua, ctx: Arc<Ctx>) -> mlua::Result<()> {
     bot.raw_set("name", ctx.name.as_str())?;
     orders::register(lua, &bot, &ctx)?;
     views::register(lua, &bot, &ctx)?;
+    bars::register(lua, &bot, &ctx)?;
     timers::register(lua, &bot, &ctx)?;
     log::register(lua, &bot, &ctx)?;
     lua.globals().raw_set("bot", bot)

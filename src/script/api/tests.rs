@@ -24,6 +24,8 @@ fn vm() -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
         timers: new_timers(&lua).unwrap(),
         default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
         placed: AtomicU64::new(0),
+        bars: crate::bars::BarStore::new(),
+        bar_series: Mutex::new(Vec::new()),
     });
     register(&lua, ctx.clone()).unwrap();
     (lua, ctx, broker)
