@@ -1,0 +1,167 @@
+//! Bars end to end against the simulator over loopback: a declared series is backfilled from
+//! `History/retrieveBars` and continues from live trades without a gap or a jump, every bar
+//! `on_bar` sees is exactly the trades the simulator printed in it, and a reload keeps the bars
+//! (and backfills a timeframe it adds).
+
+mod common;
+mod engine_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use engine_support::*;
+use moontick::gateway::TransportOptions;
+use serde_json::Value;
+
+const STRATEGY: &str = r#"
+local M = { symbols = { "MNQ" }, bars = { "1s" }, bars_history = 30 }
+local function row(b) return { b.time, b.open, b.high, b.low, b.close, b.volume } end
+function M.on_start(ctx) state.reason = ctx.reason end
+function M.on_bar(b)
+  state.live = state.live or {}
+  table.insert(state.live, row(b))
+  state.tf = b.timeframe .. " " .. b.symbol .. " " .. b.contract
+  if not state.hist then
+    state.hist = {}
+    for i, x in ipairs(bot.bars("MNQ", "1s", 100)) do state.hist[i] = row(x) end
+  end
+end
+return M
+"#;
+
+const RELOADED: &str = r#"
+local M = { symbols = { "MNQ" }, bars = { "1s", MNQ = { "2s" } }, bars_history = 30 }
+function M.on_start(ctx) state.reason = ctx.reason end
+function M.on_bar(b)
+  if b.timeframe == "2s" then state.two = (state.two or 0) + 1 end
+  local one = bot.bars("MNQ", "1s", 1000)
+  state.after = { #one, #bot.bars("MNQ", "2s", 1000), one[1].time }
+end
+return M
+"#;
+
+/// A trade the simulator printed: (ms, price, size).
+type Print = (i64, f64, i64);
+
+fn rows(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    r.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_meets_live_bars_and_on_bar_is_the_trades_that_made_it() {
+    let sim = start_sim(|c| c.quote_rate = 20.0).await;
+    let mnq = sim.contract_id("MNQ").expect("MNQ listed");
+    // Every trade the simulator prints from now on, for the ground truth.
+    let prints: Arc<Mutex<Vec<Print>>> = Arc::default();
+    let mut rx = sim.subscribe_quotes();
+    let sink = prints.clone();
+    let id = mnq.clone();
+    tokio::spawn(async move {
+        while let Ok(q) = rx.recv().await {
+            if *q.contract_id == *id.as_str() && q.last_size > 0 {
+                sink.lock()
+                    .unwrap()
+                    .push((q.time.timestamp_millis(), q.last, q.last_size));
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_engine(&sim, dir.path(), STRATEGY, TransportOptions::default()).await;
+    let strategies = run.strategies.clone();
+    // Four live bars, then a reload that adds "2s".
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let host = run.engine.host();
+    std::fs::write(strategies.join("probe.lua"), RELOADED).unwrap();
+    eventually("the reload", || {
+        let host = host.clone();
+        async move { host.strategy("probe").is_some_and(|s| s.generation >= 2) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let state = stop(run).await;
+
+    assert_eq!(state["reason"], "reload", "{state}");
+    let tf = state["tf"].as_str().unwrap_or_default();
+    assert_eq!(tf, format!("1s MNQ {mnq}"));
+
+    // Backfill: `bot.bars` at the first `on_bar` holds the 30 bars kept, history running into
+    // the first live bar(s), a bar every second with no gap and no jump where they meet.
+    let hist = rows(&state["hist"]);
+    let live = rows(&state["live"]);
+    assert_eq!(hist.len(), 30, "bars_history bars kept");
+    let first_live = live[0][0];
+    let join = hist
+        .iter()
+        .position(|b| b[0] == first_live)
+        .expect("history runs into live bars");
+    assert!(join >= 25, "history before the first live bar ({join})");
+    assert_eq!(
+        &hist[join..],
+        &live[..30 - join],
+        "the newest bars are the live ones"
+    );
+    for w in hist.windows(2) {
+        assert_eq!(
+            w[1][0] - w[0][0],
+            1.0,
+            "one bar per second: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
+        assert!(
+            (w[1][1] - w[0][4]).abs() <= 1.0,
+            "no jump: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+
+    // Each live bar is exactly the simulator's prints of its second.
+    let prints = prints.lock().unwrap().clone();
+    assert!(live.len() >= 4, "{} live bars", live.len());
+    for b in &live {
+        let from = (b[0] * 1000.0) as i64;
+        let made: Vec<&Print> = prints
+            .iter()
+            .filter(|p| (from..from + 1000).contains(&p.0))
+            .collect();
+        assert!(!made.is_empty(), "bar {b:?} has prints");
+        let want = [
+            b[0],
+            made[0].1,
+            made.iter().map(|p| p.1).fold(f64::MIN, f64::max),
+            made.iter().map(|p| p.1).fold(f64::MAX, f64::min),
+            made.last().unwrap().1,
+            made.iter().map(|p| p.2).sum::<i64>() as f64,
+        ];
+        assert_eq!(b, &want, "bar vs the prints of its second");
+    }
+
+    // The reload kept the 1s bars and backfilled the 2s series it added.
+    let after = rows(&Value::Array(vec![state["after"].clone()]));
+    let (n1, n2, oldest) = (after[0][0] as usize, after[0][1] as usize, after[0][2]);
+    assert_eq!(n1, 30, "1s bars kept across the reload");
+    let before_reload = live.last().unwrap()[0];
+    assert!(
+        oldest <= before_reload,
+        "bars from before the reload are still there"
+    );
+    assert!(n2 >= 30, "2s series backfilled on reload: {n2}");
+    assert!(
+        state["two"].as_i64().unwrap_or(0) >= 1,
+        "2s bars live after the reload: {state}"
+    );
+}
