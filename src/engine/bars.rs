@@ -9,6 +9,11 @@
 //! aggregator, then the buffer is replayed: every trade counted once. A quiet market (no trade
 //! for 2 s) cuts at the current second instead.
 //!
+//! After a market-hub reconnect the prints sent while it was down are lost to the live stream,
+//! so every live series goes back to waiting: a new cut, history up to it, and the bars after
+//! the last one already stored are rebuilt from that history and sent to `on_bar` (the bar that
+//! was open at the drop included), then live trades continue.
+//!
 //! Trades subscribe automatically for every contract with bars. When a contract has had no
 //! trade for 5 s while its quotes show volume growing, quotes stand in: a quote whose session
 //! volume rose counts as a trade of that many contracts at its last price.
@@ -254,8 +259,26 @@ impl Core {
         }
     }
 
-    /// A backfill came back: history into the store (not to `on_bar`: strategies read it with
-    /// `bot.bars`), then the trades buffered since the cut, whose closed bars go to `on_bar`.
+    /// The market hub is live again after a drop: every live series rebuilds what it missed
+    /// (see the module documentation).
+    pub(super) fn bars_resync(&mut self) {
+        let now = now_ms();
+        for cb in self.bars.contracts.values_mut() {
+            cb.last_trade_ms = None;
+            cb.last_volume = None;
+            cb.subscribed_ms = now;
+            for s in &mut cb.series {
+                if matches!(s.phase, Phase::Live(_)) {
+                    s.phase = waiting(now);
+                }
+            }
+        }
+    }
+
+    /// A backfill came back: history into the store, then the trades buffered since the cut,
+    /// whose closed bars go to `on_bar`. The first history of a series is not replayed through
+    /// `on_bar` (strategies read it with `bot.bars`); after a reconnect, the bars newer than the
+    /// last stored one are.
     pub(super) fn on_backfilled(
         &mut self,
         contract: &Arc<str>,
@@ -290,13 +313,24 @@ impl Core {
         };
         let mut agg = Aggregator::new(tf);
         let mut closed = Vec::new();
+        let stored = s.store.latest().map(|b| b.time_ms);
         for piece in history {
+            if stored.is_some_and(|t| tf.bucket(piece.time_ms).0 <= t) {
+                continue;
+            }
             agg.fold(piece, &mut closed);
         }
-        for b in closed.drain(..) {
-            s.store.push(b);
+        if stored.is_none() {
+            for b in closed.drain(..) {
+                s.store.push(b);
+            }
+            tracing::info!("bars {symbol} {tf}: {} bar(s) of history", s.store.len());
+        } else {
+            tracing::info!(
+                "bars {symbol} {tf}: {} bar(s) rebuilt after a reconnect",
+                closed.len()
+            );
         }
-        tracing::info!("bars {symbol} {tf}: {} bar(s) of history", s.store.len());
         for (price, size, time) in buffer {
             agg.trade(price, size, time, &mut closed);
         }

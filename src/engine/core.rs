@@ -300,6 +300,7 @@ impl Core {
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
+                self.bars_resync();
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {

@@ -239,3 +239,43 @@ fn log_survives_cycles_depth_and_size() {
 }
 
 const MAX_LINE_FOR_TEST: usize = 4096;
+
+#[test]
+fn bot_bars_returns_the_newest_closed_bars_oldest_first_and_refuses_undeclared_series() {
+    let (lua, ctx, _) = vm();
+    let tf = crate::bars::Timeframe::parse("1m").unwrap();
+    let contract: Arc<str> = "CON.F.US.MNQ.Z25".into();
+    ctx.bars.name("MNQ", &contract);
+    let series = ctx.bars.ensure(&contract, tf, 500);
+    for i in 0..5 {
+        series.push(crate::bars::Bar {
+            time_ms: 60_000 * i,
+            open: 1.0 + i as f64,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: 10 + i,
+        });
+    }
+    *ctx.bar_series.lock().unwrap() = vec![("MNQ".into(), tf)];
+    let got: String = lua
+        .load(
+            "local b = bot.bars('MNQ', '1m', 3)\n\
+             local all = bot.bars('MNQ', '1m')\n\
+             b[1].open = 99 -- fresh tables: changing one changes nothing else\n\
+             return #b .. ' ' .. b[1].time .. ' ' .. b[3].volume .. ' ' .. math.type(b[3].volume) .. ' ' .. #all .. ' ' .. bot.bars('MNQ', '1m', 3)[1].open",
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(got, "3 120.0 14 integer 5 3.0");
+    for (call, want) in [
+        ("bot.bars('MNQ', '5m', 3)", "MNQ 5m is not declared in bars"),
+        ("bot.bars('ES', '1m', 3)", "ES 1m is not declared in bars"),
+        ("bot.bars('MNQ', '7m', 3)", "unknown timeframe '7m'"),
+        ("bot.bars('MNQ', '1m', 0)", "n must be a whole number"),
+        ("bot.bars(nil, '1m', 3)", "symbol must be"),
+    ] {
+        let e = lua.load(call).exec().unwrap_err().to_string();
+        assert!(e.contains(want), "{call}: {e}");
+    }
+}
