@@ -60,15 +60,12 @@ fn rows(v: &Value) -> Vec<Vec<f64>> {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backfill_meets_live_bars_and_on_bar_is_the_trades_that_made_it() {
-    let sim = start_sim(|c| c.quote_rate = 20.0).await;
-    let mnq = sim.contract_id("MNQ").expect("MNQ listed");
-    // Every trade the simulator prints from now on, for the ground truth.
+/// Every trade the simulator prints for `contract` from now on: the ground truth.
+fn record_prints(sim: &moontick::sim::Simulator, contract: &str) -> Arc<Mutex<Vec<Print>>> {
     let prints: Arc<Mutex<Vec<Print>>> = Arc::default();
     let mut rx = sim.subscribe_quotes();
     let sink = prints.clone();
-    let id = mnq.clone();
+    let id = contract.to_owned();
     tokio::spawn(async move {
         while let Ok(q) = rx.recv().await {
             if *q.contract_id == *id.as_str() && q.last_size > 0 {
@@ -78,6 +75,35 @@ async fn backfill_meets_live_bars_and_on_bar_is_the_trades_that_made_it() {
             }
         }
     });
+    prints
+}
+
+/// Asserts that each 1s bar `[time, o, h, l, c, v]` is exactly the prints of its second.
+fn assert_bars_are_the_prints(bars: &[Vec<f64>], prints: &[Print]) {
+    for b in bars {
+        let from = (b[0] * 1000.0) as i64;
+        let made: Vec<&Print> = prints
+            .iter()
+            .filter(|p| (from..from + 1000).contains(&p.0))
+            .collect();
+        assert!(!made.is_empty(), "bar {b:?} has prints");
+        let want = [
+            b[0],
+            made[0].1,
+            made.iter().map(|p| p.1).fold(f64::MIN, f64::max),
+            made.iter().map(|p| p.1).fold(f64::MAX, f64::min),
+            made.last().unwrap().1,
+            made.iter().map(|p| p.2).sum::<i64>() as f64,
+        ];
+        assert_eq!(b, &want, "bar vs the prints of its second");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_meets_live_bars_and_on_bar_is_the_trades_that_made_it() {
+    let sim = start_sim(|c| c.quote_rate = 20.0).await;
+    let mnq = sim.contract_id("MNQ").expect("MNQ listed");
+    let prints = record_prints(&sim, &mnq);
     let dir = tempfile::tempdir().unwrap();
     let run = start_engine(&sim, dir.path(), STRATEGY, TransportOptions::default()).await;
     let strategies = run.strategies.clone();
@@ -164,4 +190,43 @@ async fn backfill_meets_live_bars_and_on_bar_is_the_trades_that_made_it() {
         state["two"].as_i64().unwrap_or(0) >= 1,
         "2s bars live after the reload: {state}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bars_missed_while_the_market_hub_was_down_are_rebuilt_from_history() {
+    let sim = start_sim(|c| c.quote_rate = 20.0).await;
+    let mnq = sim.contract_id("MNQ").expect("MNQ listed");
+    let prints = record_prints(&sim, &mnq);
+    let dir = tempfile::tempdir().unwrap();
+    let script = "local M = { symbols = { 'MNQ' }, bars = { '1s' }, bars_history = 5 }\n\
+        function M.on_bar(b)\n  state.live = state.live or {}\n\
+          table.insert(state.live, { b.time, b.open, b.high, b.low, b.close, b.volume })\nend\n\
+        function M.on_feed(s) state.feed = (state.feed or '') .. s .. ' ' end\nreturn M\n";
+    let run = start_engine(&sim, dir.path(), script, TransportOptions::default()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Down for three seconds while the market trades on.
+    sim.faults().reject_hub_upgrades(Some(503));
+    sim.faults().drop_hub_connections();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sim.faults().reject_hub_upgrades(None);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let state = stop(run).await;
+
+    let feed = state["feed"].as_str().unwrap_or_default();
+    assert!(
+        feed.contains("reconnecting") && feed.ends_with("live "),
+        "the hub dropped and came back: {feed}"
+    );
+    let live = rows(&state["live"]);
+    assert!(live.len() >= 10, "{} live bars", live.len());
+    for w in live.windows(2) {
+        assert_eq!(
+            w[1][0] - w[0][0],
+            1.0,
+            "a bar for every second, the outage's too: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    assert_bars_are_the_prints(&live, &prints.lock().unwrap());
 }

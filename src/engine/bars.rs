@@ -9,10 +9,12 @@
 //! aggregator, then the buffer is replayed: every trade counted once. A quiet market (no trade
 //! for 2 s) cuts at the current second instead.
 //!
-//! After a market-hub reconnect the prints sent while it was down are lost to the live stream,
-//! so every live series goes back to waiting: a new cut, history up to it, and the bars after
-//! the last one already stored are rebuilt from that history and sent to `on_bar` (the bar that
-//! was open at the drop included), then live trades continue.
+//! Prints sent while the market hub is down never reach the live stream, so when it drops every
+//! series goes back to waiting (the open bar is dropped, not closed half-built) and waits for
+//! the hub: a new cut once it is back, history up to it, and the bars after the last one already
+//! stored are rebuilt from that history and sent to `on_bar` (the bar that was open at the drop
+//! included), then live trades continue. A backfill asked before the drop is ignored when it
+//! comes back (each wait has its own epoch).
 //!
 //! Trades subscribe automatically for every contract with bars. When a contract has had no
 //! trade for 5 s while its quotes show volume growing, quotes stand in: a quote whose session
@@ -57,6 +59,8 @@ enum Phase {
 
 struct SeriesState {
     tf: Timeframe,
+    /// Counts the waits; a backfill answers the wait that asked for it or is ignored.
+    epoch: u64,
     history: usize,
     store: Arc<Series>,
     phase: Phase,
@@ -165,6 +169,7 @@ impl Core {
                     tracing::info!("bars {symbol} {tf}: backfilling {history} bar(s)");
                     cb.series.push(SeriesState {
                         tf,
+                        epoch: 0,
                         history,
                         store,
                         phase: waiting(now),
@@ -210,6 +215,7 @@ impl Core {
     /// The engine tick: closes bars whose time has passed, and asks for backfills that are due.
     pub(super) fn bars_on_tick(&mut self) {
         let now = now_ms();
+        let live = self.market_state.is_live();
         let mut out = Vec::new();
         let mut requests = Vec::new();
         for (contract, cb) in &mut self.bars.contracts {
@@ -227,7 +233,8 @@ impl Core {
                         retry_at_ms,
                         ..
                     } => {
-                        if cut_ms.is_none() && now - *since_ms >= QUIET_CUT_MS {
+                        // A silent hub is no quiet market: its prints are lost, not absent.
+                        if live && cut_ms.is_none() && now - *since_ms >= QUIET_CUT_MS {
                             *cut_ms = Some(now.div_euclid(1000) * 1000);
                         }
                         if let Some(cut) = *cut_ms
@@ -236,14 +243,14 @@ impl Core {
                             && now >= *retry_at_ms
                         {
                             *requested = true;
-                            requests.push((contract.clone(), s.tf, s.history, cut));
+                            requests.push((contract.clone(), s.tf, s.history, cut, s.epoch));
                         }
                     }
                 }
             }
         }
         self.emit_bars(out);
-        for (contract, tf, history, cut) in requests {
+        for (contract, tf, history, cut, epoch) in requests {
             let (client, tx) = (self.client.clone(), self.tx.clone());
             tokio::spawn(async move {
                 let result =
@@ -252,6 +259,7 @@ impl Core {
                     .send(Input::Backfilled {
                         contract,
                         timeframe: tf,
+                        epoch,
                         result: result.map_err(|e| e.to_string()),
                     })
                     .await;
@@ -259,18 +267,17 @@ impl Core {
         }
     }
 
-    /// The market hub is live again after a drop: every live series rebuilds what it missed
-    /// (see the module documentation).
-    pub(super) fn bars_resync(&mut self) {
+    /// The market hub dropped or came back: every series waits again and rebuilds what it
+    /// missed (see the module documentation).
+    pub(super) fn bars_reset(&mut self) {
         let now = now_ms();
         for cb in self.bars.contracts.values_mut() {
             cb.last_trade_ms = None;
             cb.last_volume = None;
             cb.subscribed_ms = now;
             for s in &mut cb.series {
-                if matches!(s.phase, Phase::Live(_)) {
-                    s.phase = waiting(now);
-                }
+                s.phase = waiting(now);
+                s.epoch += 1;
             }
         }
     }
@@ -283,13 +290,18 @@ impl Core {
         &mut self,
         contract: &Arc<str>,
         tf: Timeframe,
+        epoch: u64,
         result: Result<Vec<Bar>, String>,
     ) {
         let Some(cb) = self.bars.contracts.get_mut(contract) else {
             return;
         };
         let symbol = cb.symbol.clone();
-        let Some(s) = cb.series.iter_mut().find(|s| s.tf == tf) else {
+        let Some(s) = cb
+            .series
+            .iter_mut()
+            .find(|s| s.tf == tf && s.epoch == epoch)
+        else {
             return;
         };
         let history = match result {

@@ -245,8 +245,9 @@ impl Core {
             Input::Backfilled {
                 contract,
                 timeframe,
+                epoch,
                 result,
-            } => self.on_backfilled(&contract, timeframe, result),
+            } => self.on_backfilled(&contract, timeframe, epoch, result),
             // `run` returns on it before it gets here.
             Input::HostStopped(..) => {}
         }
@@ -300,10 +301,11 @@ impl Core {
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
-                self.bars_resync();
+                self.bars_reset();
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
+                self.bars_reset();
                 self.metrics.reconnect("market");
                 tracing::warn!("market hub {}", state.label());
                 self.dispatch(&Event::Feed(FeedStatus::Reconnecting));

@@ -42,6 +42,8 @@ pub(crate) enum Input {
     Backfilled {
         contract: Arc<str>,
         timeframe: crate::bars::Timeframe,
+        /// Which wait of the series asked for it.
+        epoch: u64,
         result: Result<Vec<crate::bars::Bar>, String>,
     },
     Halt(String),
