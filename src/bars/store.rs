@@ -69,10 +69,13 @@ impl Series {
     }
 }
 
+/// The series of one contract, by timeframe (a handful: a list beats a map).
+type ContractSeries = Vec<(Timeframe, Arc<Series>)>;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Per contract id: its series.
-    series: RwLock<HashMap<Arc<str>, Vec<(Timeframe, Arc<Series>)>>>,
+    series: RwLock<HashMap<Arc<str>, ContractSeries>>,
     /// The names strategies use for contracts (`MNQ`, a contract id), exact and upper-cased.
     names: RwLock<HashMap<String, Arc<str>>>,
 }
