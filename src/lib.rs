@@ -8,9 +8,10 @@
 //! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago.
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
-//! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
+//! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation;
+//!   bar series kept current from trades (`on_bar`).
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
-//!   order/fill/position events, on bounded queues to the engine.
+//!   order/fill/position events, on bounded queues to the engine; the backfill of bar series.
 //! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
 //!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
 //!   resolution.
