@@ -262,12 +262,47 @@ fn bot_bars_returns_the_newest_closed_bars_oldest_first_and_refuses_undeclared_s
         .load(
             "local b = bot.bars('MNQ', '1m', 3)\n\
              local all = bot.bars('MNQ', '1m')\n\
-             b[1].open = 99 -- fresh tables: changing one changes nothing else\n\
-             return #b .. ' ' .. b[1].time .. ' ' .. b[3].volume .. ' ' .. math.type(b[3].volume) .. ' ' .. #all .. ' ' .. bot.bars('MNQ', '1m', 3)[1].open",
+             local keys = 0\n\
+             for k, v in pairs(b[1]) do keys = keys + 1 end\n\
+             return #b .. ' ' .. b[1].time .. ' ' .. b[3].volume .. ' ' .. math.type(b[3].volume) .. ' ' .. #all .. ' ' .. keys",
         )
         .eval()
         .unwrap();
-    assert_eq!(got, "3 120.0 14 integer 5 3.0");
+    assert_eq!(got, "3 120.0 14 integer 5 6");
+    let e = lua
+        .load("bot.bars('MNQ', '1m', 3)[1].open = 99")
+        .exec()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("read-only"), "{e}");
+    // The cache follows the store: new bars appear, a longer request reaches further back, the
+    // list is fresh each time.
+    let times = |lua: &Lua, n: i64| -> String {
+        lua.load(format!(
+            "local t = {{}} for i, b in ipairs(bot.bars('MNQ', '1m', {n})) do t[i] = math.tointeger(b.time // 60) end return table.concat(t, ',')"
+        ))
+        .eval()
+        .unwrap()
+    };
+    assert_eq!(times(&lua, 2), "3,4");
+    for i in 5..8 {
+        series.push(crate::bars::Bar {
+            time_ms: 60_000 * i,
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: 1,
+        });
+    }
+    assert_eq!(times(&lua, 2), "6,7");
+    assert_eq!(times(&lua, 6), "2,3,4,5,6,7");
+    assert_eq!(times(&lua, 100), "0,1,2,3,4,5,6,7");
+    let fresh: bool = lua
+        .load("local a, b = bot.bars('MNQ', '1m', 2), bot.bars('MNQ', '1m', 2) return a ~= b and a[1] == b[1]")
+        .eval()
+        .unwrap();
+    assert!(fresh, "a fresh list of the same cached bars");
     for (call, want) in [
         ("bot.bars('MNQ', '5m', 3)", "MNQ 5m is not declared in bars"),
         ("bot.bars('ES', '1m', 3)", "ES 1m is not declared in bars"),
