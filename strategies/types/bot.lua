@@ -41,6 +41,7 @@
 ---@field volume integer    contracts traded in the bar
 
 --- A bar from bot.bars: the same numbers as Bar, without the names (the caller knows them).
+--- Read-only (shared between calls): reading fields and pairs work, assigning one is an error.
 ---@class HistoryBar
 ---@field time number
 ---@field open number
@@ -250,7 +251,8 @@ function bot.quote(symbol) end
 function bot.account() end
 
 --- The last `n` closed bars of a declared series, oldest first (fewer while history is still
---- loading; all that are kept when `n` is nil). The tables are fresh: change them freely.
+--- loading; all that are kept when `n` is nil). The list is fresh; the bars in it are
+--- read-only tables shared between calls (copy a field to change it).
 --- Raises an error for a timeframe or symbol not declared in `bars`.
 ---@param symbol string
 ---@param timeframe Timeframe
