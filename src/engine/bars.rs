@@ -201,13 +201,10 @@ impl Core {
         };
         let Some(volume) = q.volume else { return };
         let before = cb.last_volume.replace(volume);
-        let quiet = now_ms() - cb.last_trade_ms.unwrap_or(cb.subscribed_ms) > QUOTE_FALLBACK_MS;
-        let (Some(before), Some(price), true) = (before, q.last, quiet) else {
-            return;
-        };
-        if volume > before {
+        let silent = trades_silent(now_ms(), cb.last_trade_ms, cb.subscribed_ms);
+        if let Some((price, size)) = stand_in(before, volume, q.last).filter(|_| silent) {
             let mut out = Vec::new();
-            feed(cb, price, volume - before, q.time_ms, &mut out);
+            feed(cb, price, size, q.time_ms, &mut out);
             self.emit_bars(out);
         }
     }
@@ -360,6 +357,20 @@ impl Core {
     }
 }
 
+/// Whether a contract's trades are silent: none for [`QUOTE_FALLBACK_MS`] since the last one,
+/// or since trades were subscribed when none came yet.
+fn trades_silent(now_ms: i64, last_trade_ms: Option<i64>, subscribed_ms: i64) -> bool {
+    now_ms - last_trade_ms.unwrap_or(subscribed_ms) > QUOTE_FALLBACK_MS
+}
+
+/// The trade a quote stands for: the rise of the session volume since the last quote, at the
+/// quote's last price. None for the first quote seen, a volume that did not rise (a new
+/// session resets it) or no last price.
+fn stand_in(before: Option<i64>, volume: i64, last: Option<f64>) -> Option<(f64, i64)> {
+    let (before, price) = (before?, last?);
+    (volume > before).then_some((price, volume - before))
+}
+
 /// One trade into every series of a contract.
 fn feed(cb: &mut ContractBars, price: f64, size: i64, time_ms: i64, out: &mut Vec<BarEvent>) {
     for s in &mut cb.series {
@@ -392,4 +403,52 @@ fn collect(
 /// The engine's clock, in ms.
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_stand_in_for_trades_only_after_five_silent_seconds_and_only_for_volume_added() {
+        assert!(!trades_silent(10_000, None, 6_000), "just subscribed");
+        assert!(trades_silent(11_001, None, 6_000), "none since subscribing");
+        assert!(
+            !trades_silent(11_001, Some(9_000), 0),
+            "a trade two seconds ago"
+        );
+        assert_eq!(
+            stand_in(Some(100), 103, Some(21_000.25)),
+            Some((21_000.25, 3))
+        );
+        assert_eq!(stand_in(None, 103, Some(1.0)), None, "first quote: no base");
+        assert_eq!(stand_in(Some(103), 103, Some(1.0)), None, "nothing traded");
+        assert_eq!(stand_in(Some(900), 2, Some(1.0)), None, "new session");
+        assert_eq!(stand_in(Some(1), 2, None), None, "no price");
+    }
+
+    #[test]
+    fn a_waiting_series_cuts_at_the_next_second_and_keeps_only_trades_from_it() {
+        let mut s = SeriesState {
+            tf: Timeframe::parse("1m").unwrap(),
+            epoch: 0,
+            history: 10,
+            store: BarStore::new().ensure(&"C".into(), Timeframe::parse("1m").unwrap(), 10),
+            phase: waiting(0),
+        };
+        let mut closed = Vec::new();
+        for (t, p) in [(5_400, 1.0), (5_999, 2.0), (6_000, 3.0), (6_500, 4.0)] {
+            s.trade(p, 1, t, &mut closed);
+        }
+        let Phase::Waiting { cut_ms, buffer, .. } = &s.phase else {
+            panic!("still waiting")
+        };
+        assert_eq!(*cut_ms, Some(6_000));
+        assert_eq!(
+            buffer,
+            &[(3.0, 1, 6_000), (4.0, 1, 6_500)],
+            "history holds the rest"
+        );
+        assert!(closed.is_empty());
+    }
 }
