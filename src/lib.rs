@@ -3,14 +3,17 @@
 //! # Layout
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
+//! - [`bars`]: bar timeframes in exchange time, the aggregator (trades → bars, clock-free) and
+//!   the store strategies read `bot.bars` from.
 //! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago,
 //!   the weekly session with its daily break, daily wall-clock times (no exchange holidays).
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
-//! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation.
+//! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation;
+//!   bar series kept current from trades (`on_bar`).
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
 //!   order/fill/position events, on bounded queues to the engine; [`feed::record`] records the
-//!   market data to `RECORD_DIR` on a thread of its own and reads recordings back.
+//!   market data to `RECORD_DIR` on a thread of its own and reads recordings back; the backfill of bar series.
 //! - [`gateway`]: ProjectX wire model (REST payloads, hub method and event names), endpoints,
 //!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
 //!   resolution.
@@ -36,6 +39,7 @@
 //!   matching engine.
 
 pub mod backoff;
+pub mod bars;
 pub mod cme;
 pub mod commands;
 pub mod config;

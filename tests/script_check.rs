@@ -61,3 +61,37 @@ fn check_points_at_a_misspelt_handler_and_suggests_the_right_name() {
         "{out}"
     );
 }
+
+#[test]
+fn check_rejects_an_unknown_timeframe_and_an_undeclared_bars_symbol_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tf = tmp.path().join("tf.lua");
+    std::fs::write(
+        &tf,
+        "local M = {\n  symbols = { 'MNQ' },\n  bars = { '1m', '7m' },\n}\nfunction M.on_bar(b) end\nreturn M\n",
+    )
+    .unwrap();
+    let sym = tmp.path().join("sym.lua");
+    std::fs::write(
+        &sym,
+        "local M = {\n  symbols = { 'MNQ' },\n  bars = {\n    MNQ = { '5m' },\n    ES = { '1h' },\n  },\n}\nreturn M\n",
+    )
+    .unwrap();
+    let good = tmp.path().join("good.lua");
+    std::fs::write(
+        &good,
+        "return { symbols = { 'MNQ' }, bars = { '1d', MNQ = { '15s' } }, bars_history = 50 }\n",
+    )
+    .unwrap();
+    let (ok, out) = check(&[&tf, &sym, &good]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("tf.lua:3: bars: unknown timeframe '7m'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sym.lua:5: bars: symbol 'ES' is not declared in symbols (MNQ)"),
+        "{out}"
+    );
+    assert!(out.contains("ok    ") && out.contains("good.lua"), "{out}");
+}

@@ -53,6 +53,8 @@ pub(crate) struct Core {
     pub(super) not_placed_grace: Duration,
     /// The day's fills, per-strategy realised P&L and equity curve, for the dashboard.
     pub(super) day: super::day::Day,
+    /// Bar series: backfill, live aggregation, `on_bar`.
+    pub(super) bars: super::bars::Bars,
 }
 
 /// Market events handled per wake-up of the loop beyond the first.
@@ -99,6 +101,7 @@ impl Core {
             reconcile_throttle: Default::default(),
             not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
             day: super::day::Day::new(started),
+            bars: Default::default(),
         }
     }
 
@@ -256,6 +259,12 @@ impl Core {
                 });
             }
             Input::ResolveFailed(symbol) => self.on_resolve_failed(&symbol),
+            Input::Backfilled {
+                contract,
+                timeframe,
+                epoch,
+                result,
+            } => self.on_backfilled(&contract, timeframe, epoch, result),
             // `run` returns on it before it gets here.
             Input::HostStopped(..) => {}
         }
@@ -283,6 +292,7 @@ impl Core {
                 }
                 let queued = self.dispatch(&Event::Quote(q.clone()));
                 self.metrics.quotes_delivered.inc_by(queued as u64);
+                self.bars_on_quote(&q);
                 self.quotes.insert(q.contract.clone(), q);
             }
             MarketEvent::Stale {
@@ -296,8 +306,9 @@ impl Core {
                 tracing::info!("quotes for {contract_id} resumed");
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
-            // No strategy subscribes to market trades or depth yet.
-            MarketEvent::Trades(_) | MarketEvent::Depth(_) => {}
+            MarketEvent::Trades(trades) => self.bars_on_trades(&trades),
+            // No strategy subscribes to depth yet.
+            MarketEvent::Depth(_) => {}
         }
     }
 
@@ -307,9 +318,11 @@ impl Core {
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
+                self.bars_reset();
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
+                self.bars_reset();
                 self.metrics.reconnect("market");
                 tracing::warn!("market hub {}", state.label());
                 self.dispatch(&Event::Feed(FeedStatus::Reconnecting));
@@ -535,6 +548,8 @@ impl Core {
         self.day
             .sample(now, self.guard.realized_pnl() + self.open_pnl(), false);
         self.resolve_declared();
+        self.sync_bars();
+        self.bars_on_tick();
         self.flatten_removed();
         self.reconcile_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {

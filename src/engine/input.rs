@@ -38,6 +38,14 @@ pub(crate) enum Input {
         positions: Vec<Position>,
         trades: Vec<Trade>,
     },
+    /// A bar series' history came back (see [`bars`](super::bars)).
+    Backfilled {
+        contract: Arc<str>,
+        timeframe: crate::bars::Timeframe,
+        /// Which wait of the series asked for it.
+        epoch: u64,
+        result: Result<Vec<crate::bars::Bar>, String>,
+    },
     Halt(String),
     Resume,
     /// The operator's "flatten all": every working order cancelled, every position closed,

@@ -6,6 +6,7 @@
 //! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`](crate::script::BotCall)) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
+mod bars;
 mod book;
 mod bracket;
 mod broker;
@@ -185,6 +186,7 @@ impl Engine {
             metrics,
         );
         core.not_placed_grace = not_placed_grace;
+        core.bars = bars::Bars::new(host.bars.clone());
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 

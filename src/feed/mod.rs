@@ -5,6 +5,8 @@
 //! - [`market`]: [`MarketFeed`]: quotes merged once into [`crate::market::Quote`], trades and
 //!   depth as domain values, stale/resumed reports; queued on a [`MarketQueue`] that conflates
 //!   quotes per contract only past its bound.
+//! - [`bars`]: the backfill of a bar series from `History/retrieveBars` (the engine keeps it
+//!   current from trades, with [`crate::bars`]).
 //! - [`events`]: [`MarketEvent`], what the market feed reports.
 //! - [`market_data`]: the market hub's wire shapes, their decoders and the one quote merge.
 //! - [`queue`]: [`MarketQueue`], the bounded market queue and its overflow policy.
@@ -15,6 +17,7 @@
 //! - [`record`]: recording what the market feed receives (a tap on its quote path, written on a
 //!   thread of its own), and reading recordings back.
 
+pub mod bars;
 pub mod events;
 pub mod market;
 pub mod market_data;

@@ -59,6 +59,7 @@ pub fn check_one(path: &Path) -> Report {
         state_flush_every: Duration::from_secs(3600),
         broker: Arc::new(MemoryBroker::new()),
         clock: Arc::new(SystemClock),
+        bars: crate::bars::BarStore::new(),
     };
     Report {
         path: path.to_path_buf(),

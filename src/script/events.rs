@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+pub use crate::bars::BarEvent;
 pub use crate::market::{Depth, DepthLevel, Quote, Side, Trade};
 
 /// A change of one of the strategy's orders.
@@ -80,6 +81,8 @@ pub enum Event {
     Fill(Fill),
     Position(PositionEvent),
     Feed(FeedStatus),
+    /// A closed bar: in order with everything else, never coalesced or dropped.
+    Bar(BarEvent),
 }
 
 impl Event {
@@ -92,6 +95,7 @@ impl Event {
             Event::Order(o) => Some((&o.contract, &o.symbol)),
             Event::Fill(f) => Some((&f.contract, &f.symbol)),
             Event::Position(p) => Some((&p.contract, &p.symbol)),
+            Event::Bar(b) => Some((&b.contract, &b.symbol)),
             Event::Feed(_) => None,
         }
     }

@@ -47,6 +47,9 @@ pub struct HostConfig {
     pub max_consecutive_errors: u32,
     pub state_flush_every: Duration,
     pub debounce: Duration,
+    /// Where the engine keeps bars; strategies read `bot.bars` from it. A fresh, empty store
+    /// unless the engine's is set here.
+    pub bars: crate::bars::BarStore,
 }
 
 impl HostConfig {
@@ -64,6 +67,7 @@ impl HostConfig {
             max_consecutive_errors: 10,
             state_flush_every: Duration::from_secs(30),
             debounce: Duration::from_millis(200),
+            bars: crate::bars::BarStore::new(),
         }
     }
 
@@ -216,6 +220,7 @@ impl Host {
                 .clone();
             let wanted = match event {
                 Event::Feed(_) => true,
+                Event::Bar(b) => spec.wants_bar(&b.contract, &b.symbol, b.timeframe),
                 Event::Trade(_) if !spec.trades => false,
                 Event::Depth(_) if !spec.depth => false,
                 e => e.instrument().is_some_and(|(c, s)| spec.wants(c, s)),
@@ -305,6 +310,33 @@ impl Host {
             .collect();
         all.sort();
         all.dedup();
+        all
+    }
+
+    /// Every bar series the running strategies declared: (symbol as declared, timeframe, bars
+    /// to keep), the largest `bars_history` winning where strategies share a series.
+    pub fn bar_series(&self) -> Vec<(String, crate::bars::Timeframe, usize)> {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(String, crate::bars::Timeframe, usize)> = Vec::new();
+        for e in map.values() {
+            let spec = e
+                .shared
+                .spec
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for (symbol, tf) in spec.bars.series(&spec.symbols) {
+                match all.iter_mut().find(|(s, t, _)| *s == symbol && *t == tf) {
+                    Some(found) => found.2 = found.2.max(spec.bars.history),
+                    None => all.push((symbol, tf, spec.bars.history)),
+                }
+            }
+        }
+        all.sort();
         all
     }
 
@@ -528,6 +560,7 @@ impl Inner {
             state_flush_every: self.cfg.state_flush_every,
             broker: self.broker.clone(),
             clock: self.clock.clone(),
+            bars: self.cfg.bars.clone(),
         };
         // The first load goes through the mailbox like any reload, so events sent before it
         // finishes wait for it instead of being lost.

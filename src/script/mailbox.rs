@@ -1,6 +1,6 @@
 //! The queue from the engine to one strategy's thread, bounded by a stated policy:
 //!
-//! - **Events** (orders, fills, positions, trades, depth, feed status) and the host's reload and
+//! - **Events** (orders, fills, positions, trades, depth, closed bars, feed status) and the host's reload and
 //!   stop are always kept, in order: they are few, and losing one would leave a strategy wrong
 //!   about its own orders. A warning is logged when more than `event_warn` of them wait.
 //! - **Quotes** are all kept, in their place among the events, while the strategy keeps up. Once
@@ -393,6 +393,7 @@ mod tests {
                     format!("{}{}", q.contract, q.bid.unwrap_or_default())
                 }
                 Delivery::Event(Event::Fill(f)) => format!("f{}", f.order_id),
+                Delivery::Event(Event::Bar(b)) => format!("b{}", b.bar.time_ms),
                 Delivery::Webhook(_) => "w".into(),
                 _ => "other".into(),
             })
@@ -435,6 +436,35 @@ mod tests {
         m.push(Delivery::Event(Event::Quote(quote("A", 10.0))));
         assert_eq!(drain(&m), ["A9", "A10"]);
         assert_eq!(m.quotes_coalesced(), 3);
+    }
+
+    #[test]
+    fn bars_are_never_coalesced_even_while_quotes_are() {
+        let m = Mailbox::new("t", limits(1));
+        let bar = |t: i64| {
+            Delivery::Event(Event::Bar(crate::bars::BarEvent {
+                contract: "A".into(),
+                symbol: "MNQ".into(),
+                timeframe: crate::bars::Timeframe::parse("1s").unwrap(),
+                bar: crate::bars::Bar {
+                    time_ms: t,
+                    open: 1.0,
+                    high: 1.0,
+                    low: 1.0,
+                    close: 1.0,
+                    volume: 1,
+                },
+            }))
+        };
+        m.push(Delivery::Event(Event::Quote(quote("A", 1.0))));
+        m.push(Delivery::Event(Event::Quote(quote("A", 2.0))));
+        m.push(bar(1));
+        m.push(bar(2));
+        m.push(Delivery::Event(Event::Quote(quote("A", 3.0))));
+        m.push(Delivery::Event(Event::Quote(quote("A", 4.0))));
+        m.push(bar(3));
+        assert_eq!(drain(&m), ["A1", "A2", "b1", "b2", "A4", "b3"]);
+        assert_eq!(m.quotes_coalesced(), 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! whose callback overruns `stuck`; a panic in its thread marks it `crashed` ([`RunState`]).
 
 mod api;
+mod bars_decl;
 pub mod broker;
 pub mod check;
 pub mod events;

@@ -411,6 +411,7 @@ impl Runner {
             Event::Fill(_) => ("on_fill", None),
             Event::Position(_) => ("on_position", None),
             Event::Feed(s) => ("on_feed", Some(s.as_str())),
+            Event::Bar(_) => ("on_bar", None),
         };
         if let Some(f) = v.handler(name) {
             if let Event::Quote(q) = &e {

@@ -1,13 +1,17 @@
-//! What a strategy file declares (`symbols`, `trades`, `depth`, `quotes`, handlers) and the checks a
+//! What a strategy file declares (`symbols`, `trades`, `depth`, `quotes`, `bars`, handlers) and the checks a
 //! returned table must pass before it may replace the running version.
 
 use mlua::{Table, Value};
+
+use super::bars_decl;
+pub use super::bars_decl::BarsDecl;
 
 pub const HANDLERS: &[&str] = &[
     "on_start",
     "on_quote",
     "on_trade",
     "on_depth",
+    "on_bar",
     "on_order",
     "on_fill",
     "on_position",
@@ -26,6 +30,8 @@ pub struct Spec {
     pub depth: bool,
     /// `quotes = "latest"`: the strategy only wants the newest quote of each contract.
     pub quotes: QuoteMode,
+    /// `bars` and `bars_history`.
+    pub bars: BarsDecl,
 }
 
 /// Which quotes a strategy wants (`quotes = "all" | "latest"`).
@@ -42,6 +48,13 @@ impl Spec {
     pub fn wants(&self, contract: &str, symbol: &str) -> bool {
         self.symbols.iter().any(|s| s == contract || s == symbol)
     }
+
+    /// Whether the strategy declared bars of `tf` for this contract.
+    pub fn wants_bar(&self, contract: &str, symbol: &str, tf: crate::bars::Timeframe) -> bool {
+        self.symbols
+            .iter()
+            .any(|s| (s == contract || s == symbol) && self.bars.declares(s, tf))
+    }
 }
 
 /// A strategy table that does not pass, with what is needed to point at the mistake.
@@ -56,6 +69,10 @@ pub struct Invalid {
 }
 
 impl Invalid {
+    pub(super) fn at(key: &str, message: impl Into<String>) -> Self {
+        Self::new(key, message)
+    }
+
     fn new(key: &str, message: impl Into<String>) -> Self {
         Invalid {
             message: message.into(),
@@ -167,6 +184,7 @@ pub fn return_line(source: &str) -> usize {
 
 pub fn validate(m: &Table) -> Result<Spec, Invalid> {
     let mut spec = Spec::default();
+    let mut history = None;
     let lua_err = |e: mlua::Error| Invalid {
         message: e.to_string(),
         key: None,
@@ -280,9 +298,13 @@ pub fn validate(m: &Table) -> Result<Spec, Invalid> {
                     }
                 }
             }
+            "bars" => spec.bars = bars_decl::parse(v)?,
+            "bars_history" => history = Some(bars_decl::parse_history(&v)?),
             _ => {}
         }
     }
+    spec.bars.history = history.unwrap_or(bars_decl::DEFAULT_HISTORY);
+    bars_decl::check_symbols(&spec.bars, &spec.symbols)?;
     Ok(spec)
 }
 
@@ -326,12 +348,91 @@ mod tests {
         let src = "local M = { [\"trades\"] = 1 }\nreturn M\n";
         assert!(located(src).starts_with("1: trades"), "{}", located(src));
         // Nothing to find: the return line.
-        let src = "local k = 'on_' .. 'zzz'\nlocal M = { [k] = 1 }\nreturn M\n";
+        let src = "local k = 'on_' .. 'zzzzzz'\nlocal M = { [k] = 1 }\nreturn M\n";
         assert!(
-            located(src).starts_with("3: unknown handler 'on_zzz' (handlers: "),
+            located(src).starts_with("3: unknown handler 'on_zzzzzz' (handlers: "),
             "{}",
             located(src)
         );
+    }
+
+    #[test]
+    fn bars_are_declared_for_all_symbols_or_per_symbol() {
+        let tf = |s| crate::bars::Timeframe::parse(s).unwrap();
+        let s =
+            check("return { symbols = { 'MNQ', 'ES' }, bars = { '1m', '5m', MNQ = { '15s' } } }")
+                .unwrap();
+        assert_eq!(s.bars.history, 500);
+        assert_eq!(
+            s.bars.series(&s.symbols),
+            [
+                ("ES".into(), tf("1m")),
+                ("ES".into(), tf("5m")),
+                ("MNQ".into(), tf("15s")),
+                ("MNQ".into(), tf("1m")),
+                ("MNQ".into(), tf("5m")),
+            ]
+        );
+        assert!(s.wants_bar("CON.F.US.MNQ.Z25", "MNQ", tf("15s")));
+        assert!(!s.wants_bar("CON.F.US.EP.Z25", "ES", tf("15s")));
+        let s =
+            check("return { symbols = { 'MNQ' }, bars = { MNQ = { '1d' } }, bars_history = 20 }")
+                .unwrap();
+        assert_eq!((s.bars.history, s.bars.series(&s.symbols).len()), (20, 1));
+        assert_eq!(
+            check("return { symbols = { 'MNQ' } }")
+                .unwrap()
+                .bars
+                .series(&["MNQ".into()]),
+            []
+        );
+    }
+
+    #[test]
+    fn an_unknown_timeframe_or_an_undeclared_symbol_points_at_its_line() {
+        let src = "local M = {\n  symbols = { 'MNQ' },\n  bars = { '1m', '7m' },\n}\nreturn M\n";
+        let e = located(src);
+        assert!(
+            e.starts_with("3: bars: unknown timeframe '7m' (timeframes: "),
+            "{e}"
+        );
+        let src = "local M = {\n  symbols = { 'MNQ' },\n  bars = {\n    MNQ = { '1m' },\n    ES = { '5m' },\n  },\n}\nreturn M\n";
+        assert_eq!(
+            located(src),
+            "5: bars: symbol 'ES' is not declared in symbols (MNQ)"
+        );
+        let src = "return {\n  symbols = { 'MNQ' },\n  bars = { MNQ = { '1w' } },\n}\n";
+        assert!(
+            located(src).starts_with("3: bars: unknown timeframe '1w'"),
+            "{}",
+            located(src)
+        );
+        for (src, want) in [
+            (
+                "return { symbols = { 'MNQ' }, bars = '1m' }",
+                "bars must be a list of timeframes",
+            ),
+            (
+                "return { symbols = { 'MNQ' }, bars = { 5 } }",
+                "a timeframe is a string",
+            ),
+            (
+                "return { symbols = { 'MNQ' }, bars = { MNQ = '1m' } }",
+                "bars.MNQ must be a list",
+            ),
+            ("return { bars = { '1m' } }", "symbols is empty"),
+            (
+                "return { symbols = { 'MNQ' }, bars = { '1m' }, bars_history = -1 }",
+                "bars_history must be",
+            ),
+            (
+                "return { symbols = { 'MNQ' }, bars = { '1m' }, bars_history = 1.5 }",
+                "bars_history must be",
+            ),
+        ] {
+            let err = check(src).unwrap_err();
+            assert!(err.contains(want), "{src}: {err}");
+        }
     }
 
     #[test]

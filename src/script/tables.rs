@@ -190,6 +190,17 @@ pub fn event_table(lua: &Lua, e: &Event) -> mlua::Result<Table> {
             t.raw_set("avg_price", x.avg_price)?;
         }
         Event::Feed(_) => {}
+        Event::Bar(b) => {
+            t.raw_set("symbol", &*b.symbol)?;
+            t.raw_set("contract", &*b.contract)?;
+            t.raw_set("timeframe", b.timeframe.to_string())?;
+            t.raw_set("time", secs(b.bar.time_ms))?;
+            t.raw_set("open", b.bar.open)?;
+            t.raw_set("high", b.bar.high)?;
+            t.raw_set("low", b.bar.low)?;
+            t.raw_set("close", b.bar.close)?;
+            t.raw_set("volume", b.bar.volume)?;
+        }
     }
     Ok(t)
 }

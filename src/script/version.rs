@@ -28,6 +28,8 @@ pub struct RunnerConfig {
     pub state_flush_every: Duration,
     pub broker: Arc<dyn Broker>,
     pub clock: Arc<dyn Clock>,
+    /// The engine's bars (`bot.bars`).
+    pub bars: crate::bars::BarStore,
 }
 
 /// One loaded, validated version of the strategy file.
@@ -89,6 +91,8 @@ pub(super) fn build(
         timers: api::new_timers(&lua).map_err(lua_err)?,
         default_symbol: Arc::new(Mutex::new(None)),
         placed: AtomicU64::new(0),
+        bars: cfg.bars.clone(),
+        bar_series: Mutex::new(Vec::new()),
     });
     api::register(&lua, ctx.clone()).map_err(lua_err)?;
     let st = match carry {
@@ -117,6 +121,7 @@ pub(super) fn build(
     let spec =
         validate(&module).map_err(|e| format!("{path}:{}: {e}", e.line(&source, &cfg.path)))?;
     *ctx.default_symbol.lock().unwrap_or_else(|e| e.into_inner()) = spec.symbols.first().cloned();
+    *ctx.bar_series.lock().unwrap_or_else(|e| e.into_inner()) = spec.bars.series(&spec.symbols);
     let handlers = HANDLERS
         .iter()
         .map(|h| module.raw_get::<Option<Function>>(*h).ok().flatten())

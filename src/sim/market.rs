@@ -356,8 +356,11 @@ impl Market {
         let mut t = bucket_start(unit, n, end - 1);
         while t >= start && bars.len() < q.limit as usize {
             let next = bucket_end(unit, n, t);
-            if (next <= now_sec || q.include_partial)
-                && let Some(bar) = self.bar(b, t, next.min(now_sec + 1))
+            // A bucket the window's end cuts is partial, and holds only the seconds before the
+            // end: a client that backfills up to a cut and takes live trades from it then
+            // counts every trade once.
+            if (next <= end || q.include_partial)
+                && let Some(bar) = self.bar(b, t, next.min(end))
             {
                 bars.push(bar);
             }
@@ -540,6 +543,49 @@ mod tests {
                 assert!(m.specs[0].on_grid(p));
             }
         }
+    }
+
+    #[test]
+    fn a_partial_bar_holds_exactly_the_trades_before_the_end_of_the_window() {
+        let start = at("2025-10-01T14:00:00Z");
+        let mut m = Market::new(3, start);
+        let id = m.specs[0].id.clone();
+        let mut trades = Vec::new();
+        for s in 0..90 {
+            let q = m.step(0, start + ChronoDuration::seconds(s));
+            trades.push((s, q.last, q.last_size));
+        }
+        let cut = start + ChronoDuration::seconds(75);
+        let q = BarsQuery {
+            contract_id: &id,
+            unit: BarUnit::Minute,
+            unit_number: 1,
+            start: start - ChronoDuration::minutes(1),
+            end: cut,
+            limit: 10,
+            include_partial: true,
+        };
+        let now = start + ChronoDuration::seconds(90);
+        let bars = m.bars(&q, now).unwrap();
+        let partial = &bars[0];
+        assert_eq!(partial.t.0, start + ChronoDuration::minutes(1));
+        let before: Vec<_> = trades.iter().filter(|t| (60..75).contains(&t.0)).collect();
+        assert_eq!(partial.v, before.iter().map(|t| t.2).sum::<i64>());
+        assert_eq!(partial.o, before[0].1);
+        assert_eq!(partial.c, before.last().unwrap().1);
+        let without = m
+            .bars(
+                &BarsQuery {
+                    include_partial: false,
+                    ..q
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            without[0].t.0, start,
+            "the cut bucket is partial, so left out"
+        );
     }
 
     #[test]

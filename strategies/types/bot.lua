@@ -25,6 +25,31 @@
 ---@field side "buy"|"sell"|nil
 ---@field time number
 
+---@alias Timeframe "1s"|"2s"|"3s"|"4s"|"5s"|"6s"|"10s"|"12s"|"15s"|"20s"|"30s"|"1m"|"2m"|"3m"|"4m"|"5m"|"6m"|"10m"|"12m"|"15m"|"20m"|"30m"|"1h"|"2h"|"3h"|"4h"|"6h"|"8h"|"12h"|"1d"
+
+--- A closed bar, as on_bar receives it. `time` is the bar's open time; minute and hour bars
+--- start on the clock, daily bars (and 2h..12h) follow the CME trading day (17:00 Chicago).
+---@class Bar
+---@field symbol string     as the strategy lists it in symbols (quotes carry the same name)
+---@field contract string   full contract id
+---@field timeframe Timeframe
+---@field time number       open time, seconds since the Unix epoch
+---@field open number
+---@field high number
+---@field low number
+---@field close number
+---@field volume integer    contracts traded in the bar
+
+--- A bar from bot.bars: the same numbers as Bar, without the names (the caller knows them).
+--- Read-only (shared between calls): reading fields and pairs work, assigning one is an error.
+---@class HistoryBar
+---@field time number
+---@field open number
+---@field high number
+---@field low number
+---@field close number
+---@field volume integer
+
 ---@class DepthLevel
 ---@field side "buy"|"sell"
 ---@field price number
@@ -154,10 +179,13 @@
 ---@field limits? table<string, number>  may only tighten the global limits
 ---@field trades? boolean    deliver market trades to on_trade
 ---@field depth? boolean     deliver depth to on_depth
+---@field bars? Timeframe[]|table<string, Timeframe[]>  bars for every symbol ({ "1m", "5m" }) and/or per symbol ({ MNQ = { "1m" } })
+---@field bars_history? integer  bars backfilled and kept per series (default 500, at most 20000)
 ---@field on_start? fun(ctx: StartContext)
 ---@field on_quote? fun(q: Quote)
 ---@field on_trade? fun(t: Trade)
 ---@field on_depth? fun(d: Depth)
+---@field on_bar? fun(b: Bar)  every closed bar of a declared series, in order
 ---@field on_order? fun(o: OrderEvent)
 ---@field on_fill? fun(f: Fill)
 ---@field on_position? fun(p: PositionEvent)
@@ -257,6 +285,16 @@ function bot.quote(symbol) end
 
 ---@return Account|nil
 function bot.account() end
+
+--- The last `n` closed bars of a declared series, oldest first (fewer while history is still
+--- loading; all that are kept when `n` is nil). The list is fresh; the bars in it are
+--- read-only tables shared between calls (copy a field to change it).
+--- Raises an error for a timeframe or symbol not declared in `bars`.
+---@param symbol string
+---@param timeframe Timeframe
+---@param n? integer
+---@return HistoryBar[]
+function bot.bars(symbol, timeframe, n) end
 
 --- Engine time in seconds since the Unix epoch (simulated time during replay).
 ---@return number

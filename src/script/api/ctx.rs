@@ -21,6 +21,10 @@ pub struct Ctx {
     /// Accepted order-placing calls of this version so far (see [`BotCall::places_orders`]).
     /// The runner reads it around each delivery to know which orders that delivery placed.
     pub placed: AtomicU64,
+    /// The engine's bars, read by `bot.bars` without asking the engine loop.
+    pub bars: crate::bars::BarStore,
+    /// The (symbol, timeframe) pairs the version declared in `bars`; known after the file ran.
+    pub bar_series: Mutex<Vec<(String, crate::bars::Timeframe)>>,
 }
 
 impl Ctx {

@@ -1,9 +1,10 @@
 //! The `bot` global, registered by concern: [`orders`] (buy, sell, cancel, modify, flatten,
 //! halt), [`views`] (position, orders, quote, account, now, exchange_time), [`contract`]
-//! (contract, round_price), [`timers`] (every, after, at, cancel_timer) and [`log`]. Every argument is checked ([`args`]), so bad input is a Lua error
+//! (contract, round_price), [`bars`] (`bot.bars`), [`timers`] (every, after, at, cancel_timer) and [`log`]. Every argument is checked ([`args`]), so bad input is a Lua error
 //! that names the call and the strategy line, never a panic.
 
 mod args;
+mod bars;
 mod contract;
 mod ctx;
 mod log;
@@ -28,6 +29,7 @@ pub fn register(lua: &Lua, ctx: Arc<Ctx>) -> mlua::Result<()> {
     orders::register(lua, &bot, &ctx)?;
     views::register(lua, &bot, &ctx)?;
     contract::register(lua, &bot, &ctx)?;
+    bars::register(lua, &bot, &ctx)?;
     timers::register(lua, &bot, &ctx)?;
     log::register(lua, &bot, &ctx)?;
     lua.globals().raw_set("bot", bot)?;

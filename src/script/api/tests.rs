@@ -25,6 +25,8 @@ fn vm() -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
         timers: new_timers(&lua).unwrap(),
         default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
         placed: AtomicU64::new(0),
+        bars: crate::bars::BarStore::new(),
+        bar_series: Mutex::new(Vec::new()),
     });
     register(&lua, ctx.clone()).unwrap();
     (lua, ctx, broker)
@@ -279,6 +281,8 @@ fn vm_at(clock: Arc<crate::script::broker::ManualClock>) -> (Lua, Arc<Ctx>, Arc<
         timers: new_timers(&lua).unwrap(),
         default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
         placed: AtomicU64::new(0),
+        bars: crate::bars::BarStore::new(),
+        bar_series: Mutex::new(Vec::new()),
     });
     register(&lua, ctx.clone()).unwrap();
     (lua, ctx, broker)
@@ -378,4 +382,79 @@ fn contract_facts_come_from_the_engine_once_and_round_prices() {
         .filter(|(_, c)| matches!(c, BotCall::Contract { symbol } if symbol == "MNQ"))
         .count();
     assert_eq!(asked, 1, "facts are kept once known");
+}
+
+#[test]
+fn bot_bars_returns_the_newest_closed_bars_oldest_first_and_refuses_undeclared_series() {
+    let (lua, ctx, _) = vm();
+    let tf = crate::bars::Timeframe::parse("1m").unwrap();
+    let contract: Arc<str> = "CON.F.US.MNQ.Z25".into();
+    ctx.bars.name("MNQ", &contract);
+    let series = ctx.bars.ensure(&contract, tf, 500);
+    for i in 0..5 {
+        series.push(crate::bars::Bar {
+            time_ms: 60_000 * i,
+            open: 1.0 + i as f64,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: 10 + i,
+        });
+    }
+    *ctx.bar_series.lock().unwrap() = vec![("MNQ".into(), tf)];
+    let got: String = lua
+        .load(
+            "local b = bot.bars('MNQ', '1m', 3)\n\
+             local all = bot.bars('MNQ', '1m')\n\
+             local keys = 0\n\
+             for k, v in pairs(b[1]) do keys = keys + 1 end\n\
+             return #b .. ' ' .. b[1].time .. ' ' .. b[3].volume .. ' ' .. math.type(b[3].volume) .. ' ' .. #all .. ' ' .. keys",
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(got, "3 120.0 14 integer 5 6");
+    let e = lua
+        .load("bot.bars('MNQ', '1m', 3)[1].open = 99")
+        .exec()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("read-only"), "{e}");
+    // The cache follows the store: new bars appear, a longer request reaches further back, the
+    // list is fresh each time.
+    let times = |lua: &Lua, n: i64| -> String {
+        lua.load(format!(
+            "local t = {{}} for i, b in ipairs(bot.bars('MNQ', '1m', {n})) do t[i] = math.tointeger(b.time // 60) end return table.concat(t, ',')"
+        ))
+        .eval()
+        .unwrap()
+    };
+    assert_eq!(times(&lua, 2), "3,4");
+    for i in 5..8 {
+        series.push(crate::bars::Bar {
+            time_ms: 60_000 * i,
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: 1,
+        });
+    }
+    assert_eq!(times(&lua, 2), "6,7");
+    assert_eq!(times(&lua, 6), "2,3,4,5,6,7");
+    assert_eq!(times(&lua, 100), "0,1,2,3,4,5,6,7");
+    let fresh: bool = lua
+        .load("local a, b = bot.bars('MNQ', '1m', 2), bot.bars('MNQ', '1m', 2) return a ~= b and a[1] == b[1]")
+        .eval()
+        .unwrap();
+    assert!(fresh, "a fresh list of the same cached bars");
+    for (call, want) in [
+        ("bot.bars('MNQ', '5m', 3)", "MNQ 5m is not declared in bars"),
+        ("bot.bars('ES', '1m', 3)", "ES 1m is not declared in bars"),
+        ("bot.bars('MNQ', '7m', 3)", "unknown timeframe '7m'"),
+        ("bot.bars('MNQ', '1m', 0)", "n must be a whole number"),
+        ("bot.bars(nil, '1m', 3)", "symbol must be"),
+    ] {
+        let e = lua.load(call).exec().unwrap_err().to_string();
+        assert!(e.contains(want), "{call}: {e}");
+    }
 }

@@ -1,0 +1,107 @@
+//! Bar backfill: one `History/retrieveBars` request per series (contract and timeframe),
+//! through the gateway client and so within its bars rate budget (50 requests / 30 s).
+//!
+//! The request ends at a cut the engine chose on the gateway's own clock (a whole second), with
+//! the partial bar included: history holds every trade before the cut, the live stream every
+//! trade from it, so where they meet nothing is missing and nothing is counted twice.
+
+use chrono::{DateTime, Utc};
+
+use crate::bars::{Bar, Timeframe, Unit};
+use crate::gateway::requests::RetrieveBarsRequest;
+use crate::gateway::wire::{self, BarUnit};
+use crate::gateway::{GatewayClient, GatewayError};
+
+/// Most bars one `retrieveBars` call returns.
+const MAX_LIMIT: usize = 20_000;
+
+/// The request for the `bars` most recent closed bars of `tf` before `cut_ms`, plus the partial
+/// one the cut falls in.
+pub fn request(contract_id: &str, tf: Timeframe, bars: usize, cut_ms: i64) -> RetrieveBarsRequest {
+    let (unit, n, per) = tf.history_base();
+    let limit = ((bars + 1) * per as usize).clamp(1, MAX_LIMIT);
+    let unit_ms: i64 = match unit {
+        Unit::Second => 1_000,
+        Unit::Minute => 60_000,
+        Unit::Hour => 3_600_000,
+        Unit::Day => 86_400_000,
+    };
+    // Twice the span of the bars asked for, plus four days: nights, weekends and holidays have
+    // no bars; `limit` keeps the most recent ones of the window.
+    let span = limit as i64 * unit_ms * i64::from(n) * 2 + 4 * 86_400_000;
+    let end = DateTime::<Utc>::from_timestamp_millis(cut_ms).unwrap_or_else(Utc::now);
+    let start = DateTime::<Utc>::from_timestamp_millis(cut_ms - span).unwrap_or(end);
+    RetrieveBarsRequest {
+        contract_id: contract_id.to_owned(),
+        live: false,
+        start_time: start.into(),
+        end_time: end.into(),
+        unit: match unit {
+            Unit::Second => BarUnit::Second,
+            Unit::Minute => BarUnit::Minute,
+            Unit::Hour => BarUnit::Hour,
+            Unit::Day => BarUnit::Day,
+        },
+        unit_number: n as i32,
+        limit: limit as i32,
+        include_partial_bar: true,
+    }
+}
+
+/// Fetches the history of one series, oldest first, as the gateway's bars of
+/// [`Timeframe::history_base`] (the engine folds them into `tf` bars).
+///
+/// # Errors
+/// The gateway's error; the engine tries again later.
+pub async fn backfill(
+    client: &GatewayClient,
+    contract_id: &str,
+    tf: Timeframe,
+    bars: usize,
+    cut_ms: i64,
+) -> Result<Vec<Bar>, GatewayError> {
+    let req = request(contract_id, tf, bars, cut_ms);
+    let mut got = client.retrieve_bars(&req).await?;
+    // Newest first on the wire; a bar at or after the cut would overlap the live stream.
+    got.retain(|b| b.t.0.timestamp_millis() < cut_ms);
+    got.sort_by_key(|b| b.t.0);
+    Ok(got.iter().map(to_bar).collect())
+}
+
+fn to_bar(b: &wire::Bar) -> Bar {
+    Bar {
+        time_ms: b.t.0.timestamp_millis(),
+        open: b.o,
+        high: b.h,
+        low: b.l,
+        close: b.c,
+        volume: b.v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_ends_at_the_cut_and_asks_daily_history_as_hours() {
+        let cut = 1_764_600_000_000;
+        let r = request(
+            "CON.F.US.MNQ.Z25",
+            Timeframe::parse("1d").unwrap(),
+            500,
+            cut,
+        );
+        assert_eq!(
+            (r.unit, r.unit_number, r.limit),
+            (BarUnit::Hour, 1, 501 * 24)
+        );
+        assert_eq!(r.end_time.0.timestamp_millis(), cut);
+        assert!(r.include_partial_bar);
+        let r = request("C", Timeframe::parse("5m").unwrap(), 100_000, cut);
+        assert_eq!(
+            (r.unit, r.unit_number, r.limit),
+            (BarUnit::Minute, 5, 20_000)
+        );
+    }
+}
