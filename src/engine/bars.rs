@@ -143,13 +143,14 @@ impl Core {
             let cb = match self.bars.contracts.get_mut(&info.id) {
                 Some(cb) => cb,
                 None => {
-                    let market = self.market.clone();
-                    let id = info.id.to_string();
-                    tokio::spawn(async move {
-                        if let Err(e) = market.subscribe_trades(&id).await {
-                            tracing::error!("subscribing to trades for {id} (bars): {e}");
-                        }
-                    });
+                    if let Some(market) = self.market.clone() {
+                        let id = info.id.to_string();
+                        tokio::spawn(async move {
+                            if let Err(e) = market.subscribe_trades(&id).await {
+                                tracing::error!("subscribing to trades for {id} (bars): {e}");
+                            }
+                        });
+                    }
                     self.bars
                         .contracts
                         .entry(info.id.clone())
@@ -248,7 +249,11 @@ impl Core {
         }
         self.emit_bars(out);
         for (contract, tf, history, cut, epoch) in requests {
-            let (client, tx) = (self.client.clone(), self.tx.clone());
+            // A backtest has no gateway: its series start empty (no backfill yet).
+            let Some(client) = self.client.clone() else {
+                continue;
+            };
+            let tx = self.tx.clone();
             tokio::spawn(async move {
                 let result =
                     crate::feed::bars::backfill(&client, &contract, tf, history, cut).await;

@@ -42,7 +42,12 @@ impl Core {
         if self.symbols.contains_key(&key) || !self.resolving.insert(key) {
             return;
         }
-        let (resolver, tx, symbol) = (self.resolver.clone(), self.tx.clone(), symbol.to_string());
+        let Some(resolver) = self.resolver.clone() else {
+            // A backtest knows its contracts up front; nothing else is resolvable there.
+            tracing::warn!("{symbol}: no gateway to resolve it against");
+            return;
+        };
+        let (tx, symbol) = (self.tx.clone(), symbol.to_string());
         tokio::spawn(async move {
             match resolver.resolve(&symbol).await {
                 Ok(c) => {

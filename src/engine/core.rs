@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
-use super::gateway_calls as calls;
+use super::gateway_calls::{self as calls, SharedExchange};
 use super::input::Input;
 use super::status::EngineStatus;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
@@ -21,12 +21,18 @@ use crate::risk::RiskGuard;
 use crate::script::{Event, FeedStatus, Fill, Host, OrderEvent, PositionEvent, StrategyStatus};
 
 pub(crate) struct Core {
-    pub(super) client: GatewayClient,
-    pub(super) resolver: Arc<SymbolResolver>,
+    /// The REST client for what is not an order call (symbols, bar history, lookups); `None`
+    /// in a backtest, where contracts are known up front and outcomes are never unknown.
+    pub(super) client: Option<GatewayClient>,
+    pub(super) resolver: Option<Arc<SymbolResolver>>,
+    /// Where orders go: the gateway, or a backtest's simulated exchange.
+    pub(super) exchange: SharedExchange,
+    /// The simulated clock of a backtest; `None` live (wall time).
+    pub(super) sim_clock: Option<Arc<crate::script::ManualClock>>,
     pub(super) account: Account,
     pub(super) guard: RiskGuard,
     pub(super) tx: mpsc::Sender<Input>,
-    pub(super) market: MarketFeed,
+    pub(super) market: Option<MarketFeed>,
     pub(super) host: Option<Arc<Host>>,
     pub(super) book: Book,
     /// Every contract we know, by id.
@@ -40,6 +46,7 @@ pub(crate) struct Core {
     /// The latest quote of each contract we know, as the feed merged it.
     pub(super) quotes: HashMap<Arc<str>, Quote>,
     pub(super) started: DateTime<Utc>,
+    pub(super) started_instant: tokio::time::Instant,
     pub(super) status: watch::Sender<EngineStatus>,
     pub(super) metrics: Arc<Metrics>,
     /// Per strategy: the version and load error last seen, and quotes coalesced so far, so
@@ -60,25 +67,27 @@ pub(crate) struct Core {
 /// Market events handled per wake-up of the loop beyond the first.
 const MARKET_BATCH: usize = 63;
 
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
 impl Core {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        client: GatewayClient,
+        client: Option<GatewayClient>,
+        exchange: SharedExchange,
         account: Account,
         guard: RiskGuard,
         tx: mpsc::Sender<Input>,
-        market: MarketFeed,
+        market: Option<MarketFeed>,
         status: watch::Sender<EngineStatus>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let started = Utc::now();
         let run_id = format!("{:x}", started.timestamp() % 0xFF_FFFF);
         Self {
-            resolver: Arc::new(SymbolResolver::new(client.clone())),
+            resolver: client
+                .clone()
+                .map(|c| Arc::new(SymbolResolver::new(c))),
             client,
+            exchange,
+            sim_clock: None,
             account,
             guard,
             tx,
@@ -92,6 +101,7 @@ impl Core {
             resolve_retry: HashMap::new(),
             quotes: HashMap::new(),
             started,
+            started_instant: tokio::time::Instant::now(),
             status,
             metrics,
             seen_strategies: HashMap::new(),
@@ -214,8 +224,9 @@ impl Core {
                         .or_insert_with(|| c.clone());
                     // Quotes carry the name the contract was first known by, as routing did.
                     let symbol = known.symbol.clone();
-                    if self.subscribed.insert(c.id.clone()) {
-                        let market = self.market.clone();
+                    if self.subscribed.insert(c.id.clone())
+                        && let Some(market) = self.market.clone()
+                    {
                         let id = c.id.to_string();
                         tokio::spawn(async move {
                             if let Err(e) = market.subscribe_quotes(&id, symbol).await {
@@ -267,6 +278,28 @@ impl Core {
             } => self.on_backfilled(&contract, timeframe, epoch, result),
             // `run` returns on it before it gets here.
             Input::HostStopped(..) => {}
+        }
+    }
+
+    /// Now on the engine clock: the simulated one in a backtest, else wall time.
+    pub(super) fn now_utc(&self) -> DateTime<Utc> {
+        match &self.sim_clock {
+            Some(c) => DateTime::from_timestamp_millis(crate::script::Clock::now_ms(&**c))
+                .unwrap_or_default(),
+            None => Utc::now(),
+        }
+    }
+
+    /// The instant the risk guard's order rate is judged at: on a simulated clock, the
+    /// loop's start plus simulated time elapsed, so a backtest's refusals do not depend on
+    /// how fast the machine runs it.
+    pub(super) fn now_instant(&self) -> tokio::time::Instant {
+        match &self.sim_clock {
+            Some(c) => {
+                let ms = crate::script::Clock::now_ms(&**c) - self.started.timestamp_millis();
+                self.started_instant + Duration::from_millis(ms.max(0) as u64)
+            }
+            None => tokio::time::Instant::now(),
         }
     }
 
@@ -400,7 +433,7 @@ impl Core {
         }
         let cost = trade.fees + trade.commissions.unwrap_or(0.0);
         let net = trade.profit_and_loss.unwrap_or(0.0) - cost;
-        if let Err(e) = self.guard.record_realized(net, Utc::now()) {
+        if let Err(e) = self.guard.record_realized(net, self.now_utc()) {
             tracing::error!("saving the daily P&L: {e}");
         }
         let fill = self.book.attribute_trade(trade);
@@ -431,7 +464,7 @@ impl Core {
             // A fill of an order that was in flight when the kill switch fired.
             if self.guard.halted().is_some() && position.net_size() != 0 {
                 calls::spawn_close(
-                    self.client.clone(),
+                    self.exchange.clone(),
                     self.tx.clone(),
                     self.account.id,
                     position.contract_id.clone(),
@@ -450,7 +483,7 @@ impl Core {
         });
         if asked || self.guard.halted().is_some() {
             calls::spawn_cancel(
-                self.client.clone(),
+                self.exchange.clone(),
                 self.tx.clone(),
                 self.account.id,
                 broker_id,
@@ -484,7 +517,7 @@ impl Core {
                 stop_price: o.intent.stop_price,
                 tag: o.intent.tag.clone(),
                 reason: o.reason.clone(),
-                time_ms: now_ms(),
+                time_ms: self.now_utc().timestamp_millis(),
             }),
         );
     }
@@ -584,7 +617,7 @@ impl Core {
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
-            calls::spawn_cancel(self.client.clone(), self.tx.clone(), self.account.id, id);
+            calls::spawn_cancel(self.exchange.clone(), self.tx.clone(), self.account.id, id);
         }
         let held: Vec<String> = self
             .book
@@ -593,7 +626,7 @@ impl Core {
             .collect();
         for contract in held {
             calls::spawn_close(
-                self.client.clone(),
+                self.exchange.clone(),
                 self.tx.clone(),
                 self.account.id,
                 contract,

@@ -126,7 +126,7 @@ impl Core {
                     }
                 }
                 None if owned == 0 => calls::spawn_close(
-                    self.client.clone(),
+                    self.exchange.clone(),
                     self.tx.clone(),
                     self.account.id,
                     contract_id,
@@ -193,7 +193,7 @@ impl Core {
 
     fn send_cancel(&self, broker_id: i64) {
         calls::spawn_cancel(
-            self.client.clone(),
+            self.exchange.clone(),
             self.tx.clone(),
             self.account.id,
             broker_id,

@@ -1,6 +1,9 @@
-//! The engine's REST calls, each in its own task so the loop never waits on the network. Each
+//! The engine's order calls through an [`Exchange`]: the REST client (each call in its own
+//! task so the loop never waits on the network) or a backtest's simulated exchange. Each
 //! reports back to the loop as an [`Input`]. A mutating call is sent exactly once: an unknown
 //! outcome is looked up, never repeated. Places and modifies take the risk guard's approval.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -54,94 +57,126 @@ pub fn order_terms(account_id: i32, order: &LocalOrder) -> OrderTerms {
     }
 }
 
+/// Where the engine's order calls go: the gateway's REST API (live), or an in-process
+/// simulated exchange (a backtest). Each call reports back to the loop on `tx` as an
+/// [`Input`], now or later; none blocks the loop.
+pub(crate) trait Exchange: Send + Sync + 'static {
+    fn place(&self, tx: &mpsc::Sender<Input>, local_id: u64, order: RiskApproved<OrderTerms>);
+    fn cancel(&self, tx: &mpsc::Sender<Input>, account_id: i32, broker_id: i64);
+    fn modify(&self, tx: &mpsc::Sender<Input>, change: RiskApproved<ModifyOrderRequest>);
+    fn close(&self, tx: &mpsc::Sender<Input>, account_id: i32, contract_id: String);
+    /// The account's orders (since `since`), open positions and fills, for reconciling.
+    fn snapshot(&self, tx: &mpsc::Sender<Input>, account_id: i32, since: chrono::DateTime<Utc>);
+}
+
+pub(crate) type SharedExchange = Arc<dyn Exchange>;
+
 pub fn spawn_place(
-    client: GatewayClient,
+    ex: SharedExchange,
     tx: mpsc::Sender<Input>,
     local_id: u64,
     order: RiskApproved<OrderTerms>,
 ) {
-    tokio::spawn(async move {
-        let result = client.place_order(&order).await;
-        let _ = tx.send(Input::Placed { local_id, result }).await;
-    });
+    ex.place(&tx, local_id, order);
 }
 
-pub fn spawn_cancel(
-    client: GatewayClient,
-    tx: mpsc::Sender<Input>,
-    account_id: i32,
-    broker_id: i64,
-) {
-    tokio::spawn(async move {
-        let result = client.cancel_order(account_id, broker_id).await;
-        let _ = tx
-            .send(Input::Mutated {
-                what: format!("cancel of order {broker_id}"),
-                result,
-            })
-            .await;
-    });
+pub fn spawn_cancel(ex: SharedExchange, tx: mpsc::Sender<Input>, account_id: i32, broker_id: i64) {
+    ex.cancel(&tx, account_id, broker_id);
 }
 
 pub fn spawn_modify(
-    client: GatewayClient,
+    ex: SharedExchange,
     tx: mpsc::Sender<Input>,
     change: RiskApproved<ModifyOrderRequest>,
 ) {
-    tokio::spawn(async move {
-        let result = client.modify_order(&change).await;
-        let _ = tx
-            .send(Input::Mutated {
-                what: format!("modify of order {}", change.payload().order_id),
-                result,
-            })
-            .await;
-    });
+    ex.modify(&tx, change);
 }
 
-pub fn spawn_close(
-    client: GatewayClient,
-    tx: mpsc::Sender<Input>,
-    account_id: i32,
-    contract_id: String,
-) {
-    tokio::spawn(async move {
-        let result = client.close_position(account_id, &contract_id).await;
-        let _ = tx
-            .send(Input::Mutated {
-                what: format!("close of {contract_id}"),
-                result,
-            })
-            .await;
-    });
+pub fn spawn_close(ex: SharedExchange, tx: mpsc::Sender<Input>, account_id: i32, contract_id: String) {
+    ex.close(&tx, account_id, contract_id);
 }
 
 /// Reads the account's orders (since `since`), open positions and fills, for reconciling after
 /// a reconnect or an unknown outcome.
 pub fn spawn_snapshot(
-    client: GatewayClient,
+    ex: SharedExchange,
     tx: mpsc::Sender<Input>,
     account_id: i32,
     since: chrono::DateTime<Utc>,
 ) {
-    tokio::spawn(async move {
-        let since = Timestamp::from(since);
-        let result = tokio::try_join!(
-            client.search_orders(account_id, since, None),
-            client.open_positions(account_id),
-            client.search_trades(account_id, since, None),
-        );
-        match result {
-            Ok((orders, positions, trades)) => {
-                let _ = tx
-                    .send(Input::Snapshot {
-                        orders,
-                        positions,
-                        trades,
-                    })
-                    .await;
+    ex.snapshot(&tx, account_id, since);
+}
+
+/// Live: each call in its own task, so the loop never waits on the network.
+impl Exchange for GatewayClient {
+    fn place(&self, tx: &mpsc::Sender<Input>, local_id: u64, order: RiskApproved<OrderTerms>) {
+        let (client, tx) = (self.clone(), tx.clone());
+        tokio::spawn(async move {
+            let result = client.place_order(&order).await;
+            let _ = tx.send(Input::Placed { local_id, result }).await;
+        });
+    }
+
+    fn cancel(&self, tx: &mpsc::Sender<Input>, account_id: i32, broker_id: i64) {
+        let (client, tx) = (self.clone(), tx.clone());
+        tokio::spawn(async move {
+            let result = client.cancel_order(account_id, broker_id).await;
+            let _ = tx
+                .send(Input::Mutated {
+                    what: format!("cancel of order {broker_id}"),
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn modify(&self, tx: &mpsc::Sender<Input>, change: RiskApproved<ModifyOrderRequest>) {
+        let (client, tx) = (self.clone(), tx.clone());
+        tokio::spawn(async move {
+            let result = client.modify_order(&change).await;
+            let _ = tx
+                .send(Input::Mutated {
+                    what: format!("modify of order {}", change.payload().order_id),
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn close(&self, tx: &mpsc::Sender<Input>, account_id: i32, contract_id: String) {
+        let (client, tx) = (self.clone(), tx.clone());
+        tokio::spawn(async move {
+            let result = client.close_position(account_id, &contract_id).await;
+            let _ = tx
+                .send(Input::Mutated {
+                    what: format!("close of {contract_id}"),
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn snapshot(&self, tx: &mpsc::Sender<Input>, account_id: i32, since: chrono::DateTime<Utc>) {
+        let (client, tx) = (self.clone(), tx.clone());
+        tokio::spawn(async move {
+            let since = Timestamp::from(since);
+            let result = tokio::try_join!(
+                client.search_orders(account_id, since, None),
+                client.open_positions(account_id),
+                client.search_trades(account_id, since, None),
+            );
+            match result {
+                Ok((orders, positions, trades)) => {
+                    let _ = tx
+                        .send(Input::Snapshot {
+                            orders,
+                            positions,
+                            trades,
+                        })
+                        .await;
+                }
+                Err(e) => tracing::error!("reconciling orders and positions failed: {e}"),
             }
-            Err(e) => tracing::error!("reconciling orders and positions failed: {e}"),
-        }
-    });
+        });
+    }
 }

@@ -177,11 +177,12 @@ impl Engine {
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let (status_tx, status) = watch::channel(EngineStatus::default());
         let mut core = core::Core::new(
-            client,
+            Some(client.clone()),
+            Arc::new(client),
             account,
             guard,
             tx.clone(),
-            market.clone(),
+            Some(market.clone()),
             status_tx,
             metrics,
         );

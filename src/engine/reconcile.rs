@@ -108,8 +108,13 @@ impl Core {
         } else {
             LOOKUP_BACKOFF.delay_jittered(attempt - 1)
         };
+        // A simulated exchange answers every place at once: only a gateway leaves it unknown.
+        let Some(client) = self.client.clone() else {
+            tracing::error!("order {local_id}: outcome unknown and no gateway to look it up");
+            return;
+        };
         spawn_lookup(
-            self.client.clone(),
+            client,
             self.tx.clone(),
             self.account.id,
             (local_id, attempt),
@@ -197,7 +202,7 @@ impl Core {
         t.due = false;
         t.last = Some(now);
         let since = self.started - chrono::Duration::minutes(5);
-        calls::spawn_snapshot(self.client.clone(), self.tx.clone(), self.account.id, since);
+        calls::spawn_snapshot(self.exchange.clone(), self.tx.clone(), self.account.id, since);
     }
 
     /// Fills the hub reported before their order was known as ours, now attributed.

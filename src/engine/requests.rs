@@ -6,7 +6,6 @@ use std::sync::Arc;
 use super::book::ContractInfo;
 use super::core::Core;
 use super::gateway_calls as calls;
-use tokio::time::Instant;
 
 use crate::gateway::requests::ModifyOrderRequest;
 use crate::risk::{Exposure, ProposedOrder, RiskApproved, StrategyLimits};
@@ -115,7 +114,7 @@ impl Core {
         let (limits, exposure, open_pnl) = self.risk_inputs(strategy, &contract.id);
         let approved = self
             .guard
-            .check(proposed, limits, exposure, open_pnl, Instant::now())
+            .check(proposed, limits, exposure, open_pnl, self.now_instant())
             .map_err(|e| {
                 self.metrics.order_refused(strategy);
                 tracing::warn!(strategy, "order refused: {e}");
@@ -180,7 +179,7 @@ impl Core {
             calls::order_terms(account_id, local)
         });
         self.metrics.order_sent(&strategy);
-        calls::spawn_place(self.client.clone(), self.tx.clone(), local_id, approved);
+        calls::spawn_place(self.exchange.clone(), self.tx.clone(), local_id, approved);
         OrderHandle { id: local_id }
     }
 
@@ -212,7 +211,7 @@ impl Core {
         }
         let broker_id = self.owned_broker_id(strategy, id)?;
         calls::spawn_cancel(
-            self.client.clone(),
+            self.exchange.clone(),
             self.tx.clone(),
             self.account.id,
             broker_id,
@@ -250,7 +249,7 @@ impl Core {
         let (limits, exposure, open_pnl) = self.risk_inputs(strategy, &contract_id);
         let approved = self
             .guard
-            .check_modify(proposed, limits, exposure, open_pnl, Instant::now())
+            .check_modify(proposed, limits, exposure, open_pnl, self.now_instant())
             .map_err(|e| {
                 tracing::warn!(strategy, "modify of order {id} refused: {e}");
                 Refusal::new(e.to_string())
@@ -260,7 +259,7 @@ impl Core {
             o.intent.price = change.price.or(o.intent.price);
             o.intent.stop_price = change.stop_price.or(o.intent.stop_price);
         }
-        calls::spawn_modify(self.client.clone(), self.tx.clone(), approved);
+        calls::spawn_modify(self.exchange.clone(), self.tx.clone(), approved);
         Ok(())
     }
 
