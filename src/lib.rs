@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`backoff`]: retry delays with a cap and jitter (hub reconnects, lookups of unknown orders).
+//! - [`backtest`]: `moontick backtest`: strategies through the same engine core on a simulated
+//!   clock over a recording, filled by the simulator's matching engine; the report.
 //! - [`bars`]: bar timeframes in exchange time, the aggregator (trades → bars, clock-free) and
 //!   the store strategies read `bot.bars` from.
 //! - [`cme`]: the CME Globex calendar in exchange time: the trading day rolling at 17:00 Chicago,
@@ -39,6 +41,7 @@
 //!   matching engine.
 
 pub mod backoff;
+pub mod backtest;
 pub mod bars;
 pub mod cme;
 pub mod commands;

@@ -47,6 +47,10 @@ enum Command {
         #[arg(required = true)]
         symbols: Vec<String>,
     },
+    /// Run strategies over a recording (see README, "Backtesting"): the same engine, risk
+    /// guard and `bot` API on a simulated clock, orders filled by the simulator's matching
+    /// engine against the recorded quotes. Prints a summary; writes trades.csv and equity.csv.
+    Backtest(BacktestArgs),
     /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
     /// arrives in time (`"source"` says which).
     Quote {
@@ -56,6 +60,28 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         wait: f64,
     },
+}
+
+#[derive(clap::Args)]
+struct BacktestArgs {
+    /// Strategy files (`*.lua`).
+    #[arg(required = true)]
+    strategies: Vec<PathBuf>,
+    /// A recording file, a day's directory or a RECORD_DIR.
+    #[arg(long)]
+    data: PathBuf,
+    /// Commission per contract per side, in dollars (default: the product's usual fee).
+    #[arg(long)]
+    commission: Option<f64>,
+    /// Ticks a market order or triggered stop pays beyond the touch.
+    #[arg(long, default_value_t = 0)]
+    slippage: u32,
+    /// Where trades.csv and equity.csv go.
+    #[arg(long, default_value = "backtest")]
+    out: PathBuf,
+    /// The account's starting balance.
+    #[arg(long, default_value_t = 50_000.0)]
+    balance: f64,
 }
 
 #[derive(clap::Args)]
@@ -114,6 +140,15 @@ fn main() -> ExitCode {
     };
     moontick::logging::init(config.log_format, &config.log_filter);
     let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Backtest(args) = command {
+        return match backtest(&config, args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("moontick: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(async {
         match command {
@@ -132,6 +167,7 @@ fn main() -> ExitCode {
                 moontick::run::record::record(&config, &symbols, stop).await
             }
             Command::Check { files } => moontick::commands::check(&config, files),
+            Command::Backtest(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {
@@ -141,6 +177,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `moontick backtest`: runs on its own (simulated) clock, without the async runtime.
+fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.commission.is_none_or(|c| c.is_finite() && c >= 0.0),
+        "--commission must be a non-negative number of dollars"
+    );
+    let cfg = moontick::backtest::BacktestConfig {
+        strategies: args.strategies,
+        data: args.data,
+        commission: args.commission,
+        slippage_ticks: args.slippage,
+        limits: config.risk.clone(),
+        balance: args.balance,
+        work_dir: args.out.join(".strategies"),
+    };
+    let report = moontick::backtest::run(&cfg)?;
+    moontick::backtest::write_csv(&report, &args.out)?;
+    print!("{}", report.summary());
+    println!("trades.csv and equity.csv in {}", args.out.display());
+    Ok(())
 }
 
 /// `moontick run`: binds the HTTP port, then runs until Ctrl-C or SIGTERM.

@@ -129,7 +129,7 @@ impl Core {
         let Some(host) = self.host.clone() else {
             return;
         };
-        let now = now_ms();
+        let now = self.now_ms();
         for (symbol, tf, history) in host.bar_series() {
             let Some(info) = self.contract_for(&symbol) else {
                 continue;
@@ -181,7 +181,7 @@ impl Core {
     }
 
     pub(super) fn bars_on_trades(&mut self, trades: &[Trade]) {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut out = Vec::new();
         for t in trades {
             let Some(cb) = self.bars.contracts.get_mut(&t.contract) else {
@@ -197,12 +197,13 @@ impl Core {
     /// Quotes stand in for trades on a contract whose trades are silent (see the module
     /// documentation).
     pub(super) fn bars_on_quote(&mut self, q: &Quote) {
+        let now = self.now_ms();
         let Some(cb) = self.bars.contracts.get_mut(&q.contract) else {
             return;
         };
         let Some(volume) = q.volume else { return };
         let before = cb.last_volume.replace(volume);
-        let silent = trades_silent(now_ms(), cb.last_trade_ms, cb.subscribed_ms);
+        let silent = trades_silent(now, cb.last_trade_ms, cb.subscribed_ms);
         if let Some((price, size)) = stand_in(before, volume, q.last).filter(|_| silent) {
             let mut out = Vec::new();
             feed(cb, price, size, q.time_ms, &mut out);
@@ -212,7 +213,7 @@ impl Core {
 
     /// The engine tick: closes bars whose time has passed, and asks for backfills that are due.
     pub(super) fn bars_on_tick(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         let live = self.market_state.is_live();
         let mut out = Vec::new();
         let mut requests = Vec::new();
@@ -272,7 +273,7 @@ impl Core {
     /// The market hub dropped or came back: every series waits again and rebuilds what it
     /// missed (see the module documentation).
     pub(super) fn bars_reset(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         for cb in self.bars.contracts.values_mut() {
             cb.last_trade_ms = None;
             cb.last_volume = None;
@@ -295,6 +296,7 @@ impl Core {
         epoch: u64,
         result: Result<Vec<Bar>, String>,
     ) {
+        let now = self.now_ms();
         let Some(cb) = self.bars.contracts.get_mut(contract) else {
             return;
         };
@@ -317,7 +319,7 @@ impl Core {
                 } = &mut s.phase
                 {
                     *requested = false;
-                    *retry_at_ms = now_ms() + RETRY_MS;
+                    *retry_at_ms = now + RETRY_MS;
                 }
                 return;
             }
@@ -348,7 +350,7 @@ impl Core {
         for (price, size, time) in buffer {
             agg.trade(price, size, time, &mut closed);
         }
-        agg.close_until(now_ms() - CLOSE_GRACE_MS, &mut closed);
+        agg.close_until(now - CLOSE_GRACE_MS, &mut closed);
         let mut out = Vec::new();
         collect(&symbol, contract, tf, &s.store, closed, &mut out);
         s.phase = Phase::Live(agg);
@@ -403,11 +405,6 @@ fn collect(
             bar,
         });
     }
-}
-
-/// The engine's clock, in ms.
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[cfg(test)]

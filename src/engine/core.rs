@@ -82,9 +82,7 @@ impl Core {
         let started = Utc::now();
         let run_id = format!("{:x}", started.timestamp() % 0xFF_FFFF);
         Self {
-            resolver: client
-                .clone()
-                .map(|c| Arc::new(SymbolResolver::new(c))),
+            resolver: client.clone().map(|c| Arc::new(SymbolResolver::new(c))),
             client,
             exchange,
             sim_clock: None,
@@ -288,6 +286,11 @@ impl Core {
                 .unwrap_or_default(),
             None => Utc::now(),
         }
+    }
+
+    /// [`Self::now_utc`] in ms since the Unix epoch.
+    pub(super) fn now_ms(&self) -> i64 {
+        self.now_utc().timestamp_millis()
     }
 
     /// The instant the risk guard's order rate is judged at: on a simulated clock, the

@@ -92,7 +92,12 @@ pub fn spawn_modify(
     ex.modify(&tx, change);
 }
 
-pub fn spawn_close(ex: SharedExchange, tx: mpsc::Sender<Input>, account_id: i32, contract_id: String) {
+pub fn spawn_close(
+    ex: SharedExchange,
+    tx: mpsc::Sender<Input>,
+    account_id: i32,
+    contract_id: String,
+) {
     ex.close(&tx, account_id, contract_id);
 }
 

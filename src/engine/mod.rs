@@ -22,6 +22,7 @@ mod reconcile;
 mod reconcile_rules;
 mod requests;
 mod status;
+mod stepped;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use status::{
     EngineStatus, EquityPoint, FillView, OrderStatusView, PositionStatus, QuoteSeen, Snapshot,
     StrategyPnl,
 };
+pub(crate) use stepped::{EngineInput, Exchange, SteppedEngine};
 
 use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 use crate::gateway::GatewayClient;

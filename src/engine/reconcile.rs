@@ -202,7 +202,12 @@ impl Core {
         t.due = false;
         t.last = Some(now);
         let since = self.started - chrono::Duration::minutes(5);
-        calls::spawn_snapshot(self.exchange.clone(), self.tx.clone(), self.account.id, since);
+        calls::spawn_snapshot(
+            self.exchange.clone(),
+            self.tx.clone(),
+            self.account.id,
+            since,
+        );
     }
 
     /// Fills the hub reported before their order was known as ours, now attributed.

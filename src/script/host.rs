@@ -290,6 +290,17 @@ impl Host {
         }
     }
 
+    /// Every strategy has finished what was queued for it and waits for more (see
+    /// [`Mailbox::idle`](super::mailbox::Mailbox::idle)).
+    pub fn idle(&self) -> bool {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        map.values().all(|e| e.shared.mailbox.idle())
+    }
+
     /// The union of the symbols the running strategies declared: what the feed must subscribe.
     pub fn symbols(&self) -> Vec<String> {
         let map = self

@@ -267,6 +267,13 @@ impl Mailbox {
         }
     }
 
+    /// Nothing waits and the strategy's thread is waiting for more: it has finished everything
+    /// queued so far (a backtest steps the next event only then), or it can take nothing more.
+    pub fn idle(&self) -> bool {
+        let inbox = self.lock();
+        inbox.closed.is_some() || (inbox.queue.is_empty() && inbox.consumer_waiting)
+    }
+
     /// Moves everything waiting into `into` (which must be empty), waiting until `deadline` (or
     /// forever) when nothing is.
     pub fn take(&self, into: &mut VecDeque<Delivery>, deadline: Option<Instant>) {

@@ -1,0 +1,266 @@
+//! `moontick backtest`: strategies, unchanged, through the same engine core, risk guard and
+//! `bot` API ([`SteppedEngine`]) on a simulated clock, over a recording made by `moontick
+//! run`/`record`; orders fill in the simulator's matching engine against the recorded quotes
+//! ([`exchange`]). One event at a time, each settled (every strategy done with it, every
+//! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
+
+mod exchange;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::engine::{ContractInfo, SteppedEngine};
+use crate::feed::MarketEvent;
+use crate::feed::record::{Recorded, Recording};
+use crate::gateway::wire::Account;
+use crate::risk::{RiskGuard, RiskLimits};
+use crate::script::{HostConfig, ManualClock};
+use crate::sim::market::{ContractSpec, catalog};
+use exchange::{Outcome, SimExchange};
+pub use report::Report;
+
+/// How often (simulated) the engine's periodic work runs, as live.
+const TICK_MS: i64 = 250;
+
+/// What a backtest runs.
+#[derive(Debug, Clone)]
+pub struct BacktestConfig {
+    /// Strategy files (`*.lua`).
+    pub strategies: Vec<PathBuf>,
+    /// A recording file, a day's directory or a `RECORD_DIR`.
+    pub data: PathBuf,
+    /// Per contract per side, in dollars; `None` takes the product's usual exchange fee.
+    pub commission: Option<f64>,
+    /// Ticks a market order (or a triggered stop) pays beyond the touch.
+    pub slippage_ticks: u32,
+    pub limits: RiskLimits,
+    /// The account's starting balance.
+    pub balance: f64,
+    /// Where the strategies are copied to run from (their `lib/` is linked); removed after.
+    pub work_dir: PathBuf,
+}
+
+/// The facts of a recorded contract: the simulator's catalog knows the products' tick sizes.
+fn spec_of(contract: &str, commission: Option<f64>) -> anyhow::Result<ContractSpec> {
+    // `CON.F.US.MNQ.Z25` is product `F.US.MNQ`.
+    let product = contract
+        .strip_prefix("CON.")
+        .and_then(|rest| rest.rsplit_once('.'))
+        .map(|(p, _)| p)
+        .unwrap_or(contract);
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date");
+    let known = catalog(today);
+    let base = known
+        .iter()
+        .find(|s| &*s.symbol_id == product)
+        .with_context(|| {
+            let mut names: Vec<&str> = known.iter().map(|s| s.ticker).collect();
+            names.sort_unstable();
+            names.dedup();
+            format!(
+                "contract {contract}: its tick size is not known (the backtest knows {})",
+                names.join(", ")
+            )
+        })?;
+    Ok(ContractSpec {
+        id: contract.into(),
+        active: true,
+        fee_per_contract: commission.unwrap_or(base.fee_per_contract),
+        ..base.clone()
+    })
+}
+
+/// Copies the strategies into `work_dir` (the host runs every file of one directory), with a
+/// link to the `lib/` beside the first one for `require`.
+fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(!strategies.is_empty(), "no strategy file given");
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    for s in strategies {
+        let name = s
+            .file_name()
+            .filter(|n| n.to_string_lossy().ends_with(".lua"))
+            .with_context(|| format!("{}: not a .lua file", s.display()))?;
+        std::fs::copy(s, work_dir.join(name))
+            .with_context(|| format!("reading {}", s.display()))?;
+    }
+    let lib = strategies[0].parent().unwrap_or(Path::new(".")).join("lib");
+    #[cfg(unix)]
+    if lib.is_dir() {
+        let lib = std::fs::canonicalize(&lib)?;
+        std::os::unix::fs::symlink(lib, work_dir.join("lib"))?;
+    }
+    Ok(())
+}
+
+/// Runs the backtest (see the module documentation).
+///
+/// # Errors
+/// Unreadable or empty data, an unknown contract, strategies that cannot be read.
+pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
+    let files = crate::feed::record::scan(&cfg.data)
+        .with_context(|| format!("reading {}", cfg.data.display()))?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no recordings under {} (see docs/recording.md)",
+        cfg.data.display()
+    );
+    let mut contracts: BTreeMap<String, ContractInfo> = BTreeMap::new();
+    let mut specs = Vec::new();
+    for f in &files {
+        // The header names the contract; the file name is only derived from it.
+        let rec = Recording::open(&f.path)?;
+        let (contract, symbol) = rec.header().map_or_else(
+            || (f.contract.clone(), f.contract.clone()),
+            |h| (h.contract.to_string(), h.symbol.to_string()),
+        );
+        if contracts.contains_key(&contract) {
+            continue;
+        }
+        let spec = spec_of(&contract, cfg.commission)?;
+        contracts.insert(
+            contract.clone(),
+            ContractInfo {
+                id: contract.as_str().into(),
+                symbol: symbol.as_str().into(),
+                name: spec.name.as_str().into(),
+                description: spec.description.as_str().into(),
+                tick_size: spec.tick_size,
+                tick_value: spec.tick_value,
+            },
+        );
+        specs.push(spec);
+    }
+    let mut events = crate::feed::record::events_from(files).peekable();
+    let first_ms = match events.peek() {
+        Some(Ok(e)) => e.recv_ms(),
+        Some(Err(_)) => events.next().expect("peeked").map(|_| 0)?,
+        None => anyhow::bail!("the recordings under {} are empty", cfg.data.display()),
+    };
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+
+    let _ = std::fs::remove_dir_all(&cfg.work_dir);
+    stage(&cfg.strategies, &cfg.work_dir)?;
+    let result = (|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let _entered = runtime.enter();
+        let exchange = Arc::new(SimExchange::new(specs, cfg.slippage_ticks, cfg.balance));
+        exchange.set_now(at(first_ms));
+        let clock = Arc::new(ManualClock::new(first_ms));
+        let guard = RiskGuard::open(cfg.limits.clone(), None, at(first_ms))?;
+        let mut host = HostConfig::new(&cfg.work_dir);
+        // Every quote is delivered: the driver waits for the strategy anyway.
+        (host.quote_backlog, host.quote_backlog_age) =
+            (usize::MAX, std::time::Duration::from_secs(u64::MAX / 4));
+        let account: Account = exchange.account();
+        let mut engine = SteppedEngine::start(
+            exchange.clone(),
+            account,
+            guard,
+            host,
+            contracts.into_values().collect(),
+            clock.clone(),
+        )?;
+        if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
+            let why = s.load_error.unwrap_or_default();
+            let _ = engine.shutdown(&mut |_| false);
+            anyhow::bail!("strategy {} did not load: {why}", s.name);
+        }
+        let ex = exchange.clone();
+        let mut pump = move |engine: &mut SteppedEngine| {
+            let mut any = false;
+            while let Some(o) = ex.pop() {
+                any = true;
+                match o {
+                    Outcome::Input(i) => engine.input(i),
+                    Outcome::User(u) => engine.user(user_event(u)),
+                }
+            }
+            any
+        };
+        let mut equity = report::Equity::default();
+        let (mut count, mut quotes) = (0u64, 0u64);
+        let mut next_tick = first_ms + TICK_MS;
+        for event in events {
+            let event = event?;
+            let ms = event.recv_ms();
+            while next_tick <= ms {
+                clock.set_ms(next_tick);
+                exchange.set_now(at(next_tick));
+                engine.tick();
+                engine.settle(&mut pump);
+                next_tick += TICK_MS;
+            }
+            clock.set_ms(ms);
+            exchange.set_now(at(ms));
+            count += 1;
+            if let Recorded::Quote(q) = &event.event {
+                quotes += 1;
+                exchange.quote(q);
+            }
+            engine.market(MarketEvent::from(event.event));
+            engine.settle(&mut pump);
+            let (value, in_market) = exchange.equity();
+            equity.mark(ms, value, in_market);
+        }
+        engine.shutdown(&mut pump);
+        let fills = exchange.trades();
+        Ok(Report {
+            trips: report::round_trips(&fills),
+            fills: fills.len(),
+            equity,
+            open_pnl: exchange.open_pnl(),
+            events: count,
+            quotes,
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&cfg.work_dir);
+    result
+}
+
+/// A simulator user event as the user feed would have decoded it.
+fn user_event(e: crate::sim::events::UserEvent) -> crate::feed::UserEvent {
+    use crate::feed::UserEvent as F;
+    use crate::sim::events::UserEvent as S;
+    match e {
+        S::Account(account) => F::Account {
+            action: None,
+            account,
+        },
+        S::Order(order) => F::Order {
+            action: None,
+            order,
+        },
+        S::Position(position) => F::Position {
+            action: None,
+            position,
+        },
+        S::Trade(trade) => F::Trade {
+            action: None,
+            trade,
+        },
+    }
+}
+
+/// Writes `trades.csv` and `equity.csv` into `out`.
+///
+/// # Errors
+/// When `out` cannot be created or written.
+pub fn write_csv(report: &Report, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, text) in [
+        ("trades.csv", report.trades_csv()),
+        ("equity.csv", report.equity_csv()),
+    ] {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

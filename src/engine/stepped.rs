@@ -1,0 +1,145 @@
+//! The engine loop stepped by a caller instead of run by tokio: the same [`Core`] (risk guard,
+//! book, strategies, bars), fed one event at a time on a simulated clock and settled before the
+//! next, with orders going to an in-process [`Exchange`]. A backtest drives it.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::book::ContractInfo;
+use super::broker::EngineBroker;
+use super::core::Core;
+use super::gateway_calls::SharedExchange;
+use super::input::{INPUT_CAPACITY, Input};
+use super::status::EngineStatus;
+use crate::feed::{MarketEvent, UserEvent};
+use crate::gateway::wire::Account;
+use crate::metrics::Metrics;
+use crate::risk::RiskGuard;
+use crate::script::{Host, HostConfig, ManualClock, StrategyStatus};
+
+pub(crate) use super::gateway_calls::Exchange;
+pub(crate) use super::input::Input as EngineInput;
+
+/// A stepped engine (see the module documentation).
+pub(crate) struct SteppedEngine {
+    core: Core,
+    rx: mpsc::Receiver<Input>,
+    host: Arc<Host>,
+}
+
+impl SteppedEngine {
+    /// Knows `contracts` up front (there is no gateway to resolve symbols against), starts the
+    /// strategies on `clock`, and hands them to the core.
+    ///
+    /// # Errors
+    /// When the strategies directory cannot be read.
+    pub fn start(
+        exchange: SharedExchange,
+        account: Account,
+        guard: RiskGuard,
+        host: HostConfig,
+        contracts: Vec<ContractInfo>,
+        clock: Arc<ManualClock>,
+    ) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
+        let (status_tx, _) = watch::channel(EngineStatus::default());
+        let mut core = Core::new(
+            None,
+            exchange,
+            account,
+            guard,
+            tx.clone(),
+            None,
+            status_tx,
+            Arc::new(Metrics::new()),
+        );
+        core.sim_clock = Some(clock.clone());
+        core.started = core.now_utc();
+        core.day = super::day::Day::new(core.started);
+        core.bars = super::bars::Bars::new(host.bars.clone());
+        core.on_input(Input::Resolved(contracts));
+        let broker = Arc::new(EngineBroker::new(tx));
+        let host = Arc::new(Host::start(host, broker, clock)?);
+        core.on_input(Input::HostReady(host.clone()));
+        let mut engine = Self { core, rx, host };
+        engine.settle(&mut |_| false);
+        Ok(engine)
+    }
+
+    /// The strategies' status (load errors among it).
+    pub fn status(&self) -> Vec<StrategyStatus> {
+        self.host.status()
+    }
+
+    /// A recorded market event, as the feed would hand it to the loop.
+    pub fn market(&mut self, event: MarketEvent) {
+        self.core.on_market(event);
+    }
+
+    /// An order, fill or position event, as the user hub would report it.
+    pub fn user(&mut self, event: UserEvent) {
+        self.core.on_user(event);
+    }
+
+    /// An outcome of an order call, as a REST task would report it.
+    pub fn input(&mut self, input: EngineInput) {
+        self.core.on_input(input);
+    }
+
+    /// The loop's periodic work (the daily loss limit, bar closes) at the clock's time.
+    pub fn tick(&mut self) {
+        self.core.on_tick();
+    }
+
+    /// Answers the strategies' `bot.*` calls and applies what `more` delivers (the exchange's
+    /// outcomes; it returns whether it delivered anything) until every strategy has finished
+    /// what it was given and nothing is left: then the next event may come.
+    pub fn settle(&mut self, more: &mut dyn FnMut(&mut Self) -> bool) {
+        let mut spins = 0u32;
+        loop {
+            let mut progressed = false;
+            while let Ok(input) = self.rx.try_recv() {
+                self.core.on_input(input);
+                progressed = true;
+            }
+            if more(self) {
+                progressed = true;
+            }
+            if progressed {
+                spins = 0;
+                continue;
+            }
+            // Checked before the queue again: a strategy that sent a call is not idle until
+            // it has its answer, so an empty queue after an idle host means it is all done.
+            if self.host.idle() && self.rx.is_empty() {
+                return;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// Stops the strategies (`on_stop("shutdown")`) while still answering their calls.
+    pub fn shutdown(mut self, more: &mut dyn FnMut(&mut Self) -> bool) -> Vec<StrategyStatus> {
+        let host = self.host.clone();
+        let stopping = std::thread::spawn(move || host.shutdown());
+        // Not `settle`: a stopped strategy waits for nothing, so it never reads as idle.
+        let mut drain = |engine: &mut Self| {
+            while let Ok(input) = engine.rx.try_recv() {
+                engine.core.on_input(input);
+            }
+            while more(engine) {}
+        };
+        while !stopping.is_finished() {
+            drain(&mut self);
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        drain(&mut self);
+        stopping.join().unwrap_or_default()
+    }
+}
