@@ -181,3 +181,77 @@ fn a_strategy_that_does_not_load_is_a_clear_error() {
     let err = backtest::run(&cfg).unwrap_err().to_string();
     assert!(err.contains("strategy strat did not load"), "{err}");
 }
+
+/// On the first quote: a buy limit at 19997 with a bracket (stop loss 20 ticks, take profit 16).
+const LIMIT_WITH_BRACKET: &str = r#"
+local M = { symbols = { "MNQ" } }
+local n = 0
+function M.on_quote(q)
+  n = n + 1
+  if n == 1 then
+    local h, why = bot.buy{ symbol = "MNQ", size = 1, type = "limit", price = 19997,
+                            stop_loss_ticks = 20, take_profit_ticks = 16 }
+    assert(h, why)
+  end
+end
+return M
+"#;
+
+#[test]
+fn a_limit_fills_once_the_market_crosses_it_and_its_take_profit_closes_the_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let bids = [
+        20000.0, 20000.0, 20000.0, 19999.0, 19998.0, 19997.0, 19996.0, 19998.0, 20000.0, 20002.0,
+        20004.0, 20006.0,
+    ];
+    let data = record(dir.path(), &bids);
+    let cfg = config(dir.path(), strategy(dir.path(), LIMIT_WITH_BRACKET), data);
+    let report = run(&cfg);
+    assert_eq!(report.trips.len(), 1, "{}", report.summary());
+    let t = &report.trips[0];
+    // The ask first reaches the limit at the 7th quote (19996.25, through it: filled at the
+    // touch); the take profit 16 ticks above the entry (20000.25) at the 10th (bid 20002).
+    assert_eq!((t.entry_ms, t.exit_ms), (T0_MS + 6000, T0_MS + 9000));
+    assert_eq!((t.entry_price, t.exit_price), (19_996.25, 20_002.0));
+    assert_eq!(report.fills, 2);
+}
+
+#[test]
+fn the_bracket_stop_loss_closes_a_losing_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let bids = [
+        20000.0, 20000.0, 20000.0, 19999.0, 19998.0, 19997.0, 19996.0, 19995.0, 19993.0, 19991.0,
+        19990.0, 19989.0,
+    ];
+    let data = record(dir.path(), &bids);
+    let cfg = config(dir.path(), strategy(dir.path(), LIMIT_WITH_BRACKET), data);
+    let report = run(&cfg);
+    assert_eq!(report.trips.len(), 1, "{}", report.summary());
+    let t = &report.trips[0];
+    // Stop 20 ticks under 19996.25 is 19991.25: the bid is through it at the 10th quote.
+    assert_eq!((t.entry_price, t.exit_price), (19_996.25, 19_991.0));
+    assert_eq!(t.exit_ms, T0_MS + 9000);
+    assert!((t.gross - -10.5).abs() < 1e-9, "{t:?}");
+    assert!(report.summary().contains("win rate         0.0%"));
+}
+
+#[test]
+fn a_stop_entry_triggers_when_the_market_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = record(dir.path(), &rising());
+    let body = r#"
+local M = { symbols = { "MNQ" } }
+local n = 0
+function M.on_quote(q)
+  n = n + 1
+  if n == 1 then assert(bot.buy{ symbol = "MNQ", size = 1, type = "stop", stop_price = 20003 }) end
+  if n == 8 then assert(bot.sell{ symbol = "MNQ", size = 1 }) end
+end
+return M
+"#;
+    let cfg = config(dir.path(), strategy(dir.path(), body), data);
+    let report = run(&cfg);
+    let t = &report.trips[0];
+    assert_eq!((t.entry_ms, t.entry_price), (T0_MS + 3000, 20_003.25));
+    assert_eq!(t.exit_price, 20_007.0);
+}
