@@ -14,12 +14,22 @@ const T0_MS: i64 = 1_735_830_000_000;
 
 /// One quote a second; the bid walks `bids`, the ask a tick above, last at the bid.
 fn record(dir: &Path, bids: &[f64]) -> PathBuf {
+    let at: Vec<(i64, f64)> = bids
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| (i as i64 * 1000, b))
+        .collect();
+    record_at(dir, &at)
+}
+
+/// Quotes at `(ms after T0, bid)`.
+fn record_at(dir: &Path, quotes: &[(i64, f64)]) -> PathBuf {
     let path = dir
         .join("data/2025-01-02")
         .join(moontick::feed::record::recorder::file_name(C));
     let (mut f, _) = RecordFile::open(&path, u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
-    for (i, &bid) in bids.iter().enumerate() {
-        let ms = T0_MS + i as i64 * 1000;
+    for &(offset, bid) in quotes {
+        let ms = T0_MS + offset;
         let q = Quote {
             bid: Some(bid),
             ask: Some(bid + 0.25),
@@ -254,4 +264,39 @@ return M
     let t = &report.trips[0];
     assert_eq!((t.entry_ms, t.entry_price), (T0_MS + 3000, 20_003.25));
     assert_eq!(t.exit_price, 20_007.0);
+}
+
+#[test]
+fn timers_fire_at_their_time_between_recorded_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Quotes for five seconds, then a minute of silence.
+    let quotes = [
+        (0, 20_000.0),
+        (1000, 20_001.0),
+        (2000, 20_002.0),
+        (3000, 20_003.0),
+        (4000, 20_004.0),
+        (60_000, 20_100.0),
+    ];
+    let data = record_at(dir.path(), &quotes);
+    let body = r#"
+local M = { symbols = { "MNQ" } }
+function M.on_start()
+  local t0 = bot.now()
+  bot.after(2.5, function()
+    assert(bot.now() - t0 == 2.5, "bot.now in the timer")
+    assert(bot.buy{ symbol = "MNQ", size = 1 })
+  end)
+  bot.after(30, function() assert(bot.sell{ symbol = "MNQ", size = 1 }) end)
+end
+return M
+"#;
+    let cfg = config(dir.path(), strategy(dir.path(), body), data);
+    let report = run(&cfg);
+    assert_eq!(report.trips.len(), 1, "{}", report.summary());
+    let t = &report.trips[0];
+    // Each at the touch standing when it fired: the quote at 2 s, then the one at 4 s (not
+    // the one that ends the silence).
+    assert_eq!((t.entry_ms, t.entry_price), (T0_MS + 2500, 20_002.25));
+    assert_eq!((t.exit_ms, t.exit_price), (T0_MS + 30_000, 20_004.0));
 }

@@ -19,7 +19,7 @@ use crate::feed::MarketEvent;
 use crate::feed::record::{Recorded, Recording};
 use crate::gateway::wire::Account;
 use crate::risk::{RiskGuard, RiskLimits};
-use crate::script::{HostConfig, ManualClock};
+use crate::script::{Clock, HostConfig, ManualClock};
 use crate::sim::market::{ContractSpec, catalog};
 use exchange::{Outcome, SimExchange};
 pub use report::Report;
@@ -191,12 +191,28 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
         for event in events {
             let event = event?;
             let ms = event.recv_ms();
-            while next_tick <= ms {
-                clock.set_ms(next_tick);
-                exchange.set_now(at(next_tick));
-                engine.tick();
+            // The engine's ticks and the strategies' timers up to this event, in time order.
+            let mut fired = None;
+            loop {
+                let timer = engine.next_timer_ms().filter(|&t| Some(t) != fired);
+                let next = timer.map_or(next_tick, |t| t.min(next_tick));
+                if next > ms {
+                    break;
+                }
+                let next = next.max(clock.now_ms());
+                clock.set_ms(next);
+                exchange.set_now(at(next));
+                if next >= next_tick {
+                    engine.tick();
+                    next_tick += TICK_MS;
+                }
+                if timer.is_some_and(|t| t <= next) {
+                    engine.wake_timers(next);
+                    // A thread that fires nothing for it (paused, say) must not hold the
+                    // clock here.
+                    fired = timer;
+                }
                 engine.settle(&mut pump);
-                next_tick += TICK_MS;
             }
             clock.set_ms(ms);
             exchange.set_now(at(ms));

@@ -72,6 +72,17 @@ impl SteppedEngine {
         self.host.status()
     }
 
+    /// The earliest strategy timer on the clock, as the strategies last saw it.
+    pub fn next_timer_ms(&self) -> Option<i64> {
+        self.host.next_timer_ms()
+    }
+
+    /// Wakes the strategies whose timers are due by `now_ms` (the clock is there already);
+    /// [`Self::settle`] then waits for them to have fired.
+    pub fn wake_timers(&self, now_ms: i64) {
+        self.host.wake_due(now_ms);
+    }
+
     /// A recorded market event, as the feed would hand it to the loop.
     pub fn market(&mut self, event: MarketEvent) {
         self.core.on_market(event);

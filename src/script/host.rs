@@ -301,6 +301,36 @@ impl Host {
         map.values().all(|e| e.shared.mailbox.idle())
     }
 
+    /// The earliest timer of any strategy on the engine clock, as their threads last saw.
+    pub fn next_timer_ms(&self) -> Option<i64> {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .filter_map(|e| e.shared.mailbox.next_timer_ms())
+            .min()
+    }
+
+    /// Wakes every strategy with a timer due by `now_ms`, to fire it (a stepped clock).
+    pub fn wake_due(&self, now_ms: i64) {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        for e in map.values() {
+            if e.shared
+                .mailbox
+                .next_timer_ms()
+                .is_some_and(|d| d <= now_ms)
+            {
+                e.shared.mailbox.nudge();
+            }
+        }
+    }
+
     /// The union of the symbols the running strategies declared: what the feed must subscribe.
     pub fn symbols(&self) -> Vec<String> {
         let map = self

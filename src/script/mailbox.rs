@@ -23,7 +23,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,8 @@ struct Inbox {
     /// When the oldest waiting item was queued.
     oldest: Option<Instant>,
     consumer_waiting: bool,
+    /// [`Mailbox::nudge`] was called: the consumer returns from `take` even with nothing queued.
+    nudged: bool,
     latest_only: bool,
     episode: Option<Episode>,
     coalesced_since_take: u64,
@@ -92,6 +94,9 @@ pub struct Mailbox {
     name: String,
     quotes_coalesced: AtomicU64,
     webhooks_refused: AtomicU64,
+    /// When the strategy's next timer falls due on the engine clock (`i64::MAX`: none), as its
+    /// thread last saw before waiting: a simulated clock is stepped through it.
+    next_timer_ms: AtomicI64,
 }
 
 impl Mailbox {
@@ -103,6 +108,7 @@ impl Mailbox {
             name: name.to_owned(),
             quotes_coalesced: AtomicU64::new(0),
             webhooks_refused: AtomicU64::new(0),
+            next_timer_ms: AtomicI64::new(i64::MAX),
         }
     }
 
@@ -271,7 +277,32 @@ impl Mailbox {
     /// queued so far (a backtest steps the next event only then), or it can take nothing more.
     pub fn idle(&self) -> bool {
         let inbox = self.lock();
-        inbox.closed.is_some() || (inbox.queue.is_empty() && inbox.consumer_waiting)
+        inbox.closed.is_some()
+            || (inbox.queue.is_empty() && inbox.consumer_waiting && !inbox.nudged)
+    }
+
+    /// Wakes the strategy's thread without a delivery, so it fires the timers now due on a
+    /// clock that was stepped.
+    pub fn nudge(&self) {
+        let mut inbox = self.lock();
+        if inbox.closed.is_none() {
+            inbox.nudged = true;
+            if inbox.consumer_waiting {
+                self.ready.notify_one();
+            }
+        }
+    }
+
+    /// Set by the strategy's thread before it waits (see [`Mailbox::next_timer_ms`]).
+    pub fn set_next_timer(&self, due_ms: Option<i64>) {
+        self.next_timer_ms
+            .store(due_ms.unwrap_or(i64::MAX), Ordering::Release);
+    }
+
+    /// When the strategy's next timer falls due, as its thread last saw.
+    pub fn next_timer_ms(&self) -> Option<i64> {
+        let due = self.next_timer_ms.load(Ordering::Acquire);
+        (due != i64::MAX).then_some(due)
     }
 
     /// Moves everything waiting into `into` (which must be empty), waiting until `deadline` (or
@@ -279,6 +310,9 @@ impl Mailbox {
     pub fn take(&self, into: &mut VecDeque<Delivery>, deadline: Option<Instant>) {
         let mut inbox = self.lock();
         while inbox.queue.is_empty() {
+            if std::mem::take(&mut inbox.nudged) {
+                return;
+            }
             inbox.consumer_waiting = true;
             inbox = match deadline {
                 None => self.ready.wait(inbox).unwrap_or_else(|e| e.into_inner()),
@@ -297,6 +331,9 @@ impl Mailbox {
             inbox.consumer_waiting = false;
         }
         std::mem::swap(&mut inbox.queue, into);
+        // What was just taken comes before the timers the nudge was for (the runner fires due
+        // timers at the top of its next turn).
+        inbox.nudged = false;
         let now = Instant::now();
         let age = inbox.oldest.map_or(Duration::ZERO, |t| now - t);
         let caught_up = inbox.coalesced_since_take == 0

@@ -102,7 +102,9 @@ impl Runner {
                     .timers
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .next_due()?;
+                    .next_due();
+                self.shared.mailbox.set_next_timer(due_ms);
+                let due_ms = due_ms?;
                 // Timers are on the engine clock; the wait is on this machine's. Waiting at
                 // most a second at a time notices a clock that was stepped (a simulated one, or
                 // a wall clock corrected) within that second.
