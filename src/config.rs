@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::gateway::Credentials;
+use crate::notify::NotifyConfig;
 use crate::secret::Secret;
 
 /// The risk guard's global limits (owned by `risk`), read here like every other setting.
@@ -73,6 +74,8 @@ pub struct Config {
     /// finds nothing may report the order "not placed" (until then it stays `unknown`).
     pub not_placed_grace: Duration,
     pub strategy_runtime: StrategyRuntime,
+    /// `NOTIFY_URL` and `NOTIFY_EVENTS`; the URLs are secrets (they carry tokens).
+    pub notify: NotifyConfig,
 }
 
 impl fmt::Debug for Config {
@@ -100,6 +103,7 @@ impl fmt::Debug for Config {
             .field("rest_timeout", &self.rest_timeout)
             .field("not_placed_grace", &self.not_placed_grace)
             .field("strategy_runtime", &self.strategy_runtime)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -269,6 +273,14 @@ impl Config {
                 r.positive("SHUTDOWN_TIMEOUT_SECS").unwrap_or(15),
             )),
         };
+        let notify = NotifyConfig::parse(
+            r.string("NOTIFY_URL").as_deref(),
+            r.string("NOTIFY_EVENTS").as_deref(),
+        )
+        .unwrap_or_else(|errors| {
+            r.errors.extend(errors);
+            NotifyConfig::default()
+        });
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -293,6 +305,7 @@ impl Config {
             rest_timeout,
             not_placed_grace,
             strategy_runtime,
+            notify,
         })
     }
 
@@ -544,13 +557,36 @@ mod tests {
             ("PROJECT_X_USERNAME", "trader"),
             ("PROJECT_X_API_KEY", "key-abc-123"),
             ("WEBHOOK_SECRET", "hook-xyz"),
+            (
+                "NOTIFY_URL",
+                "https://discord.com/api/webhooks/1/discord-token,https://x.example/h?k=url-token",
+            ),
         ]))
         .unwrap();
         let debug = format!("{c:?} {:?}", c.credentials());
-        for secret in ["secret-jwt", "key-abc-123", "hook-xyz"] {
+        for secret in [
+            "secret-jwt",
+            "key-abc-123",
+            "hook-xyz",
+            "discord-token",
+            "url-token",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert!(debug.contains("trader"));
         assert!(c.has_gateway_credentials());
+        assert_eq!(c.notify.targets.len(), 2);
+    }
+
+    #[test]
+    fn bad_notify_settings_are_reported_with_the_rest() {
+        let err = Config::from_vars(&vars(&[
+            ("NOTIFY_URL", "https://discord.com/nothook-token"),
+            ("NOTIFY_EVENTS", "fills,halt,nonsense"),
+            ("PORT", "x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(!err.to_string().contains("nothook-token"), "{err}");
     }
 }

@@ -14,13 +14,14 @@ use tokio::net::TcpListener;
 
 use crate::commands::live_client;
 use crate::config::Config;
-use crate::engine::{Engine, EngineParams};
+use crate::engine::{Engine, EngineParams, EventBus};
 use crate::feed::MarketFeedConfig;
 use crate::gateway::wire::Account;
 use crate::gateway::{self, Credentials, GatewayClient, TransportOptions};
 use crate::http::{self, App, EngineOps, HttpConfig};
 use crate::metrics::Metrics;
 use crate::money::Money;
+use crate::notify::{Notifier, NotifyOptions};
 use crate::risk::RiskGuard;
 use crate::script::{HostConfig, RunState};
 use crate::sim::{SimConfig, Simulator};
@@ -85,6 +86,19 @@ pub async fn run(
     (host.watchdog, host.shutdown_timeout) = (rt.watchdog, rt.shutdown_timeout);
     let session = Arc::clone(gateway.client.session());
     let account_id = account.id;
+    let events = EventBus::default();
+    // Subscribed before the engine starts, so a strategy that fails to load is announced too.
+    let notifier = Notifier::start(
+        &config.notify,
+        NotifyOptions::default(),
+        [&config.jwt_token, &config.api_key, &config.webhook_secret]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        events.subscribe(),
+    )?;
+    let journal_dir = state.join(crate::journal::DIR);
     let engine = Engine::start(EngineParams {
         client: gateway.client.clone(),
         account,
@@ -95,6 +109,8 @@ pub async fn run(
         watch: true,
         metrics: Arc::clone(&metrics),
         not_placed_grace: config.not_placed_grace,
+        events,
+        journal_dir: Some(journal_dir.clone()),
     })
     .await?;
 
@@ -104,8 +120,10 @@ pub async fn run(
         account_id,
         gateway.sim.is_some(),
     ));
+    let mut http_config = HttpConfig::from_config(config);
+    http_config.journal_dir = Some(journal_dir);
     let app = Arc::new(App::new(
-        HttpConfig::from_config(config),
+        http_config,
         engine.host(),
         ops,
         metrics,
@@ -137,6 +155,10 @@ pub async fn run(
             "moontick: strategies that did not stop (their last periodic state save is kept): {}",
             not_stopped.join(", ")
         );
+    }
+    if let Some(notifier) = notifier {
+        // A halt or a crash announced during shutdown still goes out, within bounds.
+        notifier.shutdown(std::time::Duration::from_secs(5)).await;
     }
     if let Some(sim) = gateway.sim {
         sim.shutdown().await;

@@ -11,7 +11,10 @@ use tokio::sync::{mpsc, watch};
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
 use super::gateway_calls as calls;
 use super::input::Input;
+use super::events::{EngineEvent, EventBus, SessionTally};
+use super::record::UNATTRIBUTED_JOURNAL_GRACE;
 use super::status::EngineStatus;
+use crate::journal::Journal;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
@@ -51,6 +54,19 @@ pub(crate) struct Core {
     pub(super) removed: HashSet<String>,
     pub(super) reconcile_throttle: super::reconcile_rules::ReconcileThrottle,
     pub(super) not_placed_grace: Duration,
+    /// What the engine tells the world (dashboard, notifications).
+    pub(super) events: EventBus,
+    /// Every fill, appended as it is attributed; `None` in tests that keep no state.
+    pub(super) journal: Option<Journal>,
+    /// Fills not attributed yet (their order's id unknown), by fill id, and when first seen:
+    /// journaled once attributed, or after a grace without a strategy.
+    pub(super) unjournaled: HashMap<i64, (Trade, tokio::time::Instant)>,
+    /// Fills journaled without a strategy, so a late attribution does not write them twice.
+    pub(super) journaled_unattributed: HashSet<i64>,
+    /// The CME trading day's fills and P&L so far, for the summary at its close.
+    pub(super) session: SessionTally,
+    /// Each strategy's run state last seen, so changes become events.
+    pub(super) seen_states: HashMap<String, crate::script::RunState>,
 }
 
 /// Market events handled per wake-up of the loop beyond the first.
@@ -69,6 +85,8 @@ impl Core {
         market: MarketFeed,
         status: watch::Sender<EngineStatus>,
         metrics: Arc<Metrics>,
+        events: EventBus,
+        journal: Option<Journal>,
     ) -> Self {
         let started = Utc::now();
         let run_id = format!("{:x}", started.timestamp() % 0xFF_FFFF);
@@ -96,6 +114,12 @@ impl Core {
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
             not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
+            events,
+            journal,
+            unjournaled: HashMap::new(),
+            journaled_unattributed: HashSet::new(),
+            session: SessionTally::new(crate::cme::trading_day(started)),
+            seen_states: HashMap::new(),
         }
     }
 
@@ -103,6 +127,11 @@ impl Core {
     /// orders known (orders of an earlier run are still attributed by their customTag).
     pub fn seed(&mut self, orders: &[Order], positions: &[Position], trades: &[Trade]) {
         self.book.mark_trades_seen(trades);
+        for t in trades.iter().filter(|t| !t.voided) {
+            let cost = t.fees + t.commissions.unwrap_or(0.0);
+            self.session
+                .add("", t.profit_and_loss.unwrap_or(0.0) - cost, cost);
+        }
         self.book.replace_positions(positions);
         for o in orders.iter().filter(|o| !o.status.is_terminal()) {
             if let Some(s) = o.custom_tag.as_deref().and_then(strategy_of_tag) {
@@ -228,6 +257,7 @@ impl Core {
             Input::Halt(reason) => self.halt(&reason),
             Input::Resume => self.resume(),
             Input::Shutdown(reply) => {
+                self.journal_unattributed(Duration::ZERO);
                 let tx = self.tx.clone();
                 let host = self.host.take();
                 // The host stops on a blocking thread while this loop keeps answering its
@@ -290,11 +320,16 @@ impl Core {
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("market hub live");
+                self.events.send(EngineEvent::FeedUp { hub: "market" });
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
                 self.metrics.reconnect("market");
                 tracing::warn!("market hub {}", state.label());
+                self.events.send(EngineEvent::FeedDown {
+                    hub: "market",
+                    state: state.label().to_string(),
+                });
                 self.dispatch(&Event::Feed(FeedStatus::Reconnecting));
             }
             _ => {}
@@ -307,12 +342,17 @@ impl Core {
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("user hub live: reconciling orders and positions");
+                self.events.send(EngineEvent::FeedUp { hub: "user" });
                 // Events sent while we were away are lost: the REST view is the truth.
                 self.reconcile();
             }
             (true, false) => {
                 self.metrics.reconnect("user");
                 tracing::warn!("user hub {}", state.label());
+                self.events.send(EngineEvent::FeedDown {
+                    hub: "user",
+                    state: state.label().to_string(),
+                });
             }
             _ => {}
         }
@@ -375,10 +415,14 @@ impl Core {
         }
         match self.book.attribute_trade(trade) {
             Some(fill) => {
+                self.record_fill(&fill);
                 self.emit_fill(&fill);
                 self.after_fill(&fill);
             }
-            None => tracing::info!("fill on order {} (not a moontick order)", trade.order_id),
+            None => {
+                tracing::info!("fill on order {} (not a moontick order)", trade.order_id);
+                self.hold_unattributed(trade);
+            }
         }
     }
 
@@ -497,6 +541,8 @@ impl Core {
         self.resolve_declared();
         self.flatten_removed();
         self.reconcile_if_due();
+        self.journal_unattributed(UNATTRIBUTED_JOURNAL_GRACE);
+        self.close_session_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {} reached",
@@ -508,9 +554,11 @@ impl Core {
 
     /// Lifts a halt: new orders are checked by the guard again.
     pub(super) fn resume(&mut self) {
-        if let Some(why) = self.guard.halted() {
+        let was = self.guard.halted().map(str::to_string);
+        if let Some(why) = &was {
             tracing::warn!("trading resumed by the operator (was halted: {why})");
         }
+        self.events.send(EngineEvent::Resumed { was });
         if let Err(e) = self.guard.resume() {
             tracing::error!("saving the resume: {e}");
         }
@@ -520,6 +568,9 @@ impl Core {
     /// closes every position.
     pub(super) fn halt(&mut self, reason: &str) {
         self.metrics.halts.inc();
+        self.events.send(EngineEvent::Halted {
+            reason: reason.to_string(),
+        });
         if let Err(e) = self.guard.halt(reason) {
             tracing::error!("saving the halt: {e}");
         }

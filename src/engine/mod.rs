@@ -11,6 +11,7 @@ mod bracket;
 mod broker;
 mod contracts;
 mod core;
+mod events;
 mod flatten;
 mod gateway_calls;
 mod input;
@@ -18,6 +19,7 @@ mod lines;
 mod publish;
 mod reconcile;
 mod reconcile_rules;
+mod record;
 mod requests;
 mod status;
 
@@ -35,6 +37,9 @@ pub use crate::script::{
 };
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
+pub use events::{
+    EVENT_CAPACITY, EngineEvent, EventBus, FillRecord, SessionSummary, StrategyTally,
+};
 pub use reconcile_rules::NOT_PLACED_GRACE;
 pub use status::{EngineStatus, OrderStatusView, PositionStatus};
 
@@ -62,6 +67,11 @@ pub struct EngineParams {
     /// How long after an unknown place outcome a lookup that finds nothing may conclude "not
     /// placed" (see [`NOT_PLACED_GRACE`], the default).
     pub not_placed_grace: Duration,
+    /// Where the engine announces fills, halts, strategy trouble, feed state and the session's
+    /// close; subscribe before starting to miss nothing.
+    pub events: EventBus,
+    /// The trade journal's directory (`STATE_DIR/<gateway>-<account>/journal`); `None` keeps none.
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 /// Pulls the kill switch of a running engine.
@@ -90,6 +100,7 @@ pub struct Engine {
     /// Shared with the HTTP server for webhooks.
     host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
+    events: EventBus,
     task: JoinHandle<()>,
     market: MarketFeed,
     user: UserFeed,
@@ -112,6 +123,8 @@ impl Engine {
             watch,
             metrics,
             not_placed_grace,
+            events,
+            journal_dir,
         } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
@@ -170,6 +183,8 @@ impl Engine {
             market.clone(),
             status_tx,
             metrics,
+            events.clone(),
+            journal_dir.map(crate::journal::Journal::new),
         );
         core.not_placed_grace = not_placed_grace;
         core.seed(&orders, &positions, &trades);
@@ -197,6 +212,7 @@ impl Engine {
             tx,
             host: Some(host),
             status,
+            events,
             task,
             market,
             user,
@@ -216,6 +232,12 @@ impl Engine {
     /// The engine's published state (for `/readyz`, `/status`).
     pub fn status(&self) -> watch::Receiver<EngineStatus> {
         self.status.clone()
+    }
+
+    /// The engine's events from now on (see [`EngineEvent`]); a subscriber that falls behind
+    /// by more than [`EVENT_CAPACITY`] loses the oldest and is told how many.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
     }
 
     /// Waits until the engine is ready to trade ([`EngineStatus::readiness`]).

@@ -203,6 +203,7 @@ impl Core {
     /// Fills the hub reported before their order was known as ours, now attributed.
     pub(super) fn attribute_late_fills(&mut self) {
         for fill in self.book.attribute_late_fills() {
+            self.record_fill(&fill);
             self.emit_fill(&fill);
             self.after_fill(&fill);
         }

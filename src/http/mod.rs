@@ -1,5 +1,5 @@
 //! The HTTP server (hyper 1): webhook relay into strategies, health, readiness, status,
-//! metrics and the kill switch, with graceful shutdown.
+//! metrics, the kill switch and the trade journal's download, with graceful shutdown.
 //!
 //! Wiring: build an [`App`] from an [`HttpConfig`], something that delivers webhooks
 //! ([`Strategies`], the Lua `Host`), the engine's [`Ops`] and the shared [`Metrics`](crate::metrics::Metrics); then
@@ -8,6 +8,7 @@
 mod app;
 mod dedupe;
 mod engine_ops;
+mod journal;
 mod ops;
 mod reply;
 mod routes;

@@ -1,5 +1,5 @@
 //! Routing and the small endpoints (`/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
-//! `/resume`); reading bodies within the size limit; JSON responses.
+//! `/resume`, `/journal`); reading bodies within the size limit; JSON responses.
 
 use std::sync::Arc;
 
@@ -31,6 +31,13 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
                 return json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false}));
             }
             json_reply(StatusCode::OK, status(&app))
+        }
+        (&Method::GET, ["journal"]) => {
+            // The same gate as `/status`: the journal is the account's trades.
+            if !authorized(&app.cfg.secret, req.headers(), std::iter::empty()) {
+                return json_reply(StatusCode::UNAUTHORIZED, json!({"ok": false}));
+            }
+            super::journal::download(&app, req.uri().query()).await
         }
         (&Method::GET, ["metrics"]) => {
             let text = metrics_text(&app.metrics, &app.strategies.status());
@@ -67,7 +74,9 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
             )
             .await
         }
-        (_, ["healthz" | "readyz" | "status" | "metrics"]) => method_not_allowed("GET"),
+        (_, ["healthz" | "readyz" | "status" | "metrics" | "journal"]) => {
+            method_not_allowed("GET")
+        }
         (_, ["halt" | "resume"]) | (_, ["webhook", ..]) => method_not_allowed("POST"),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }

@@ -1,0 +1,165 @@
+//! What the loop records and announces beside trading: each fill into the journal and onto the
+//! event bus, strategy state changes and reload errors as events, and the session summary when
+//! the CME trading day rolls over.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::book::AttributedFill;
+use super::core::Core;
+use super::events::{EngineEvent, FillRecord};
+use crate::gateway::wire::Trade;
+use crate::market::Side;
+use crate::script::{RunState, StrategyStatus};
+
+/// How long a fill whose order is not known yet waits for its strategy before it is journaled
+/// without one. The hub can report a fill before the place call's answer names the order; that
+/// answer comes within a REST round trip, while a crash inside this window would lose the line.
+pub(super) const UNATTRIBUTED_JOURNAL_GRACE: Duration = Duration::from_secs(3);
+
+/// Fills remembered as journaled without a strategy (to skip a late attribution); beyond this
+/// the memory starts over (a late attribution after thousands of manual fills is moot).
+const JOURNALED_UNATTRIBUTED_KEPT: usize = 4096;
+
+impl Core {
+    /// Journals and announces a fill attributed to a strategy (unless it was already journaled
+    /// without one), and counts it toward the session.
+    pub(super) fn record_fill(&mut self, fill: &AttributedFill) {
+        let t = &fill.trade;
+        if self.journaled_unattributed.remove(&t.id) {
+            return;
+        }
+        self.unjournaled.remove(&t.id);
+        let base = self
+            .book
+            .get(fill.local_id)
+            .and_then(|o| o.intent.tag.clone());
+        let tag = match (base, fill.leg) {
+            (Some(tag), Some(leg)) => Some(format!("{tag} {}", leg.as_str())),
+            (None, Some(leg)) => Some(leg.as_str().to_string()),
+            (tag, None) => tag,
+        };
+        let record = self.fill_record(t, &fill.strategy, tag);
+        self.write(record);
+    }
+
+    /// A fill no order of ours accounts for yet: journaled once attributed, or after
+    /// [`UNATTRIBUTED_JOURNAL_GRACE`] without a strategy.
+    pub(super) fn hold_unattributed(&mut self, trade: &Trade) {
+        self.unjournaled
+            .insert(trade.id, (trade.clone(), tokio::time::Instant::now()));
+    }
+
+    /// Journals the fills held longer than `grace` without a strategy (all of them for zero,
+    /// at shutdown).
+    pub(super) fn journal_unattributed(&mut self, grace: Duration) {
+        if self.unjournaled.is_empty() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut due: Vec<Trade> = Vec::new();
+        self.unjournaled.retain(|_, (t, seen)| {
+            let keep = now.duration_since(*seen) < grace;
+            if !keep {
+                due.push(t.clone());
+            }
+            keep
+        });
+        due.sort_by_key(|t| t.id);
+        for t in due {
+            if self.journaled_unattributed.len() >= JOURNALED_UNATTRIBUTED_KEPT {
+                self.journaled_unattributed.clear();
+            }
+            self.journaled_unattributed.insert(t.id);
+            let record = self.fill_record(&t, "", None);
+            self.write(record);
+        }
+    }
+
+    fn fill_record(&self, t: &Trade, strategy: &str, tag: Option<String>) -> FillRecord {
+        let contract = self.contracts.get(t.contract_id.as_str());
+        FillRecord {
+            time: t.creation_timestamp.0,
+            strategy: strategy.to_string(),
+            account_id: self.account.id,
+            contract: t.contract_id.clone(),
+            symbol: contract.map_or_else(|| t.contract_id.clone(), |c| c.symbol.to_string()),
+            side: Side::from(t.side).as_str(),
+            size: i64::from(t.size),
+            price: t.price,
+            tick_size: contract.map_or(0.0, |c| c.tick_size),
+            pnl: t.profit_and_loss,
+            fees: t.fees,
+            commissions: t.commissions.unwrap_or(0.0),
+            order_id: t.order_id,
+            fill_id: t.id,
+            tag,
+        }
+    }
+
+    fn write(&mut self, record: FillRecord) {
+        let cost = record.fees + record.commissions;
+        self.session
+            .add(&record.strategy, record.pnl.unwrap_or(0.0) - cost, cost);
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = journal.append(&record)
+        {
+            tracing::error!("the trade journal missed fill {}: {e}", record.fill_id);
+        }
+        self.events.send(EngineEvent::Fill(record));
+    }
+
+    /// At the CME trading day's roll: the day's summary.
+    pub(super) fn close_session_if_due(&mut self) {
+        let today = crate::cme::trading_day(Utc::now());
+        if today != self.session.day {
+            let summary = self.session.close(today, self.account.balance);
+            tracing::info!(
+                "trading day {} closed: {} fill(s), net P&L {}",
+                summary.day,
+                summary.fills,
+                crate::money::Money(summary.net_pnl)
+            );
+            self.events.send(EngineEvent::SessionClosed(summary));
+        }
+    }
+
+    /// Turns a strategy's changed state or new load error into events.
+    pub(super) fn announce_strategy(&mut self, s: &StrategyStatus, new_load_error: bool) {
+        if new_load_error && let Some(error) = &s.load_error {
+            self.events.send(EngineEvent::ReloadFailed {
+                strategy: s.name.clone(),
+                error: error.clone(),
+            });
+        }
+        let before = self.seen_states.insert(s.name.clone(), s.state);
+        if before == Some(s.state) {
+            return;
+        }
+        let detail = match s.state {
+            RunState::Stuck => s
+                .stalled
+                .as_ref()
+                .map(|st| format!("inside {} for {} ms", st.handler, st.for_ms)),
+            RunState::Crashed => s.crash.clone(),
+            RunState::Paused => s.last_error.clone(),
+            RunState::Failed => s.load_error.clone(),
+            _ => None,
+        };
+        // A strategy seen for the first time running, starting or stopped is no news.
+        let news = matches!(
+            s.state,
+            RunState::Stuck | RunState::Crashed | RunState::Paused
+        ) || before.is_some_and(|b| {
+            matches!(b, RunState::Stuck | RunState::Crashed | RunState::Paused)
+        });
+        if news {
+            self.events.send(EngineEvent::Strategy {
+                name: s.name.clone(),
+                state: s.state.as_str(),
+                detail,
+            });
+        }
+    }
+}

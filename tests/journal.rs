@@ -1,0 +1,223 @@
+//! The trade journal on `moontick run` against the simulator: fills a strategy makes land in
+//! `STATE_DIR/<gateway>-<account>/journal/<trading day>.csv` with every column (a hostile tag
+//! escaped and defused), and `GET /journal` serves it behind the secret, refusing bad days.
+//! Notifications from the same run reach a local receiver while a hung one holds nothing up.
+
+mod common;
+mod receiver;
+mod run_support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use moontick::journal::HEADER;
+use receiver::Receiver;
+use run_support::{SECRET, Running, start, state, strategy, vars};
+use serde_json::json;
+
+/// Buys or sells one MNQ with the webhook's `tag`.
+const TRADER: &str = r#"
+local M = { symbols = { "MNQ" } }
+function M.on_webhook(req)
+  local b = req.body
+  local order, why = bot[b.side]{ symbol = 'MNQ', size = 1, tag = b.tag }
+  return { ok = order ~= nil, why = why }
+end
+return M
+"#;
+
+const EVIL_TAG: &str = "=HYPERLINK(\"http://x\",\"a, b\")";
+
+fn journal_dir(dir: &Path) -> PathBuf {
+    state(dir).join("simulator-10001").join("journal")
+}
+
+async fn trade(run: &Running, side: &str, tag: &str) {
+    let (status, body) = run
+        .post("/webhook/trader", &json!({"side": side, "tag": tag}), true)
+        .await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
+}
+
+/// The journal's rows (without the header) once it has `n`, from whichever file the trading
+/// day gave them (a test running across 17:00 Chicago sees two days).
+async fn rows(dir: &Path, n: usize) -> (String, Vec<Vec<String>>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let day = moontick::cme::trading_day(chrono::Utc::now());
+        let name = format!("{day}.csv");
+        let text = std::fs::read_to_string(journal_dir(dir).join(&name)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > n {
+            assert_eq!(lines[0], HEADER);
+            let rows = lines[1..].iter().map(|l| split_csv(l)).collect();
+            return (day.to_string(), rows);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the journal {name} never had {n} rows: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Splits one CSV line (quoted cells with doubled quotes).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cells.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(String::new()),
+            (c, _) => cells.last_mut().unwrap().push(c),
+        }
+    }
+    cells
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_land_in_the_journal_and_get_journal_serves_it_behind_the_secret() {
+    common::logs();
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "trader", TRADER);
+    let run = start(&vars(tmp.path(), &[])).await;
+
+    trade(&run, "buy", EVIL_TAG).await;
+    trade(&run, "sell", "exit").await;
+    let (day, rows) = rows(tmp.path(), 2).await;
+    let header: Vec<&str> = HEADER.split(',').collect();
+    let col = |row: &Vec<String>, name: &str| -> String {
+        row[header.iter().position(|h| *h == name).unwrap()].clone()
+    };
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (buy, sell) = (&rows[0], &rows[1]);
+    for row in [buy, sell] {
+        assert_eq!(row.len(), header.len(), "{row:?}");
+        assert_eq!(col(row, "Strategy"), "trader");
+        assert_eq!(col(row, "Account"), "10001");
+        let contract = col(row, "Contract");
+        assert!(contract.starts_with("CON.F.US.MNQ."), "{row:?}");
+        let month = contract.rsplit('.').next().unwrap();
+        assert_eq!(col(row, "Symbol"), format!("MNQ{month}"), "as journals name futures");
+        assert_eq!(col(row, "Quantity"), "1");
+        assert!(col(row, "Price").parse::<f64>().unwrap() > 0.0);
+        assert!(col(row, "TransFee").parse::<f64>().is_ok());
+        assert!(col(row, "OrderId").parse::<i64>().unwrap() > 0);
+        assert!(col(row, "FillId").parse::<i64>().unwrap() > 0);
+        assert_eq!(col(row, "Time").len(), 8);
+    }
+    assert_eq!(col(buy, "Side"), "Buy");
+    assert_eq!(col(sell, "Side"), "Sell");
+    assert_eq!(col(buy, "PnL"), "", "an opening fill realises nothing");
+    assert!(col(sell, "PnL").parse::<f64>().is_ok(), "{sell:?}");
+    // The strategy's tag, its comma and quotes intact, never a formula.
+    assert_eq!(col(buy, "Tag"), format!("'{EVIL_TAG}"));
+    assert_eq!(col(sell, "Tag"), "exit");
+
+    // The download: behind the secret, exactly the file, bad days refused.
+    let url = |q: &str| format!("{}/journal{q}", run.url);
+    let r = run.http.get(url(&format!("?day={day}"))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = run
+        .http
+        .get(url(&format!("?day={day}")))
+        .header("x-webhook-secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("moontick-journal-{day}.csv"))
+    );
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text,
+        std::fs::read_to_string(journal_dir(tmp.path()).join(format!("{day}.csv"))).unwrap()
+    );
+    for (q, status) in [
+        ("", 400),
+        ("?day=", 400),
+        ("?day=2026-13-01", 400),
+        ("?day=..%2F..%2Fmoontick.lock", 400),
+        ("?day=../../etc/passwd", 400),
+        ("?day=2001-01-01", 404),
+    ] {
+        let r = run
+            .http
+            .get(url(q))
+            .header("x-webhook-secret", SECRET)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "GET /journal{q}");
+    }
+    let r = run
+        .http
+        .post(url(&format!("?day={day}")))
+        .header("x-webhook-secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    run.stop().await.expect("run returns Ok");
+    common::assert_no_secret_logged(&[SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_notifies_fills_and_halts_while_a_hung_receiver_holds_nothing_up() {
+    common::logs();
+    let hung = Receiver::hung().await;
+    let ok = Receiver::start(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "trader", TRADER);
+    let run = start(&vars(
+        tmp.path(),
+        &[
+            (
+                "NOTIFY_URL",
+                format!("{}/hung-tok-77aa, {}/ok", hung.url, ok.url),
+            ),
+            ("NOTIFY_EVENTS", "fills,halts".into()),
+        ],
+    ))
+    .await;
+
+    // Each trade's webhook answers (and fills) while the first receiver never answers.
+    for _ in 0..3 {
+        trade(&run, "buy", "in").await;
+    }
+    let fills = ok.wait_for("/ok", 3).await;
+    for f in &fills {
+        assert_eq!(f.body["kind"], "fill");
+        assert_eq!(f.body["event"]["strategy"], "trader");
+        assert_eq!(f.body["event"]["tag"], "in");
+    }
+    rows(tmp.path(), 3).await;
+    let (status, _) = run
+        .post("/halt", &json!({"reason": "test halt"}), true)
+        .await;
+    assert_eq!(status, 200);
+    let got = ok.wait_for("/ok", 4).await;
+    let halt = got
+        .iter()
+        .find(|g| g.body["kind"] == "halted")
+        .expect("the halt was notified");
+    assert!(
+        halt.body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("moontick HALTED: test halt")
+    );
+    assert_eq!(hung.got().len(), 1, "the hung receiver holds its first POST");
+    run.stop().await.expect("run returns Ok");
+    common::assert_no_secret_logged(&[SECRET, "hung-tok-77aa"]);
+}
