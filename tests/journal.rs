@@ -8,6 +8,7 @@ mod receiver;
 mod run_support;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moontick::journal::HEADER;
@@ -33,10 +34,18 @@ fn journal_dir(dir: &Path) -> PathBuf {
 }
 
 async fn trade(run: &Running, side: &str, tag: &str) {
+    // A distinct id each: a repeated body would be answered as a duplicate, not run.
+    static ID: AtomicU64 = AtomicU64::new(1);
+    let id = ID.fetch_add(1, Ordering::Relaxed);
     let (status, body) = run
-        .post("/webhook/trader", &json!({"side": side, "tag": tag}), true)
+        .post(
+            "/webhook/trader",
+            &json!({"id": id, "side": side, "tag": tag}),
+            true,
+        )
         .await;
     assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
+    assert!(body.get("duplicate").is_none(), "{body}");
 }
 
 /// The journal's rows (without the header) once it has `n`, from whichever file the trading
