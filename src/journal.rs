@@ -35,9 +35,13 @@ pub struct BadDay;
 /// [`BadDay`] for anything else.
 pub fn parse_day(s: &str) -> Result<NaiveDate, BadDay> {
     let shaped = s.len() == 10
-        && s.bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !shaped {
         return Err(BadDay);
     }
@@ -236,8 +240,15 @@ mod tests {
             Ok(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())
         );
         for bad in [
-            "", "2026-1-27", "2026-13-01", "2026-02-30", "../../etc", "2026-11-27/..",
-            "2026/11/27", "+2026-11-2", "2026-11-27 ",
+            "",
+            "2026-1-27",
+            "2026-13-01",
+            "2026-02-30",
+            "../../etc",
+            "2026-11-27/..",
+            "2026/11/27",
+            "+2026-11-2",
+            "2026-11-27 ",
         ] {
             assert_eq!(parse_day(bad), Err(BadDay), "{bad:?}");
         }
@@ -254,12 +265,20 @@ mod tests {
         let mut evening = fill(Some("c"));
         evening.time = Utc.with_ymd_and_hms(2026, 11, 27, 23, 30, 0).unwrap();
         j.append(&evening).unwrap();
-        let day = std::fs::read_to_string(path_for(&dir, NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())).unwrap();
+        let day = std::fs::read_to_string(path_for(
+            &dir,
+            NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+        ))
+        .unwrap();
         let lines: Vec<&str> = day.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], HEADER);
         assert!(lines[2].ends_with(",b"));
-        let next = std::fs::read_to_string(path_for(&dir, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap())).unwrap();
+        let next = std::fs::read_to_string(path_for(
+            &dir,
+            NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+        ))
+        .unwrap();
         assert_eq!(next.lines().count(), 2);
 
         // A new journal (a restart) on a file whose last line a crash cut short.

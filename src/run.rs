@@ -122,12 +122,7 @@ pub async fn run(
     ));
     let mut http_config = HttpConfig::from_config(config);
     http_config.journal_dir = Some(journal_dir);
-    let app = Arc::new(App::new(
-        http_config,
-        engine.host(),
-        ops,
-        metrics,
-    ));
+    let app = Arc::new(App::new(http_config, engine.host(), ops, metrics));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP server listening");
     }

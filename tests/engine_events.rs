@@ -41,7 +41,10 @@ async fn halts_the_feed_a_paused_strategy_and_a_failed_reload_are_announced() {
     let mut rx = run.engine.events();
 
     run.engine.halt("test halt");
-    let e = next(&mut rx, "halted", |e| matches!(e, EngineEvent::Halted { .. })).await;
+    let e = next(&mut rx, "halted", |e| {
+        matches!(e, EngineEvent::Halted { .. })
+    })
+    .await;
     assert_eq!(
         e,
         EngineEvent::Halted {
@@ -49,7 +52,10 @@ async fn halts_the_feed_a_paused_strategy_and_a_failed_reload_are_announced() {
         }
     );
     run.engine.halter().resume().unwrap();
-    let e = next(&mut rx, "resumed", |e| matches!(e, EngineEvent::Resumed { .. })).await;
+    let e = next(&mut rx, "resumed", |e| {
+        matches!(e, EngineEvent::Resumed { .. })
+    })
+    .await;
     assert_eq!(
         e,
         EngineEvent::Resumed {
@@ -69,7 +75,13 @@ async fn halts_the_feed_a_paused_strategy_and_a_failed_reload_are_announced() {
 
     std::fs::write(run.strategies.join("probe.lua"), FAILING).unwrap();
     let e = next(&mut rx, "paused", |e| {
-        matches!(e, EngineEvent::Strategy { state: "paused", .. })
+        matches!(
+            e,
+            EngineEvent::Strategy {
+                state: "paused",
+                ..
+            }
+        )
     })
     .await;
     let EngineEvent::Strategy { name, detail, .. } = e else {

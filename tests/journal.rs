@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use moontick::journal::HEADER;
 use receiver::Receiver;
-use run_support::{SECRET, Running, start, state, strategy, vars};
+use run_support::{Running, SECRET, start, state, strategy, vars};
 use serde_json::json;
 
 /// Buys or sells one MNQ with the webhook's `tag`.
@@ -112,7 +112,11 @@ async fn fills_land_in_the_journal_and_get_journal_serves_it_behind_the_secret()
         let contract = col(row, "Contract");
         assert!(contract.starts_with("CON.F.US.MNQ."), "{row:?}");
         let month = contract.rsplit('.').next().unwrap();
-        assert_eq!(col(row, "Symbol"), format!("MNQ{month}"), "as journals name futures");
+        assert_eq!(
+            col(row, "Symbol"),
+            format!("MNQ{month}"),
+            "as journals name futures"
+        );
         assert_eq!(col(row, "Quantity"), "1");
         assert!(col(row, "Price").parse::<f64>().unwrap() > 0.0);
         assert!(col(row, "TransFee").parse::<f64>().is_ok());
@@ -130,7 +134,12 @@ async fn fills_land_in_the_journal_and_get_journal_serves_it_behind_the_secret()
 
     // The download: behind the secret, exactly the file, bad days refused.
     let url = |q: &str| format!("{}/journal{q}", run.url);
-    let r = run.http.get(url(&format!("?day={day}"))).send().await.unwrap();
+    let r = run
+        .http
+        .get(url(&format!("?day={day}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = run
         .http
@@ -226,7 +235,11 @@ async fn a_run_notifies_fills_and_halts_while_a_hung_receiver_holds_nothing_up()
             .unwrap()
             .starts_with("moontick HALTED: test halt")
     );
-    assert_eq!(hung.got().len(), 1, "the hung receiver holds its first POST");
+    assert_eq!(
+        hung.got().len(),
+        1,
+        "the hung receiver holds its first POST"
+    );
     run.stop().await.expect("run returns Ok");
     common::assert_no_secret_logged(&[SECRET, "hung-tok-77aa"]);
 }

@@ -208,7 +208,10 @@ async fn a_4xx_other_than_429_is_not_retried_and_the_url_token_is_never_logged()
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.got().len(), 1, "no retry after a 404");
     let logs = common::logs().text();
-    assert!(logs.contains("NOTIFY_URL #1 (Discord)"), "the target is named");
+    assert!(
+        logs.contains("NOTIFY_URL #1 (Discord)"),
+        "the target is named"
+    );
     common::assert_no_secret_logged(&["tok-SeCrEt-9f8e7d"]);
     notifier.shutdown(Duration::from_secs(1)).await;
 }
@@ -223,7 +226,10 @@ async fn a_notice_never_carries_a_secret() {
     let got = rx.wait_for("/g", 1).await;
     let text = got[0].body.to_string();
     assert!(!text.contains("wh-secret-4242"), "{text}");
-    assert!(text.contains("operator pasted *** into the reason"), "{text}");
+    assert!(
+        text.contains("operator pasted *** into the reason"),
+        "{text}"
+    );
     notifier.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -253,7 +259,11 @@ async fn a_hung_receiver_holds_up_nothing_and_its_queue_keeps_its_bound() {
         notifier.dropped() == 44
     })
     .await;
-    assert_eq!(hung.got().len(), 1, "nothing more reached the hung receiver");
+    assert_eq!(
+        hung.got().len(),
+        1,
+        "nothing more reached the hung receiver"
+    );
     notifier.shutdown(Duration::from_millis(100)).await;
 }
 

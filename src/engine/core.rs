@@ -9,15 +9,15 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
+use super::events::{EngineEvent, EventBus, SessionTally};
 use super::gateway_calls as calls;
 use super::input::Input;
-use super::events::{EngineEvent, EventBus, SessionTally};
-use super::record::UNATTRIBUTED_JOURNAL_GRACE;
+use super::record::{PendingFills, UNATTRIBUTED_JOURNAL_GRACE};
 use super::status::EngineStatus;
-use crate::journal::Journal;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
+use crate::journal::Journal;
 use crate::market::{Quote, Side};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
@@ -58,11 +58,9 @@ pub(crate) struct Core {
     pub(super) events: EventBus,
     /// Every fill, appended as it is attributed; `None` in tests that keep no state.
     pub(super) journal: Option<Journal>,
-    /// Fills not attributed yet (their order's id unknown), by fill id, and when first seen:
-    /// journaled once attributed, or after a grace without a strategy.
-    pub(super) unjournaled: HashMap<i64, (Trade, tokio::time::Instant)>,
-    /// Fills journaled without a strategy, so a late attribution does not write them twice.
-    pub(super) journaled_unattributed: HashSet<i64>,
+    /// Fills not attributed yet (their order's id unknown): journaled once attributed, or
+    /// after a grace without a strategy, never twice.
+    pub(super) pending_fills: PendingFills,
     /// The CME trading day's fills and P&L so far, for the summary at its close.
     pub(super) session: SessionTally,
     /// Each strategy's run state last seen, so changes become events.
@@ -85,8 +83,6 @@ impl Core {
         market: MarketFeed,
         status: watch::Sender<EngineStatus>,
         metrics: Arc<Metrics>,
-        events: EventBus,
-        journal: Option<Journal>,
     ) -> Self {
         let started = Utc::now();
         let run_id = format!("{:x}", started.timestamp() % 0xFF_FFFF);
@@ -114,10 +110,9 @@ impl Core {
             removed: HashSet::new(),
             reconcile_throttle: Default::default(),
             not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
-            events,
-            journal,
-            unjournaled: HashMap::new(),
-            journaled_unattributed: HashSet::new(),
+            events: EventBus::default(),
+            journal: None,
+            pending_fills: PendingFills::default(),
             session: SessionTally::new(crate::cme::trading_day(started)),
             seen_states: HashMap::new(),
         }

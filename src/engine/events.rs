@@ -69,9 +69,13 @@ pub struct SessionSummary {
 pub enum EngineEvent {
     Fill(FillRecord),
     /// The kill switch fired (the operator, the daily loss limit).
-    Halted { reason: String },
+    Halted {
+        reason: String,
+    },
     /// An operator lifted the halt.
-    Resumed { was: Option<String> },
+    Resumed {
+        was: Option<String>,
+    },
     /// A strategy's run state changed (`running`, `paused`, `stuck`, `crashed`, ...); `detail`
     /// says why (the handler it is stuck in, the panic, the last error).
     Strategy {
@@ -86,8 +90,13 @@ pub enum EngineEvent {
         error: String,
     },
     /// A hub connection is down (`market` or `user`).
-    FeedDown { hub: &'static str, state: String },
-    FeedUp { hub: &'static str },
+    FeedDown {
+        hub: &'static str,
+        state: String,
+    },
+    FeedUp {
+        hub: &'static str,
+    },
     /// The CME trading day rolled over (17:00 Chicago).
     SessionClosed(SessionSummary),
 }
@@ -200,7 +209,10 @@ mod tests {
                 reason: i.to_string(),
             });
         }
-        assert_eq!(rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(10)));
+        assert_eq!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(10))
+        );
         assert_eq!(
             rx.try_recv().unwrap(),
             EngineEvent::Halted {

@@ -183,10 +183,10 @@ impl Engine {
             market.clone(),
             status_tx,
             metrics,
-            events.clone(),
-            journal_dir.map(crate::journal::Journal::new),
         );
         core.not_placed_grace = not_placed_grace;
+        core.events = events.clone();
+        core.journal = journal_dir.map(crate::journal::Journal::new);
         core.seed(&orders, &positions, &trades);
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 

@@ -2,9 +2,11 @@
 //! event bus, strategy state changes and reload errors as events, and the session summary when
 //! the CME trading day rolls over.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::time::Instant;
 
 use super::book::AttributedFill;
 use super::core::Core;
@@ -22,15 +24,56 @@ pub(super) const UNATTRIBUTED_JOURNAL_GRACE: Duration = Duration::from_secs(3);
 /// the memory starts over (a late attribution after thousands of manual fills is moot).
 const JOURNALED_UNATTRIBUTED_KEPT: usize = 4096;
 
+/// Fills held for their strategy, and those already journaled without one.
+#[derive(Debug, Default)]
+pub(crate) struct PendingFills {
+    held: HashMap<i64, (Trade, Instant)>,
+    written_blank: HashSet<i64>,
+}
+
+impl PendingFills {
+    /// Holds a fill no order of ours accounts for yet, seen at `now`.
+    pub fn hold(&mut self, trade: &Trade, now: Instant) {
+        self.held.entry(trade.id).or_insert((trade.clone(), now));
+    }
+
+    /// A fill now attributed: true when it still has to be journaled (it was not written
+    /// without a strategy already).
+    pub fn attributed(&mut self, fill_id: i64) -> bool {
+        self.held.remove(&fill_id);
+        !self.written_blank.remove(&fill_id)
+    }
+
+    /// The held fills seen at least `grace` before `now`, oldest id first; they count as
+    /// journaled without a strategy from now on.
+    pub fn due(&mut self, now: Instant, grace: Duration) -> Vec<Trade> {
+        let mut due: Vec<Trade> = Vec::new();
+        self.held.retain(|_, (t, seen)| {
+            let keep = now.saturating_duration_since(*seen) < grace;
+            if !keep {
+                due.push(t.clone());
+            }
+            keep
+        });
+        due.sort_by_key(|t| t.id);
+        for t in &due {
+            if self.written_blank.len() >= JOURNALED_UNATTRIBUTED_KEPT {
+                self.written_blank.clear();
+            }
+            self.written_blank.insert(t.id);
+        }
+        due
+    }
+}
+
 impl Core {
     /// Journals and announces a fill attributed to a strategy (unless it was already journaled
     /// without one), and counts it toward the session.
     pub(super) fn record_fill(&mut self, fill: &AttributedFill) {
         let t = &fill.trade;
-        if self.journaled_unattributed.remove(&t.id) {
+        if !self.pending_fills.attributed(t.id) {
             return;
         }
-        self.unjournaled.remove(&t.id);
         let base = self
             .book
             .get(fill.local_id)
@@ -47,31 +90,13 @@ impl Core {
     /// A fill no order of ours accounts for yet: journaled once attributed, or after
     /// [`UNATTRIBUTED_JOURNAL_GRACE`] without a strategy.
     pub(super) fn hold_unattributed(&mut self, trade: &Trade) {
-        self.unjournaled
-            .insert(trade.id, (trade.clone(), tokio::time::Instant::now()));
+        self.pending_fills.hold(trade, Instant::now());
     }
 
     /// Journals the fills held longer than `grace` without a strategy (all of them for zero,
     /// at shutdown).
     pub(super) fn journal_unattributed(&mut self, grace: Duration) {
-        if self.unjournaled.is_empty() {
-            return;
-        }
-        let now = tokio::time::Instant::now();
-        let mut due: Vec<Trade> = Vec::new();
-        self.unjournaled.retain(|_, (t, seen)| {
-            let keep = now.duration_since(*seen) < grace;
-            if !keep {
-                due.push(t.clone());
-            }
-            keep
-        });
-        due.sort_by_key(|t| t.id);
-        for t in due {
-            if self.journaled_unattributed.len() >= JOURNALED_UNATTRIBUTED_KEPT {
-                self.journaled_unattributed.clear();
-            }
-            self.journaled_unattributed.insert(t.id);
+        for t in self.pending_fills.due(Instant::now(), grace) {
             let record = self.fill_record(&t, "", None);
             self.write(record);
         }
@@ -151,9 +176,8 @@ impl Core {
         let news = matches!(
             s.state,
             RunState::Stuck | RunState::Crashed | RunState::Paused
-        ) || before.is_some_and(|b| {
-            matches!(b, RunState::Stuck | RunState::Crashed | RunState::Paused)
-        });
+        ) || before
+            .is_some_and(|b| matches!(b, RunState::Stuck | RunState::Crashed | RunState::Paused));
         if news {
             self.events.send(EngineEvent::Strategy {
                 name: s.name.clone(),
@@ -161,5 +185,62 @@ impl Core {
                 detail,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trade(id: i64) -> Trade {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "accountId": 7, "contractId": "CON.F.US.MNQ.Z25",
+            "creationTimestamp": "2026-11-27T15:30:03Z", "price": 21000.25, "fees": 0.37,
+            "side": 0, "size": 1, "voided": false, "orderId": 99
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_fill_attributed_within_the_grace_is_journaled_once_with_its_strategy() {
+        let mut p = PendingFills::default();
+        let t0 = Instant::now();
+        p.hold(&trade(1), t0);
+        assert!(
+            p.due(t0 + Duration::from_secs(2), UNATTRIBUTED_JOURNAL_GRACE)
+                .is_empty()
+        );
+        assert!(p.attributed(1), "written now, with its strategy");
+        assert!(
+            p.due(t0 + Duration::from_secs(10), UNATTRIBUTED_JOURNAL_GRACE)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_fill_past_the_grace_is_journaled_without_a_strategy_and_never_twice() {
+        let mut p = PendingFills::default();
+        let t0 = Instant::now();
+        p.hold(&trade(2), t0);
+        p.hold(&trade(1), t0 + Duration::from_secs(1));
+        let due = p.due(t0 + Duration::from_secs(4), UNATTRIBUTED_JOURNAL_GRACE);
+        assert_eq!(due.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2]);
+        assert!(
+            !p.attributed(2),
+            "a late attribution does not write it again"
+        );
+        assert!(
+            p.attributed(3),
+            "a fill never held is written when attributed"
+        );
+        assert!(p.due(t0, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn shutdown_writes_every_held_fill() {
+        let mut p = PendingFills::default();
+        let now = Instant::now();
+        p.hold(&trade(5), now);
+        assert_eq!(p.due(now, Duration::ZERO).len(), 1);
     }
 }

@@ -74,9 +74,7 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {
             )
             .await
         }
-        (_, ["healthz" | "readyz" | "status" | "metrics" | "journal"]) => {
-            method_not_allowed("GET")
-        }
+        (_, ["healthz" | "readyz" | "status" | "metrics" | "journal"]) => method_not_allowed("GET"),
         (_, ["halt" | "resume"]) | (_, ["webhook", ..]) => method_not_allowed("POST"),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }

@@ -67,12 +67,16 @@ async fn deliver(
     for attempt in 0..options.attempts {
         match send(target, &payload, http).await {
             Attempt::Delivered => {
-                counters.delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                counters
+                    .delivered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
             Attempt::GiveUp(why) => {
                 tracing::warn!("{target}: {} notification not sent: {why}", notice.kind);
-                counters.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                counters
+                    .failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
             Attempt::Retry { why, after } => {
@@ -82,14 +86,18 @@ async fn deliver(
                         notice.kind,
                         options.attempts
                     );
-                    counters.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    counters
+                        .failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return;
                 }
                 let wait = after
                     .map(|a| a.min(options.retry_after_cap))
                     .unwrap_or_else(|| options.backoff.delay_jittered(attempt));
                 tracing::debug!("{target}: {why}; retrying in {wait:?}");
-                counters.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                counters
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
             }
         }

@@ -217,9 +217,19 @@ mod tests {
         let n = Notice::new("fill", text(&fill()), serde_json::to_value(fill()).unwrap());
         let discord: Value = serde_json::from_str(&body(&TargetKind::Discord, &n, &[])).unwrap();
         assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
-        assert!(discord["content"].as_str().unwrap().starts_with("moontick fill"));
+        assert!(
+            discord["content"]
+                .as_str()
+                .unwrap()
+                .starts_with("moontick fill")
+        );
         let slack: Value = serde_json::from_str(&body(&TargetKind::Slack, &n, &[])).unwrap();
-        assert!(slack["text"].as_str().unwrap().contains("[&lt;!channel&gt; @everyone]"));
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains("[&lt;!channel&gt; @everyone]")
+        );
         let tg = TargetKind::Telegram {
             chat_id: "-10042".into(),
         };

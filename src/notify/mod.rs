@@ -100,7 +100,9 @@ impl Notifier {
             // A redirect would carry the notice somewhere NOTIFY_URL does not name.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| anyhow::anyhow!("building the notification client: {}", e.without_url()))?;
+            .map_err(|e| {
+                anyhow::anyhow!("building the notification client: {}", e.without_url())
+            })?;
         let secrets: Arc<[Secret]> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
         let counters = Arc::new(Counters::default());
         let mut queues = Vec::new();
@@ -260,7 +262,11 @@ impl Fanout {
             let text = format!(
                 "moontick: {hub} feed down for {} ({state}); strategies get no {}",
                 message::duration(down_for),
-                if hub == "market" { "quotes" } else { "order or fill updates" }
+                if hub == "market" {
+                    "quotes"
+                } else {
+                    "order or fill updates"
+                }
             );
             let data = serde_json::json!({
                 "type": "feed_down", "hub": hub, "state": state, "down_secs": down_for.as_secs()

@@ -254,7 +254,8 @@ mod tests {
 
     const DISCORD: &str = "https://discord.com/api/webhooks/123/SeCrEtDiScOrDtOkEn";
     const SLACK: &str = "https://hooks.slack.com/services/T0/B0/SeCrEtSlAcK";
-    const TELEGRAM: &str = "https://api.telegram.org/bot123:SeCrEtTeLeGrAm/sendMessage?chat_id=-10042";
+    const TELEGRAM: &str =
+        "https://api.telegram.org/bot123:SeCrEtTeLeGrAm/sendMessage?chat_id=-10042";
 
     #[test]
     fn discord_slack_telegram_are_recognised_and_anything_else_is_generic() {

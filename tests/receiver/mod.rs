@@ -156,8 +156,10 @@ async fn answer(
     let mut r = Response::new(Full::new(Bytes::from_static(answer.body.as_bytes())));
     *r.status_mut() = StatusCode::from_u16(answer.status).unwrap();
     if let Some(after) = answer.retry_after {
-        r.headers_mut()
-            .insert("retry-after", hyper::header::HeaderValue::from_static(after));
+        r.headers_mut().insert(
+            "retry-after",
+            hyper::header::HeaderValue::from_static(after),
+        );
     }
     Ok(r)
 }
