@@ -188,6 +188,12 @@ impl Engine {
         core.events = events.clone();
         core.journal = journal_dir.map(crate::journal::Journal::new);
         core.seed(&orders, &positions, &trades);
+        if let Some(why) = core.guard.halted() {
+            // Nobody may be watching the log at a restart: the halt is news again.
+            events.send(EngineEvent::Halted {
+                reason: format!("{why} (carried over from earlier today)"),
+            });
+        }
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 
         let broker = Arc::new(EngineBroker::new(tx.clone()));
