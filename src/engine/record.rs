@@ -158,10 +158,12 @@ impl Core {
                 error: error.clone(),
             });
         }
-        let before = self.seen_states.insert(s.name.clone(), s.state);
+        // Looked up before inserting: this runs on every publish, a change is rare.
+        let before = self.seen_states.get(&s.name).copied();
         if before == Some(s.state) {
             return;
         }
+        self.seen_states.insert(s.name.clone(), s.state);
         let detail = match s.state {
             RunState::Stuck => s
                 .stalled

@@ -1,6 +1,7 @@
-//! Delivering notices to one target: POST with a timeout, retried with [`Backoff`] after a
-//! network error, a 5xx or a 429 (waiting as long as `Retry-After` says), given up after a
-//! few attempts or on any other 4xx. Errors name the target by position, never its URL.
+//! Delivering notices to one target: POST with a timeout, retried with
+//! [`Backoff`](crate::backoff::Backoff) after a network error, a 5xx or a 429 (waiting as long
+//! as `Retry-After` says), given up after a few attempts or on any other 4xx. Errors name the
+//! target by position, never its URL.
 
 use std::sync::Arc;
 use std::time::Duration;
