@@ -301,3 +301,85 @@ async fn a_feed_down_past_the_delay_is_announced_and_a_short_drop_is_not() {
     assert_eq!(kinds, [json!("feed_down"), json!("feed_up")]);
     notifier.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn every_event_kind_is_sent_with_its_words() {
+    use moontick::engine::{FillRecord, SessionSummary, StrategyTally};
+    let rx = Receiver::start(vec![]).await;
+    let targets = vec![Target::new(TargetKind::Generic, format!("{}/g", rx.url), 1)];
+    let (bus, notifier) = start(&config(targets, EventSet::all()), options(), vec![]);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+    let events = [
+        EngineEvent::Fill(FillRecord {
+            time: chrono::Utc::now(),
+            strategy: "breakout".into(),
+            account_id: 10001,
+            contract: "CON.F.US.MNQ.Z25".into(),
+            symbol: "MNQ".into(),
+            side: "buy",
+            size: 2,
+            price: 21000.5,
+            tick_size: 0.25,
+            pnl: None,
+            fees: 0.74,
+            commissions: 0.0,
+            order_id: 99,
+            fill_id: 7,
+            tag: Some("long stop_loss".into()),
+        }),
+        EngineEvent::Strategy {
+            name: "breakout".into(),
+            state: "stuck",
+            detail: Some("inside on_quote for 2100 ms".into()),
+        },
+        EngineEvent::Strategy {
+            name: "breakout".into(),
+            state: "crashed",
+            detail: Some("thread panicked".into()),
+        },
+        EngineEvent::Resumed {
+            was: Some("daily loss limit 1000.00 reached".into()),
+        },
+        EngineEvent::SessionClosed(SessionSummary {
+            day,
+            fills: 4,
+            net_pnl: -12.5,
+            fees: 1.48,
+            balance: 49_987.5,
+            strategies: vec![StrategyTally {
+                strategy: "breakout".into(),
+                fills: 4,
+                net_pnl: -12.5,
+            }],
+        }),
+    ];
+    for e in &events {
+        bus.send(e.clone());
+    }
+    let got = rx.wait_for("/g", events.len()).await;
+    let texts: Vec<&str> = got
+        .iter()
+        .map(|g| g.body["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "moontick fill: breakout buy 2 MNQ @ 21000.50, fees 0.74 [long stop_loss]",
+            "moontick strategy breakout is stuck: inside on_quote for 2100 ms",
+            "moontick strategy breakout crashed: thread panicked",
+            "moontick resumed trading (was halted: daily loss limit 1000.00 reached)",
+            "moontick trading day 2026-11-27 closed: 4 fill(s), net P&L -12.50 (fees 1.48), \
+             balance 49987.50; breakout 4 fill(s) -12.50",
+        ]
+    );
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|g| g.body["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["fill", "strategy", "strategy", "resumed", "session_closed"]
+    );
+    assert_eq!(got[4].body["event"]["day"], "2026-11-27");
+    notifier.shutdown(Duration::from_secs(1)).await;
+}

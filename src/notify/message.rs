@@ -59,13 +59,20 @@ pub fn text(event: &EngineEvent) -> String {
         EngineEvent::Resumed { was: Some(was) } => {
             format!("moontick resumed trading (was halted: {was})")
         }
-        EngineEvent::Resumed { was: None } => "moontick: resume requested (was not halted)".into(),
+        EngineEvent::Resumed { was: None } => {
+            "moontick: resume requested (it was not halted)".into()
+        }
         EngineEvent::Strategy {
             name,
             state,
             detail,
         } => {
-            let mut s = format!("moontick strategy {name} is {state}");
+            let is = match *state {
+                "crashed" => "crashed".to_string(),
+                "running" => "is running again".to_string(),
+                other => format!("is {other}"),
+            };
+            let mut s = format!("moontick strategy {name} {is}");
             if let Some(d) = detail {
                 let _ = write!(s, ": {d}");
             }

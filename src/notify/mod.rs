@@ -210,7 +210,9 @@ impl Fanout {
     fn on_event(&mut self, event: &EngineEvent) {
         let wanted = match event {
             EngineEvent::Fill(_) => self.events.fills,
-            EngineEvent::Halted { .. } | EngineEvent::Resumed { .. } => self.events.halts,
+            EngineEvent::Halted { .. } | EngineEvent::Resumed { was: Some(_) } => self.events.halts,
+            // A resume of an engine that was not halted changes nothing.
+            EngineEvent::Resumed { was: None } => false,
             EngineEvent::Strategy { .. } => self.events.strategies,
             EngineEvent::ReloadFailed { .. } => self.events.reloads,
             EngineEvent::SessionClosed(_) => self.events.session,
