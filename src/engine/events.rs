@@ -182,6 +182,13 @@ impl SessionTally {
         }
     }
 
+    /// The summary of the day that ended when `now` falls in a later CME trading day (the
+    /// tally then starts over); `None` within the same day.
+    pub fn roll(&mut self, now: DateTime<Utc>, balance: f64) -> Option<SessionSummary> {
+        let today = crate::cme::trading_day(now);
+        (today != self.day).then(|| self.close(today, balance))
+    }
+
     /// The summary of the day that ended; the tally starts over for `next`.
     pub fn close(&mut self, next: NaiveDate, balance: f64) -> SessionSummary {
         let ended = std::mem::replace(self, SessionTally::new(next));
@@ -240,5 +247,20 @@ mod tests {
         );
         assert_eq!(t.fills, 0);
         assert_eq!(t.day, day.succ_opt().unwrap());
+    }
+
+    #[test]
+    fn the_session_closes_at_five_pm_chicago() {
+        use chrono::TimeZone;
+        // 2026-11-27 is a Friday in CST (UTC-6): the day rolls at 23:00 UTC.
+        let mut t = SessionTally::new(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap());
+        t.add("breakout", 10.0, 0.5);
+        let before = Utc.with_ymd_and_hms(2026, 11, 27, 22, 59, 59).unwrap();
+        assert_eq!(t.roll(before, 50_010.0), None);
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 23, 0, 0).unwrap();
+        let s = t.roll(at, 50_010.0).expect("the day closed");
+        assert_eq!((s.fills, s.net_pnl, s.balance), (1, 10.0, 50_010.0));
+        assert_eq!(t.day, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
+        assert_eq!(t.roll(at, 50_010.0), None, "once");
     }
 }

@@ -137,9 +137,7 @@ impl Core {
 
     /// At the CME trading day's roll: the day's summary.
     pub(super) fn close_session_if_due(&mut self) {
-        let today = crate::cme::trading_day(Utc::now());
-        if today != self.session.day {
-            let summary = self.session.close(today, self.account.balance);
+        if let Some(summary) = self.session.roll(Utc::now(), self.account.balance) {
             tracing::info!(
                 "trading day {} closed: {} fill(s), net P&L {}",
                 summary.day,
