@@ -21,7 +21,9 @@ const TRADER: &str = r#"
 local M = { symbols = { "MNQ" } }
 function M.on_webhook(req)
   local b = req.body
-  local order, why = bot[b.side]{ symbol = 'MNQ', size = 1, tag = b.tag }
+  local order, why = bot[b.side]{
+    symbol = 'MNQ', size = 1, tag = b.tag, stop_loss_ticks = b.ticks, take_profit_ticks = b.ticks
+  }
   return { ok = order ~= nil, why = why }
 end
 return M
@@ -188,6 +190,43 @@ async fn fills_land_in_the_journal_and_get_journal_serves_it_behind_the_secret()
     assert_eq!(r.status(), 405);
     run.stop().await.expect("run returns Ok");
     common::assert_no_secret_logged(&[SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bracket_legs_fill_is_journaled_for_its_strategy_with_the_leg_named() {
+    common::logs();
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "trader", TRADER);
+    let run = start(&vars(tmp.path(), &[])).await;
+    // One tick either way: the simulator's random walk soon fills one leg.
+    let (status, body) = run
+        .post(
+            "/webhook/trader",
+            &json!({"id": "bracket", "side": "buy", "tag": "brk", "ticks": 1}),
+            true,
+        )
+        .await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
+    let (_, rows) = rows(tmp.path(), 2).await;
+    let header: Vec<&str> = HEADER.split(',').collect();
+    let col = |row: &Vec<String>, name: &str| -> String {
+        row[header.iter().position(|h| *h == name).unwrap()].clone()
+    };
+    assert_eq!(col(&rows[0], "Tag"), "brk");
+    assert_eq!(col(&rows[0], "Side"), "Buy");
+    let leg = &rows[1];
+    assert_eq!(col(leg, "Strategy"), "trader");
+    assert_eq!(col(leg, "Side"), "Sell");
+    assert!(
+        ["brk stop_loss", "brk take_profit"].contains(&col(leg, "Tag").as_str()),
+        "{leg:?}"
+    );
+    assert!(
+        col(leg, "PnL").parse::<f64>().is_ok(),
+        "a closing fill: {leg:?}"
+    );
+    assert_ne!(col(leg, "OrderId"), col(&rows[0], "OrderId"));
+    run.stop().await.expect("run returns Ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
