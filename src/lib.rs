@@ -14,7 +14,7 @@
 //!   session (token refresh by a `Clock`), REST client with its request budgets, and symbol
 //!   resolution.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
-//!   metrics, the kill switch (`/halt`, `/resume`); graceful shutdown.
+//!   metrics, the kill switch (`/halt`, `/resume`), the journal download; graceful shutdown.
 //! - [`journal`]: the trade journal: every fill appended to a CSV file per CME trading day,
 //!   in columns trade-journal tools import; read back by `GET /journal`.
 //! - [`logging`]: log output, pretty or JSON.
