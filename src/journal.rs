@@ -6,6 +6,7 @@
 //! appending: nothing sits in a buffer or a queue, so a crash loses at most the line being
 //! written. Fills are rare next to quotes; the write goes to the OS cache and costs microseconds.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -109,6 +110,49 @@ impl Journal {
     }
 }
 
+/// The fill ids a day's file already holds (none when there is no file), so fills a crash or a
+/// stop kept out of it can be added at the next start without writing any twice.
+///
+/// # Errors
+/// When the file exists but cannot be read.
+pub fn fill_ids(dir: &Path, day: NaiveDate) -> io::Result<HashSet<i64>> {
+    let text = match std::fs::read_to_string(path_for(dir, day)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(e),
+    };
+    let mut lines = text.lines();
+    let Some(at) = lines
+        .next()
+        .and_then(|h| h.split(',').position(|c| c == "FillId"))
+    else {
+        return Ok(HashSet::new());
+    };
+    Ok(lines
+        .filter_map(|l| cells(l).get(at).and_then(|c| c.parse().ok()))
+        .collect())
+}
+
+/// The cells of one row as [`row`] writes them (quoted cells with doubled quotes).
+pub fn cells(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        let cell = cells.last_mut().expect("one cell at least");
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(String::new()),
+            (c, _) => cell.push(c),
+        }
+    }
+    cells
+}
+
 /// Opens for appending; a file whose last line was cut short by a crash gets its line ended
 /// first, so the next row starts on a line of its own.
 fn open_for_append(path: &Path) -> io::Result<File> {
@@ -138,7 +182,7 @@ pub fn row(f: &FillRecord) -> String {
         f.time.format("%H:%M:%S").to_string(),
         text(&journal_symbol(&f.contract, &f.symbol)),
         f.size.to_string(),
-        Price::new(f.price, tick).to_string(),
+        price_cell(f.price, tick),
         side.to_string(),
         Money(f.commissions).to_string(),
         Money(f.fees).to_string(),
@@ -151,6 +195,19 @@ pub fn row(f: &FillRecord) -> String {
         text(f.tag.as_deref().unwrap_or("")),
     ];
     cells.join(",")
+}
+
+/// A price on the contract's grid; with the tick unknown (a fill added at start, before the
+/// contract is resolved) as written, with at least two decimals like the grid of most futures.
+fn price_cell(price: f64, tick: f64) -> String {
+    if tick > 0.0 {
+        return Price::new(price, tick).to_string();
+    }
+    let plain = price.to_string();
+    match plain.split_once('.') {
+        Some((_, decimals)) if decimals.len() >= 2 => plain,
+        _ => format!("{price:.2}"),
+    }
 }
 
 /// The futures symbol journals recognise (`MNQZ25` from `CON.F.US.MNQ.Z25`); anything else as
@@ -292,5 +349,25 @@ mod tests {
         assert_eq!(lines.len(), 5, "{day}");
         assert_eq!(lines.iter().filter(|l| **l == HEADER).count(), 1);
         assert!(lines[4].ends_with(",d"));
+        let day = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        assert_eq!(fill_ids(&dir, day).unwrap(), HashSet::from([7]));
+        assert!(fill_ids(&dir, day.pred_opt().unwrap()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_price_without_a_known_tick_keeps_two_decimals() {
+        assert_eq!(price_cell(21000.5, 0.0), "21000.50");
+        assert_eq!(price_cell(21000.0, 0.0), "21000.00");
+        assert_eq!(price_cell(110.03125, 0.0), "110.03125");
+        assert_eq!(price_cell(21000.5, 0.25), "21000.50");
+    }
+
+    #[test]
+    fn a_row_reads_back_cell_by_cell() {
+        let f = fill(Some("=a, \"b\""));
+        let cells = cells(&row(&f));
+        assert_eq!(cells.len(), 15);
+        assert_eq!(cells[13], "7");
+        assert_eq!(cells[14], "'=a, \"b\"");
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use moontick::journal::HEADER;
+use moontick::journal::{HEADER, cells};
 use receiver::Receiver;
 use run_support::{Running, SECRET, start, state, strategy, vars};
 use serde_json::json;
@@ -61,7 +61,7 @@ async fn rows(dir: &Path, n: usize) -> (String, Vec<Vec<String>>) {
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() > n {
             assert_eq!(lines[0], HEADER);
-            let rows = lines[1..].iter().map(|l| split_csv(l)).collect();
+            let rows = lines[1..].iter().map(|l| cells(l)).collect();
             return (day.to_string(), rows);
         }
         assert!(
@@ -70,25 +70,6 @@ async fn rows(dir: &Path, n: usize) -> (String, Vec<Vec<String>>) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Splits one CSV line (quoted cells with doubled quotes).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut cells = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                cells.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => cells.push(String::new()),
-            (c, _) => cells.last_mut().unwrap().push(c),
-        }
-    }
-    cells
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,11 +81,14 @@ async fn fills_land_in_the_journal_and_get_journal_serves_it_behind_the_secret()
 
     trade(&run, "buy", EVIL_TAG).await;
     trade(&run, "sell", "exit").await;
-    let (day, rows) = rows(tmp.path(), 2).await;
+    let (day, mut rows) = rows(tmp.path(), 2).await;
     let header: Vec<&str> = HEADER.split(',').collect();
     let col = |row: &Vec<String>, name: &str| -> String {
         row[header.iter().position(|h| *h == name).unwrap()].clone()
     };
+    // Rows come in the order fills were attributed (a fill reported before its order's id is
+    // written once the id is known): the fill ids give the order they happened in.
+    rows.sort_by_key(|r| col(r, "FillId").parse::<i64>().unwrap());
     assert_eq!(rows.len(), 2, "{rows:?}");
     let (buy, sell) = (&rows[0], &rows[1]);
     for row in [buy, sell] {
@@ -207,11 +191,12 @@ async fn a_bracket_legs_fill_is_journaled_for_its_strategy_with_the_leg_named() 
         )
         .await;
     assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
-    let (_, rows) = rows(tmp.path(), 2).await;
+    let (_, mut rows) = rows(tmp.path(), 2).await;
     let header: Vec<&str> = HEADER.split(',').collect();
     let col = |row: &Vec<String>, name: &str| -> String {
         row[header.iter().position(|h| *h == name).unwrap()].clone()
     };
+    rows.sort_by_key(|r| col(r, "FillId").parse::<i64>().unwrap());
     assert_eq!(col(&rows[0], "Tag"), "brk");
     assert_eq!(col(&rows[0], "Side"), "Buy");
     let leg = &rows[1];
@@ -281,4 +266,68 @@ async fn a_run_notifies_fills_and_halts_while_a_hung_receiver_holds_nothing_up()
     );
     run.stop().await.expect("run returns Ok");
     common::assert_no_secret_logged(&[SECRET, "hung-tok-77aa"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_missing_from_the_journal_are_added_at_the_next_start() {
+    let sim = common::start_sim(|_| {}).await;
+    let tmp = tempfile::tempdir().unwrap();
+    strategy(tmp.path(), "trader", TRADER);
+    let live = vars(
+        tmp.path(),
+        &[
+            ("PROJECT_X_API_URL", sim.url()),
+            ("PROJECT_X_USERNAME", common::USER.to_string()),
+            ("PROJECT_X_API_KEY", common::KEY.to_string()),
+            ("PROJECT_X_ACCOUNT_ID", sim.account_id().to_string()),
+        ],
+    );
+    let run = start(&live).await;
+    trade(&run, "buy", "one").await;
+    trade(&run, "buy", "two").await;
+    let account_dir = std::fs::read_dir(state(tmp.path()))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("the account's state directory");
+    let journal = account_dir.join("journal");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let file = loop {
+        let day = moontick::cme::trading_day(chrono::Utc::now());
+        let file = journal.join(format!("{day}.csv"));
+        if std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 3
+        {
+            break file;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "two fills journaled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    run.stop().await.expect("run returns Ok");
+
+    // A crash lost the second line.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let kept: Vec<&str> = text.lines().take(2).collect();
+    let lost = text.lines().nth(2).unwrap().to_string();
+    std::fs::write(&file, format!("{}\n", kept.join("\n"))).unwrap();
+
+    let run = start(&live).await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let restored = cells(lines[2]);
+    let before = cells(&lost);
+    assert_eq!(
+        restored[9], "trader",
+        "attributed by its customTag: {restored:?}"
+    );
+    // The same fill, the same columns, but for the tag (not in the customTag).
+    assert_eq!(restored[..14], before[..14]);
+    run.stop().await.expect("run returns Ok");
 }

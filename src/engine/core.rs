@@ -122,6 +122,7 @@ impl Core {
     /// orders known (orders of an earlier run are still attributed by their customTag).
     pub fn seed(&mut self, orders: &[Order], positions: &[Position], trades: &[Trade]) {
         self.book.mark_trades_seen(trades);
+        self.journal_missed(orders, trades);
         for t in trades.iter().filter(|t| !t.voided) {
             let cost = t.fees + t.commissions.unwrap_or(0.0);
             self.session

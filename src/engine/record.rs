@@ -8,10 +8,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::book::AttributedFill;
+use super::book::{AttributedFill, strategy_of_tag};
 use super::core::Core;
 use super::events::{EngineEvent, FillRecord};
-use crate::gateway::wire::Trade;
+use crate::gateway::wire::{Order, Trade};
 use crate::market::Side;
 use crate::script::{RunState, StrategyStatus};
 
@@ -133,6 +133,52 @@ impl Core {
             tracing::error!("the trade journal missed fill {}: {e}", record.fill_id);
         }
         self.events.send(EngineEvent::Fill(record));
+    }
+
+    /// At start: today's fills the journal lacks (made while moontick was stopped, or lost in
+    /// a crash before their line was written) are appended, attributed by their order's
+    /// customTag. No event: they are not news.
+    pub(super) fn journal_missed(&mut self, orders: &[Order], trades: &[Trade]) {
+        let Some(dir) = self.journal.as_ref().map(|j| j.dir().to_path_buf()) else {
+            return;
+        };
+        let mut known: HashMap<chrono::NaiveDate, HashSet<i64>> = HashMap::new();
+        let mut missed: Vec<&Trade> = Vec::new();
+        for t in trades.iter().filter(|t| !t.voided) {
+            let day = crate::cme::trading_day(t.creation_timestamp.0);
+            let ids = known.entry(day).or_insert_with(|| {
+                crate::journal::fill_ids(&dir, day).unwrap_or_else(|e| {
+                    tracing::error!("reading the journal of {day}: {e}");
+                    // Unreadable: add nothing rather than write every fill twice.
+                    trades.iter().map(|t| t.id).collect()
+                })
+            });
+            if !ids.contains(&t.id) {
+                missed.push(t);
+            }
+        }
+        if missed.is_empty() {
+            return;
+        }
+        missed.sort_by_key(|t| (t.creation_timestamp.0, t.id));
+        tracing::info!(
+            "{} fill(s) of today were not in the journal; adding them",
+            missed.len()
+        );
+        for t in missed {
+            let strategy = orders
+                .iter()
+                .find(|o| o.id == t.order_id)
+                .and_then(|o| o.custom_tag.as_deref())
+                .and_then(strategy_of_tag)
+                .unwrap_or("");
+            let record = self.fill_record(t, strategy, None);
+            if let Some(journal) = &mut self.journal
+                && let Err(e) = journal.append(&record)
+            {
+                tracing::error!("the trade journal missed fill {}: {e}", record.fill_id);
+            }
+        }
     }
 
     /// At the CME trading day's roll: the day's summary.
