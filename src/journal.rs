@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::engine::FillRecord;
+use crate::engine::events::FillRecord;
 use crate::money::{Money, Price};
 
 /// The journal's subdirectory of the account's state directory.

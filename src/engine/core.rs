@@ -12,7 +12,7 @@ use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strat
 use super::events::{EngineEvent, EventBus, SessionTally};
 use super::gateway_calls as calls;
 use super::input::Input;
-use super::record::{PendingFills, UNATTRIBUTED_JOURNAL_GRACE};
+use super::pending_fills::{PendingFills, UNATTRIBUTED_JOURNAL_GRACE};
 use super::status::EngineStatus;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, Position, Trade};
@@ -57,7 +57,7 @@ pub(crate) struct Core {
     /// The day's fills, per-strategy realised P&L and equity curve, for the dashboard.
     pub(super) day: super::day::Day,
     /// Bar series: backfill, live aggregation, `on_bar`.
-    pub(super) bars: super::bars::Bars,
+    pub(super) bars: super::bar_state::Bars,
     /// What the engine tells the world (dashboard, notifications).
     pub(super) events: EventBus,
     /// Every fill, appended as it is attributed; `None` in tests that keep no state.

@@ -6,6 +6,7 @@
 //! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`](crate::script::BotCall)) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
+mod bar_state;
 mod bars;
 mod book;
 mod bracket;
@@ -13,11 +14,12 @@ mod broker;
 mod contracts;
 mod core;
 mod day;
-mod events;
+pub mod events;
 mod flatten;
 mod gateway_calls;
 mod input;
 mod lines;
+mod pending_fills;
 mod publish;
 mod reconcile;
 mod reconcile_rules;
@@ -199,7 +201,7 @@ impl Engine {
             metrics,
         );
         core.not_placed_grace = not_placed_grace;
-        core.bars = bars::Bars::new(host.bars.clone());
+        core.bars = bar_state::Bars::new(host.bars.clone());
         core.events = events.clone();
         core.journal = journal_dir.map(crate::journal::Journal::new);
         core.seed(&orders, &positions, &trades);

@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::message::{Notice, body};
+use super::options::{Counters, NotifyOptions};
 use super::queue::DropOldest;
 use super::target::Target;
-use super::{Counters, NotifyOptions};
 use crate::secret::Secret;
 
 /// What one attempt came to.
