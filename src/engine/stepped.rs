@@ -57,7 +57,8 @@ impl SteppedEngine {
         core.sim_clock = Some(clock.clone());
         core.started = core.now_utc();
         core.day = super::day::Day::new(core.started);
-        core.bars = super::bars::Bars::new(host.bars.clone());
+        core.session = super::events::SessionTally::new(crate::cme::trading_day(core.started));
+        core.bars = super::bar_state::Bars::new(host.bars.clone());
         core.on_input(Input::Resolved(contracts));
         let broker = Arc::new(EngineBroker::new(tx));
         let host = Arc::new(Host::start(host, broker, clock)?);

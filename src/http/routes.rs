@@ -1,5 +1,5 @@
 //! Routing and the small endpoints (`/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
-//! `/resume`, `/flatten`, pausing a strategy, logging in); reading bodies within the size limit;
+//! `/resume`, `/flatten`, pausing a strategy, logging in, `/journal`); reading bodies within the size limit;
 //! JSON responses.
 
 use std::sync::Arc;
@@ -63,6 +63,13 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
             let (name, paused) = ((*name).to_owned(), *action == "pause");
             hold(app, req, &name, paused).await
         }
+        (&Method::GET, ["journal"]) => {
+            // The same gate as `/status`: the journal is the account's trades.
+            if let Err(d) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+                return d.into();
+            }
+            super::journal::download(&app, req.uri().query()).await
+        }
         (&Method::GET, ["metrics"]) => {
             let text = metrics_text(&app.metrics, &app.strategies.status());
             let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -98,9 +105,8 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
             )
             .await
         }
-        (_, ["healthz" | "readyz" | "status" | "metrics" | "events"]) | (_, ["assets", _]) => {
-            method_not_allowed("GET")
-        }
+        (_, ["healthz" | "readyz" | "status" | "metrics" | "events" | "journal"])
+        | (_, ["assets", _]) => method_not_allowed("GET"),
         (_, ["halt" | "resume" | "flatten" | "login" | "logout"])
         | (_, ["webhook", ..])
         | (_, ["strategies", _, "pause" | "resume"]) => method_not_allowed("POST"),
