@@ -300,3 +300,76 @@ return M
     assert_eq!((t.entry_ms, t.entry_price), (T0_MS + 2500, 20_002.25));
     assert_eq!((t.exit_ms, t.exit_price), (T0_MS + 30_000, 20_004.0));
 }
+
+#[test]
+fn the_daily_loss_limit_halts_and_flattens_as_live() {
+    let dir = tempfile::tempdir().unwrap();
+    // Falling a point a second for a minute: a long loses $2 a second.
+    let bids: Vec<f64> = (0..60).map(|i| 20_000.0 - f64::from(i)).collect();
+    let data = record(dir.path(), &bids);
+    let body = r#"
+local M = { symbols = { "MNQ" } }
+local n = 0
+function M.on_quote(q)
+  n = n + 1
+  if n == 2 or n == 40 then bot.buy{ symbol = "MNQ", size = 1 } end
+end
+return M
+"#;
+    let mut cfg = config(dir.path(), strategy(dir.path(), body), data);
+    cfg.limits.daily_loss_limit = 20.0;
+    let report = run(&cfg);
+    // Closed by the kill switch once the loss passed $20 (ten points down), and the second
+    // entry refused: the engine is halted.
+    assert_eq!(report.trips.len(), 1, "{}", report.summary());
+    assert_eq!(report.fills, 2);
+    let t = &report.trips[0];
+    assert!(t.net() <= -20.0 && t.net() > -30.0, "{t:?}");
+}
+
+#[test]
+fn the_cli_prints_the_summary_and_writes_the_csv_files() {
+    let dir = tempfile::tempdir().unwrap();
+    record(dir.path(), &rising());
+    strategy(dir.path(), ROUND_TRIP);
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
+            .arg("backtest")
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[
+        "strat.lua",
+        "--data",
+        "data",
+        "--commission",
+        "0.5",
+        "--out",
+        "out",
+    ]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("net P&L          8.50"), "{stdout}");
+    assert!(stdout.contains("trades           1"), "{stdout}");
+    let trades = std::fs::read_to_string(dir.path().join("out/trades.csv")).unwrap();
+    assert_eq!(trades.lines().count(), 2, "{trades}");
+    assert!(dir.path().join("out/equity.csv").exists());
+    assert!(!dir.path().join("out/.strategies").exists());
+
+    let bad = run(&["strat.lua", "--data", "data", "--commission=-1"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("--commission must be"), "{stderr}");
+    let missing = run(&["strat.lua", "--data", "nowhere"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("nowhere"), "{stderr}");
+}
