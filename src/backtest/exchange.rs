@@ -58,12 +58,19 @@ struct Inner {
     now: DateTime<Utc>,
     out: VecDeque<Outcome>,
     events: Vec<UserEvent>,
+    /// Realised P&L minus fees so far, kept as fills happen (marked after every event).
+    realised: f64,
 }
 
 impl Inner {
     /// Moves what the matching engine reported into the outbox.
     fn flush(&mut self) {
         let events = std::mem::take(&mut self.events);
+        for e in &events {
+            if let UserEvent::Trade(t) = e {
+                self.realised += t.profit_and_loss.unwrap_or(0.0) - t.fees;
+            }
+        }
         self.out.extend(events.into_iter().map(Outcome::User));
     }
 }
@@ -95,6 +102,7 @@ impl SimExchange {
                 now: DateTime::default(),
                 out: VecDeque::new(),
                 events: Vec::new(),
+                realised: 0.0,
             }),
         }
     }
@@ -149,14 +157,9 @@ impl SimExchange {
     /// Net equity (realised P&L minus fees, plus open P&L) and whether a position is open.
     pub fn equity(&self) -> (f64, bool) {
         let inner = self.lock();
-        let realised: f64 = inner
-            .engine
-            .trades(ACCOUNT_ID)
-            .map(|t| t.profit_and_loss.unwrap_or(0.0) - t.fees)
-            .sum();
         let positions = inner.engine.positions(ACCOUNT_ID);
         (
-            realised + open_pnl(&inner, &positions),
+            inner.realised + open_pnl(&inner, &positions),
             !positions.is_empty(),
         )
     }
