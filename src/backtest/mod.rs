@@ -1,7 +1,7 @@
 //! `moontick backtest`: strategies, unchanged, through the same engine core, risk guard and
-//! `bot` API ([`SteppedEngine`]) on a simulated clock, over a recording made by `moontick
+//! `bot` API (`SteppedEngine`) on a simulated clock, over a recording made by `moontick
 //! run`/`record`; orders fill in the simulator's matching engine against the recorded quotes
-//! ([`exchange`]). One event at a time, each settled (every strategy done with it, every
+//! (`exchange`). One event at a time, each settled (every strategy done with it, every
 //! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
 
 mod exchange;

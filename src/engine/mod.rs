@@ -5,6 +5,9 @@
 //! Data path: market feed (decoded and merged in the hub's connection task) → bounded queue →
 //! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`](crate::script::BotCall)) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
+//!
+//! Order calls go through an `Exchange`: the REST client live, a simulated exchange in a
+//! backtest, where `SteppedEngine` steps the same core event by event on a simulated clock.
 
 mod bar_state;
 mod bars;
