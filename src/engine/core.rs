@@ -34,6 +34,10 @@ pub(crate) struct Core {
     /// What strategies call contracts (`MNQ`, or a contract id), upper-cased.
     pub(super) symbols: HashMap<String, Arc<ContractInfo>>,
     pub(super) subscribed: HashSet<Arc<str>>,
+    /// Contracts whose market trades are subscribed (for bars or for `trades = true`), and
+    /// those whose depth is (`depth = true`): each subscribed once.
+    pub(super) trades_subscribed: HashSet<Arc<str>>,
+    pub(super) depth_subscribed: HashSet<Arc<str>>,
     pub(super) resolving: HashSet<String>,
     /// Symbols whose resolution failed, and when to try again.
     pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
@@ -88,6 +92,8 @@ impl Core {
             contracts: HashMap::new(),
             symbols: HashMap::new(),
             subscribed: HashSet::new(),
+            trades_subscribed: HashSet::new(),
+            depth_subscribed: HashSet::new(),
             resolving: HashSet::new(),
             resolve_retry: HashMap::new(),
             quotes: HashMap::new(),
@@ -306,9 +312,21 @@ impl Core {
                 tracing::info!("quotes for {contract_id} resumed");
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
-            MarketEvent::Trades(trades) => self.bars_on_trades(&trades),
-            // No strategy subscribes to depth yet.
-            MarketEvent::Depth(_) => {}
+            MarketEvent::Trades(trades) => {
+                // Every print, one event each and in the feed's order: the mailbox keeps
+                // events in order and never coalesces them (`on_trade`, `trades = true`).
+                for t in &trades {
+                    if self.contracts.contains_key(&t.contract) {
+                        self.dispatch(&Event::Trade(t.clone()));
+                    }
+                }
+                self.bars_on_trades(&trades);
+            }
+            MarketEvent::Depth(d) => {
+                if self.contracts.contains_key(&d.contract) {
+                    self.dispatch(&Event::Depth(d));
+                }
+            }
         }
     }
 
@@ -548,6 +566,7 @@ impl Core {
         self.day
             .sample(now, self.guard.realized_pnl() + self.open_pnl(), false);
         self.resolve_declared();
+        self.sync_market_streams();
         self.sync_bars();
         self.bars_on_tick();
         self.flatten_removed();
