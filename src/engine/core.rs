@@ -38,6 +38,9 @@ pub(crate) struct Core {
     /// those whose depth is (`depth = true`): each subscribed once.
     pub(super) trades_subscribed: HashSet<Arc<str>>,
     pub(super) depth_subscribed: HashSet<Arc<str>>,
+    /// Contracts closed with the gateway's close-position call while strategies held them: its
+    /// fills are shared out to those strategies (see `Book::share_close`).
+    pub(super) closing: HashSet<Arc<str>>,
     pub(super) resolving: HashSet<String>,
     /// Symbols whose resolution failed, and when to try again.
     pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
@@ -94,6 +97,7 @@ impl Core {
             subscribed: HashSet::new(),
             trades_subscribed: HashSet::new(),
             depth_subscribed: HashSet::new(),
+            closing: HashSet::new(),
             resolving: HashSet::new(),
             resolve_retry: HashMap::new(),
             quotes: HashMap::new(),
@@ -438,6 +442,7 @@ impl Core {
                 self.emit_fill(&fill);
                 self.after_fill(&fill);
             }
+            None if self.closing.contains(trade.contract_id.as_str()) => self.on_close_fill(trade),
             None => tracing::info!("fill on order {} (not a moontick order)", trade.order_id),
         }
     }
@@ -448,12 +453,7 @@ impl Core {
             self.emit_position(&position.contract_id);
             // A fill of an order that was in flight when the kill switch fired.
             if self.guard.halted().is_some() && position.net_size() != 0 {
-                calls::spawn_close(
-                    self.client.clone(),
-                    self.tx.clone(),
-                    self.account.id,
-                    position.contract_id.clone(),
-                );
+                self.close_account_position(position.contract_id.clone());
             }
         }
     }
@@ -611,12 +611,7 @@ impl Core {
             .map(|p| p.contract_id.clone())
             .collect();
         for contract in held {
-            calls::spawn_close(
-                self.client.clone(),
-                self.tx.clone(),
-                self.account.id,
-                contract,
-            );
+            self.close_account_position(contract);
         }
     }
 }
