@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::gateway::Credentials;
+use crate::notify::NotifyConfig;
 use crate::secret::Secret;
 
 /// The risk guard's global limits (owned by `risk`), read here like every other setting.
@@ -77,6 +78,8 @@ pub struct Config {
     pub record_dir: Option<PathBuf>,
     /// `RECORD_MAX_MB` (default 1024) in bytes: the cap of one recording file.
     pub record_max_bytes: u64,
+    /// `NOTIFY_URL` and `NOTIFY_EVENTS`; the URLs are secrets (they carry tokens).
+    pub notify: NotifyConfig,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +109,7 @@ impl fmt::Debug for Config {
             .field("strategy_runtime", &self.strategy_runtime)
             .field("record_dir", &self.record_dir)
             .field("record_max_bytes", &self.record_max_bytes)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -295,6 +299,14 @@ impl Config {
                 ok
             })
             .map_or(1024 << 20, |mb| (mb * 1_048_576.0) as u64);
+        let notify = NotifyConfig::parse(
+            r.string("NOTIFY_URL").as_deref(),
+            r.string("NOTIFY_EVENTS").as_deref(),
+        )
+        .unwrap_or_else(|errors| {
+            r.errors.extend(errors);
+            NotifyConfig::default()
+        });
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -321,6 +333,7 @@ impl Config {
             strategy_runtime,
             record_dir,
             record_max_bytes,
+            notify,
         })
     }
 
@@ -572,13 +585,36 @@ mod tests {
             ("PROJECT_X_USERNAME", "trader"),
             ("PROJECT_X_API_KEY", "key-abc-123"),
             ("WEBHOOK_SECRET", "hook-xyz"),
+            (
+                "NOTIFY_URL",
+                "https://discord.com/api/webhooks/1/discord-token,https://x.example/h?k=url-token",
+            ),
         ]))
         .unwrap();
         let debug = format!("{c:?} {:?}", c.credentials());
-        for secret in ["secret-jwt", "key-abc-123", "hook-xyz"] {
+        for secret in [
+            "secret-jwt",
+            "key-abc-123",
+            "hook-xyz",
+            "discord-token",
+            "url-token",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert!(debug.contains("trader"));
         assert!(c.has_gateway_credentials());
+        assert_eq!(c.notify.targets.len(), 2);
+    }
+
+    #[test]
+    fn bad_notify_settings_are_reported_with_the_rest() {
+        let err = Config::from_vars(&vars(&[
+            ("NOTIFY_URL", "https://discord.com/nothook-token"),
+            ("NOTIFY_EVENTS", "fills,halt,nonsense"),
+            ("PORT", "x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(!err.to_string().contains("nothook-token"), "{err}");
     }
 }

@@ -10,7 +10,7 @@
 //! - [`commands`]: the one-shot CLI commands (`sim`, `check`, `token`, `quote`).
 //! - [`config`]: typed configuration from the environment and `.env`.
 //! - [`engine`]: the engine loop: quotes → strategies → risk guard → orders, reconciliation;
-//!   bar series kept current from trades (`on_bar`).
+//!   bar series kept current from trades (`on_bar`); its events ([`engine::EngineEvent`]) on a broadcast that never blocks it.
 //! - [`feed`]: the ProjectX market and user feeds: hub events → merged quotes and typed
 //!   order/fill/position events, on bounded queues to the engine; [`feed::record`] records the
 //!   market data to `RECORD_DIR` on a thread of its own and reads recordings back; the backfill of bar series.
@@ -19,10 +19,14 @@
 //!   resolution.
 //! - [`http`]: the HTTP server: webhook relay into strategies, health, readiness, status,
 //!   metrics, the operator's actions (`/halt`, `/resume`, `/flatten`, pausing a strategy), the
-//!   dashboard (`/`, its assets, `/events`) behind a login; graceful shutdown.
+//!   dashboard (`/`, its assets, `/events`) behind a login, the journal download; graceful shutdown.
+//! - [`journal`]: the trade journal: every fill appended to a CSV file per CME trading day,
+//!   in columns trade-journal tools import; read back by `GET /journal`.
 //! - [`logging`]: log output, pretty or JSON.
 //! - [`market`]: the market vocabulary every part shares: `Side`, `Quote`, trades, depth.
 //! - [`money`]: numbers a trader reads: money in cents, prices on the contract's tick grid.
+//! - [`notify`]: notifications (Discord, Slack, Telegram, any JSON webhook) of the engine's
+//!   events, on bounded queues with retries that never hold up the engine.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`rate`]: the sliding-window rate limit the risk guard and the REST budget share.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch; `RiskApproved` is
@@ -47,10 +51,12 @@ pub mod engine;
 pub mod feed;
 pub mod gateway;
 pub mod http;
+pub mod journal;
 pub mod logging;
 pub mod market;
 pub mod metrics;
 pub mod money;
+pub mod notify;
 pub mod rate;
 pub mod risk;
 pub mod run;

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::commands::live_client;
 use crate::config::Config;
-use crate::engine::{Engine, EngineParams};
+use crate::engine::{Engine, EngineParams, EventBus};
 use crate::feed::MarketFeedConfig;
 use crate::feed::record::{RecordCounters, RecordError, Recorder, RecorderConfig};
 use crate::gateway::wire::Account;
@@ -23,6 +23,7 @@ use crate::gateway::{self, Credentials, GatewayClient, TransportOptions};
 use crate::http::{self, App, EngineOps, HttpConfig};
 use crate::metrics::Metrics;
 use crate::money::Money;
+use crate::notify::{Notifier, NotifyOptions};
 use crate::risk::RiskGuard;
 use crate::script::{HostConfig, RunState};
 use crate::sim::{SimConfig, Simulator};
@@ -95,6 +96,19 @@ pub async fn run(
     (host.watchdog, host.shutdown_timeout) = (rt.watchdog, rt.shutdown_timeout);
     let session = Arc::clone(gateway.client.session());
     let account_id = account.id;
+    let events = EventBus::default();
+    // Subscribed before the engine starts, so a strategy that fails to load is announced too.
+    let notifier = Notifier::start(
+        &config.notify,
+        NotifyOptions::default(),
+        [&config.jwt_token, &config.api_key, &config.webhook_secret]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        events.subscribe(),
+    )?;
+    let journal_dir = state.join(crate::journal::DIR);
     let engine = Engine::start(EngineParams {
         client: gateway.client.clone(),
         account,
@@ -105,6 +119,8 @@ pub async fn run(
         watch: true,
         metrics: Arc::clone(&metrics),
         not_placed_grace: config.not_placed_grace,
+        events,
+        journal_dir: Some(journal_dir.clone()),
     })
     .await?;
 
@@ -114,12 +130,9 @@ pub async fn run(
         account_id,
         gateway.sim.is_some(),
     ));
-    let app = Arc::new(App::new(
-        HttpConfig::from_config(config),
-        engine.host(),
-        ops,
-        metrics,
-    ));
+    let mut http_config = HttpConfig::from_config(config);
+    http_config.journal_dir = Some(journal_dir);
+    let app = Arc::new(App::new(http_config, engine.host(), ops, metrics));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP server listening");
     }
@@ -150,6 +163,10 @@ pub async fn run(
     }
     if let Some(recorder) = recorder {
         recorder.finish().await;
+    }
+    if let Some(notifier) = notifier {
+        // A halt or a crash announced during shutdown still goes out, within bounds.
+        notifier.shutdown(std::time::Duration::from_secs(5)).await;
     }
     if let Some(sim) = gateway.sim {
         sim.shutdown().await;

@@ -1,53 +1,72 @@
--- Quote-driven breakout: when the last price leaves the range of the previous `lookback`
--- quotes, enter in that direction with a bracket (stop loss and take profit, in ticks).
+-- Breakout on 1-minute bars: when a bar closes above the highest high (or below the lowest low)
+-- of the `lookback` bars before it, enter in that direction with a bracket whose stop sits
+-- `atr_mult` ATRs away and whose target is `reward` times the stop.
 -- The engine's risk guard has the last word: a refused order comes back as nil, reason.
-
-local h = require("helpers")
 
 local M = {
   symbols = { "MNQ" },
-  params = { size = 1, lookback = 20, stop_ticks = 40, target_ticks = 80, cooldown = 60 },
+  bars = { "1m" },
+  params = { size = 1, lookback = 20, atr_len = 14, atr_mult = 2, reward = 2 },
   limits = { max_position = 2 },
 }
 
-local window
+local p = M.params
+local hi, lo, atr = ta.highest(p.lookback), ta.lowest(p.lookback), ta.atr(p.atr_len)
+local seen -- open time of the newest bar the indicators have taken
+
+local function update(b)
+  hi:update(b.high)
+  lo:update(b.low)
+  atr:update(b.high, b.low, b.close)
+  seen = b.time
+end
+
+-- The indicators start from the bars the engine keeps: history backfilled from the gateway
+-- (it may still be loading when the file starts) and kept over reloads, so a reload starts warm.
+local function catch_up(symbol, before)
+  for _, b in ipairs(bot.bars(symbol, "1m")) do
+    if b.time < before and (seen == nil or b.time > seen) then
+      update(b)
+    end
+  end
+end
 
 function M.on_start(ctx)
-  window = h.window(M.params.lookback)
   state.entries = state.entries or 0
-  state.last_entry = state.last_entry or 0
   bot.log.info("breakout started", ctx.reason, "entries so far:", state.entries)
 end
 
----@param q Quote
-function M.on_quote(q)
-  if q.last == nil then return end -- no trade yet this session
-  local hi, lo = window:range()
-  local ready = window:full()
-  window:push(q.last)
-  if not ready then return end
-  if bot.now() - state.last_entry < M.params.cooldown then return end
-  if bot.position(q.symbol).size ~= 0 then return end
+---@param b Bar
+function M.on_bar(b)
+  catch_up(b.symbol, b.time)
+  local prev_hi, prev_lo = hi:value(), lo:value() -- the channel before this bar
+  update(b)
+  local range = atr:value()
+  if prev_hi == nil or range == nil then return end -- still warming up
+  if bot.position(b.symbol).size ~= 0 then return end
+  local contract = bot.contract(b.symbol)
+  if contract == nil then return end
 
+  local stop_ticks = math.max(1, math.ceil(range * p.atr_mult / contract.tick_size))
   local order = {
-    symbol = q.symbol,
-    size = M.params.size,
-    stop_loss_ticks = M.params.stop_ticks,
-    take_profit_ticks = M.params.target_ticks,
+    symbol = b.symbol,
+    size = p.size,
+    stop_loss_ticks = stop_ticks,
+    take_profit_ticks = stop_ticks * p.reward,
     tag = "breakout",
   }
   local handle, reason
-  if q.last > hi then
+  if b.close > prev_hi then
     handle, reason = bot.buy(order)
-  elseif q.last < lo then
+  elseif b.close < prev_lo then
     handle, reason = bot.sell(order)
   else
     return
   end
-  state.last_entry = bot.now()
   if handle then
     state.entries = state.entries + 1
-    bot.log.info("entered", handle.side, handle.size, q.symbol, "at ~", q.last, "id", handle.id)
+    bot.log.info("entered", handle.side, handle.size, b.symbol, "on the", b.timeframe, "close",
+      b.close, "stop", stop_ticks, "ticks")
   else
     bot.log.warn("entry refused:", reason)
   end
@@ -56,10 +75,6 @@ end
 ---@param f Fill
 function M.on_fill(f)
   bot.log.info("fill", f.side, f.size, f.symbol, "@", f.price)
-end
-
-function M.on_stop(reason)
-  bot.log.info("breakout stopping:", reason)
 end
 
 return M

@@ -219,6 +219,8 @@ pub async fn engine(
         watch: false,
         metrics,
         not_placed_grace: moontick::engine::NOT_PLACED_GRACE,
+        events: Default::default(),
+        journal_dir: None,
     })
     .await
     .unwrap();

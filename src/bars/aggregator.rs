@@ -11,7 +11,8 @@
 //!   cannot change a bar strategies have already seen, so it joins the bar open after it (its
 //!   price and volume are kept, its time is moved forward) and is counted in [`Aggregator::late`].
 
-use super::{Bar, Timeframe};
+use super::bar::Bar;
+use super::timeframe::Timeframe;
 
 #[derive(Debug, Clone)]
 pub struct Aggregator {

@@ -8,7 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{Bar, Timeframe};
+use super::bar::Bar;
+use super::timeframe::Timeframe;
 
 /// Closed bars of one contract and timeframe, oldest first, at most `capacity` of them.
 #[derive(Debug)]

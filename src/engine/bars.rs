@@ -23,12 +23,12 @@
 //! Bars close on the first trade past their end, or, in a quiet market, on the engine tick once
 //! its clock is [`CLOSE_GRACE_MS`] past the end (late prints are folded as the aggregator says).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::bar_state::{ContractBars, Phase, SeriesState, waiting};
 use super::core::Core;
 use super::input::Input;
-use crate::bars::{Aggregator, Bar, BarEvent, BarStore, Series, Timeframe};
+use crate::bars::{Aggregator, Bar, BarEvent, Series, Timeframe};
 use crate::market::{Quote, Trade};
 use crate::script::Event;
 
@@ -43,83 +43,6 @@ const CUT_SETTLE_MS: i64 = 1_000;
 const RETRY_MS: i64 = 5_000;
 /// No trade for this long (with volume moving in quotes): quotes stand in for trades.
 const QUOTE_FALLBACK_MS: i64 = 5_000;
-/// Trades held for a series waiting for its backfill, beyond which it starts over.
-const MAX_BUFFER: usize = 200_000;
-
-enum Phase {
-    Waiting {
-        since_ms: i64,
-        cut_ms: Option<i64>,
-        buffer: Vec<(f64, i64, i64)>,
-        requested: bool,
-        retry_at_ms: i64,
-    },
-    Live(Aggregator),
-}
-
-struct SeriesState {
-    tf: Timeframe,
-    /// Counts the waits; a backfill answers the wait that asked for it or is ignored.
-    epoch: u64,
-    history: usize,
-    store: Arc<Series>,
-    phase: Phase,
-}
-
-struct ContractBars {
-    contract: Arc<str>,
-    /// The name bar events carry (as quotes do).
-    symbol: Arc<str>,
-    subscribed_ms: i64,
-    last_trade_ms: Option<i64>,
-    last_volume: Option<i64>,
-    series: Vec<SeriesState>,
-}
-
-/// Every series of the run; kept when no strategy wants them any more (a reload may again).
-#[derive(Default)]
-pub(crate) struct Bars {
-    store: BarStore,
-    contracts: HashMap<Arc<str>, ContractBars>,
-}
-
-impl Bars {
-    pub fn new(store: BarStore) -> Self {
-        Bars {
-            store,
-            contracts: HashMap::new(),
-        }
-    }
-}
-
-fn waiting(now_ms: i64) -> Phase {
-    Phase::Waiting {
-        since_ms: now_ms,
-        cut_ms: None,
-        buffer: Vec::new(),
-        requested: false,
-        retry_at_ms: 0,
-    }
-}
-
-impl SeriesState {
-    /// One trade (or quote stand-in); closed bars are appended to `closed`.
-    fn trade(&mut self, price: f64, size: i64, time_ms: i64, closed: &mut Vec<Bar>) {
-        match &mut self.phase {
-            Phase::Live(agg) => agg.trade(price, size, time_ms, closed),
-            Phase::Waiting { cut_ms, buffer, .. } => {
-                let cut = *cut_ms.get_or_insert(time_ms.div_euclid(1000) * 1000 + 1000);
-                if time_ms >= cut {
-                    buffer.push((price, size, time_ms));
-                    if buffer.len() > MAX_BUFFER {
-                        tracing::warn!(timeframe = %self.tf, "bar backfill is late; starting the series over");
-                        self.phase = waiting(time_ms);
-                    }
-                }
-            }
-        }
-    }
-}
 
 impl Core {
     /// Brings the series in line with what the strategies declare: new series (a reload that
@@ -402,6 +325,7 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bars::BarStore;
 
     #[test]
     fn quotes_stand_in_for_trades_only_after_five_silent_seconds_and_only_for_volume_added() {

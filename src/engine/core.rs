@@ -9,12 +9,15 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
 use super::book::{AttributedFill, Book, Changed, ContractInfo, OrderState, strategy_of_tag};
+use super::events::{EngineEvent, EventBus, SessionTally};
 use super::gateway_calls as calls;
 use super::input::Input;
+use super::pending_fills::{PendingFills, UNATTRIBUTED_JOURNAL_GRACE};
 use super::status::EngineStatus;
 use crate::feed::{ConnectionState, MarketEvent, MarketEvents, MarketFeed, UserEvent};
 use crate::gateway::wire::{Account, Order, Position, Trade};
 use crate::gateway::{GatewayClient, SymbolResolver};
+use crate::journal::Journal;
 use crate::market::{Quote, Side};
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
@@ -61,7 +64,18 @@ pub(crate) struct Core {
     /// The day's fills, per-strategy realised P&L and equity curve, for the dashboard.
     pub(super) day: super::day::Day,
     /// Bar series: backfill, live aggregation, `on_bar`.
-    pub(super) bars: super::bars::Bars,
+    pub(super) bars: super::bar_state::Bars,
+    /// What the engine tells the world (dashboard, notifications).
+    pub(super) events: EventBus,
+    /// Every fill, appended as it is attributed; `None` in tests that keep no state.
+    pub(super) journal: Option<Journal>,
+    /// Fills not attributed yet (their order's id unknown): journaled once attributed, or
+    /// after a grace without a strategy, never twice.
+    pub(super) pending_fills: PendingFills,
+    /// The CME trading day's fills and P&L so far, for the summary at its close.
+    pub(super) session: SessionTally,
+    /// Each strategy's run state last seen, so changes become events.
+    pub(super) seen_states: HashMap<String, crate::script::RunState>,
 }
 
 /// Market events handled per wake-up of the loop beyond the first.
@@ -112,6 +126,11 @@ impl Core {
             not_placed_grace: super::reconcile_rules::NOT_PLACED_GRACE,
             day: super::day::Day::new(started),
             bars: Default::default(),
+            events: EventBus::default(),
+            journal: None,
+            pending_fills: PendingFills::default(),
+            session: SessionTally::new(crate::cme::trading_day(started)),
+            seen_states: HashMap::new(),
         }
     }
 
@@ -128,6 +147,12 @@ impl Core {
             |id| id.to_owned(),
             |order| owner.get(&order).map(|s| (*s).to_owned()),
         );
+        self.journal_missed(orders, trades);
+        for t in trades.iter().filter(|t| !t.voided) {
+            let cost = t.fees + t.commissions.unwrap_or(0.0);
+            self.session
+                .add("", t.profit_and_loss.unwrap_or(0.0) - cost, cost);
+        }
         self.book.replace_positions(positions);
         for o in orders.iter().filter(|o| !o.status.is_terminal()) {
             if let Some(s) = o.custom_tag.as_deref().and_then(strategy_of_tag) {
@@ -258,6 +283,7 @@ impl Core {
                 }
             }
             Input::Shutdown(reply) => {
+                self.journal_unattributed(Duration::ZERO);
                 let tx = self.tx.clone();
                 let host = self.host.take();
                 // The host stops on a blocking thread while this loop keeps answering its
@@ -341,12 +367,17 @@ impl Core {
             (false, true) => {
                 tracing::info!("market hub live");
                 self.bars_reset();
+                self.events.send(EngineEvent::FeedUp { hub: "market" });
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
                 self.bars_reset();
                 self.metrics.reconnect("market");
                 tracing::warn!("market hub {}", state.label());
+                self.events.send(EngineEvent::FeedDown {
+                    hub: "market",
+                    state: state.label().to_string(),
+                });
                 self.dispatch(&Event::Feed(FeedStatus::Reconnecting));
             }
             _ => {}
@@ -359,12 +390,17 @@ impl Core {
         match (was_live, state.is_live()) {
             (false, true) => {
                 tracing::info!("user hub live: reconciling orders and positions");
+                self.events.send(EngineEvent::FeedUp { hub: "user" });
                 // Events sent while we were away are lost: the REST view is the truth.
                 self.reconcile();
             }
             (true, false) => {
                 self.metrics.reconnect("user");
                 tracing::warn!("user hub {}", state.label());
+                self.events.send(EngineEvent::FeedDown {
+                    hub: "user",
+                    state: state.label().to_string(),
+                });
             }
             _ => {}
         }
@@ -439,11 +475,18 @@ impl Core {
         );
         match fill {
             Some(fill) => {
+                self.record_fill(&fill);
                 self.emit_fill(&fill);
                 self.after_fill(&fill);
             }
-            None if self.closing.contains(trade.contract_id.as_str()) => self.on_close_fill(trade),
-            None => tracing::info!("fill on order {} (not a moontick order)", trade.order_id),
+            None => {
+                tracing::info!("fill on order {} (not a moontick order)", trade.order_id);
+                // The journal keeps the account's fill as it happened (no strategy placed it).
+                self.hold_unattributed(trade);
+                if self.closing.contains(trade.contract_id.as_str()) {
+                    self.on_close_fill(trade);
+                }
+            }
         }
     }
 
@@ -571,6 +614,8 @@ impl Core {
         self.bars_on_tick();
         self.flatten_removed();
         self.reconcile_if_due();
+        self.journal_unattributed(UNATTRIBUTED_JOURNAL_GRACE);
+        self.close_session_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {
             let reason = format!(
                 "daily loss limit {} reached",
@@ -582,9 +627,11 @@ impl Core {
 
     /// Lifts a halt: new orders are checked by the guard again.
     pub(super) fn resume(&mut self) {
-        if let Some(why) = self.guard.halted() {
+        let was = self.guard.halted().map(str::to_string);
+        if let Some(why) = &was {
             tracing::warn!("trading resumed by the operator (was halted: {why})");
         }
+        self.events.send(EngineEvent::Resumed { was });
         if let Err(e) = self.guard.resume() {
             tracing::error!("saving the resume: {e}");
         }
@@ -594,6 +641,9 @@ impl Core {
     /// closes every position.
     pub(super) fn halt(&mut self, reason: &str) {
         self.metrics.halts.inc();
+        self.events.send(EngineEvent::Halted {
+            reason: reason.to_string(),
+        });
         if let Err(e) = self.guard.halt(reason) {
             tracing::error!("saving the halt: {e}");
         }

@@ -6,6 +6,7 @@
 //! loop → strategy mailbox → `bot.buy` → [`EngineBroker`] (a [`BotCall`](crate::script::BotCall)) → loop →
 //! risk guard → a spawned REST call → its result back to the loop → user hub confirms.
 
+mod bar_state;
 mod bars;
 mod book;
 mod bracket;
@@ -13,13 +14,16 @@ mod broker;
 mod contracts;
 mod core;
 mod day;
+pub mod events;
 mod flatten;
 mod gateway_calls;
 mod input;
 mod lines;
+mod pending_fills;
 mod publish;
 mod reconcile;
 mod reconcile_rules;
+mod record;
 mod requests;
 mod status;
 
@@ -37,6 +41,9 @@ pub use crate::script::{
 };
 pub use book::{Book, ContractInfo, LocalOrder, OrderState};
 pub use broker::EngineBroker;
+pub use events::{
+    EVENT_CAPACITY, EngineEvent, EventBus, FillRecord, SessionSummary, StrategyTally,
+};
 pub use reconcile_rules::NOT_PLACED_GRACE;
 pub use status::{
     EngineStatus, EquityPoint, FillView, OrderStatusView, PositionStatus, QuoteSeen, Snapshot,
@@ -67,6 +74,11 @@ pub struct EngineParams {
     /// How long after an unknown place outcome a lookup that finds nothing may conclude "not
     /// placed" (see [`NOT_PLACED_GRACE`], the default).
     pub not_placed_grace: Duration,
+    /// Where the engine announces fills, halts, strategy trouble, feed state and the session's
+    /// close; subscribe before starting to miss nothing.
+    pub events: EventBus,
+    /// The trade journal's directory (`STATE_DIR/<gateway>-<account>/journal`); `None` keeps none.
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 /// Pulls the kill switch of a running engine.
@@ -104,6 +116,7 @@ pub struct Engine {
     /// Shared with the HTTP server for webhooks.
     host: Option<Arc<Host>>,
     status: watch::Receiver<EngineStatus>,
+    events: EventBus,
     task: JoinHandle<()>,
     market: MarketFeed,
     user: UserFeed,
@@ -126,6 +139,8 @@ impl Engine {
             watch,
             metrics,
             not_placed_grace,
+            events,
+            journal_dir,
         } = params;
         let account_id = account.id;
         let session = Arc::clone(client.session());
@@ -186,8 +201,16 @@ impl Engine {
             metrics,
         );
         core.not_placed_grace = not_placed_grace;
-        core.bars = bars::Bars::new(host.bars.clone());
+        core.bars = bar_state::Bars::new(host.bars.clone());
+        core.events = events.clone();
+        core.journal = journal_dir.map(crate::journal::Journal::new);
         core.seed(&orders, &positions, &trades);
+        if let Some(why) = core.guard.halted() {
+            // Nobody may be watching the log at a restart: the halt is news again.
+            events.send(EngineEvent::Halted {
+                reason: format!("{why} (carried over from earlier today)"),
+            });
+        }
         let task = tokio::spawn(core.run(rx, market_rx, user_rx, market.state(), user.state()));
 
         let broker = Arc::new(EngineBroker::new(tx.clone()));
@@ -212,6 +235,7 @@ impl Engine {
             tx,
             host: Some(host),
             status,
+            events,
             task,
             market,
             user,
@@ -231,6 +255,12 @@ impl Engine {
     /// The engine's published state (for `/readyz`, `/status`).
     pub fn status(&self) -> watch::Receiver<EngineStatus> {
         self.status.clone()
+    }
+
+    /// The engine's events from now on (see [`EngineEvent`]); a subscriber that falls behind
+    /// by more than [`EVENT_CAPACITY`] loses the oldest and is told how many.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
     }
 
     /// Waits until the engine is ready to trade ([`EngineStatus::readiness`]).

@@ -225,7 +225,9 @@ impl Core {
 
     /// Turns the host's per-strategy counters into metric increments.
     fn count_strategy_changes(&mut self) {
-        let Some(host) = &self.host else { return };
+        let Some(host) = self.host.clone() else {
+            return;
+        };
         for s in host.status() {
             let seen =
                 self.seen_strategies
@@ -236,7 +238,8 @@ impl Core {
                     self.metrics.reload(&s.name, true);
                 }
             }
-            if s.load_error.is_some() && s.load_error != seen.1 {
+            let new_load_error = s.load_error.is_some() && s.load_error != seen.1;
+            if new_load_error {
                 self.metrics.reload(&s.name, false);
             }
             if s.quotes_coalesced > seen.2 {
@@ -244,6 +247,7 @@ impl Core {
                     .quotes_coalesced(&s.name, s.quotes_coalesced - seen.2);
             }
             *seen = (s.generation, s.load_error.clone(), s.quotes_coalesced);
+            self.announce_strategy(&s, new_load_error);
         }
     }
 }

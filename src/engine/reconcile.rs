@@ -204,6 +204,7 @@ impl Core {
     pub(super) fn attribute_late_fills(&mut self) {
         for fill in self.book.attribute_late_fills() {
             self.day.attributed_late(&fill.trade, &fill.strategy);
+            self.record_fill(&fill);
             self.emit_fill(&fill);
             self.after_fill(&fill);
         }

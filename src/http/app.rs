@@ -2,6 +2,7 @@
 //! (strategies, the engine's ops, metrics, the dedupe memory, dashboard sessions) and the
 //! secret check.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub struct HttpConfig {
     /// A client that has not sent its headers (or its body) by then is dropped (slow clients
     /// would otherwise hold connections open forever).
     pub read_timeout: Duration,
+    /// The trade journal's directory, served by `GET /journal`; `None` answers 404.
+    pub journal_dir: Option<PathBuf>,
 }
 
 impl HttpConfig {
@@ -48,6 +51,7 @@ impl HttpConfig {
             dedupe_capacity: 10_000,
             drain_deadline: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
+            journal_dir: None,
         }
     }
 

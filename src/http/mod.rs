@@ -1,6 +1,6 @@
 //! The HTTP server (hyper 1): webhook relay into strategies, health, readiness, status,
 //! metrics, the kill switch and the other operator actions, the dashboard (a page, its
-//! assets and a server-sent event stream) behind a login, with graceful shutdown.
+//! assets and a server-sent event stream) behind a login, the trade journal's download, with graceful shutdown.
 //!
 //! Wiring: build an [`App`] from an [`HttpConfig`], something that delivers webhooks
 //! ([`Strategies`], the Lua `Host`), the engine's [`Ops`] and the shared [`Metrics`](crate::metrics::Metrics); then
@@ -11,6 +11,7 @@ mod auth;
 mod dedupe;
 mod engine_ops;
 mod events;
+mod journal;
 mod ops;
 mod pages;
 mod reply;

@@ -1,12 +1,12 @@
 //! Routing and the small endpoints (`/healthz`, `/readyz`, `/status`, `/metrics`, `/halt`,
-//! `/resume`, `/flatten`, pausing a strategy, logging in); reading bodies within the size limit;
+//! `/resume`, `/flatten`, pausing a strategy, logging in, `/journal`); reading bodies within the size limit;
 //! JSON responses.
 
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -63,7 +63,24 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
             let (name, paused) = ((*name).to_owned(), *action == "pause");
             hold(app, req, &name, paused).await
         }
+        (&Method::GET, ["journal"]) => {
+            // The same gate as `/status`: the journal is the account's trades.
+            if let Err(d) = gate(&app, req.headers(), Access::Read, std::iter::empty()) {
+                return d.into();
+            }
+            super::journal::download(&app, req.uri().query()).await
+        }
         (&Method::GET, ["metrics"]) => {
+            // Order, fill and halt counts are the account's business too. Prometheus sends the
+            // secret as a bearer token (`authorization: { credentials: ... }` in its config).
+            let bearer = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if let Err(d) = gate(&app, req.headers(), Access::Read, bearer.into_iter()) {
+                return d.into();
+            }
             let text = metrics_text(&app.metrics, &app.strategies.status());
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
@@ -98,9 +115,8 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
             )
             .await
         }
-        (_, ["healthz" | "readyz" | "status" | "metrics" | "events"]) | (_, ["assets", _]) => {
-            method_not_allowed("GET")
-        }
+        (_, ["healthz" | "readyz" | "status" | "metrics" | "events" | "journal"])
+        | (_, ["assets", _]) => method_not_allowed("GET"),
         (_, ["halt" | "resume" | "flatten" | "login" | "logout"])
         | (_, ["webhook", ..])
         | (_, ["strategies", _, "pause" | "resume"]) => method_not_allowed("POST"),

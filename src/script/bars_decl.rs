@@ -3,7 +3,6 @@
 
 use mlua::{Table, Value};
 
-use super::spec::Invalid;
 use crate::bars::Timeframe;
 
 /// Bars kept (and backfilled) per series unless `bars_history` says otherwise.
@@ -47,12 +46,12 @@ impl BarsDecl {
     }
 }
 
-fn timeframes(key: &str, list: &Table) -> Result<Vec<Timeframe>, Invalid> {
+fn timeframes(key: &str, list: &Table) -> Result<Vec<Timeframe>, DeclError> {
     let mut out = Vec::new();
     for v in list.sequence_values::<Value>() {
-        let v = v.map_err(|e| Invalid::at(key, e.to_string()))?;
+        let v = v.map_err(|e| DeclError::at(key, e.to_string()))?;
         let Value::String(s) = v else {
-            return Err(Invalid::at(
+            return Err(DeclError::at(
                 key,
                 format!(
                     "bars: a timeframe is a string like \"5m\", not a {}",
@@ -61,7 +60,7 @@ fn timeframes(key: &str, list: &Table) -> Result<Vec<Timeframe>, Invalid> {
             ));
         };
         let tf = Timeframe::parse(&s.to_string_lossy())
-            .map_err(|e| Invalid::at(key, format!("bars: {e}")))?;
+            .map_err(|e| DeclError::at(key, format!("bars: {e}")))?;
         if !out.contains(&tf) {
             out.push(tf);
         }
@@ -71,9 +70,9 @@ fn timeframes(key: &str, list: &Table) -> Result<Vec<Timeframe>, Invalid> {
 
 /// Reads `bars` (its `history` is set from `bars_history` by the caller); symbols are checked against `symbols` by [`check_symbols`] once all keys are
 /// read.
-pub fn parse(v: Value) -> Result<BarsDecl, Invalid> {
+pub fn parse(v: Value) -> Result<BarsDecl, DeclError> {
     let Value::Table(t) = v else {
-        return Err(Invalid::at(
+        return Err(DeclError::at(
             "bars",
             "bars must be a list of timeframes like { \"1m\", \"5m\" } or a table like { MNQ = { \"1m\" } }",
         ));
@@ -83,7 +82,7 @@ pub fn parse(v: Value) -> Result<BarsDecl, Invalid> {
         ..BarsDecl::default()
     };
     for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| Invalid::at("bars", e.to_string()))?;
+        let (k, v) = pair.map_err(|e| DeclError::at("bars", e.to_string()))?;
         match (k, v) {
             (Value::Integer(_), _) => {}
             (Value::String(k), Value::Table(list)) => {
@@ -93,7 +92,7 @@ pub fn parse(v: Value) -> Result<BarsDecl, Invalid> {
             }
             (Value::String(k), v) => {
                 let key = k.to_string_lossy();
-                return Err(Invalid::at(
+                return Err(DeclError::at(
                     &key,
                     format!(
                         "bars.{key} must be a list of timeframes like {{ \"1m\" }}, not a {}",
@@ -102,7 +101,7 @@ pub fn parse(v: Value) -> Result<BarsDecl, Invalid> {
                 ));
             }
             (k, _) => {
-                return Err(Invalid::at(
+                return Err(DeclError::at(
                     "bars",
                     format!("bars: unexpected key of type {}", k.type_name()),
                 ));
@@ -114,7 +113,7 @@ pub fn parse(v: Value) -> Result<BarsDecl, Invalid> {
 }
 
 /// Reads `bars_history`: a whole number of bars in `0..=`[`MAX_HISTORY`].
-pub fn parse_history(v: &Value) -> Result<usize, Invalid> {
+pub fn parse_history(v: &Value) -> Result<usize, DeclError> {
     let n = match *v {
         Value::Integer(n) => Some(n),
         Value::Number(f) if f.fract() == 0.0 && f.is_finite() => Some(f as i64),
@@ -123,7 +122,7 @@ pub fn parse_history(v: &Value) -> Result<usize, Invalid> {
     n.filter(|n| (0..=MAX_HISTORY as i64).contains(n))
         .map(|n| n as usize)
         .ok_or_else(|| {
-            Invalid::at(
+            DeclError::at(
                 "bars_history",
                 format!("bars_history must be a whole number of bars from 0 to {MAX_HISTORY}"),
             )
@@ -131,16 +130,16 @@ pub fn parse_history(v: &Value) -> Result<usize, Invalid> {
 }
 
 /// Every symbol named in `bars` must be one of `symbols`, and bars need symbols.
-pub fn check_symbols(decl: &BarsDecl, symbols: &[String]) -> Result<(), Invalid> {
+pub fn check_symbols(decl: &BarsDecl, symbols: &[String]) -> Result<(), DeclError> {
     if !decl.all.is_empty() && symbols.is_empty() {
-        return Err(Invalid::at(
+        return Err(DeclError::at(
             "bars",
             "bars are declared but symbols is empty: list the symbols to build bars for",
         ));
     }
     for (s, _) in &decl.per_symbol {
         if !symbols.iter().any(|d| d.eq_ignore_ascii_case(s)) {
-            return Err(Invalid::at(
+            return Err(DeclError::at(
                 s,
                 format!(
                     "bars: symbol '{s}' is not declared in symbols ({})",
@@ -150,4 +149,21 @@ pub fn check_symbols(decl: &BarsDecl, symbols: &[String]) -> Result<(), Invalid>
         }
     }
     Ok(())
+}
+
+/// A bad `bars` or `bars_history` declaration: the key it is under (which `moontick check`
+/// turns into a line) and what is wrong.
+#[derive(Debug)]
+pub struct DeclError {
+    pub key: String,
+    pub message: String,
+}
+
+impl DeclError {
+    fn at(key: &str, message: impl Into<String>) -> Self {
+        DeclError {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
 }

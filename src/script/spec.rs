@@ -95,6 +95,12 @@ impl Invalid {
     }
 }
 
+impl From<bars_decl::DeclError> for Invalid {
+    fn from(e: bars_decl::DeclError) -> Self {
+        Invalid::at(&e.key, e.message)
+    }
+}
+
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)

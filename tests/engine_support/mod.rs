@@ -70,6 +70,8 @@ pub async fn start_engine_with(
         watch: true,
         metrics: std::sync::Arc::new(moontick::metrics::Metrics::new()),
         not_placed_grace: moontick::engine::NOT_PLACED_GRACE,
+        events: Default::default(),
+        journal_dir: None,
     })
     .await
     .expect("engine starts");
