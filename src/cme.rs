@@ -64,6 +64,26 @@ pub fn trading_day_start(at: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(at - chrono::Duration::days(1))
 }
 
+/// The instants the trading day `at` falls in spans: from [`trading_day_start`] to 17:00
+/// Chicago on the day itself, so `trading_day` is constant on it (a cache key for per-event
+/// callers: the recorder's files, VWAP's reset).
+pub fn trading_day_span(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = trading_day_start(at);
+    let end =
+        chicago_instant(trading_day(at), OPEN_HOUR).unwrap_or(start + chrono::Duration::days(1));
+    (start, end)
+}
+
+/// When the trading day `at` falls in opens for trading: 17:00 Chicago the evening before, and
+/// Sunday 17:00 for Monday's day (the weekend is part of Monday's day but trades nothing). Bars
+/// of a day are labelled from here.
+pub fn session_open(at: DateTime<Utc>) -> DateTime<Utc> {
+    trading_day(at)
+        .pred_opt()
+        .and_then(|d| chicago_instant(d, OPEN_HOUR))
+        .unwrap_or_else(|| trading_day_start(at))
+}
+
 /// The session at `at`.
 pub fn session(at: DateTime<Utc>) -> Session {
     let chicago = at.with_timezone(&Chicago);

@@ -197,3 +197,31 @@ fn a_daily_time_in_the_skipped_or_repeated_hour_fires_once() {
         utc("2026-11-02T07:30:00Z")
     );
 }
+
+#[test]
+fn a_day_spans_from_its_start_to_five_pm_and_opens_on_sunday_for_monday() {
+    // Saturday March 7 is in Monday March 9's day: it spans Friday 17:00 CST to Monday 17:00
+    // CDT (the switch came on Sunday morning), and opens for trading Sunday 17:00 CDT.
+    let sat = utc("2026-03-07T12:00:00Z");
+    assert_eq!(
+        trading_day_span(sat),
+        (utc("2026-03-06T23:00:00Z"), utc("2026-03-09T22:00:00Z"))
+    );
+    assert_eq!(session_open(sat), utc("2026-03-08T22:00:00Z"));
+    // A weekday: Tuesday's day opens and starts Monday 17:00, ends Tuesday 17:00.
+    let tue = utc("2026-03-10T15:00:00Z");
+    assert_eq!(session_open(tue), utc("2026-03-09T22:00:00Z"));
+    assert_eq!(trading_day_span(tue).1, utc("2026-03-10T22:00:00Z"));
+    // Every instant of a span has the span's trading day.
+    for h in 0..24 * 8 {
+        let at = utc("2026-03-05T00:00:00Z") + chrono::Duration::minutes(h * 30);
+        let (s, e) = trading_day_span(at);
+        assert!(s <= at && at < e, "{at}");
+        assert_eq!(trading_day(s), trading_day(at));
+        assert_eq!(
+            trading_day(e - chrono::Duration::milliseconds(1)),
+            trading_day(at)
+        );
+        assert_ne!(trading_day(e), trading_day(at));
+    }
+}

@@ -318,7 +318,7 @@ mod tests {
         let mut j = Journal::new(&dir);
         j.append(&fill(Some("a"))).unwrap();
         j.append(&fill(Some("b"))).unwrap();
-        // 17:30 Chicago is the next trading day.
+        // 17:30 Chicago on a Friday is the next trading day: Monday's.
         let mut evening = fill(Some("c"));
         evening.time = Utc.with_ymd_and_hms(2026, 11, 27, 23, 30, 0).unwrap();
         j.append(&evening).unwrap();
@@ -333,7 +333,7 @@ mod tests {
         assert!(lines[2].ends_with(",b"));
         let next = std::fs::read_to_string(path_for(
             &dir,
-            NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
         ))
         .unwrap();
         assert_eq!(next.lines().count(), 2);

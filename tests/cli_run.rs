@@ -30,6 +30,21 @@ async fn run_without_credentials_trades_the_shipped_strategies_and_stops_cleanly
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies"),
         &dir.path().join("strategies"),
     );
+    // The shipped breakout trades 1-minute bars over a 20-bar channel: hours on a quiet day.
+    // The same file on 1-second bars and a 3-bar channel trades within seconds on the simulator.
+    let breakout = dir.path().join("strategies/breakout.lua");
+    let source = std::fs::read_to_string(&breakout).unwrap();
+    let fast = source
+        .replace("\"1m\"", "\"1s\"")
+        .replace("lookback = 20", "lookback = 3")
+        .replace("atr_len = 14", "atr_len = 3");
+    assert!(
+        fast.contains("bars = { \"1s\" }")
+            && fast.contains("lookback = 3")
+            && fast.contains("atr_len = 3"),
+        "breakout.lua changed shape; update this test"
+    );
+    std::fs::write(&breakout, fast).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
         .arg("run")
         .current_dir(dir.path())
@@ -50,7 +65,7 @@ async fn run_without_credentials_trades_the_shipped_strategies_and_stops_cleanly
         .unwrap();
     assert!(first.contains("built-in simulator"), "first line: {first}");
 
-    // The breakout strategy enters once the price leaves its 20-quote range: wait for a fill.
+    // The breakout strategy enters once a bar closes outside its channel: wait for a fill.
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     let traded = tokio::time::timeout(Duration::from_secs(60), async {

@@ -18,8 +18,10 @@ return M
 "#;
 
 /// Every route that shows or changes the account, as (method, path).
-const PROTECTED: [(&str, &str); 7] = [
+const PROTECTED: [(&str, &str); 9] = [
     ("GET", "/status"),
+    ("GET", "/metrics"),
+    ("GET", "/journal?day=2026-11-27"),
     ("GET", "/events"),
     ("POST", "/halt"),
     ("POST", "/resume"),
@@ -104,6 +106,7 @@ async fn with_a_secret_nothing_about_the_account_is_reachable_without_it() {
             vec![],
             vec![("cookie", "moontick_session=0123456789abcdef")],
             vec![("x-webhook-secret", "wrong")],
+            vec![("authorization", "Bearer wrong")],
         ] {
             let got = send(&s, method, path, &creds, "{}").await;
             assert_eq!(

@@ -242,6 +242,7 @@ async fn metrics_parse_as_prometheus_text_and_count_webhooks() {
     let r = s
         .client
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(SECRET)
         .send()
         .await
         .unwrap();

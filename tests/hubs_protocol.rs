@@ -301,3 +301,54 @@ async fn quote_throughput() {
     );
     assert!(quotes > 0);
 }
+
+/// A client that stops reading while quotes (and the trades in them) pour in is dropped once it
+/// has fallen past the hub's queue, and the drop and the events it missed are counted in
+/// `/sim/stats`: the simulator never serves on with a silent gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_falls_behind_is_dropped_and_counted_never_skipped_silently() {
+    let sim = start_sim(|c| {
+        c.quote_rate = 20_000.0;
+        c.rate_limits = false;
+    })
+    .await;
+    let token = fresh_token(&sim).await;
+    let mut raw = Raw::connect(&ws_url(
+        &sim,
+        "market",
+        &format!("access_token={}", token.expose()),
+    ))
+    .await
+    .unwrap();
+    for (i, ticker) in ["MNQ", "MES", "NQ", "ES"].iter().enumerate() {
+        let id = sim.contract_id(ticker).unwrap();
+        raw.call(&i.to_string(), "SubscribeContractQuotes", vec![json!(id)])
+            .await;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let stats = || async {
+        reqwest::get(format!("{}/sim/stats", sim.url()))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    // Not reading for a while: the socket's buffers fill, and the hub's queue for this client
+    // overflows while its writer waits on the socket.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Reading again: what was sent before the gap arrives, then the socket ends.
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match raw.ws.next().await {
+                Some(Ok(_)) => {}
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the lagging client's connection ends");
+    let seen = stats().await;
+    assert_eq!(seen["lagging_dropped"], 1, "{seen}");
+    assert!(seen["lagging_skipped"].as_u64().unwrap() > 0, "{seen}");
+}

@@ -2,7 +2,7 @@
 //!
 //! Seconds, minutes and whole hours are the same in UTC and in Chicago (the offset is a whole
 //! number of hours), so they are aligned on the epoch. Hour multiples above 1 and days follow
-//! the CME trading day, which starts at 17:00 Chicago ([`crate::cme::trading_day_start`]): a
+//! the CME trading day, which starts at 17:00 Chicago ([`crate::cme::session_open`]): a
 //! `"4h"` bar opens at 17:00, 21:00, 01:00, …, and the last bar of a trading day ends where the
 //! next day starts (on a daylight-saving switch a trading day lasts 23 or 25 hours).
 
@@ -108,12 +108,10 @@ impl Timeframe {
             let len = self.fixed_ms();
             return (t_ms, t_ms + len);
         };
-        let day = crate::cme::trading_day_start(at).timestamp_millis();
-        // 25 hours after a day's start is always inside the next trading day (23 to 25 hours).
-        let next_day = DateTime::<Utc>::from_timestamp_millis(day + 25 * HOUR_MS)
-            .map_or(day + 24 * HOUR_MS, |t| {
-                crate::cme::trading_day_start(t).timestamp_millis()
-            });
+        // A day's bars start at its session open (Sunday 17:00 for Monday) and end where the
+        // next trading day starts.
+        let day = crate::cme::session_open(at).timestamp_millis();
+        let next_day = crate::cme::trading_day_span(at).1.timestamp_millis();
         if self.unit == Unit::Day {
             return (day, next_day);
         }
@@ -196,11 +194,12 @@ mod tests {
             d.bucket(ms("2025-07-01T22:00:00Z")).0,
             ms("2025-07-01T22:00:00Z")
         );
-        // The trading day holding the switch to winter time (Sunday 2025-11-02) lasts 25 hours.
+        // The weekend belongs to Monday's trading day, whose bar opens Sunday 17:00 (CST after
+        // the switch to winter time that morning) and ends Monday 17:00.
         let (s, e) = d.bucket(ms("2025-11-02T12:00:00Z"));
         assert_eq!(
             (s, e),
-            (ms("2025-11-01T22:00:00Z"), ms("2025-11-02T23:00:00Z"))
+            (ms("2025-11-02T23:00:00Z"), ms("2025-11-03T23:00:00Z"))
         );
     }
 
@@ -216,11 +215,15 @@ mod tests {
             h4.bucket(ms("2025-12-01T23:00:00Z")).0,
             ms("2025-12-01T23:00:00Z")
         );
-        // The 23-hour trading day holding the spring-forward (Sunday 2026-03-08) starts at 23:00
-        // UTC; its last 4h bar is cut where the next day starts (17:00 CDT = 22:00 UTC).
+        // After the spring-forward (Sunday 2026-03-08, in the weekend) Monday's day opens at
+        // 17:00 CDT = 22:00 UTC: its last 4h bar is 13:00-17:00 CDT.
         assert_eq!(
-            h4.bucket(ms("2026-03-08T21:00:00Z")),
-            (ms("2026-03-08T19:00:00Z"), ms("2026-03-08T22:00:00Z"))
+            h4.bucket(ms("2026-03-09T21:00:00Z")),
+            (ms("2026-03-09T18:00:00Z"), ms("2026-03-09T22:00:00Z"))
+        );
+        assert_eq!(
+            h4.bucket(ms("2026-03-08T22:30:00Z")).0,
+            ms("2026-03-08T22:00:00Z")
         );
         assert_eq!(h4.history_base(), (Unit::Hour, 1, 4));
         assert_eq!(

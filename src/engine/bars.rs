@@ -66,14 +66,7 @@ impl Core {
             let cb = match self.bars.contracts.get_mut(&info.id) {
                 Some(cb) => cb,
                 None => {
-                    if let Some(market) = self.market.clone() {
-                        let id = info.id.to_string();
-                        tokio::spawn(async move {
-                            if let Err(e) = market.subscribe_trades(&id).await {
-                                tracing::error!("subscribing to trades for {id} (bars): {e}");
-                            }
-                        });
-                    }
+                    self.ensure_trades(&info.id);
                     self.bars
                         .contracts
                         .entry(info.id.clone())

@@ -571,6 +571,8 @@ impl Book {
     }
 }
 
+#[path = "book_close.rs"]
+mod close;
 #[path = "book_legs.rs"]
 mod legs;
 pub use super::bracket::{Bracket, Leg, LegKind};

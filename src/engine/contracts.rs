@@ -1,5 +1,6 @@
 //! Which contracts the engine knows: strategies' symbols resolved to front-month contracts
-//! (retried when the gateway fails), quotes subscribed for them, and contracts we hold.
+//! (retried when the gateway fails), quotes subscribed for them (trades and depth too where a
+//! strategy declared `trades`/`depth`, or bars), and contracts we hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,50 @@ impl Core {
     pub(super) fn on_resolve_failed(&mut self, symbol: &str) {
         let due = tokio::time::Instant::now() + RESOLVE_RETRY;
         self.resolve_retry.insert(symbol.to_ascii_uppercase(), due);
+    }
+
+    /// Subscribes market trades and depth for the resolved symbols of strategies that declared
+    /// `trades = true` / `depth = true`. Symbols not resolved yet are picked up on a later tick.
+    pub(super) fn sync_market_streams(&mut self) {
+        let Some(host) = self.host.clone() else {
+            return;
+        };
+        let (trades, depth) = host.market_streams();
+        for symbol in trades {
+            if let Some(info) = self.contract_for(&symbol) {
+                self.ensure_trades(&info.id);
+            }
+        }
+        for symbol in depth {
+            let Some(info) = self.contract_for(&symbol) else {
+                continue;
+            };
+            if self.depth_subscribed.insert(info.id.clone())
+                && let Some(market) = self.market.clone()
+            {
+                let id = info.id.to_string();
+                tokio::spawn(async move {
+                    if let Err(e) = market.subscribe_depth(&id).await {
+                        tracing::error!("subscribing to depth for {id}: {e}");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Subscribes a contract's market trades once, whoever wants them (bars, `on_trade`): a
+    /// second subscription could make the hub send every print twice.
+    pub(super) fn ensure_trades(&mut self, contract: &Arc<str>) {
+        if self.trades_subscribed.insert(contract.clone())
+            && let Some(market) = self.market.clone()
+        {
+            let id = contract.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = market.subscribe_trades(&id).await {
+                    tracing::error!("subscribing to trades for {id}: {e}");
+                }
+            });
+        }
     }
 
     pub(super) fn contract_for(&self, symbol: &str) -> Option<Arc<ContractInfo>> {

@@ -43,6 +43,13 @@ pub(crate) struct Core {
     /// What strategies call contracts (`MNQ`, or a contract id), upper-cased.
     pub(super) symbols: HashMap<String, Arc<ContractInfo>>,
     pub(super) subscribed: HashSet<Arc<str>>,
+    /// Contracts whose market trades are subscribed (for bars or for `trades = true`), and
+    /// those whose depth is (`depth = true`): each subscribed once.
+    pub(super) trades_subscribed: HashSet<Arc<str>>,
+    pub(super) depth_subscribed: HashSet<Arc<str>>,
+    /// Contracts closed with the gateway's close-position call while strategies held them: its
+    /// fills are shared out to those strategies (see `Book::share_close`).
+    pub(super) closing: HashSet<Arc<str>>,
     pub(super) resolving: HashSet<String>,
     /// Symbols whose resolution failed, and when to try again.
     pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
@@ -109,6 +116,9 @@ impl Core {
             contracts: HashMap::new(),
             symbols: HashMap::new(),
             subscribed: HashSet::new(),
+            trades_subscribed: HashSet::new(),
+            depth_subscribed: HashSet::new(),
+            closing: HashSet::new(),
             resolving: HashSet::new(),
             resolve_retry: HashMap::new(),
             quotes: HashMap::new(),
@@ -368,9 +378,21 @@ impl Core {
                 tracing::info!("quotes for {contract_id} resumed");
                 self.dispatch(&Event::Feed(FeedStatus::Live));
             }
-            MarketEvent::Trades(trades) => self.bars_on_trades(&trades),
-            // No strategy subscribes to depth yet.
-            MarketEvent::Depth(_) => {}
+            MarketEvent::Trades(trades) => {
+                // Every print, one event each and in the feed's order: the mailbox keeps
+                // events in order and never coalesces them (`on_trade`, `trades = true`).
+                for t in &trades {
+                    if self.contracts.contains_key(&t.contract) {
+                        self.dispatch(&Event::Trade(t.clone()));
+                    }
+                }
+                self.bars_on_trades(&trades);
+            }
+            MarketEvent::Depth(d) => {
+                if self.contracts.contains_key(&d.contract) {
+                    self.dispatch(&Event::Depth(d));
+                }
+            }
         }
     }
 
@@ -495,7 +517,11 @@ impl Core {
             }
             None => {
                 tracing::info!("fill on order {} (not a moontick order)", trade.order_id);
+                // The journal keeps the account's fill as it happened (no strategy placed it).
                 self.hold_unattributed(trade);
+                if self.closing.contains(trade.contract_id.as_str()) {
+                    self.on_close_fill(trade);
+                }
             }
         }
     }
@@ -506,12 +532,7 @@ impl Core {
             self.emit_position(&position.contract_id);
             // A fill of an order that was in flight when the kill switch fired.
             if self.guard.halted().is_some() && position.net_size() != 0 {
-                calls::spawn_close(
-                    self.exchange.clone(),
-                    self.tx.clone(),
-                    self.account.id,
-                    position.contract_id.clone(),
-                );
+                self.close_account_position(position.contract_id.clone());
             }
         }
     }
@@ -624,6 +645,7 @@ impl Core {
         self.day
             .sample(now, self.guard.realized_pnl() + self.open_pnl(), false);
         self.resolve_declared();
+        self.sync_market_streams();
         self.sync_bars();
         self.bars_on_tick();
         self.flatten_removed();
@@ -675,12 +697,7 @@ impl Core {
             .map(|p| p.contract_id.clone())
             .collect();
         for contract in held {
-            calls::spawn_close(
-                self.exchange.clone(),
-                self.tx.clone(),
-                self.account.id,
-                contract,
-            );
+            self.close_account_position(contract);
         }
     }
 }

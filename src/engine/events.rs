@@ -260,7 +260,8 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 23, 0, 0).unwrap();
         let s = t.roll(at, 50_010.0).expect("the day closed");
         assert_eq!((s.fills, s.net_pnl, s.balance), (1, 10.0, 50_010.0));
-        assert_eq!(t.day, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
+        // Friday evening is already Monday's trading day (the weekend belongs to the week ahead).
+        assert_eq!(t.day, NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
         assert_eq!(t.roll(at, 50_010.0), None, "once");
     }
 }

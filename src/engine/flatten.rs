@@ -138,6 +138,47 @@ impl Core {
         }
     }
 
+    /// Closes the account's whole position on a contract with the gateway's close-position
+    /// call (the kill switch: one call, whatever the strategies think they hold). Its fills
+    /// belong to no order of ours; they are shared out to the strategies holding the contract
+    /// ([`on_close_fill`](Self::on_close_fill)).
+    pub(super) fn close_account_position(&mut self, contract_id: String) {
+        if !self.book.holders(&contract_id).is_empty() {
+            self.closing.insert(contract_id.as_str().into());
+        }
+        calls::spawn_close(
+            self.exchange.clone(),
+            self.tx.clone(),
+            self.account.id,
+            contract_id,
+        );
+    }
+
+    /// A fill of the close-position call: each holding strategy's share reduces its own
+    /// position and books its part of the realised P&L, and the strategy hears it as an
+    /// `on_fill` with `order_id` 0 (no order of its own made it). Its `on_position` follows
+    /// from the account's position update, as for any fill.
+    pub(super) fn on_close_fill(&mut self, trade: &crate::gateway::wire::Trade) {
+        let Some(contract) = self.contracts.get(trade.contract_id.as_str()).cloned() else {
+            return;
+        };
+        for share in self.book.share_close(trade, &contract) {
+            tracing::warn!(
+                strategy = %share.strategy,
+                "position {:+} → {:+} on {}: closed by the account close (kill switch)",
+                share.before,
+                share.after,
+                contract.symbol
+            );
+            self.day.attributed_late(&share.trade, &share.strategy);
+            self.emit_fill(&share);
+            self.after_fill(&share);
+        }
+        if self.book.holders(&contract.id).is_empty() {
+            self.closing.remove(&contract.id);
+        }
+    }
+
     /// Sends the market order that closes what `owner` holds on `contract` (for
     /// [`ACCOUNT_OWNER`]: the account's position minus every strategy's).
     fn close_strategy_position(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -71,6 +71,16 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Reply {
             super::journal::download(&app, req.uri().query()).await
         }
         (&Method::GET, ["metrics"]) => {
+            // Order, fill and halt counts are the account's business too. Prometheus sends the
+            // secret as a bearer token (`authorization: { credentials: ... }` in its config).
+            let bearer = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if let Err(d) = gate(&app, req.headers(), Access::Read, bearer.into_iter()) {
+                return d.into();
+            }
             let text = metrics_text(&app.metrics, &app.strategies.status());
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(

@@ -381,6 +381,31 @@ impl Host {
         all
     }
 
+    /// The symbols whose market trades (`trades = true`) and depth (`depth = true`) some running
+    /// strategy declared: what the feed must subscribe beyond quotes. Sorted, without repeats.
+    pub fn market_streams(&self) -> (Vec<String>, Vec<String>) {
+        let map = self
+            .inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut trades, mut depth) = (Vec::new(), Vec::new());
+        for e in map.values() {
+            let spec = e.shared.spec.read().unwrap_or_else(|e| e.into_inner());
+            if spec.trades {
+                trades.extend(spec.symbols.iter().cloned());
+            }
+            if spec.depth {
+                depth.extend(spec.symbols.iter().cloned());
+            }
+        }
+        for v in [&mut trades, &mut depth] {
+            v.sort();
+            v.dedup();
+        }
+        (trades, depth)
+    }
+
     /// A strategy's own `limits`, for the risk guard (`None` when there is no such strategy).
     pub fn limits(&self, strategy: &str) -> Option<crate::risk::StrategyLimits> {
         let map = self

@@ -24,8 +24,9 @@ type Reply = Response<Full<Bytes>>;
 /// The path of the control endpoint.
 pub const PATH: &str = "/sim/faults";
 
-/// `GET` here answers `{"quotes_sent": n}`: quote records the market hub wrote so far (a
-/// benchmark running the simulator as a separate process compares it with what Lua saw).
+/// `GET` here answers `{"quotes_sent": n, "lagging_dropped": n, "lagging_skipped": n}`: quote
+/// records the market hub wrote so far (a benchmark running the simulator as a separate process
+/// compares it with what Lua saw), hub clients dropped for lagging and the events they missed.
 pub const STATS_PATH: &str = "/sim/stats";
 
 /// A request whose connection was closed without a reply (a `"drop"` fault). hyper closes the
@@ -49,10 +50,12 @@ where
         return Ok(control(&shared, req).await);
     }
     if req.uri().path().eq_ignore_ascii_case(STATS_PATH) {
-        let sent = shared
-            .quotes_sent
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let body = serde_json::json!({ "quotes_sent": sent });
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let body = serde_json::json!({
+            "quotes_sent": load(&shared.quotes_sent),
+            "lagging_dropped": load(&shared.lagging_dropped),
+            "lagging_skipped": load(&shared.lagging_skipped),
+        });
         let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
         r.headers_mut().insert(
             header::CONTENT_TYPE,

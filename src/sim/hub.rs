@@ -268,16 +268,15 @@ async fn serve<H: Hub>(shared: &Shared, hub: &mut H, ws: &mut Ws) -> End {
                                 match rx.try_recv() {
                                     Ok(item) if !faults.silent => hub.render(&item, &faults, &mut out),
                                     Ok(_) => {}
-                                    Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                                        return lagging(shared, n);
+                                    }
                                     Err(_) => break,
                                 }
                             }
                         }
                     }
-                    // A slow client loses the oldest quotes, like a real feed under load.
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(skipped = n, "hub client lagging; events skipped");
-                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => return lagging(shared, n),
                     Err(broadcast::error::RecvError::Closed) => return End::Graceful,
                 }
             }
@@ -286,6 +285,24 @@ async fn serve<H: Hub>(shared: &Shared, hub: &mut H, ws: &mut Ws) -> End {
             return End::Abrupt;
         }
     }
+}
+
+/// A client too slow for the event stream: its receiver lost `skipped` events. It is dropped,
+/// counted and logged, never served on with a silent gap. An ASP.NET Core SignalR server never
+/// skips a message to a connection: it delivers in order, or the connection ends (its buffer
+/// overflows, or the transport gives up), and the client learns of it and reconnects. Serving on
+/// after a gap would let the simulator pass tests a real gateway would not (a missed fill, or
+/// trades missing from `on_trade` and bars). The episode ends with the connection, so the one
+/// warning is the one per episode.
+fn lagging(shared: &Shared, skipped: u64) -> End {
+    use std::sync::atomic::Ordering::Relaxed;
+    shared.lagging_dropped.fetch_add(1, Relaxed);
+    shared.lagging_skipped.fetch_add(skipped, Relaxed);
+    tracing::warn!(
+        skipped,
+        "simulator hub: client fell too far behind the event stream; connection dropped"
+    );
+    End::Abrupt
 }
 
 /// Sends what `out` holds as one text frame. `false` when the socket is gone.

@@ -91,6 +91,10 @@ pub(crate) struct Shared {
     pub hubs: Hubs,
     /// Quote records the market hub wrote to its clients, all connections together.
     pub quotes_sent: Arc<AtomicU64>,
+    /// Hub clients dropped for falling too far behind the event stream, and the events they
+    /// had missed by then (see `hub::serve`).
+    pub lagging_dropped: AtomicU64,
+    pub lagging_skipped: AtomicU64,
 }
 
 impl Shared {
@@ -138,6 +142,8 @@ impl Shared {
             frozen: AtomicBool::new(false),
             hubs: Hubs::default(),
             quotes_sent: Arc::default(),
+            lagging_dropped: AtomicU64::new(0),
+            lagging_skipped: AtomicU64::new(0),
         }
     }
 

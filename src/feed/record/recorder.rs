@@ -325,9 +325,7 @@ impl Writer {
         }
         let at = DateTime::from_timestamp_micros(recv_us).unwrap_or_default();
         let day = crate::cme::trading_day(at);
-        let from = crate::cme::trading_day_start(at);
-        // 26 hours on is always inside the next trading day (days last 23 to 25 hours).
-        let to = crate::cme::trading_day_start(from + chrono::Duration::hours(26));
+        let (from, to) = crate::cme::trading_day_span(at);
         if (from.timestamp_micros()..to.timestamp_micros()).contains(&recv_us) {
             self.day_span = Some((from.timestamp_micros(), to.timestamp_micros(), day));
         }

@@ -1,6 +1,6 @@
 //! Volume-weighted average price since the start of the CME trading day (17:00 Chicago).
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// `sum(price x volume) / sum(volume)` over the updates of the current trading day.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +44,7 @@ impl Vwap {
 /// The trading day holding `at`, in ms: a day lasts 23 to 25 hours (daylight saving), so 25
 /// hours after its start is always inside the next one.
 fn span(at: DateTime<Utc>) -> (i64, i64) {
-    let start = crate::cme::trading_day_start(at);
-    let end = crate::cme::trading_day_start(start + TimeDelta::hours(25));
+    let (start, end) = crate::cme::trading_day_span(at);
     (start.timestamp_millis(), end.timestamp_millis())
 }
 
