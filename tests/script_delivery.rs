@@ -170,6 +170,7 @@ fn a_strategy_declaring_latest_gets_the_newest_quote_only() {
 local M = { symbols = { "MNQ" }, quotes = "latest" }
 function M.on_quote(q)
   if q.bid == 1 then
+    bot.log.info("stalling on the first quote")
     local t = os.clock()
     while os.clock() - t < 0.2 do end
   end
@@ -181,6 +182,11 @@ return M
     );
     let host = fx.start(roomy(fx.config()));
     host.dispatch(&quote("CON.F.US.MNQ.Z25", 1.0));
+    // Only once the strategy is busy with quote 1: sent earlier, "latest" may replace quote 1
+    // itself before the strategy takes it, and then nothing stalls.
+    wait_until("the strategy stalls", || {
+        !log_lines("latest", "stalling on the first quote").is_empty()
+    });
     let n = 1_000u64;
     for i in 2..=n {
         host.dispatch(&quote("CON.F.US.MNQ.Z25", i as f64));
