@@ -373,3 +373,74 @@ fn the_cli_prints_the_summary_and_writes_the_csv_files() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("nowhere"), "{stderr}");
 }
+
+/// Bars in a backtest come from the recording's trades (no gateway to backfill from): each
+/// `on_bar` equals the trade that made it, and a strategy can trade on them.
+#[test]
+fn bars_are_built_from_the_recorded_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("data/2025-01-02")
+        .join(moontick::feed::record::recorder::file_name(C));
+    let (mut f, _) = RecordFile::open(&path, u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
+    for k in 0..12i64 {
+        let price = 20_000.0 + k as f64;
+        let q_ms = T0_MS + k * 1000;
+        let q = Quote {
+            bid: Some(price),
+            ask: Some(price + 0.25),
+            last: Some(price),
+            time_ms: q_ms,
+            ..Quote::empty(C.into(), "MNQ".into())
+        };
+        assert!(f.push(q_ms * 1000, &Recorded::Quote(q)));
+        // One print of 2 contracts in the middle of second k, at that second's bid.
+        let t_ms = q_ms + 500;
+        let t = moontick::market::Trade {
+            contract: C.into(),
+            symbol: "MNQ".into(),
+            price,
+            size: 2.0,
+            side: None,
+            time_ms: t_ms,
+        };
+        assert!(f.push(t_ms * 1000, &Recorded::Trades(vec![t])));
+    }
+    f.flush();
+    let body = format!(
+        r#"
+local M = {{ symbols = {{ "MNQ" }}, bars = {{ "1s" }} }}
+local n, bad = 0, false
+function M.on_bar(b)
+  n = n + 1
+  local want = 20000 + (b.time - {t0})
+  if b.open ~= want or b.high ~= want or b.low ~= want or b.close ~= want or b.volume ~= 2
+     or b.timeframe ~= "1s" or b.symbol ~= "MNQ" then
+    bad = true
+    bot.log.error("bar", b.time, b.open, b.close, b.volume)
+  end
+  if bad then return end
+  if n == 3 then bot.buy{{ symbol = "MNQ", size = 1 }} end
+  if n == 6 then bot.sell{{ symbol = "MNQ", size = 1 }} end
+end
+return M
+"#,
+        t0 = T0_MS / 1000
+    );
+    let cfg = config(
+        dir.path(),
+        strategy(dir.path(), &body),
+        dir.path().join("data"),
+    );
+    let report = run(&cfg);
+    assert_eq!(report.trips.len(), 1, "{}", report.summary());
+    let t = &report.trips[0];
+    // The 3rd bar (second 3; second 0 is before the cut where live bars begin) closes when
+    // second 4's print arrives, and the buy fills at second 4's ask.
+    assert_eq!(
+        (t.entry_price, t.exit_price),
+        (20_004.25, 20_007.0),
+        "{t:?}"
+    );
+}

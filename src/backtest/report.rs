@@ -246,7 +246,7 @@ impl Report {
         let lost: f64 = -losses.iter().sum::<f64>();
         let n = self.trips.len();
         let mut s = String::new();
-        let money = |v: f64| format!("{v:.2}");
+        let money = |v: f64| format!("{:.2}", crate::money::cents(v));
         let _ = writeln!(
             s,
             "events {} (quotes {}), fills {}",
@@ -272,7 +272,7 @@ impl Report {
         let _ = writeln!(s, "average win      {}", money(avg(&wins)));
         let _ = writeln!(s, "average loss     {}", money(-avg(&losses)));
         let pf = if lost > 0.0 {
-            format!("{:.2}", won / lost)
+            format!("{:.2}", crate::money::cents(won / lost))
         } else if won > 0.0 {
             "inf".into()
         } else {
@@ -309,9 +309,9 @@ impl Report {
                 t.size,
                 t.entry_price,
                 t.exit_price,
-                t.gross,
-                t.commission,
-                t.net()
+                crate::money::cents(t.gross),
+                crate::money::cents(t.commission),
+                crate::money::cents(t.net())
             );
         }
         s
@@ -323,7 +323,13 @@ impl Report {
         let mut peak = 0.0f64;
         for &(ms, e) in &self.equity.points {
             peak = peak.max(e);
-            let _ = writeln!(s, "{},{:.2},{:.2}", time(ms), e, peak - e);
+            let _ = writeln!(
+                s,
+                "{},{:.2},{:.2}",
+                time(ms),
+                crate::money::cents(e),
+                crate::money::cents(peak - e)
+            );
         }
         s
     }

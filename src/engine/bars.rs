@@ -166,8 +166,10 @@ impl Core {
         }
         self.emit_bars(out);
         for (contract, tf, history, cut, epoch) in requests {
-            // A backtest has no gateway: its series start empty (no backfill yet).
+            // A backtest has no gateway: its series go live at the cut with no history (the
+            // recording's earlier days are not read back yet).
             let Some(client) = self.client.clone() else {
+                self.on_backfilled(&contract, tf, epoch, Ok(Vec::new()));
                 continue;
             };
             let tx = self.tx.clone();
