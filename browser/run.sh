@@ -2,7 +2,8 @@
 # The dashboard's browser test: builds moontick, starts `moontick run` on the built-in simulator
 # (a loopback port, a webhook secret, one strategy), installs playwright-core (npm ci; it
 # downloads no browser) and drives Debian's Chromium through dashboard.test.mjs. Fails, never
-# skips, when Chromium is missing. Screenshots are left in browser/artifacts/.
+# skips, when Chromium is missing. Then a backtest over what that run recorded, and its
+# report.html opened offline (report.test.mjs). Screenshots are left in browser/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -64,6 +65,25 @@ echo "== browser: headless Chromium ($("$CHROMIUM" --version 2>/dev/null || echo
 status=0
 (cd "$ROOT/browser" && npm ci --no-audit --no-fund --loglevel=error &&
   BASE_URL="$BASE_URL" SECRET="$SECRET" CHROMIUM="$CHROMIUM" timeout 180 node --test dashboard.test.mjs) || status=1
+
+echo "== browser: a backtest's report.html (over what the run above recorded)"
+cat >"$WORK/flip.lua" <<'LUA'
+-- In and out every few quotes, so the report has trades to draw.
+local M = { symbols = { "MNQ" } }
+local n = 0
+function M.on_quote(q)
+  n = n + 1
+  if n % 10 == 5 then bot.buy{ symbol = "MNQ", size = 1 } end
+  if n % 10 == 0 then bot.sell{ symbol = "MNQ", size = 1 } end
+end
+return M
+LUA
+if (cd "$WORK" && "$BIN" backtest flip.lua --data data --out "$WORK/bt" >"$WORK/bt.log" 2>&1); then
+  (cd "$ROOT/browser" && REPORT="$WORK/bt/report.html" CHROMIUM="$CHROMIUM" \
+    timeout 120 node --test report.test.mjs) || status=1
+else
+  echo "moontick backtest failed:"; cat "$WORK/bt.log"; status=1
+fi
 
 if grep -qF "$SECRET" "$RUN_LOG"; then
   echo "browser test: the secret appeared in moontick's log" >&2

@@ -195,7 +195,7 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
         work_dir: args.out.join(".strategies"),
     };
     let report = moontick::backtest::run(&cfg)?;
-    moontick::backtest::write_csv(&report, &args.out)?;
+    moontick::backtest::write_outputs(&report, &args.out)?;
     print!("{}", report.summary());
     println!("trades.csv and equity.csv in {}", args.out.display());
     Ok(())

@@ -132,20 +132,30 @@ fn the_same_inputs_give_byte_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let data = record(dir.path(), &rising());
     let cfg = config(dir.path(), strategy(dir.path(), ROUND_TRIP), data);
-    let outs: Vec<(String, Vec<u8>, Vec<u8>)> = (0..2)
+    // The summary, then trades.csv, equity.csv and report.html.
+    let outs: Vec<(String, [Vec<u8>; 3])> = (0..2)
         .map(|i| {
             let report = run(&cfg);
             let out = dir.path().join(format!("out{i}"));
-            backtest::write_csv(&report, &out).unwrap();
+            backtest::write_outputs(&report, &out).unwrap();
+            let read = |name: &str| std::fs::read(out.join(name)).unwrap();
             (
                 report.summary(),
-                std::fs::read(out.join("trades.csv")).unwrap(),
-                std::fs::read(out.join("equity.csv")).unwrap(),
+                [read("trades.csv"), read("equity.csv"), read("report.html")],
             )
         })
         .collect();
     assert_eq!(outs[0], outs[1]);
-    let trades = String::from_utf8(outs[0].1.clone()).unwrap();
+    // The page carries its data and its chart library: nothing fetched when it is opened.
+    let html = String::from_utf8(outs[0].1[2].clone()).unwrap();
+    assert!(
+        html.contains("uPlot") && !html.contains("src=\"http") && !html.contains("href=\"http")
+    );
+    assert!(
+        html.contains(r#""entry_price":20002.25"#),
+        "the trade is in the page's data"
+    );
+    let trades = String::from_utf8(outs[0].1[0].clone()).unwrap();
     assert_eq!(trades.lines().count(), 2, "{trades}");
     assert!(
         trades.lines().nth(1).unwrap().starts_with(

@@ -5,6 +5,7 @@
 //! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
 
 mod exchange;
+mod html;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -186,6 +187,7 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             any
         };
         let mut equity = report::Equity::default();
+        let mut prices = BTreeMap::new();
         let (mut count, mut quotes) = (0u64, 0u64);
         let mut next_tick = first_ms + TICK_MS;
         for event in events {
@@ -220,6 +222,9 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             if let Recorded::Quote(q) = &event.event {
                 quotes += 1;
                 exchange.quote(q);
+                if let (Some(b), Some(a)) = (q.bid, q.ask) {
+                    report::sample_price(&mut prices, &q.contract, ms, (a + b) / 2.0);
+                }
             }
             engine.market(MarketEvent::from(event.event));
             engine.settle(&mut pump);
@@ -235,6 +240,7 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             open_pnl: exchange.open_pnl(),
             events: count,
             quotes,
+            prices,
         })
     })();
     let _ = std::fs::remove_dir_all(&cfg.work_dir);
@@ -265,15 +271,16 @@ fn user_event(e: crate::sim::events::UserEvent) -> crate::feed::UserEvent {
     }
 }
 
-/// Writes `trades.csv` and `equity.csv` into `out`.
+/// Writes `trades.csv`, `equity.csv` and `report.html` into `out`.
 ///
 /// # Errors
 /// When `out` cannot be created or written.
-pub fn write_csv(report: &Report, out: &Path) -> anyhow::Result<()> {
+pub fn write_outputs(report: &Report, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, text) in [
         ("trades.csv", report.trades_csv()),
         ("equity.csv", report.equity_csv()),
+        ("report.html", html::report_html(report)),
     ] {
         let path = out.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;

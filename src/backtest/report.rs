@@ -204,6 +204,25 @@ pub struct Report {
     pub open_pnl: f64,
     pub events: u64,
     pub quotes: u64,
+    /// Per contract, the mid at the last quote of each second (for the report's price chart).
+    pub prices: BTreeMap<String, Vec<(i64, f64)>>,
+}
+
+/// Keeps the last mid of each second per contract.
+pub fn sample_price(
+    prices: &mut BTreeMap<String, Vec<(i64, f64)>>,
+    contract: &str,
+    ms: i64,
+    mid: f64,
+) {
+    let series = match prices.get_mut(contract) {
+        Some(s) => s,
+        None => prices.entry(contract.to_owned()).or_default(),
+    };
+    match series.last_mut() {
+        Some(last) if last.0.div_euclid(1000) == ms.div_euclid(1000) => *last = (ms, mid),
+        _ => series.push((ms, mid)),
+    }
 }
 
 fn time(ms: i64) -> String {
