@@ -1,5 +1,5 @@
 //! The ProjectX market feed: quote/trade/depth subscriptions on the market hub, and the sink
-//! that turns each hub event, inside the hub's connection task, into merged [`Quote`]s, domain
+//! that turns each hub event, inside the hub's connection task, into merged [`Quote`](crate::market::Quote)s, domain
 //! trades and depth, and stale/resumed reports, queued for the engine on a bounded
 //! [`MarketQueue`] (gateway doc §5).
 //!
