@@ -1,3 +1,6 @@
+//! Tests of the bar aggregator: boundaries, the daily roll at 17:00 Chicago, empty intervals,
+//! late and out-of-order prints, folding finer bars.
+
 use super::*;
 
 fn ms(s: &str) -> i64 {

@@ -235,6 +235,11 @@ impl Host {
 
     /// Delivers an event to one strategy. Returns `false` when there is no such strategy.
     pub fn send(&self, strategy: &str, event: Event) -> bool {
+        self.deliver(strategy, Delivery::Event(event))
+    }
+
+    /// Queues a delivery for one strategy; `false` when there is no such strategy.
+    fn deliver(&self, strategy: &str, delivery: Delivery) -> bool {
         let map = self
             .inner
             .strategies
@@ -242,7 +247,7 @@ impl Host {
             .unwrap_or_else(|e| e.into_inner());
         match map.get(strategy) {
             Some(e) => {
-                e.shared.mailbox.push(Delivery::Event(event));
+                e.shared.mailbox.push(delivery);
                 true
             }
             None => false,
@@ -276,18 +281,7 @@ impl Host {
     /// The operator pauses (`true`) or resumes (`false`) a strategy: it takes effect after
     /// what is already queued for it. Returns `false` when there is no such strategy.
     pub fn hold(&self, strategy: &str, paused: bool) -> bool {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        match map.get(strategy) {
-            Some(e) => {
-                e.shared.mailbox.push(Delivery::Hold(paused));
-                true
-            }
-            None => false,
-        }
+        self.deliver(strategy, Delivery::Hold(paused))
     }
 
     /// Every strategy has finished what was queued for it and waits for more (see

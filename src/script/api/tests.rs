@@ -15,13 +15,18 @@ use crate::script::broker::BotCall;
 use crate::script::broker::{MemoryBroker, SystemClock};
 
 fn vm() -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
+    vm_on(Arc::new(SystemClock))
+}
+
+/// A VM with the `bot` API on `clock`, a memory broker behind it.
+fn vm_on(clock: Arc<dyn crate::script::broker::Clock>) -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
     let lua = Lua::new();
     let broker = Arc::new(MemoryBroker::new());
     let ctx = Arc::new(Ctx {
         name: "t".into(),
         generation: 1,
         broker: broker.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
         timers: new_timers(&lua).unwrap(),
         default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
         placed: AtomicU64::new(0),
@@ -271,21 +276,7 @@ fn log_survives_cycles_depth_and_size() {
 const MAX_LINE_FOR_TEST: usize = 4096;
 
 fn vm_at(clock: Arc<crate::script::broker::ManualClock>) -> (Lua, Arc<Ctx>, Arc<MemoryBroker>) {
-    let lua = Lua::new();
-    let broker = Arc::new(MemoryBroker::new());
-    let ctx = Arc::new(Ctx {
-        name: "t".into(),
-        generation: 1,
-        broker: broker.clone(),
-        clock,
-        timers: new_timers(&lua).unwrap(),
-        default_symbol: Arc::new(Mutex::new(Some("MNQ".into()))),
-        placed: AtomicU64::new(0),
-        bars: crate::bars::BarStore::new(),
-        bar_series: Mutex::new(Vec::new()),
-    });
-    register(&lua, ctx.clone()).unwrap();
-    (lua, ctx, broker)
+    vm_on(clock)
 }
 
 fn utc_ms(s: &str) -> i64 {
