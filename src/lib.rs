@@ -43,6 +43,7 @@
 //!   [`backoff`]), state, token source. Knows nothing of ProjectX.
 //! - [`sim`]: the built-in ProjectX gateway simulator (REST and both SignalR hubs) and its
 //!   matching engine.
+//! - [`tls`]: the process-wide TLS crypto provider every client installs before it is built.
 
 pub mod backoff;
 pub mod backtest;
@@ -67,3 +68,4 @@ pub mod script;
 pub mod secret;
 pub mod signalr;
 pub mod sim;
+pub mod tls;

@@ -127,9 +127,7 @@ impl SimArgs {
 }
 
 fn main() -> ExitCode {
-    // reqwest and tokio-tungstenite are built without a provider of their own; without this the
-    // first TLS connection panics.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moontick::tls::ensure_crypto_provider();
     let cli = Cli::parse();
     let config = match Config::from_process() {
         Ok(c) => c,

@@ -229,7 +229,7 @@ async fn quotes_are_full_first_then_sparse_and_calls_are_answered_by_id() {
     }
     assert!(sparse, "later quotes carry only what changed");
     // The hub counts the quote records it wrote (benchmarks compare it with Lua's count).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moontick::tls::ensure_crypto_provider();
     let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", sim.url()))
         .await
         .unwrap()
@@ -325,7 +325,7 @@ async fn a_client_that_falls_behind_is_dropped_and_counted_never_skipped_silentl
         raw.call(&i.to_string(), "SubscribeContractQuotes", vec![json!(id)])
             .await;
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moontick::tls::ensure_crypto_provider();
     let stats = || async {
         reqwest::get(format!("{}/sim/stats", sim.url()))
             .await

@@ -69,6 +69,7 @@ impl Transport {
         budget: RestBudget,
         options: TransportOptions,
     ) -> Result<Self, reqwest::Error> {
+        crate::tls::ensure_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(5)))

@@ -52,6 +52,7 @@ impl Notifier {
         if config.targets.is_empty() {
             return Ok(None);
         }
+        crate::tls::ensure_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
             // A redirect would carry the notice somewhere NOTIFY_URL does not name.

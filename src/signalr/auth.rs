@@ -98,15 +98,6 @@ pub(super) fn redact(text: &str, token: &Secret) -> String {
     redact_url(&text.replace(t, "***").replace(&percent_encode(t), "***"))
 }
 
-/// rustls panics on first use when no process-wide crypto provider can be chosen; installing ring
-/// here (a no-op if `main` already installed one) keeps `wss://` working from tests and tools.
-pub(super) fn ensure_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,11 +133,5 @@ mod tests {
         let t = Secret::new("SECRET");
         let text = redact("failed for wss://h/m?access_token=SECRET and SECRET", &t);
         assert!(!text.contains("SECRET"), "{text}");
-    }
-
-    #[tokio::test]
-    async fn crypto_provider_install_does_not_panic_twice() {
-        ensure_crypto_provider();
-        ensure_crypto_provider();
     }
 }

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::auth::{TokenSource, ensure_crypto_provider, hub_url, redact, redact_url};
+use super::auth::{TokenSource, hub_url, redact, redact_url};
 use super::book::{Book, Command};
 use super::codec::{Completion, Decoded, Decoder, HandshakeRequest, Message, Outcome};
 use super::config::HubConfig;
@@ -83,7 +83,7 @@ pub(super) async fn establish<T: TokenSource>(
     bearer.set_sensitive(true);
     request.headers_mut().insert("Authorization", bearer);
 
-    ensure_crypto_provider();
+    crate::tls::ensure_crypto_provider();
     let upgrade = timeout(
         config.handshake_timeout,
         tokio_tungstenite::connect_async_with_config(

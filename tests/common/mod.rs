@@ -40,7 +40,7 @@ impl Write for LogBuffer {
 pub fn logs() -> LogBuffer {
     static LOGS: OnceLock<LogBuffer> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        moontick::tls::ensure_crypto_provider();
         let buffer = LogBuffer::default();
         let writer = buffer.clone();
         tracing_subscriber::fmt()

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub fn init() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moontick::tls::ensure_crypto_provider();
 }
 
 /// What the client sent on the WebSocket upgrade.

@@ -64,7 +64,7 @@ pub struct Server {
 
 /// Starts the server with one strategy file per `(name, source)`.
 pub async fn start(scripts: &[(&str, &str)], opts: Options) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moontick::tls::ensure_crypto_provider();
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter("moontick=debug")

@@ -58,6 +58,7 @@ pub fn strategy(dir: &Path, name: &str, source: &str) {
 
 /// Starts `run` with `vars` and waits until `/readyz` answers 200.
 pub async fn start(vars: &HashMap<String, String>) -> Running {
+    moontick::tls::ensure_crypto_provider();
     let config = Config::from_vars(vars).expect("valid test configuration");
     std::fs::create_dir_all(&config.strategies_dir).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,7 +17,7 @@ pub async fn sim() -> Simulator {
 }
 
 pub async fn sim_with(config: SimConfig) -> Simulator {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moontick::tls::ensure_crypto_provider();
     Simulator::start(config).await.expect("simulator starts")
 }
 
