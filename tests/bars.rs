@@ -201,23 +201,19 @@ async fn backfill_meets_live_bars_and_on_bar_is_the_trades_that_made_it() {
     );
 }
 
-// Failed 2 of ~6 full-suite runs under load ("no bar for second N, which has prints"): either
-// the rebuild after a drop misses a second (a real gap a strategy would see) or the test's
-// ground truth is off; to be found before it runs in CI again: `cargo test --test bars -- --ignored`.
-#[ignore = "flaky under load: a second with prints sometimes has no bar after the hub drop; under investigation"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bars_missed_while_the_market_hub_was_down_are_rebuilt_from_history() {
     let sim = start_sim(|c| c.quote_rate = 20.0).await;
     let mnq = sim.contract_id("MNQ").expect("MNQ listed");
     let prints = record_prints(&sim, &mnq);
     let dir = tempfile::tempdir().unwrap();
-    let script = "local M = { symbols = { 'MNQ' }, bars = { '1s' }, bars_history = 5 }\n\
+    let script = "local M = { symbols = { 'MNQ' }, bars = { '1s' }, bars_history = 2 }\n\
         function M.on_bar(b)\n  state.live = state.live or {}\n\
           table.insert(state.live, { b.time, b.open, b.high, b.low, b.close, b.volume })\nend\n\
         function M.on_feed(s) state.feed = (state.feed or '') .. s .. ' ' end\nreturn M\n";
     let run = start_engine(&sim, dir.path(), script, TransportOptions::default()).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    // Down for three seconds while the market trades on.
+    // Down for three seconds while the market trades on: more bars than `bars_history` asks.
     sim.faults().reject_hub_upgrades(Some(503));
     sim.faults().drop_hub_connections();
     tokio::time::sleep(Duration::from_secs(3)).await;

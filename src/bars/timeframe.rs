@@ -86,8 +86,9 @@ impl Timeframe {
         matches!(self.unit, Unit::Day) || (self.unit == Unit::Hour && self.n > 1)
     }
 
-    /// The fixed length of an epoch-aligned bar, in ms.
-    fn fixed_ms(self) -> i64 {
+    /// The length of a bar, in ms (a session-aligned bar may end early, at the trading day's
+    /// end).
+    pub fn fixed_ms(self) -> i64 {
         let unit = match self.unit {
             Unit::Second => 1_000,
             Unit::Minute => 60_000,

@@ -158,7 +158,9 @@ impl Core {
                             && now >= *retry_at_ms
                         {
                             *requested = true;
-                            requests.push((contract.clone(), s.tf, s.history, cut, s.epoch));
+                            let latest = s.store.latest().map(|b| b.time_ms);
+                            let ask = bars_to_ask(s.history, s.tf, latest, cut);
+                            requests.push((contract.clone(), s.tf, ask, cut, s.epoch));
                         }
                     }
                 }
@@ -282,6 +284,17 @@ impl Core {
     }
 }
 
+/// How many bars a backfill asks for: the declared history, or, when the series already has
+/// bars (a reconnect), every bar from its latest stored one to the cut if that is more: an
+/// outage longer than `bars_history` bars must not leave a hole `on_bar` never hears of.
+fn bars_to_ask(history: usize, tf: Timeframe, latest_ms: Option<i64>, cut_ms: i64) -> usize {
+    let Some(latest) = latest_ms else {
+        return history;
+    };
+    let gap = (cut_ms - latest).div_euclid(tf.fixed_ms()).max(0) as usize + 1;
+    history.max(gap)
+}
+
 /// Whether a contract's trades are silent: none for [`QUOTE_FALLBACK_MS`] since the last one,
 /// or since trades were subscribed when none came yet.
 fn trades_silent(now_ms: i64, last_trade_ms: Option<i64>, subscribed_ms: i64) -> bool {
@@ -346,6 +359,24 @@ mod tests {
         assert_eq!(stand_in(Some(103), 103, Some(1.0)), None, "nothing traded");
         assert_eq!(stand_in(Some(900), 2, Some(1.0)), None, "new session");
         assert_eq!(stand_in(Some(1), 2, None), None, "no price");
+    }
+
+    #[test]
+    fn a_rebuild_after_an_outage_asks_for_the_whole_gap_not_just_the_declared_history() {
+        let tf = Timeframe::parse("1s").unwrap();
+        assert_eq!(
+            bars_to_ask(5, tf, None, 60_000),
+            5,
+            "first backfill: the history"
+        );
+        assert_eq!(bars_to_ask(5, tf, Some(57_000), 60_000), 5, "short outage");
+        assert_eq!(
+            bars_to_ask(5, tf, Some(40_000), 60_000),
+            21,
+            "20 s down, 1 s bars"
+        );
+        let m = Timeframe::parse("1m").unwrap();
+        assert_eq!(bars_to_ask(500, m, Some(0), 3_600_000), 500);
     }
 
     #[test]
