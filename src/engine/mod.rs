@@ -21,6 +21,7 @@ pub mod events;
 mod flatten;
 mod gateway_calls;
 mod input;
+mod leg_cancels;
 mod lines;
 mod pending_fills;
 mod publish;
@@ -53,7 +54,7 @@ pub use status::{
     EngineStatus, EquityPoint, FillView, OrderStatusView, PositionStatus, QuoteSeen, Snapshot,
     StrategyPnl,
 };
-pub(crate) use stepped::{EngineInput, Exchange, SteppedEngine};
+pub(crate) use stepped::{EngineInput, Exchange, Mutation, SteppedEngine};
 
 use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 use crate::gateway::GatewayClient;

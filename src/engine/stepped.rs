@@ -20,6 +20,7 @@ use crate::script::{Host, HostConfig, ManualClock, StrategyStatus};
 
 pub(crate) use super::gateway_calls::Exchange;
 pub(crate) use super::input::Input as EngineInput;
+pub(crate) use super::input::Mutation;
 
 /// A stepped engine (see the module documentation).
 pub(crate) struct SteppedEngine {
