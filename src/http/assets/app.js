@@ -64,6 +64,16 @@
     $("halt-reason").hidden = !halted;
     $("halt-reason").textContent = halted ? "Halted: " + halted : "";
     document.body.classList.toggle("is-halted", !!halted);
+    // A replay must never pass for live: a banner across the header, and the tab's title.
+    const replay = s.mode === "replay" ? s.replay || {} : null;
+    $("replay").hidden = !replay;
+    document.body.classList.toggle("is-replay", !!replay);
+    document.title = replay ? "REPLAY · moontick" : "moontick";
+    if (replay) {
+      $("replay").textContent = "REPLAY of " + replay.data + " at " + replay.speed +
+        (replay.finished ? " (ended)" : "") + " · " + new Date(replay.clock_ms).toISOString().replace("T", " ").slice(0, 19) +
+        " UTC · simulated fills on recorded quotes, not live";
+    }
     $("gateway").textContent = num(conn.gateway);
     $("market-hub").textContent = num(conn.market_hub);
     $("user-hub").textContent = num(conn.user_hub);
