@@ -132,7 +132,7 @@ async fn live_fills_on_the_simulator_agree_with_the_backtest_of_their_recording(
     let quotes = recorded_quotes(&data);
     let want = decisions(&quotes, from, to);
     assert!(
-        want.len() >= 6 && want.len() % 2 == 0,
+        want.len() >= 6 && want.len().is_multiple_of(2),
         "a few round trips in the window: {want:?}"
     );
 

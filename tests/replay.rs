@@ -167,6 +167,9 @@ async fn a_replay_plays_at_speed_shows_itself_and_ends_with_the_backtests_summar
     let (code, page) = get(&http, &format!("{url}/")).await;
     assert_eq!(code, 200);
     assert!(page.contains(r#"id="replay""#), "the banner is on the page");
+    let (code, metrics) = get(&http, &format!("{url}/metrics")).await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("moontick_"), "{metrics}");
     let (_, js) = get(&http, &format!("{url}/assets/app.js")).await;
     assert!(js.contains(r#"s.mode === "replay""#), "the page shows it");
 

@@ -125,6 +125,12 @@ pub async fn replay(
         .name("replay".into())
         .spawn(move || {
             let _span = tracing::warn_span!("REPLAY").entered();
+            tracing::warn!(
+                "REPLAY of {} at {}: not live. Orders fill in the simulated exchange against \
+                 the recorded quotes; nothing reaches any gateway",
+                backtest.data.display(),
+                pacer.speed()
+            );
             let _ = done_tx.send(backtest::run_paced(&backtest, &mut pacer));
         })
         .context("starting the replay thread")?;
@@ -152,12 +158,6 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     done: impl Future<Output = anyhow::Result<Report>> + Send + 'static,
 ) -> anyhow::Result<Report> {
-    tracing::warn!(
-        "REPLAY of {} at {}: not live. Orders fill in the simulated exchange against the \
-         recorded quotes; nothing reaches any gateway",
-        shared.data,
-        shared.speed
-    );
     let ops = Arc::new(ops::ReplayOps {
         status: handle.status,
         halter: handle.halter,
@@ -176,16 +176,19 @@ async fn serve(
     let (ended_tx, mut ended_rx) = watch::channel(false);
     let (out, exit_at_end) = (cfg.out.clone(), cfg.exit_at_end);
     let end_shared = shared.clone();
-    let end = tokio::spawn(async move {
-        let result = done.await;
-        end_shared.finished.store(true, Ordering::Relaxed);
-        match &result {
-            Ok(report) => announce(report, &end_shared, out.as_deref()),
-            Err(e) => tracing::error!("the replay failed: {e:#}"),
+    let end = tokio::spawn(
+        async move {
+            let result = done.await;
+            end_shared.finished.store(true, Ordering::Relaxed);
+            match &result {
+                Ok(report) => announce(report, &end_shared, out.as_deref(), exit_at_end),
+                Err(e) => tracing::error!("the replay failed: {e:#}"),
+            }
+            let _ = ended_tx.send(true);
+            result
         }
-        let _ = ended_tx.send(true);
-        result
-    });
+        .instrument(tracing::Span::current()),
+    );
     let stop = async move {
         tokio::pin!(shutdown);
         let ended = ended_rx.wait_for(|e| *e);
@@ -203,7 +206,7 @@ async fn serve(
 }
 
 /// The backtest's summary on stdout, the report's files, and the server's fate in the log.
-fn announce(report: &Report, shared: &Shared, out: Option<&std::path::Path>) {
+fn announce(report: &Report, shared: &Shared, out: Option<&std::path::Path>, exit_at_end: bool) {
     let stopped = shared.stop.load(Ordering::Relaxed);
     println!(
         "REPLAY of {} at {}{}: simulated fills, no order reached any gateway",
@@ -225,7 +228,7 @@ fn announce(report: &Report, shared: &Shared, out: Option<&std::path::Path>) {
             Err(e) => tracing::error!("writing the report: {e:#}"),
         }
     }
-    if !stopped {
+    if !stopped && !exit_at_end {
         tracing::info!("the replay has ended; the HTTP server stays up until Ctrl-C");
     }
 }

@@ -39,13 +39,24 @@ impl Pacer {
         }
     }
 
+    pub(super) fn speed(&self) -> Speed {
+        self.speed
+    }
+
     /// When `ms` (recorded time) is due on the wall clock.
     fn due(&self, ms: i64) -> Option<Instant> {
         let Speed::Times(x) = self.speed else {
             return None;
         };
         let recorded = (ms - self.origin.1).max(0) as f64 / 1000.0;
-        Some(self.origin.0 + Duration::from_secs_f64(recorded / x))
+        // A speed so slow the time overflows: it is never due (the operator stops it).
+        let far = || Instant::now() + Duration::from_secs(3600);
+        Some(
+            Duration::try_from_secs_f64(recorded / x)
+                .ok()
+                .and_then(|d| self.origin.0.checked_add(d))
+                .unwrap_or_else(far),
+        )
     }
 
     fn publish_if_due(&mut self, engine: &mut SteppedEngine, pump: &mut Pump<'_>) {
