@@ -89,9 +89,10 @@ impl SteppedEngine {
         self.core.publish();
     }
 
-    /// The operator's kill switch, resume and flatten: applied at the next [`Self::settle`].
-    pub fn halter(&self) -> super::Halter {
-        super::Halter(self.core.tx.clone())
+    /// Where the operator's kill switch, resume and flatten go (`Halter::of_stepped`): applied
+    /// at the next [`Self::settle`].
+    pub(super) fn sender(&self) -> mpsc::Sender<Input> {
+        self.core.tx.clone()
     }
 
     /// The counters the core increments.

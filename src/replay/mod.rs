@@ -6,8 +6,8 @@
 
 mod ops;
 mod pacer;
+mod shared;
 
-use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,46 +20,9 @@ use tracing::Instrument;
 
 use crate::backtest::{self, BacktestConfig, Report};
 use crate::config::Config;
-use crate::engine::{EngineStatus, Halter, Host};
 use crate::http::{self, App, HttpConfig};
-use crate::metrics::Metrics;
-
-/// How fast a recording plays.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Speed {
-    /// Recorded time runs this many times faster than the wall clock.
-    Times(f64),
-    /// As fast as the engine goes (a backtest, watched).
-    Max,
-}
-
-impl Speed {
-    /// `10`, `0.5`, or `max`.
-    ///
-    /// # Errors
-    /// Anything else, zero and negative speeds included, with what is accepted.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("max") {
-            return Ok(Speed::Max);
-        }
-        match s.parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 => Ok(Speed::Times(x)),
-            _ => Err(format!(
-                "{s:?} is not a speed: give a number above 0 (10 plays ten times faster than \
-                 recorded, 1 as recorded) or max"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Speed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Speed::Times(x) => write!(f, "{x}x"),
-            Speed::Max => f.write_str("max"),
-        }
-    }
-}
+pub use shared::Speed;
+use shared::{Handle, Shared};
 
 /// What a replay plays, and how.
 #[derive(Debug, Clone)]
@@ -71,26 +34,6 @@ pub struct ReplayConfig {
     pub exit_at_end: bool,
     /// Where `trades.csv`, `equity.csv` and `report.html` go at the end; `None` writes none.
     pub out: Option<PathBuf>,
-}
-
-/// What the driver thread and the HTTP side share.
-pub(crate) struct Shared {
-    /// The recorded time played up to.
-    clock_ms: AtomicI64,
-    /// Set by the HTTP side: the driver ends the replay at its next step.
-    stop: AtomicBool,
-    /// The replay is over (the report is made).
-    finished: AtomicBool,
-    data: String,
-    speed: Speed,
-}
-
-/// The running engine, as the HTTP server sees it.
-pub(crate) struct Handle {
-    host: Arc<Host>,
-    status: watch::Receiver<EngineStatus>,
-    halter: Halter,
-    metrics: Arc<Metrics>,
 }
 
 /// Plays the recording (see the module documentation) and serves HTTP on `listener` until

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::engine::{EngineStatus, Halter};
 use crate::http::{Ops, engine_status_json};
 

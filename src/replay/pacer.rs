@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{Handle, Shared, Speed};
+use super::shared::{Handle, Shared, Speed};
 use crate::backtest::{Pace, Pump};
 use crate::engine::SteppedEngine;
 
@@ -76,7 +76,7 @@ impl Pace for Pacer {
             let _ = tx.send(Handle {
                 host: engine.host(),
                 status: engine.engine_status(),
-                halter: engine.halter(),
+                halter: crate::engine::Halter::of_stepped(engine),
                 metrics: engine.metrics(),
             });
         }
