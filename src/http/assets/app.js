@@ -70,6 +70,7 @@
     document.body.classList.toggle("is-replay", !!replay);
     document.title = replay ? "REPLAY · moontick" : "moontick";
     if (replay) {
+      if ($("conn").textContent === "live") $("conn").textContent = "replay";
       $("replay").textContent = "REPLAY of " + replay.data + " at " + replay.speed +
         (replay.finished ? " (ended)" : "") + " · " + new Date(replay.clock_ms).toISOString().replace("T", " ").slice(0, 19) +
         " UTC · simulated fills on recorded quotes, not live";
@@ -193,7 +194,10 @@
 
   function connect() {
     const es = new EventSource("/events");
-    es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "badge good"; });
+    es.addEventListener("open", () => {
+      $("conn").textContent = status && status.mode === "replay" ? "replay" : "live";
+      $("conn").className = "badge good";
+    });
     es.addEventListener("status", (e) => renderStatus(JSON.parse(e.data)));
     es.addEventListener("fills", (e) => renderFills(JSON.parse(e.data)));
     es.addEventListener("equity", (e) => { equity = JSON.parse(e.data); drawEquity(); });
