@@ -6,6 +6,7 @@
 
 mod exchange;
 mod html;
+mod pace;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,9 @@ use crate::gateway::wire::Account;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::script::{Clock, HostConfig, ManualClock};
 use crate::sim::market::{ContractSpec, catalog};
+pub(crate) use exchange::ACCOUNT_ID;
 use exchange::{Outcome, SimExchange};
+pub(crate) use pace::{Pace, Pump};
 pub use report::Report;
 
 /// How often (simulated) the engine's periodic work runs, as live.
@@ -104,6 +107,11 @@ fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// Unreadable or empty data, an unknown contract, strategies that cannot be read.
 pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
+    run_paced(cfg, &mut pace::Unpaced)
+}
+
+/// [`run`] with `pace` between the steps (a replay waits there; see [`Pace`]).
+pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Result<Report> {
     let files = crate::feed::record::scan(&cfg.data)
         .with_context(|| format!("reading {}", cfg.data.display()))?;
     anyhow::ensure!(
@@ -190,7 +198,8 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
         let mut prices = BTreeMap::new();
         let (mut count, mut quotes) = (0u64, 0u64);
         let mut next_tick = first_ms + TICK_MS;
-        for event in events {
+        pace.started(&engine, first_ms);
+        'events: for event in events {
             let event = event?;
             let ms = event.recv_ms();
             // The engine's ticks and the strategies' timers up to this event, in time order.
@@ -202,6 +211,9 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
                     break;
                 }
                 let next = next.max(clock.now_ms());
+                if !pace.until(next, &mut engine, &mut pump) {
+                    break 'events;
+                }
                 clock.set_ms(next);
                 exchange.set_now(at(next));
                 if next >= next_tick {
@@ -215,6 +227,9 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
                     fired = timer;
                 }
                 engine.settle(&mut pump);
+            }
+            if !pace.until(ms, &mut engine, &mut pump) {
+                break;
             }
             clock.set_ms(ms);
             exchange.set_now(at(ms));
@@ -231,6 +246,7 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             let (value, in_market) = exchange.equity();
             equity.mark(ms, value, in_market);
         }
+        pace.done(&mut engine, &mut pump);
         engine.shutdown(&mut pump);
         let fills = exchange.trades();
         Ok(Report {

@@ -116,6 +116,13 @@ impl Halter {
     }
 }
 
+impl Halter {
+    /// The kill switch of a stepped engine (a replay's operator): applied at its next settle.
+    pub(crate) fn of_stepped(engine: &SteppedEngine) -> Self {
+        Halter(engine.sender())
+    }
+}
+
 /// The running engine.
 pub struct Engine {
     tx: mpsc::Sender<Input>,

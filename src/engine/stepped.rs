@@ -74,6 +74,33 @@ impl SteppedEngine {
         self.host.status()
     }
 
+    /// The strategies, for an HTTP server watching a replay (webhooks, their status).
+    pub fn host(&self) -> Arc<Host> {
+        self.host.clone()
+    }
+
+    /// The engine's status as [`Self::publish`] last left it.
+    pub fn engine_status(&self) -> watch::Receiver<EngineStatus> {
+        self.core.status.subscribe()
+    }
+
+    /// Republishes [`Self::engine_status`] (the tokio loop does it on its own; a stepped one
+    /// when its driver wants it seen).
+    pub fn publish(&mut self) {
+        self.core.publish();
+    }
+
+    /// Where the operator's kill switch, resume and flatten go (`Halter::of_stepped`): applied
+    /// at the next [`Self::settle`].
+    pub(super) fn sender(&self) -> mpsc::Sender<Input> {
+        self.core.tx.clone()
+    }
+
+    /// The counters the core increments.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.core.metrics.clone()
+    }
+
     /// The earliest strategy timer on the clock, as the strategies last saw it.
     pub fn next_timer_ms(&self) -> Option<i64> {
         self.host.next_timer_ms()
