@@ -6,9 +6,13 @@
 //! - `cpu`: CPU per quote at 1,000 quotes/s, every thread of this process (the engine; the
 //!   simulator runs in a `moontick sim` process);
 //! - `rss`: this process's resident set, sampled each second, while a `moontick sim` process
-//!   offers 400,000 quotes/s.
+//!   offers 400,000 quotes/s;
+//! - `floor`: what `cpu` cannot go below on this machine with this design: a bare tokio runtime
+//!   reading one 200-byte message per ms from a loopback socket (another process writes it),
+//!   alone and then waking a thread through a mutex and condvar per message, as the engine
+//!   wakes a strategy. No decoding, no engine, no Lua.
 //!
-//! `cargo bench --bench quote_path` (env `PARTS`, default `every,every_ext,cpu,rss`; `RATES`,
+//! `cargo bench --bench quote_path` (env `PARTS`, default `every,every_ext,cpu,floor,rss`; `RATES`,
 //! total quotes/s over four contracts, default `100000,200000,300000`; `SECS` per rate, default
 //! 5; `CPU_SECS`, default 10; `FLOOD_RATE`, default 400000; `FLOOD_SECS`, default 60).
 
@@ -208,9 +212,89 @@ async fn rss(total: u64, secs: u64) {
     );
 }
 
+/// The `floor` part's writer, in a process of its own (this binary again): one 200-byte message
+/// per ms to `addr`, until the reader goes away.
+fn floor_writer(addr: &str) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let start = Instant::now();
+    for i in 1u64.. {
+        let due = start + Duration::from_millis(i);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if s.write_all(&[b'x'; 200]).is_err() {
+            return;
+        }
+    }
+}
+
+/// CPU per message of the bare read (and read + thread wake-up) at 1,000 messages/s.
+async fn floor(secs: u64, wake: bool) {
+    use std::sync::{Condvar, Mutex};
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut writer = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("FLOOR_WRITE_TO", listener.local_addr().unwrap().to_string())
+        .spawn()
+        .unwrap();
+    let (mut socket, _) = listener.accept().await.unwrap();
+    // (messages waiting, the thread is asleep)
+    let shared = Arc::new((Mutex::new((0u64, false)), Condvar::new()));
+    let theirs = Arc::clone(&shared);
+    std::thread::spawn(move || {
+        let (lock, cv) = &*theirs;
+        let mut g = lock.lock().unwrap();
+        loop {
+            while g.0 == 0 {
+                g.1 = true;
+                g = cv.wait(g).unwrap();
+                g.1 = false;
+            }
+            g.0 = 0;
+        }
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    let (mut reads, mut start) = (0u64, None);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs + 1) {
+        if socket.read(&mut buf).await.unwrap() == 0 {
+            break;
+        }
+        reads += 1;
+        if wake {
+            let (lock, cv) = &*shared;
+            let mut g = lock.lock().unwrap();
+            g.0 += 1;
+            if g.1 {
+                cv.notify_one();
+            }
+        }
+        // The first second warms up.
+        if start.is_none() && t0.elapsed() >= Duration::from_secs(1) {
+            start = Some((self_cpu_ns(), reads));
+        }
+    }
+    let (cpu0, reads0) = start.unwrap_or((self_cpu_ns(), reads));
+    let (cpu, n) = (self_cpu_ns() - cpu0, (reads - reads0).max(1));
+    writer.kill().unwrap();
+    let _ = writer.wait();
+    println!(
+        "  floor at 1,000 messages/s over {secs} s: {:.1} µs CPU per message, {} ({n} reads)",
+        cpu as f64 / 1_000.0 / n as f64,
+        if wake {
+            "socket read + one thread woken by a condvar"
+        } else {
+            "socket read only"
+        }
+    );
+}
+
 fn main() {
+    if let Ok(addr) = std::env::var("FLOOR_WRITE_TO") {
+        return floor_writer(&addr);
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let parts = std::env::var("PARTS").unwrap_or_else(|_| "every,every_ext,cpu,rss".into());
+    let parts = std::env::var("PARTS").unwrap_or_else(|_| "every,every_ext,cpu,floor,rss".into());
     let rates: Vec<u64> = std::env::var("RATES")
         .unwrap_or_else(|_| "100000,200000,300000".into())
         .split(',')
@@ -233,6 +317,10 @@ fn main() {
                 }
             }
             "cpu" => runtime.block_on(cpu(env_num("CPU_SECS", 10))),
+            "floor" => {
+                runtime.block_on(floor(env_num("CPU_SECS", 10), false));
+                runtime.block_on(floor(env_num("CPU_SECS", 10), true));
+            }
             "rss" => runtime.block_on(rss(
                 env_num("FLOOD_RATE", 400_000),
                 env_num("FLOOD_SECS", 60),
