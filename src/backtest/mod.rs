@@ -157,23 +157,10 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
         let clock = Arc::new(ManualClock::new(first_ms));
         let guard = RiskGuard::open(cfg.limits.clone(), None, at(first_ms))?;
         let mut host = HostConfig::new(&cfg.work_dir);
-        // Every quote is delivered: the driver waits for the strategy anyway.
+        // Every quote is delivered: the driver steps the strategies itself.
         (host.quote_backlog, host.quote_backlog_age) =
             (usize::MAX, std::time::Duration::from_secs(u64::MAX / 4));
         let account: Account = exchange.account();
-        let mut engine = SteppedEngine::start(
-            exchange.clone(),
-            account,
-            guard,
-            host,
-            contracts.into_values().collect(),
-            clock.clone(),
-        )?;
-        if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
-            let why = s.load_error.unwrap_or_default();
-            let _ = engine.shutdown(&mut |_| false);
-            anyhow::bail!("strategy {} did not load: {why}", s.name);
-        }
         let ex = exchange.clone();
         let mut pump = move |engine: &mut SteppedEngine| {
             let mut any = false;
@@ -186,6 +173,20 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             }
             any
         };
+        let mut engine = SteppedEngine::start(
+            exchange.clone(),
+            account,
+            guard,
+            host,
+            contracts.into_values().collect(),
+            clock.clone(),
+            &mut pump,
+        )?;
+        if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
+            let why = s.load_error.unwrap_or_default();
+            let _ = engine.shutdown(&mut pump);
+            anyhow::bail!("strategy {} did not load: {why}", s.name);
+        }
         let mut equity = report::Equity::default();
         let mut prices = BTreeMap::new();
         let (mut count, mut quotes) = (0u64, 0u64);
@@ -209,9 +210,8 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
                     next_tick += TICK_MS;
                 }
                 if timer.is_some_and(|t| t <= next) {
-                    engine.wake_timers(next);
-                    // A thread that fires nothing for it (paused, say) must not hold the
-                    // clock here.
+                    // Settling fires it; one that fires nothing (paused, say) must not hold
+                    // the clock here.
                     fired = timer;
                 }
                 engine.settle(&mut pump);
