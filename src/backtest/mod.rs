@@ -3,10 +3,13 @@
 //! run`/`record`; orders fill in the simulator's matching engine against the recorded quotes
 //! (`exchange`). One event at a time, each settled (every strategy done with it, every
 //! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
+//! A [`sweep`] runs a grid of the strategy's `params` in parallel.
 
 mod exchange;
 mod html;
+pub mod params;
 pub mod report;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +26,9 @@ use crate::risk::{RiskGuard, RiskLimits};
 use crate::script::{Clock, HostConfig, ManualClock};
 use crate::sim::market::{ContractSpec, catalog};
 use exchange::{Outcome, SimExchange};
+pub use params::{ParamAxis, ParamError};
 pub use report::Report;
+pub use sweep::{Metrics, SortBy, Sweep, sweep};
 
 /// How often (simulated) the engine's periodic work runs, as live.
 const TICK_MS: i64 = 250;
@@ -77,18 +82,25 @@ fn spec_of(contract: &str, commission: Option<f64>) -> anyhow::Result<ContractSp
 }
 
 /// Copies the strategies into `work_dir` (the host runs every file of one directory), with a
-/// link to the `lib/` beside the first one for `require`.
-fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
+/// link to the `lib/` beside the first one for `require`; `first` replaces the first one's
+/// text (a sweep's combination).
+fn stage(strategies: &[PathBuf], work_dir: &Path, first: Option<&str>) -> anyhow::Result<()> {
     anyhow::ensure!(!strategies.is_empty(), "no strategy file given");
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
-    for s in strategies {
+    for (i, s) in strategies.iter().enumerate() {
         let name = s
             .file_name()
             .filter(|n| n.to_string_lossy().ends_with(".lua"))
             .with_context(|| format!("{}: not a .lua file", s.display()))?;
-        std::fs::copy(s, work_dir.join(name))
-            .with_context(|| format!("reading {}", s.display()))?;
+        match first.filter(|_| i == 0) {
+            Some(text) => std::fs::write(work_dir.join(name), text)
+                .with_context(|| format!("writing {}", work_dir.display()))?,
+            None => {
+                std::fs::copy(s, work_dir.join(name))
+                    .with_context(|| format!("reading {}", s.display()))?;
+            }
+        }
     }
     let lib = strategies[0].parent().unwrap_or(Path::new(".")).join("lib");
     #[cfg(unix)]
@@ -104,6 +116,11 @@ fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// Unreadable or empty data, an unknown contract, strategies that cannot be read.
 pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
+    run_with(cfg, None)
+}
+
+/// [`run`], the first strategy's text replaced by `first` (a sweep's combination).
+fn run_with(cfg: &BacktestConfig, first: Option<&str>) -> anyhow::Result<Report> {
     let files = crate::feed::record::scan(&cfg.data)
         .with_context(|| format!("reading {}", cfg.data.display()))?;
     anyhow::ensure!(
@@ -146,7 +163,7 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
     let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
 
     let _ = std::fs::remove_dir_all(&cfg.work_dir);
-    stage(&cfg.strategies, &cfg.work_dir)?;
+    stage(&cfg.strategies, &cfg.work_dir, first)?;
     let result = (|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
