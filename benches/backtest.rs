@@ -3,8 +3,8 @@
 //! reader decodes it, run through [`moontick::backtest`] into one strategy whose `on_quote`
 //! updates an EMA. Prints recorded quotes per second, best and median of `RUNS` runs.
 //!
-//! Then a parameter sweep of `SWEEP` combinations of the same strategy, on every core and on
-//! one, to show how it scales.
+//! Then a parameter sweep of `SWEEP` combinations of the same strategy (EMA periods), on one
+//! thread and on every core, to show how it scales.
 //!
 //! `cargo bench --bench backtest` (env `N`, quotes, default 1,000,000; `RUNS`, default 3;
 //! `SWEEP`, combinations, default 4; `SWEEP_N`, quotes for the sweep, default `N / 4`).
@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use moontick::backtest::{self, BacktestConfig};
+use moontick::backtest::{self, BacktestConfig, ParamAxis, SortBy};
 use moontick::feed::record::{RecordFile, Recorded};
 use moontick::market::Quote;
 use moontick::risk::RiskLimits;
@@ -125,4 +125,33 @@ fn main() {
         rates[runs - 1],
         rates[runs / 2]
     );
+
+    // A sweep: the same strategy with `SWEEP` EMA periods, on one thread and on every core.
+    let combos = env("SWEEP", 4).max(1);
+    let sweep_n = env("SWEEP_N", n / 4).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), record(dir.path(), sweep_n));
+    let periods: Vec<String> = (1..=combos).map(|i| (10 * i).to_string()).collect();
+    let axes = [ParamAxis {
+        name: "n".into(),
+        values: periods,
+    }];
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut last = None;
+    for threads in [1, cores] {
+        let start = Instant::now();
+        let sweep = backtest::sweep(&cfg, &axes, SortBy::NetPnl, Some(threads)).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(sweep.rows.len(), combos);
+        let total = (combos * sweep_n) as f64;
+        println!(
+            "sweep of {combos} x {sweep_n} quotes on {threads} thread(s): {secs:.2} s, {:.0} quotes/s in all{}",
+            total / secs,
+            last.map_or(String::new(), |one: f64| format!(
+                ", {:.2}x one thread",
+                one / secs
+            )),
+        );
+        last = Some(secs);
+    }
 }

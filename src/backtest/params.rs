@@ -136,13 +136,13 @@ impl Declared {
         let mut field: Option<(String, usize)> = None;
         while i < tokens.len() {
             let t = tokens[i].text(source);
+            let closes = t == "}" && depth == 0;
+            let ends = depth == 0 && (t == "," || t == ";") || closes;
             match t {
                 "{" | "(" | "[" => depth += 1,
-                "}" | ")" | "]" if depth > 0 => depth -= 1,
+                "}" | ")" | "]" => depth = depth.saturating_sub(1),
                 _ => {}
             }
-            let closes = t == "}" && depth == 0 && tokens[i].kind != Tok::Str;
-            let ends = depth == 0 && (t == "," || t == ";") || closes;
             if ends {
                 if let Some((name, from)) = field.take() {
                     fields.push(classify(source, name, &tokens[from..i]));
