@@ -62,13 +62,17 @@ impl Shared {
 pub struct Runner {
     cfg: RunnerConfig,
     shared: Arc<Shared>,
-    current: Option<Version>,
+    /// Boxed: it is taken out and put back around every call, and a move of the box is a
+    /// pointer, not the whole version.
+    current: Option<Box<Version>>,
     generation: u64,
     consecutive_errors: u32,
     paused: bool,
     /// Paused by the operator ([`Delivery::Hold`]): unlike `paused`, a reload keeps it.
     held: bool,
     next_flush: Instant,
+    /// When the runner was made: a deadline already past, for taking without waiting.
+    made: Instant,
 }
 
 impl Runner {
@@ -83,6 +87,7 @@ impl Runner {
             paused: false,
             held: false,
             next_flush,
+            made: Instant::now(),
         }
     }
 
@@ -116,7 +121,7 @@ impl Runner {
     pub(super) fn step(&mut self, batch: &mut VecDeque<Delivery>) -> (bool, Option<String>) {
         let fired = self.fire_due_timers();
         self.prepare_wait();
-        self.shared.mailbox.take(batch, Some(Instant::now()));
+        self.shared.mailbox.take(batch, Some(self.made));
         let took = !batch.is_empty();
         let stop = self.handle(batch);
         (fired || took, stop)
@@ -255,7 +260,7 @@ impl Runner {
                 self.call(&new, "on_start", &f, ctx);
             }
         }
-        self.current = Some(new);
+        self.current = Some(Box::new(new));
     }
 
     /// The operator pauses or resumes the strategy. Resuming also lifts a pause after repeated
@@ -388,6 +393,18 @@ impl Runner {
 
     /// Calls the timers due on the clock; whether any was due.
     fn fire_due_timers(&mut self) -> bool {
+        let due = self.current.as_ref().is_some_and(|v| {
+            let next = v
+                .ctx
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .next_due();
+            next.is_some_and(|d| d <= v.ctx.clock.now_ms())
+        });
+        if !due {
+            return false;
+        }
         let Some(v) = self.current.take() else {
             return false;
         };
