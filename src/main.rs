@@ -87,6 +87,14 @@ struct BacktestArgs {
     /// The account's starting balance.
     #[arg(long, default_value_t = 50_000.0)]
     balance: f64,
+    /// Sweep one of the strategy's `params` over values (repeatable): every combination runs,
+    /// in parallel on every core; one row each in sweep.csv.
+    #[arg(long = "param", value_name = "NAME=V1,V2,...")]
+    params: Vec<moontick::backtest::ParamAxis>,
+    /// What a sweep's rows are sorted by, best first: net_pnl, sharpe, profit_factor,
+    /// max_drawdown (smallest first) or win_rate.
+    #[arg(long, default_value = "net_pnl", value_name = "METRIC")]
+    sort: moontick::backtest::sweep::SortBy,
 }
 
 #[derive(clap::Args)]
@@ -225,6 +233,13 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
         balance: args.balance,
         work_dir: args.out.join(".strategies"),
     };
+    if !args.params.is_empty() {
+        let sweep = moontick::backtest::sweep::sweep(&cfg, &args.params, args.sort, None)?;
+        sweep.write(&args.out)?;
+        print!("{}", sweep.table());
+        println!("sweep.csv in {}", args.out.display());
+        return Ok(());
+    }
     let report = moontick::backtest::run(&cfg)?;
     moontick::backtest::write_outputs(&report, &args.out)?;
     print!("{}", report.summary());

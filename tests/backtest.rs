@@ -165,6 +165,46 @@ fn the_same_inputs_give_byte_identical_outputs() {
     );
 }
 
+/// Several strategies step through each event one after another in file-name order, each
+/// order answered before the next strategy runs: `a` (1 contract) always comes before `b`
+/// (2), and with room for 2 in all the guard always refuses `b`'s.
+#[test]
+fn several_strategies_take_each_event_in_file_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = record(dir.path(), &rising());
+    let body = |size: u32| {
+        format!(
+            r#"
+local M = {{ symbols = {{ "MNQ" }} }}
+local n, held = 0, false
+function M.on_quote(q)
+  n = n + 1
+  if n == 3 then
+    held = bot.buy{{ symbol = "MNQ", size = {size} }} ~= nil
+  elseif n == 8 and held then
+    bot.sell{{ symbol = "MNQ", size = {size} }}
+  end
+end
+return M
+"#
+        )
+    };
+    let files = dir.path().join("two");
+    std::fs::create_dir_all(&files).unwrap();
+    // Written in the other order, so the directory's order is not what decides.
+    std::fs::write(files.join("b.lua"), body(2)).unwrap();
+    std::fs::write(files.join("a.lua"), body(1)).unwrap();
+    let mut cfg = config(dir.path(), files.join("b.lua"), data);
+    cfg.strategies.push(files.join("a.lua"));
+    cfg.limits.max_position = 2;
+    for _ in 0..3 {
+        let report = run(&cfg);
+        assert_eq!(report.fills, 2, "{}", report.summary());
+        assert_eq!(report.trips.len(), 1);
+        assert_eq!(report.trips[0].size, 1, "a's order went first");
+    }
+}
+
 #[test]
 fn an_order_the_risk_guard_refuses_stays_refused() {
     let dir = tempfile::tempdir().unwrap();

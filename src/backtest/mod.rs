@@ -3,11 +3,14 @@
 //! run`/`record`; orders fill in the simulator's matching engine against the recorded quotes
 //! (`exchange`). One event at a time, each settled (every strategy done with it, every
 //! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
+//! A [`sweep`] runs a grid of the strategy's `params` in parallel.
 
 mod exchange;
 mod html;
 mod pace;
+pub mod params;
 pub mod report;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ use crate::sim::market::{ContractSpec, catalog};
 pub(crate) use exchange::ACCOUNT_ID;
 use exchange::{Outcome, SimExchange};
 pub(crate) use pace::{Pace, Pump};
+pub use params::{ParamAxis, ParamError};
 pub use report::Report;
 
 /// How often (simulated) the engine's periodic work runs, as live.
@@ -80,18 +84,25 @@ fn spec_of(contract: &str, commission: Option<f64>) -> anyhow::Result<ContractSp
 }
 
 /// Copies the strategies into `work_dir` (the host runs every file of one directory), with a
-/// link to the `lib/` beside the first one for `require`.
-fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
+/// link to the `lib/` beside the first one for `require`; `first` replaces the first one's
+/// text (a sweep's combination).
+fn stage(strategies: &[PathBuf], work_dir: &Path, first: Option<&str>) -> anyhow::Result<()> {
     anyhow::ensure!(!strategies.is_empty(), "no strategy file given");
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
-    for s in strategies {
+    for (i, s) in strategies.iter().enumerate() {
         let name = s
             .file_name()
             .filter(|n| n.to_string_lossy().ends_with(".lua"))
             .with_context(|| format!("{}: not a .lua file", s.display()))?;
-        std::fs::copy(s, work_dir.join(name))
-            .with_context(|| format!("reading {}", s.display()))?;
+        match first.filter(|_| i == 0) {
+            Some(text) => std::fs::write(work_dir.join(name), text)
+                .with_context(|| format!("writing {}", work_dir.display()))?,
+            None => {
+                std::fs::copy(s, work_dir.join(name))
+                    .with_context(|| format!("reading {}", s.display()))?;
+            }
+        }
     }
     let lib = strategies[0].parent().unwrap_or(Path::new(".")).join("lib");
     #[cfg(unix)]
@@ -107,11 +118,24 @@ fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// Unreadable or empty data, an unknown contract, strategies that cannot be read.
 pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
-    run_paced(cfg, &mut pace::Unpaced)
+    run_inner(cfg, None, &mut pace::Unpaced)
 }
 
 /// [`run`] with `pace` between the steps (a replay waits there; see [`Pace`]).
 pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Result<Report> {
+    run_inner(cfg, None, pace)
+}
+
+/// [`run`], the first strategy's text replaced by `first` (a sweep's combination).
+fn run_with(cfg: &BacktestConfig, first: Option<&str>) -> anyhow::Result<Report> {
+    run_inner(cfg, first, &mut pace::Unpaced)
+}
+
+fn run_inner(
+    cfg: &BacktestConfig,
+    first: Option<&str>,
+    pace: &mut dyn Pace,
+) -> anyhow::Result<Report> {
     let files = crate::feed::record::scan(&cfg.data)
         .with_context(|| format!("reading {}", cfg.data.display()))?;
     anyhow::ensure!(
@@ -154,7 +178,7 @@ pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Re
     let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
 
     let _ = std::fs::remove_dir_all(&cfg.work_dir);
-    stage(&cfg.strategies, &cfg.work_dir)?;
+    stage(&cfg.strategies, &cfg.work_dir, first)?;
     let result = (|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -165,23 +189,10 @@ pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Re
         let clock = Arc::new(ManualClock::new(first_ms));
         let guard = RiskGuard::open(cfg.limits.clone(), None, at(first_ms))?;
         let mut host = HostConfig::new(&cfg.work_dir);
-        // Every quote is delivered: the driver waits for the strategy anyway.
+        // Every quote is delivered: the driver steps the strategies itself.
         (host.quote_backlog, host.quote_backlog_age) =
             (usize::MAX, std::time::Duration::from_secs(u64::MAX / 4));
         let account: Account = exchange.account();
-        let mut engine = SteppedEngine::start(
-            exchange.clone(),
-            account,
-            guard,
-            host,
-            contracts.into_values().collect(),
-            clock.clone(),
-        )?;
-        if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
-            let why = s.load_error.unwrap_or_default();
-            let _ = engine.shutdown(&mut |_| false);
-            anyhow::bail!("strategy {} did not load: {why}", s.name);
-        }
         let ex = exchange.clone();
         let mut pump = move |engine: &mut SteppedEngine| {
             let mut any = false;
@@ -194,6 +205,20 @@ pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Re
             }
             any
         };
+        let mut engine = SteppedEngine::start(
+            exchange.clone(),
+            account,
+            guard,
+            host,
+            contracts.into_values().collect(),
+            clock.clone(),
+            &mut pump,
+        )?;
+        if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
+            let why = s.load_error.unwrap_or_default();
+            let _ = engine.shutdown(&mut pump);
+            anyhow::bail!("strategy {} did not load: {why}", s.name);
+        }
         let mut equity = report::Equity::default();
         let mut prices = BTreeMap::new();
         let (mut count, mut quotes) = (0u64, 0u64);
@@ -221,9 +246,8 @@ pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Re
                     next_tick += TICK_MS;
                 }
                 if timer.is_some_and(|t| t <= next) {
-                    engine.wake_timers(next);
-                    // A thread that fires nothing for it (paused, say) must not hold the
-                    // clock here.
+                    // Settling fires it; one that fires nothing (paused, say) must not hold
+                    // the clock here.
                     fired = timer;
                 }
                 engine.settle(&mut pump);

@@ -137,6 +137,9 @@ pub struct Equity {
     last_ms: i64,
     in_market_ms: i64,
     was_in: bool,
+    /// The trading day of the last mark and the instants (ms) it spans: working it out takes
+    /// a time zone conversion, too dear for every event.
+    day: Option<(i64, i64, NaiveDate)>,
 }
 
 impl Equity {
@@ -157,8 +160,17 @@ impl Equity {
             Some(last) if last.0.div_euclid(60_000) == minute => *last = (ms, equity),
             _ => self.points.push((ms, equity)),
         }
-        if let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) {
-            self.daily.insert(crate::cme::trading_day(t), equity);
+        let day = match self.day {
+            Some((from, to, day)) if (from..to).contains(&ms) => Some(day),
+            _ => DateTime::<Utc>::from_timestamp_millis(ms).map(|t| {
+                let (from, to) = crate::cme::trading_day_span(t);
+                let day = crate::cme::trading_day(t);
+                self.day = Some((from.timestamp_millis(), to.timestamp_millis(), day));
+                day
+            }),
+        };
+        if let Some(day) = day {
+            self.daily.insert(day, equity);
         }
     }
 

@@ -1,13 +1,17 @@
 //! The engine loop stepped by a caller instead of run by tokio: the same [`Core`] (risk guard,
 //! book, strategies, bars), fed one event at a time on a simulated clock and settled before the
 //! next, with orders going to an in-process [`Exchange`]. A backtest drives it.
+//!
+//! The strategies run inline, on the caller's thread ([`HostConfig::inline`]): the caller
+//! waits for them after every event anyway, and handing each event to a strategy thread and
+//! waiting for it to settle cost more than the event itself. Their `bot.*` calls are answered
+//! at once by the core, as the engine loop answers them live.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::{mpsc, watch};
 
 use super::book::ContractInfo;
-use super::broker::EngineBroker;
 use super::core::Core;
 use super::gateway_calls::SharedExchange;
 use super::input::{INPUT_CAPACITY, Input};
@@ -16,7 +20,8 @@ use crate::feed::{MarketEvent, UserEvent};
 use crate::gateway::wire::Account;
 use crate::metrics::Metrics;
 use crate::risk::RiskGuard;
-use crate::script::{Host, HostConfig, ManualClock, StrategyStatus};
+use crate::script::StrategyStatus;
+use crate::script::{BotCall, BotReply, Broker, Host, HostConfig, ManualClock, Refusal};
 
 pub(crate) use super::gateway_calls::Exchange;
 pub(crate) use super::input::Input as EngineInput;
@@ -24,14 +29,33 @@ pub(crate) use super::input::Mutation;
 
 /// A stepped engine (see the module documentation).
 pub(crate) struct SteppedEngine {
-    core: Core,
+    core: Arc<Mutex<Core>>,
     rx: mpsc::Receiver<Input>,
     host: Arc<Host>,
 }
 
+/// Answers a strategy's `bot.*` call on the strategy's (the caller's) thread. The core is
+/// never locked while a strategy runs, so this cannot wait on itself.
+struct InlineBroker {
+    core: Weak<Mutex<Core>>,
+}
+
+impl Broker for InlineBroker {
+    fn answer(&self, strategy: &str, call: BotCall) -> BotReply {
+        match self.core.upgrade() {
+            Some(core) => lock(&core).on_bot_call(strategy, call),
+            None => BotReply::Refused(Refusal::new("the engine is stopping")),
+        }
+    }
+}
+
+fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl SteppedEngine {
-    /// Knows `contracts` up front (there is no gateway to resolve symbols against), starts the
-    /// strategies on `clock`, and hands them to the core.
+    /// Knows `contracts` up front (there is no gateway to resolve symbols against), loads the
+    /// strategies on `clock` (`on_start` included), and hands them to the core.
     ///
     /// # Errors
     /// When the strategies directory cannot be read.
@@ -39,9 +63,10 @@ impl SteppedEngine {
         exchange: SharedExchange,
         account: Account,
         guard: RiskGuard,
-        host: HostConfig,
+        mut host: HostConfig,
         contracts: Vec<ContractInfo>,
         clock: Arc<ManualClock>,
+        more: &mut dyn FnMut(&mut Self) -> bool,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let (status_tx, _) = watch::channel(EngineStatus::default());
@@ -50,7 +75,7 @@ impl SteppedEngine {
             exchange,
             account,
             guard,
-            tx.clone(),
+            tx,
             None,
             status_tx,
             Arc::new(Metrics::new()),
@@ -61,11 +86,18 @@ impl SteppedEngine {
         core.session = super::events::SessionTally::new(crate::cme::trading_day(core.started));
         core.bars = super::bar_state::Bars::new(host.bars.clone());
         core.on_input(Input::Resolved(contracts));
-        let broker = Arc::new(EngineBroker::new(tx));
+        let core = Arc::new(Mutex::new(core));
+        let broker = Arc::new(InlineBroker {
+            core: Arc::downgrade(&core),
+        });
+        host.inline = true;
         let host = Arc::new(Host::start(host, broker, clock)?);
-        core.on_input(Input::HostReady(host.clone()));
+        lock(&core).on_input(Input::HostReady(host.clone()));
         let mut engine = Self { core, rx, host };
-        engine.settle(&mut |_| false);
+        // The first loads run here, after the core has the host (their `on_start` may call
+        // `bot.*`); then what they declare is resolved, as a live start does.
+        engine.settle(more);
+        lock(&engine.core).resolve_declared();
         Ok(engine)
     }
 
@@ -81,24 +113,24 @@ impl SteppedEngine {
 
     /// The engine's status as [`Self::publish`] last left it.
     pub fn engine_status(&self) -> watch::Receiver<EngineStatus> {
-        self.core.status.subscribe()
+        lock(&self.core).status.subscribe()
     }
 
     /// Republishes [`Self::engine_status`] (the tokio loop does it on its own; a stepped one
     /// when its driver wants it seen).
     pub fn publish(&mut self) {
-        self.core.publish();
+        lock(&self.core).publish();
     }
 
     /// Where the operator's kill switch, resume and flatten go (`Halter::of_stepped`): applied
     /// at the next [`Self::settle`].
     pub(super) fn sender(&self) -> mpsc::Sender<Input> {
-        self.core.tx.clone()
+        lock(&self.core).tx.clone()
     }
 
     /// The counters the core increments.
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.core.metrics.clone()
+        lock(&self.core).metrics.clone()
     }
 
     /// The earliest strategy timer on the clock, as the strategies last saw it.
@@ -106,80 +138,59 @@ impl SteppedEngine {
         self.host.next_timer_ms()
     }
 
-    /// Wakes the strategies whose timers are due by `now_ms` (the clock is there already);
-    /// [`Self::settle`] then waits for them to have fired.
-    pub fn wake_timers(&self, now_ms: i64) {
-        self.host.wake_due(now_ms);
-    }
-
     /// A recorded market event, as the feed would hand it to the loop.
     pub fn market(&mut self, event: MarketEvent) {
-        self.core.on_market(event);
+        lock(&self.core).on_market(event);
     }
 
     /// An order, fill or position event, as the user hub would report it.
     pub fn user(&mut self, event: UserEvent) {
-        self.core.on_user(event);
+        lock(&self.core).on_user(event);
     }
 
     /// An outcome of an order call, as a REST task would report it.
     pub fn input(&mut self, input: EngineInput) {
-        self.core.on_input(input);
+        lock(&self.core).on_input(input);
     }
 
     /// The loop's periodic work (the daily loss limit, bar closes) at the clock's time.
     pub fn tick(&mut self) {
-        self.core.on_tick();
+        lock(&self.core).on_tick();
     }
 
-    /// Answers the strategies' `bot.*` calls and applies what `more` delivers (the exchange's
-    /// outcomes; it returns whether it delivered anything) until every strategy has finished
-    /// what it was given and nothing is left: then the next event may come.
+    /// Runs the strategies through their due timers and what was queued for them, applies
+    /// what `more` delivers (the exchange's outcomes; it returns whether it delivered anything)
+    /// and what the core sent itself, until nothing is left: then the next event may come.
     pub fn settle(&mut self, more: &mut dyn FnMut(&mut Self) -> bool) {
-        let mut spins = 0u32;
         loop {
             let mut progressed = false;
             while let Ok(input) = self.rx.try_recv() {
-                self.core.on_input(input);
+                lock(&self.core).on_input(input);
                 progressed = true;
             }
-            if more(self) {
-                progressed = true;
-            }
-            if progressed {
-                spins = 0;
-                continue;
-            }
-            // Checked before the queue again: a strategy that sent a call is not idle until
-            // it has its answer, so an empty queue after an idle host means it is all done.
-            if self.host.idle() && self.rx.is_empty() {
+            progressed |= more(self);
+            progressed |= self.host.run_inline();
+            if !progressed {
                 return;
-            }
-            spins += 1;
-            if spins < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
             }
         }
     }
 
-    /// Stops the strategies (`on_stop("shutdown")`) while still answering their calls.
+    /// Stops the strategies (`on_stop("shutdown")`), answering their calls, and applies what
+    /// follows.
     pub fn shutdown(mut self, more: &mut dyn FnMut(&mut Self) -> bool) -> Vec<StrategyStatus> {
         let host = self.host.clone();
-        let stopping = std::thread::spawn(move || host.shutdown());
-        // Not `settle`: a stopped strategy waits for nothing, so it never reads as idle.
-        let mut drain = |engine: &mut Self| {
-            while let Ok(input) = engine.rx.try_recv() {
-                engine.core.on_input(input);
+        let last = host.shutdown();
+        // Stopped strategies take nothing more: only the core and the exchange are left.
+        loop {
+            let mut progressed = false;
+            while let Ok(input) = self.rx.try_recv() {
+                lock(&self.core).on_input(input);
+                progressed = true;
             }
-            while more(engine) {}
-        };
-        while !stopping.is_finished() {
-            drain(&mut self);
-            std::thread::sleep(std::time::Duration::from_micros(100));
+            if !(more(&mut self) || progressed) {
+                return last;
+            }
         }
-        drain(&mut self);
-        stopping.join().unwrap_or_default()
     }
 }

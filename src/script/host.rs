@@ -50,6 +50,10 @@ pub struct HostConfig {
     /// Where the engine keeps bars; strategies read `bot.bars` from it. A fresh, empty store
     /// unless the engine's is set here.
     pub bars: crate::bars::BarStore,
+    /// Strategies run on the caller's thread, stepped by [`Host::run_inline`], instead of on
+    /// threads of their own: a backtest, whose driver waits for every strategy after every
+    /// event anyway. Nothing runs until the first `run_inline` (the first load included).
+    pub inline: bool,
 }
 
 impl HostConfig {
@@ -68,6 +72,7 @@ impl HostConfig {
             state_flush_every: Duration::from_secs(30),
             debounce: Duration::from_millis(200),
             bars: crate::bars::BarStore::new(),
+            inline: false,
         }
     }
 
@@ -107,6 +112,8 @@ struct Inner {
     retired: Mutex<Vec<(String, JoinHandle<()>)>>,
     /// Ends the watchdog thread.
     stop_watchdog: Arc<AtomicBool>,
+    /// The runners of an inline host ([`HostConfig::inline`]), by strategy name.
+    inline: Mutex<Vec<(String, Runner)>>,
 }
 
 /// The running strategies. Dropping it without [`Host::shutdown`] asks every strategy to stop
@@ -158,6 +165,7 @@ impl Host {
             strategies: RwLock::new(HashMap::new()),
             retired: Mutex::new(Vec::new()),
             stop_watchdog: Arc::new(AtomicBool::new(false)),
+            inline: Mutex::new(Vec::new()),
         });
         spawn_watchdog(&inner);
         for f in files {
@@ -170,8 +178,9 @@ impl Host {
         // Wait for the first load of each file so that routing knows every strategy's symbols
         // before the first quote, and `symbols()` is complete. A load is bounded by the
         // instruction budget, and one stuck elsewhere is marked stuck by the watchdog, so this
-        // ends.
-        while host.status().iter().any(|s| s.state == RunState::Starting) {
+        // ends. An inline host loads in its first `run_inline`.
+        while !host.inner.cfg.inline && host.status().iter().any(|s| s.state == RunState::Starting)
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         Ok(host)
@@ -231,6 +240,39 @@ impl Host {
             }
         }
         queued
+    }
+
+    /// Runs the strategies of an inline host ([`HostConfig::inline`]) on this thread, in name
+    /// order, through their due timers and everything queued for them, without waiting.
+    /// Returns whether any of them did anything. Their `bot.*` calls must be answered on
+    /// this thread too.
+    pub fn run_inline(&self) -> bool {
+        let mut runners = self.inner.inline.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = std::collections::VecDeque::new();
+        let mut any = false;
+        let mut i = 0;
+        while i < runners.len() {
+            let runner = &mut runners[i].1;
+            let stepped = std::panic::catch_unwind(AssertUnwindSafe(|| runner.step(&mut batch)));
+            match stepped {
+                Ok((progressed, None)) => {
+                    any |= progressed;
+                    i += 1;
+                }
+                Ok((_, Some(reason))) => {
+                    any = true;
+                    runners.remove(i).1.stop(&reason);
+                }
+                // As a strategy thread that panicked: crashed, and gone.
+                Err(p) => {
+                    any = true;
+                    batch.clear();
+                    let (_, runner) = runners.remove(i);
+                    runner.shared().crashed(panic_message(p.as_ref()));
+                }
+            }
+        }
+        any
     }
 
     /// Delivers an event to one strategy. Returns `false` when there is no such strategy.
@@ -473,6 +515,17 @@ impl Host {
                 threads.push((name.clone(), t));
             }
         }
+        // Inline: `on_stop` runs here, on the caller's thread.
+        while !self
+            .inner
+            .inline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            && Instant::now() < deadline
+        {
+            self.run_inline();
+        }
         let mut hung = Vec::new();
         let limit = self.inner.cfg.watchdog;
         for (name, t) in threads {
@@ -625,6 +678,16 @@ impl Inner {
         // The first load goes through the mailbox like any reload, so events sent before it
         // finishes wait for it instead of being lost.
         shared.mailbox.push(Delivery::Reload);
+        if self.cfg.inline {
+            let runner = Runner::new(cfg, shared.clone());
+            let mut inline = self.inline.lock().unwrap_or_else(|e| e.into_inner());
+            let at = inline.partition_point(|(n, _)| n.as_str() < name);
+            inline.insert(at, (name.to_owned(), runner));
+            return Entry {
+                shared,
+                thread: None,
+            };
+        }
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("strategy-{name}"))

@@ -62,13 +62,17 @@ impl Shared {
 pub struct Runner {
     cfg: RunnerConfig,
     shared: Arc<Shared>,
-    current: Option<Version>,
+    /// Boxed: it is taken out and put back around every call, and a move of the box is a
+    /// pointer, not the whole version.
+    current: Option<Box<Version>>,
     generation: u64,
     consecutive_errors: u32,
     paused: bool,
     /// Paused by the operator ([`Delivery::Hold`]): unlike `paused`, a reload keeps it.
     held: bool,
     next_flush: Instant,
+    /// When the runner was made: a deadline already past, for taking without waiting.
+    made: Instant,
 }
 
 impl Runner {
@@ -83,7 +87,13 @@ impl Runner {
             paused: false,
             held: false,
             next_flush,
+            made: Instant::now(),
         }
+    }
+
+    /// What the host shares with this runner.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     fn status(&self, f: impl FnOnce(&mut StrategyStatus)) {
@@ -95,45 +105,72 @@ impl Runner {
         let mut batch = VecDeque::new();
         loop {
             self.fire_due_timers();
-            self.flush_if_due();
-            let timer_due = self.current.as_ref().and_then(|v| {
-                let due_ms = v
-                    .ctx
-                    .timers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .next_due();
-                self.shared.mailbox.set_next_timer(due_ms);
-                let due_ms = due_ms?;
-                // Timers are on the engine clock; the wait is on this machine's. Waiting at
-                // most a second at a time notices a clock that was stepped (a simulated one, or
-                // a wall clock corrected) within that second.
-                let wait = due_ms.saturating_sub(v.ctx.clock.now_ms()).clamp(0, 1000);
-                Some(Instant::now() + std::time::Duration::from_millis(wait as u64))
-            });
-            let deadline = match (timer_due, self.cfg.state_dir.is_some()) {
-                (Some(t), true) => Some(t.min(self.next_flush)),
-                (Some(t), false) => Some(t),
-                (None, true) => Some(self.next_flush),
-                (None, false) => None,
-            };
+            let deadline = self.prepare_wait();
             // Everything waiting in one go: one lock and at most one wake-up per burst.
             self.shared.mailbox.take(&mut batch, deadline);
-            while let Some(d) = batch.pop_front() {
-                match d {
-                    Delivery::Reload => self.reload(),
-                    Delivery::Stop(reason) => {
-                        // Nothing is queued after a stop; a webhook behind it would be answered
-                        // "strategy stopped" when its reply channel drops.
-                        batch.clear();
-                        return self.stop(&reason);
-                    }
-                    Delivery::Event(e) => self.deliver(e),
-                    Delivery::Webhook(req) => self.webhook(req),
-                    Delivery::Hold(on) => self.hold(on),
-                }
+            if let Some(reason) = self.handle(&mut batch) {
+                return self.stop(&reason);
             }
         }
+    }
+
+    /// One turn on the caller's thread, never waiting (a backtest steps its strategies so,
+    /// see [`HostConfig::inline`](super::HostConfig::inline)): fires the timers due on the
+    /// clock, then handles everything queued. Returns whether it did anything, and the reason
+    /// when a `Stop` came: the caller then ends the strategy with [`Runner::stop`].
+    pub(super) fn step(&mut self, batch: &mut VecDeque<Delivery>) -> (bool, Option<String>) {
+        let fired = self.fire_due_timers();
+        self.prepare_wait();
+        self.shared.mailbox.take(batch, Some(self.made));
+        let took = !batch.is_empty();
+        let stop = self.handle(batch);
+        (fired || took, stop)
+    }
+
+    /// Saves state when due and publishes the next timer; returns how long the thread may wait
+    /// for the next delivery.
+    fn prepare_wait(&mut self) -> Option<Instant> {
+        self.flush_if_due();
+        let timer_due = self.current.as_ref().and_then(|v| {
+            let due_ms = v
+                .ctx
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .next_due();
+            self.shared.mailbox.set_next_timer(due_ms);
+            let due_ms = due_ms?;
+            // Timers are on the engine clock; the wait is on this machine's. Waiting at
+            // most a second at a time notices a clock that was stepped (a simulated one, or
+            // a wall clock corrected) within that second.
+            let wait = due_ms.saturating_sub(v.ctx.clock.now_ms()).clamp(0, 1000);
+            Some(Instant::now() + std::time::Duration::from_millis(wait as u64))
+        });
+        match (timer_due, self.cfg.state_dir.is_some()) {
+            (Some(t), true) => Some(t.min(self.next_flush)),
+            (Some(t), false) => Some(t),
+            (None, true) => Some(self.next_flush),
+            (None, false) => None,
+        }
+    }
+
+    /// Handles what was taken from the mailbox, in order; the reason when a `Stop` came.
+    fn handle(&mut self, batch: &mut VecDeque<Delivery>) -> Option<String> {
+        while let Some(d) = batch.pop_front() {
+            match d {
+                Delivery::Reload => self.reload(),
+                Delivery::Stop(reason) => {
+                    // Nothing is queued after a stop; a webhook behind it would be answered
+                    // "strategy stopped" when its reply channel drops.
+                    batch.clear();
+                    return Some(reason);
+                }
+                Delivery::Event(e) => self.deliver(e),
+                Delivery::Webhook(req) => self.webhook(req),
+                Delivery::Hold(on) => self.hold(on),
+            }
+        }
+        None
     }
 
     fn reload(&mut self) {
@@ -223,7 +260,7 @@ impl Runner {
                 self.call(&new, "on_start", &f, ctx);
             }
         }
-        self.current = Some(new);
+        self.current = Some(Box::new(new));
     }
 
     /// The operator pauses or resumes the strategy. Resuming also lifts a pause after repeated
@@ -245,7 +282,7 @@ impl Runner {
         tracing::warn!(strategy = %self.cfg.name, "strategy {} by the operator", if on { "PAUSED" } else { "resumed" });
     }
 
-    fn stop(mut self, reason: &str) {
+    pub(super) fn stop(mut self, reason: &str) {
         if let Some(v) = self.current.take() {
             if let Some(f) = v.handler("on_stop") {
                 self.call(&v, "on_stop", &f, reason);
@@ -354,8 +391,23 @@ impl Runner {
         Some(r)
     }
 
-    fn fire_due_timers(&mut self) {
-        let Some(v) = self.current.take() else { return };
+    /// Calls the timers due on the clock; whether any was due.
+    fn fire_due_timers(&mut self) -> bool {
+        let due = self.current.as_ref().is_some_and(|v| {
+            let next = v
+                .ctx
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .next_due();
+            next.is_some_and(|d| d <= v.ctx.clock.now_ms())
+        });
+        if !due {
+            return false;
+        }
+        let Some(v) = self.current.take() else {
+            return false;
+        };
         let now = v.ctx.clock.now_ms();
         let due: Vec<(i64, i64, u64, bool)> = {
             let mut set = v.ctx.timers.lock().unwrap_or_else(|e| e.into_inner());
@@ -374,6 +426,7 @@ impl Runner {
             due.sort_unstable();
             due
         };
+        let any = !due.is_empty();
         for (_, id, generation, repeats) in due {
             // Timers belong to the version that made them; one from an older generation must
             // never run against the new code or state.
@@ -396,6 +449,7 @@ impl Runner {
             self.call(&v, "timer", &f, ());
         }
         self.current = Some(v);
+        any
     }
 
     fn deliver(&mut self, e: Event) {
