@@ -67,9 +67,20 @@ struct BacktestArgs {
     /// Strategy files (`*.lua`).
     #[arg(required = true)]
     strategies: Vec<PathBuf>,
-    /// A recording file, a day's directory or a RECORD_DIR.
-    #[arg(long)]
-    data: PathBuf,
+    /// A recording file, a day's directory or a RECORD_DIR; with --bars, the cache's root
+    /// (default: RECORD_DIR).
+    #[arg(long, required_unless_present = "bars")]
+    data: Option<PathBuf>,
+    /// Play bars of this timeframe (`1m`, `5s`, `1h`, …) fetched from History/retrieveBars
+    /// for --from..--to instead of a recording (see README, "Backtesting from bars").
+    #[arg(long, requires_all = ["from", "to"], value_parser = parse_timeframe)]
+    bars: Option<moontick::bars::Timeframe>,
+    /// The first CME trading day of --bars, YYYY-MM-DD.
+    #[arg(long, requires = "bars", value_parser = parse_day)]
+    from: Option<chrono::NaiveDate>,
+    /// The last CME trading day of --bars, YYYY-MM-DD.
+    #[arg(long, requires = "bars", value_parser = parse_day)]
+    to: Option<chrono::NaiveDate>,
     /// Commission per contract per side, in dollars (default: the product's usual fee).
     #[arg(long)]
     commission: Option<f64>,
@@ -183,9 +194,20 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
         args.commission.is_none_or(|c| c.is_finite() && c >= 0.0),
         "--commission must be a non-negative number of dollars"
     );
+    let bars = match (args.bars, args.from, args.to) {
+        (Some(timeframe), Some(from), Some(to)) => Some(moontick::backtest::BarsRange {
+            timeframe,
+            from,
+            to,
+            cache: args.data.clone().or_else(|| config.record_dir.clone()),
+            gateway: config.clone(),
+        }),
+        _ => None,
+    };
     let cfg = moontick::backtest::BacktestConfig {
         strategies: args.strategies,
-        data: args.data,
+        data: args.data.unwrap_or_default(),
+        bars,
         commission: args.commission,
         slippage_ticks: args.slippage,
         limits: config.risk.clone(),
@@ -197,6 +219,15 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
     print!("{}", report.summary());
     println!("trades.csv and equity.csv in {}", args.out.display());
     Ok(())
+}
+
+fn parse_timeframe(s: &str) -> Result<moontick::bars::Timeframe, String> {
+    moontick::bars::Timeframe::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("{e}: a CME trading day is written YYYY-MM-DD"))
 }
 
 /// `moontick run`: binds the HTTP port, then runs until Ctrl-C or SIGTERM.

@@ -62,6 +62,7 @@ fn config(dir: &Path, strategy: PathBuf, data: PathBuf) -> BacktestConfig {
     BacktestConfig {
         strategies: vec![strategy],
         data,
+        bars: None,
         commission: Some(0.5),
         slippage_ticks: 0,
         limits: limits(),
@@ -384,8 +385,9 @@ fn the_cli_prints_the_summary_and_writes_the_csv_files() {
     assert!(stderr.contains("nowhere"), "{stderr}");
 }
 
-/// Bars in a backtest come from the recording's trades (no gateway to backfill from): each
-/// `on_bar` equals the trade that made it, and a strategy can trade on them.
+/// Bars in a backtest come from the recording's trades (its history too: no gateway to
+/// backfill from): each `on_bar` equals the trade that made it, and a strategy can trade on
+/// them.
 #[test]
 fn bars_are_built_from_the_recorded_trades() {
     let dir = tempfile::tempdir().unwrap();
@@ -446,11 +448,12 @@ return M
     let report = run(&cfg);
     assert_eq!(report.trips.len(), 1, "{}", report.summary());
     let t = &report.trips[0];
-    // The 3rd bar (second 3; second 0 is before the cut where live bars begin) closes when
-    // second 4's print arrives, and the buy fills at second 4's ask.
+    // Second 0's print is before the cut where live bars begin: it is the history's partial
+    // bar, completed and closed live as any other. So the 3rd bar is second 2's; it closes when
+    // second 3's print arrives, and the buy fills at second 3's ask.
     assert_eq!(
         (t.entry_price, t.exit_price),
-        (20_004.25, 20_007.0),
+        (20_003.25, 20_006.0),
         "{t:?}"
     );
 }

@@ -4,9 +4,13 @@
 //! (`exchange`). One event at a time, each settled (every strategy done with it, every
 //! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
 
+mod bars_source;
+mod derived;
 mod exchange;
+mod history;
 mod html;
 pub mod report;
+mod source;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,14 +19,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::engine::{ContractInfo, SteppedEngine};
+use crate::engine::SteppedEngine;
 use crate::feed::MarketEvent;
-use crate::feed::record::{Recorded, Recording};
+use crate::feed::record::Recorded;
 use crate::gateway::wire::Account;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::script::{Clock, HostConfig, ManualClock};
 use crate::sim::market::{ContractSpec, catalog};
 use exchange::{Outcome, SimExchange};
+pub use bars_source::BarsRange;
 pub use report::Report;
 
 /// How often (simulated) the engine's periodic work runs, as live.
@@ -33,8 +38,10 @@ const TICK_MS: i64 = 250;
 pub struct BacktestConfig {
     /// Strategy files (`*.lua`).
     pub strategies: Vec<PathBuf>,
-    /// A recording file, a day's directory or a `RECORD_DIR`.
+    /// A recording file, a day's directory or a `RECORD_DIR` (not read when `bars` is set).
     pub data: PathBuf,
+    /// Play bars fetched for a range of days instead of a recording.
+    pub bars: Option<BarsRange>,
     /// Per contract per side, in dollars; `None` takes the product's usual exchange fee.
     pub commission: Option<f64>,
     /// Ticks a market order (or a triggered stop) pays beyond the touch.
@@ -104,44 +111,13 @@ fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// Unreadable or empty data, an unknown contract, strategies that cannot be read.
 pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
-    let files = crate::feed::record::scan(&cfg.data)
-        .with_context(|| format!("reading {}", cfg.data.display()))?;
-    anyhow::ensure!(
-        !files.is_empty(),
-        "no recordings under {} (see docs/recording.md)",
-        cfg.data.display()
-    );
-    let mut contracts: BTreeMap<String, ContractInfo> = BTreeMap::new();
-    let mut specs = Vec::new();
-    for f in &files {
-        // The header names the contract; the file name is only derived from it.
-        let rec = Recording::open(&f.path)?;
-        let (contract, symbol) = rec.header().map_or_else(
-            || (f.contract.clone(), f.contract.clone()),
-            |h| (h.contract.to_string(), h.symbol.to_string()),
-        );
-        if contracts.contains_key(&contract) {
-            continue;
-        }
-        let spec = spec_of(&contract, cfg.commission)?;
-        contracts.insert(
-            contract.clone(),
-            ContractInfo {
-                id: contract.as_str().into(),
-                symbol: symbol.as_str().into(),
-                name: spec.name.as_str().into(),
-                description: spec.description.as_str().into(),
-                tick_size: spec.tick_size,
-                tick_value: spec.tick_value,
-            },
-        );
-        specs.push(spec);
-    }
-    let mut events = crate::feed::record::events_from(files).peekable();
+    let source = source::open(cfg)?;
+    let (contracts, specs) = (source.contracts, source.specs);
+    let mut events = source.events.peekable();
     let first_ms = match events.peek() {
         Some(Ok(e)) => e.recv_ms(),
         Some(Err(_)) => events.next().expect("peeked").map(|_| 0)?,
-        None => anyhow::bail!("the recordings under {} are empty", cfg.data.display()),
+        None => anyhow::bail!("{} are empty", source.what),
     };
     let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
 
@@ -166,9 +142,10 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             account,
             guard,
             host,
-            contracts.into_values().collect(),
+            contracts,
             clock.clone(),
         )?;
+        engine.set_bar_history(source.history.clone());
         if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
             let why = s.load_error.unwrap_or_default();
             let _ = engine.shutdown(&mut |_| false);

@@ -168,10 +168,11 @@ impl Core {
         }
         self.emit_bars(out);
         for (contract, tf, history, cut, epoch) in requests {
-            // A backtest has no gateway: its series go live at the cut with no history (the
-            // recording's earlier days are not read back yet).
+            // A backtest has no gateway: its history comes from its own data.
             let Some(client) = self.client.clone() else {
-                self.on_backfilled(&contract, tf, epoch, Ok(Vec::new()));
+                let history = (self.bars.history.as_ref())
+                    .map_or_else(Vec::new, |f| f(&contract, tf, history, cut));
+                self.on_backfilled(&contract, tf, epoch, Ok(history));
                 continue;
             };
             let tx = self.tx.clone();

@@ -68,6 +68,11 @@ impl SteppedEngine {
         Ok(engine)
     }
 
+    /// Where the bar series take their history from (there is no gateway to ask).
+    pub fn set_bar_history(&mut self, history: super::bar_state::HistoryFn) {
+        self.core.bars.history = Some(history);
+    }
+
     /// The strategies' status (load errors among it).
     pub fn status(&self) -> Vec<StrategyStatus> {
         self.host.status()
