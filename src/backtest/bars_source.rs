@@ -248,8 +248,8 @@ async fn fetch_day(
     tf: Timeframe,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    limit: usize,
 ) -> anyhow::Result<(Vec<Bar>, u32)> {
-    let limit = crate::feed::bars::MAX_LIMIT;
     let mut bars: Vec<Bar> = Vec::new();
     let mut until = end;
     let mut requests = 0;
@@ -435,7 +435,15 @@ async fn fetch_missing(
                 have.insert(*day, Vec::new());
                 continue;
             }
-            let (bars, n) = fetch_day(client, &id, tf, start, end.min(now)).await?;
+            let (bars, n) = fetch_day(
+                client,
+                &id,
+                tf,
+                start,
+                end.min(now),
+                crate::feed::bars::MAX_LIMIT,
+            )
+            .await?;
             requests += n;
             fetched += 1;
             if end + SETTLE <= now
@@ -474,6 +482,46 @@ mod tests {
         let (s, e) = span(day("2026-11-09"));
         assert_eq!(s.to_rfc3339(), "2026-11-06T23:00:00+00:00");
         assert_eq!(e.to_rfc3339(), "2026-11-09T23:00:00+00:00");
+    }
+
+    #[tokio::test]
+    async fn a_day_over_the_request_limit_is_paged_back_from_its_end() {
+        let sim = crate::sim::Simulator::start(crate::sim::SimConfig {
+            quote_rate: 0.0,
+            ..crate::sim::SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let client = crate::gateway::connect(
+            &sim.url(),
+            None,
+            Some(crate::gateway::Credentials {
+                username: "demo".into(),
+                api_key: crate::secret::Secret::new("demo"),
+            }),
+            crate::gateway::TransportOptions::default(),
+        )
+        .unwrap();
+        let contract = sim.contract_id("MNQ").unwrap();
+        let tf = Timeframe::parse("1m").unwrap();
+        // A weekday well before the simulator's start: synthetic history, every minute traded.
+        let today = Utc::now().date_naive();
+        let past = trading_days(today - chrono::Days::new(14), today - chrono::Days::new(8));
+        let (start, end) = span(past[1]);
+        let (whole, one) = fetch_day(&client, &contract, tf, start, end, 20_000)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        let minutes = (end - start).num_minutes() as usize;
+        assert_eq!(whole.len(), minutes, "the simulator trades around the clock");
+        let (paged, pages) = fetch_day(&client, &contract, tf, start, end, 500)
+            .await
+            .unwrap();
+        assert_eq!(pages, minutes.div_ceil(500) as u32, "500 bars a page");
+        assert_eq!(paged, whole);
+        assert!(whole.windows(2).all(|w| w[0].time_ms < w[1].time_ms));
+        assert_eq!(whole[0].time_ms, start.timestamp_millis());
+        sim.shutdown().await;
     }
 
     #[test]
