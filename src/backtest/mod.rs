@@ -30,7 +30,8 @@ use exchange::{Outcome, SimExchange};
 pub use bars_source::BarsRange;
 pub use report::Report;
 
-/// How often (simulated) the engine's periodic work runs, as live.
+/// How often (simulated) the engine's periodic work runs over a recording, as live (bars are
+/// played on a coarser tick: `Source::tick_ms`).
 const TICK_MS: i64 = 250;
 
 /// What a backtest runs.
@@ -166,7 +167,8 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
         let mut equity = report::Equity::default();
         let mut prices = BTreeMap::new();
         let (mut count, mut quotes) = (0u64, 0u64);
-        let mut next_tick = first_ms + TICK_MS;
+        let tick_ms = source.tick_ms;
+        let mut next_tick = first_ms + tick_ms;
         for event in events {
             let event = event?;
             let ms = event.recv_ms();
@@ -183,7 +185,7 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
                 exchange.set_now(at(next));
                 if next >= next_tick {
                     engine.tick();
-                    next_tick += TICK_MS;
+                    next_tick += tick_ms;
                 }
                 if timer.is_some_and(|t| t <= next) {
                     engine.wake_timers(next);

@@ -21,6 +21,10 @@ pub(crate) struct Source {
     pub specs: Vec<ContractSpec>,
     pub events: EventIter,
     pub history: History,
+    /// How often (simulated) the engine's periodic work runs: as live over a recording; over
+    /// bars, as often as derived events come (a quarter of a bar), since nothing moves between
+    /// them (a day of minute bars is 5,760 ticks, not 345,600).
+    pub tick_ms: i64,
     /// What was read, for messages.
     pub what: String,
 }
@@ -96,13 +100,13 @@ fn from_recordings(cfg: &BacktestConfig) -> anyhow::Result<Source> {
         specs,
         events: Box::new(crate::feed::record::events_from(files)),
         history: history::from_recordings(root),
+        tick_ms: super::TICK_MS,
         what: format!("the recordings under {}", cfg.data.display()),
     })
 }
 
-/// Past the last bar's end by the engine's close grace and one tick: where the clock runs to
-/// so the last bar closes as it would live.
-const RUN_ON_MS: i64 = 500;
+/// The engine closes a bar this long after its end when no print does (its close grace).
+const CLOSE_GRACE_MS: i64 = 250;
 
 fn from_bars(cfg: &BacktestConfig, range: &BarsRange) -> anyhow::Result<Source> {
     let mut declared = Vec::new();
@@ -113,6 +117,8 @@ fn from_bars(cfg: &BacktestConfig, range: &BarsRange) -> anyhow::Result<Source> 
     }
     let series = bars_source::load(range, &declared)?;
     let tf = range.timeframe;
+    let (start, end) = tf.bucket(0);
+    let tick_ms = ((end - start) / 4).max(super::TICK_MS);
     let mut contracts = Vec::new();
     let mut specs = Vec::new();
     let mut events = Vec::new();
@@ -132,9 +138,10 @@ fn from_bars(cfg: &BacktestConfig, range: &BarsRange) -> anyhow::Result<Source> 
     }
     // Stable: each contract keeps its print-then-quote order; contracts interleave by time.
     events.sort_by_key(|e| e.recv_us);
-    // An empty batch of prints reaches no strategy; the driver's clock runs to it.
+    // An empty batch of prints reaches no strategy; the driver's clock runs to it, past the
+    // tick that closes the last bar as live would.
     events.push(RecordedEvent {
-        recv_us: (end_ms + RUN_ON_MS) * 1000,
+        recv_us: (end_ms + CLOSE_GRACE_MS + tick_ms) * 1000,
         event: Recorded::Trades(Vec::new()),
     });
     let what = format!("{tf} bars from {} to {}", range.from, range.to);
@@ -143,6 +150,7 @@ fn from_bars(cfg: &BacktestConfig, range: &BarsRange) -> anyhow::Result<Source> 
         specs,
         events: Box::new(events.into_iter().map(Ok)),
         history: history::from_prints(prints, what.clone()),
+        tick_ms,
         what,
     })
 }
