@@ -47,9 +47,10 @@ enum Command {
         #[arg(required = true)]
         symbols: Vec<String>,
     },
-    /// Run strategies over a recording (see README, "Backtesting"): the same engine, risk
-    /// guard and `bot` API on a simulated clock, orders filled by the simulator's matching
-    /// engine against the recorded quotes. Prints a summary; writes trades.csv and equity.csv.
+    /// Run strategies over a recording, or over bars fetched with --bars (see README,
+    /// "Backtesting"): the same engine, risk guard and `bot` API on a simulated clock, orders
+    /// filled by the simulator's matching engine against the recorded (or bar-derived) quotes.
+    /// Prints a summary; writes trades.csv, equity.csv and report.html.
     Backtest(BacktestArgs),
     /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
     /// arrives in time (`"source"` says which).

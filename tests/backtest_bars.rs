@@ -237,7 +237,11 @@ fn a_range_is_fetched_once_cached_and_played_as_bars_and_derived_quotes() {
     // sell on the 6th at that one's.
     assert_eq!(report.trips.len(), 1, "{}", report.summary());
     let t = &report.trips[0];
-    assert_eq!((t.entry_price, t.exit_price), (want[2].c, want[5].c), "{t:?}");
+    assert_eq!(
+        (t.entry_price, t.exit_price),
+        (want[2].c, want[5].c),
+        "{t:?}"
+    );
 
     // Cached in the documented layout: the day's bars, as fetched.
     let file = cache
@@ -246,7 +250,11 @@ fn a_range_is_fetched_once_cached_and_played_as_bars_and_derived_quotes() {
         .join("1m")
         .join(format!("{day}.csv"));
     let text = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(text.lines().count(), want.len() + 1, "a header and a line a bar");
+    assert_eq!(
+        text.lines().count(),
+        want.len() + 1,
+        "a header and a line a bar"
+    );
     assert!(text.starts_with("time,open,high,low,close,volume\n"));
 
     // The simulator gone, the same run reads the cache and makes no request at all.
@@ -307,22 +315,46 @@ fn a_bad_range_or_timeframe_is_a_clear_error() {
     let cases = [
         (
             one_m,
-            range("1m", day("2026-11-06"), day("2026-11-02"), dir.path(), no_gateway.clone()),
+            range(
+                "1m",
+                day("2026-11-06"),
+                day("2026-11-02"),
+                dir.path(),
+                no_gateway.clone(),
+            ),
             "--to 2026-11-02 is before --from 2026-11-06",
         ),
         (
             one_m,
-            range("1m", day("2026-11-07"), day("2026-11-08"), dir.path(), no_gateway.clone()),
+            range(
+                "1m",
+                day("2026-11-07"),
+                day("2026-11-08"),
+                dir.path(),
+                no_gateway.clone(),
+            ),
             "holds no CME trading day",
         ),
         (
             one_m,
-            range("4h", day("2026-11-02"), day("2026-11-06"), dir.path(), no_gateway.clone()),
+            range(
+                "4h",
+                day("2026-11-02"),
+                day("2026-11-06"),
+                dir.path(),
+                no_gateway.clone(),
+            ),
             "--bars 4h: bars are played within their interval",
         ),
         (
             r#"local M = { symbols = { "MNQ" }, bars = { "30s" } } return M"#,
-            range("1m", day("2026-11-02"), day("2026-11-06"), dir.path(), no_gateway.clone()),
+            range(
+                "1m",
+                day("2026-11-02"),
+                day("2026-11-06"),
+                dir.path(),
+                no_gateway.clone(),
+            ),
             "declares 30s bars of MNQ, which cannot be built from --bars 1m",
         ),
     ];

@@ -183,7 +183,13 @@ impl Cache {
         parsed
     }
 
-    fn write(&self, contract: &str, tf: Timeframe, day: NaiveDate, bars: &[Bar]) -> anyhow::Result<()> {
+    fn write(
+        &self,
+        contract: &str,
+        tf: Timeframe,
+        day: NaiveDate,
+        bars: &[Bar],
+    ) -> anyhow::Result<()> {
         write_whole(&self.day_path(contract, tf, day), to_csv(bars).as_bytes())
     }
 }
@@ -334,7 +340,7 @@ pub(crate) fn load(
     let mut mapping = cache.as_ref().map(Cache::contracts).unwrap_or_default();
 
     // What the cache holds, per symbol: the contract and each wanted day it has.
-    let mut found: Vec<(String, Option<String>, BTreeMap<NaiveDate, Vec<Bar>>)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     for s in &symbols {
         let contract = mapping.get(&s.to_ascii_uppercase()).cloned();
         let mut have = BTreeMap::new();
@@ -347,8 +353,12 @@ pub(crate) fn load(
         }
         found.push((s.clone(), contract, have));
     }
-    let complete = |have: &BTreeMap<NaiveDate, Vec<Bar>>| wanted.iter().all(|d| have.contains_key(d));
-    if found.iter().any(|(_, c, have)| c.is_none() || !complete(have)) {
+    let complete =
+        |have: &BTreeMap<NaiveDate, Vec<Bar>>| wanted.iter().all(|d| have.contains_key(d));
+    if found
+        .iter()
+        .any(|(_, c, have)| c.is_none() || !complete(have))
+    {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -398,6 +408,9 @@ pub(crate) fn load(
     Ok(series)
 }
 
+/// A symbol, the contract it was last resolved to, and the days of it at hand.
+type Found = (String, Option<String>, BTreeMap<NaiveDate, Vec<Bar>>);
+
 /// Resolves the symbols and fetches the days the cache lacks, caching the finished ones.
 async fn fetch_missing(
     client: &GatewayClient,
@@ -405,7 +418,7 @@ async fn fetch_missing(
     wanted: &[NaiveDate],
     cache: Option<&Cache>,
     mapping: &mut BTreeMap<String, String>,
-    found: &mut [(String, Option<String>, BTreeMap<NaiveDate, Vec<Bar>>)],
+    found: &mut [Found],
 ) -> anyhow::Result<()> {
     let resolver = SymbolResolver::new(client.clone());
     let now = Utc::now();
@@ -513,7 +526,11 @@ mod tests {
             .unwrap();
         assert_eq!(one, 1);
         let minutes = (end - start).num_minutes() as usize;
-        assert_eq!(whole.len(), minutes, "the simulator trades around the clock");
+        assert_eq!(
+            whole.len(),
+            minutes,
+            "the simulator trades around the clock"
+        );
         let (paged, pages) = fetch_day(&client, &contract, tf, start, end, 500)
             .await
             .unwrap();

@@ -107,7 +107,10 @@ mod tests {
     #[test]
     fn the_extreme_nearer_the_open_comes_first_and_a_tie_goes_to_the_high() {
         assert_eq!(path(&bar(10.0, 11.0, 5.0, 7.0, 1)), [10.0, 11.0, 5.0, 7.0]);
-        assert_eq!(path(&bar(10.0, 15.0, 9.0, 14.0, 1)), [10.0, 9.0, 15.0, 14.0]);
+        assert_eq!(
+            path(&bar(10.0, 15.0, 9.0, 14.0, 1)),
+            [10.0, 9.0, 15.0, 14.0]
+        );
         assert_eq!(path(&bar(10.0, 12.0, 8.0, 9.0, 1)), [10.0, 12.0, 8.0, 9.0]);
         assert_eq!(path(&bar(10.0, 10.0, 10.0, 10.0, 1)), [10.0; 4]);
     }
@@ -143,13 +146,18 @@ mod tests {
         let e = events(&"C".into(), &"S".into(), tf, &[bar(1.0, 2.0, 0.5, 1.5, 4)]);
         assert_eq!(e.len(), 8);
         for pair in e.chunks(2) {
-            let (Recorded::Trades(t), Recorded::Quote(q)) = (&pair[0].event, &pair[1].event)
-            else {
+            let (Recorded::Trades(t), Recorded::Quote(q)) = (&pair[0].event, &pair[1].event) else {
                 panic!("a print then a quote: {pair:?}")
             };
             assert_eq!(pair[0].recv_us, pair[1].recv_us);
-            assert_eq!((q.bid, q.ask, q.last), (Some(t[0].price), Some(t[0].price), Some(t[0].price)));
-            assert_eq!(q.volume, None, "no session volume: quotes never stand in for prints");
+            assert_eq!(
+                (q.bid, q.ask, q.last),
+                (Some(t[0].price), Some(t[0].price), Some(t[0].price))
+            );
+            assert_eq!(
+                q.volume, None,
+                "no session volume: quotes never stand in for prints"
+            );
         }
     }
 }

@@ -95,7 +95,7 @@ pub(crate) fn from_recordings(root: PathBuf) -> History {
             .into_iter()
             .filter(|f| f.contract == contract && f.day.is_none_or(|d| d <= cut_day))
             .collect();
-        days.sort_by(|a, b| b.day.cmp(&a.day));
+        days.sort_by_key(|f| std::cmp::Reverse(f.day));
         let mut newest_first: Vec<Vec<Bar>> = Vec::new();
         let mut count = 0;
         for f in days {
@@ -116,7 +116,13 @@ pub(crate) fn from_prints(prints: HashMap<String, Vec<Print>>, what: String) -> 
     Arc::new(move |contract, tf, history, cut| {
         let all = prints.get(contract).map_or(&[][..], Vec::as_slice);
         let before = &all[..all.partition_point(|p| p.2 < cut)];
-        trim(aggregate(before.iter().copied(), tf), contract, tf, history, &what)
+        trim(
+            aggregate(before.iter().copied(), tf),
+            contract,
+            tf,
+            history,
+            &what,
+        )
     })
 }
 
@@ -141,7 +147,11 @@ mod tests {
             (104.0, 99.0, 99.0, 4),
             "the print at the cut is live, not history"
         );
-        assert_eq!(h("C", tf, 500, 4 * 60_000 + 20_000).len(), 5, "short: all there is");
+        assert_eq!(
+            h("C", tf, 500, 4 * 60_000 + 20_000).len(),
+            5,
+            "short: all there is"
+        );
         assert!(h("other", tf, 5, i64::MAX).is_empty());
     }
 }

@@ -26,8 +26,8 @@ use crate::gateway::wire::Account;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::script::{Clock, HostConfig, ManualClock};
 use crate::sim::market::{ContractSpec, catalog};
-use exchange::{Outcome, SimExchange};
 pub use bars_source::BarsRange;
+use exchange::{Outcome, SimExchange};
 pub use report::Report;
 
 /// How often (simulated) the engine's periodic work runs over a recording, as live (bars are
