@@ -347,6 +347,17 @@ fn a_bad_range_or_timeframe_is_a_clear_error() {
             "--bars 4h: bars are played within their interval",
         ),
         (
+            one_m,
+            range(
+                "1s",
+                day("2026-01-05"),
+                day("2026-11-06"),
+                dir.path(),
+                no_gateway.clone(),
+            ),
+            "at most 2000000 bars per run",
+        ),
+        (
             r#"local M = { symbols = { "MNQ" }, bars = { "30s" } } return M"#,
             range(
                 "1m",

@@ -58,8 +58,9 @@ const SETTLE: chrono::Duration = chrono::Duration::minutes(5);
 const MAX_PAGES: u32 = 50;
 /// Trading days before `--from` fetched for history at most.
 const MAX_HISTORY_DAYS: usize = 10;
-/// Trading days one run may span.
-const MAX_DAYS: usize = 400;
+/// Bars one run may play (each held in memory with its four prints, about 150 bytes): over a
+/// year of minute bars, or a month of 1-second bars, for one symbol.
+const MAX_BARS: usize = 2_000_000;
 
 /// The weekdays from `from` to `to`: the CME trading days (holidays are days without bars).
 fn trading_days(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
@@ -315,14 +316,16 @@ pub(crate) fn load(
         range.from,
         range.to
     );
+    let per_day = (23 * 3_600_000 / fixed_len(tf).unwrap_or(60_000)) as usize;
     ensure!(
-        days.len() <= MAX_DAYS,
-        "--from {} --to {} spans {} trading days; at most {MAX_DAYS} per run",
+        days.len() * per_day * symbols.len() <= MAX_BARS,
+        "--from {} --to {} is {} trading day(s) of about {per_day} {tf} bars for {} symbol(s); \
+         at most {MAX_BARS} bars per run: shorten the range or take longer bars",
         range.from,
         range.to,
-        days.len()
+        days.len(),
+        symbols.len()
     );
-    let per_day = (23 * 3_600_000 / fixed_len(tf).unwrap_or(60_000)) as usize;
     let history_days = days_before(range.from, need.div_ceil(per_day).min(MAX_HISTORY_DAYS));
     let wanted: Vec<NaiveDate> = history_days.iter().chain(&days).copied().collect();
 

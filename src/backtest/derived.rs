@@ -51,16 +51,16 @@ pub(crate) fn all_prints(bars: &[Bar], tf: Timeframe) -> Vec<Print> {
     bars.iter().flat_map(|b| prints(b, tf)).collect()
 }
 
-/// The market events `bars` (oldest first) are played as: for each print, the print then its
-/// quote, received at the print's time.
+/// The market events one bar is played as: for each print, the print then its quote,
+/// received at the print's time.
 pub(crate) fn events(
     contract: &Arc<str>,
     symbol: &Arc<str>,
     tf: Timeframe,
-    bars: &[Bar],
+    b: &Bar,
 ) -> Vec<RecordedEvent> {
-    let mut out = Vec::with_capacity(bars.len() * 8);
-    for b in bars {
+    let mut out = Vec::with_capacity(8);
+    {
         for (price, size, time_ms) in prints(b, tf) {
             let recv_us = time_ms * 1000;
             out.push(RecordedEvent {
@@ -87,6 +87,75 @@ pub(crate) fn events(
         }
     }
     out
+}
+
+/// One contract's bars as events, made a bar at a time.
+struct Played {
+    contract: Arc<str>,
+    symbol: Arc<str>,
+    tf: Timeframe,
+    bars: std::vec::IntoIter<Bar>,
+    ready: std::collections::VecDeque<RecordedEvent>,
+}
+
+impl Played {
+    fn peek(&mut self) -> Option<&RecordedEvent> {
+        if self.ready.is_empty() {
+            let b = self.bars.next()?;
+            self.ready
+                .extend(events(&self.contract, &self.symbol, self.tf, &b));
+        }
+        self.ready.front()
+    }
+}
+
+/// Several contracts' bars (each oldest first) played as one stream in time order (a tie goes
+/// to the contract given first), made as it is read, then `last`.
+pub(crate) struct Merged {
+    sources: Vec<Played>,
+    last: Option<RecordedEvent>,
+}
+
+impl Merged {
+    pub(crate) fn new(
+        series: Vec<(Arc<str>, Arc<str>, Vec<Bar>)>,
+        tf: Timeframe,
+        last: RecordedEvent,
+    ) -> Self {
+        let sources = series
+            .into_iter()
+            .map(|(contract, symbol, bars)| Played {
+                contract,
+                symbol,
+                tf,
+                bars: bars.into_iter(),
+                ready: Default::default(),
+            })
+            .collect();
+        Merged {
+            sources,
+            last: Some(last),
+        }
+    }
+}
+
+impl Iterator for Merged {
+    type Item = RecordedEvent;
+
+    fn next(&mut self) -> Option<RecordedEvent> {
+        let mut best: Option<(i64, usize)> = None;
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            if let Some(e) = s.peek()
+                && best.is_none_or(|(t, _)| e.recv_us < t)
+            {
+                best = Some((e.recv_us, i));
+            }
+        }
+        match best {
+            Some((_, i)) => self.sources[i].ready.pop_front(),
+            None => self.last.take(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,7 +212,7 @@ mod tests {
     #[test]
     fn each_price_is_printed_then_quoted_at_the_same_time() {
         let tf = Timeframe::parse("1m").unwrap();
-        let e = events(&"C".into(), &"S".into(), tf, &[bar(1.0, 2.0, 0.5, 1.5, 4)]);
+        let e = events(&"C".into(), &"S".into(), tf, &bar(1.0, 2.0, 0.5, 1.5, 4));
         assert_eq!(e.len(), 8);
         for pair in e.chunks(2) {
             let (Recorded::Trades(t), Recorded::Quote(q)) = (&pair[0].event, &pair[1].event) else {
@@ -159,5 +228,45 @@ mod tests {
                 "no session volume: quotes never stand in for prints"
             );
         }
+    }
+
+    #[test]
+    fn contracts_interleave_by_time_each_in_its_own_order_and_the_last_event_comes_last() {
+        let tf = Timeframe::parse("1m").unwrap();
+        let a = bar(1.0, 2.0, 0.5, 1.5, 4);
+        let b = Bar {
+            time_ms: a.time_ms + 15_000,
+            ..a
+        };
+        let last = RecordedEvent {
+            recv_us: i64::MAX,
+            event: Recorded::Trades(Vec::new()),
+        };
+        let merged: Vec<(i64, String, bool)> = Merged::new(
+            vec![
+                ("B".into(), "B".into(), vec![b]),
+                ("A".into(), "A".into(), vec![a]),
+            ],
+            tf,
+            last,
+        )
+        .map(|e| match e.event {
+            Recorded::Trades(t) if t.is_empty() => (e.recv_us, "end".into(), true),
+            Recorded::Trades(t) => (e.recv_us, t[0].contract.to_string(), true),
+            Recorded::Quote(q) => (e.recv_us, q.contract.to_string(), false),
+            Recorded::Depth(_) => unreachable!(),
+        })
+        .collect();
+        assert_eq!(merged.len(), 17);
+        assert!(merged.windows(2).all(|w| w[0].0 <= w[1].0), "{merged:?}");
+        // At a shared time the contract given first (B) goes first, print before quote.
+        let t = (a.time_ms + 15_000) * 1000;
+        let at: Vec<(&str, bool)> = merged
+            .iter()
+            .filter(|e| e.0 == t)
+            .map(|e| (e.1.as_str(), e.2))
+            .collect();
+        assert_eq!(at, [("B", true), ("B", false), ("A", true), ("A", false)]);
+        assert_eq!(merged[16].1, "end");
     }
 }

@@ -121,34 +121,32 @@ fn from_bars(cfg: &BacktestConfig, range: &BarsRange) -> anyhow::Result<Source> 
     let tick_ms = ((end - start) / 4).max(super::TICK_MS);
     let mut contracts = Vec::new();
     let mut specs = Vec::new();
-    let mut events = Vec::new();
+    let mut played = Vec::new();
     let mut prints = HashMap::new();
     let mut end_ms = i64::MIN;
-    for s in &series {
+    for s in series {
         let spec = spec_of(&s.contract, cfg.commission)?;
         contracts.push(info(&s.contract, &s.symbol, &spec));
         specs.push(spec);
-        events.extend(derived::events(&s.contract, &s.symbol, tf, &s.range));
         let mut all = derived::all_prints(&s.history, tf);
         all.extend(derived::all_prints(&s.range, tf));
         prints.insert(s.contract.to_string(), all);
         if let Some(last) = s.range.last() {
             end_ms = end_ms.max(tf.bucket(last.time_ms).1);
         }
+        played.push((s.contract, s.symbol, s.range));
     }
-    // Stable: each contract keeps its print-then-quote order; contracts interleave by time.
-    events.sort_by_key(|e| e.recv_us);
     // An empty batch of prints reaches no strategy; the driver's clock runs to it, past the
     // tick that closes the last bar as live would.
-    events.push(RecordedEvent {
+    let last = RecordedEvent {
         recv_us: (end_ms + CLOSE_GRACE_MS + tick_ms) * 1000,
         event: Recorded::Trades(Vec::new()),
-    });
+    };
     let what = format!("{tf} bars from {} to {}", range.from, range.to);
     Ok(Source {
         contracts,
         specs,
-        events: Box::new(events.into_iter().map(Ok)),
+        events: Box::new(derived::Merged::new(played, tf, last).map(Ok)),
         history: history::from_prints(prints, what.clone()),
         tick_ms,
         what,
