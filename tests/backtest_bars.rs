@@ -407,3 +407,54 @@ fn the_cli_refuses_an_unknown_timeframe_a_bad_date_and_a_missing_day() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
 }
+
+/// Without credentials the CLI fetches from the built-in simulator, as `moontick run` trades
+/// against it, and caches under `RECORD_DIR/bars/simulator/`.
+#[test]
+fn the_cli_without_credentials_backtests_the_simulators_bars() {
+    let dir = tempfile::tempdir().unwrap();
+    let strat = dir.path().join("s.lua");
+    std::fs::write(
+        &strat,
+        r#"local M = { symbols = { "MNQ" }, bars = { "15m" }, bars_history = 4 }
+local n = 0
+function M.on_bar(b)
+  n = n + 1
+  if n == 2 then bot.buy{ symbol = "MNQ", size = 1 } end
+  if n == 4 then bot.sell{ symbol = "MNQ", size = 1 } end
+end
+return M"#,
+    )
+    .unwrap();
+    let day = past_day().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RECORD_DIR", dir.path().join("rec"))
+        .args([
+            "backtest", "s.lua", "--bars", "5m", "--from", &day, "--to", &day,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("built-in simulator"), "{stdout}");
+    assert!(stdout.contains("trades           1"), "{stdout}");
+    let bars = dir.path().join("rec/bars/simulator");
+    let contracts: Vec<_> = std::fs::read_dir(&bars).unwrap().flatten().collect();
+    let contract = contracts
+        .iter()
+        .find(|e| e.path().is_dir())
+        .expect("a contract directory");
+    assert!(
+        contract.path().join(format!("5m/{day}.csv")).is_file(),
+        "{:?}",
+        contract.path()
+    );
+    assert!(bars.join("contracts.json").is_file());
+}
