@@ -131,8 +131,10 @@ fn plan(
         for (symbol, tf) in &d.bars {
             let per = match fixed_len(*tf) {
                 Some(len) if len % base_len == 0 => len / base_len,
-                // Days and hour multiples start on whole hours, which every base divides.
-                None => 24 * 3_600_000 / base_len,
+                // Days and hour multiples start on whole hours, which every base divides; a
+                // trading day has at most 23 hours of bars.
+                None if tf.unit() == Unit::Hour => i64::from(tf.count()) * 3_600_000 / base_len,
+                None => 23 * 3_600_000 / base_len,
                 Some(_) => bail!(
                     "{}: declares {tf} bars of {symbol}, which cannot be built from --bars {base} \
                      (a declared timeframe must be a whole multiple of it)",
@@ -427,6 +429,11 @@ async fn fetch_missing(
     let now = Utc::now();
     let (mut requests, mut fetched, mut cached) = (0u32, 0usize, 0usize);
     for (symbol, contract, have) in found.iter_mut() {
+        if contract.is_some() && wanted.iter().all(|d| have.contains_key(d)) {
+            // All cached: another symbol's miss is no reason to look this one up again.
+            cached += wanted.len();
+            continue;
+        }
         let resolved = resolver
             .resolve(symbol)
             .await
@@ -462,6 +469,7 @@ async fn fetch_missing(
             .await?;
             requests += n;
             fetched += 1;
+            tracing::info!("bars {symbol} {tf} {day}: {} bar(s) fetched", bars.len());
             if end + SETTLE <= now
                 && let Some(cache) = cache
             {
