@@ -3,7 +3,8 @@
 # (a loopback port, a webhook secret, one strategy), installs playwright-core (npm ci; it
 # downloads no browser) and drives Debian's Chromium through dashboard.test.mjs. Fails, never
 # skips, when Chromium is missing. Then a backtest over what that run recorded, and its
-# report.html opened offline (report.test.mjs). Screenshots are left in browser/artifacts/.
+# report.html opened offline (report.test.mjs), and a replay of that recording whose dashboard
+# must say REPLAY (replay.test.mjs). Screenshots are left in browser/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -24,11 +25,12 @@ SECRET="browser-test-$(python3 -c 'import secrets; print(secrets.token_hex(8))')
 WORK=$(mktemp -d)
 RUN_LOG="$WORK/run.log"
 RUN_PID=""
+REPLAY_PID=""
 cleanup() {
-  if [ -n "$RUN_PID" ]; then
-    kill "$RUN_PID" 2>/dev/null || true
-    wait "$RUN_PID" 2>/dev/null || true
-  fi
+  for pid in $RUN_PID $REPLAY_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -84,6 +86,25 @@ if (cd "$WORK" && "$BIN" backtest flip.lua --data data --out "$WORK/bt" >"$WORK/
 else
   echo "moontick backtest failed:"; cat "$WORK/bt.log"; status=1
 fi
+
+echo "== browser: moontick replay of that recording (its dashboard)"
+RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+(cd "$WORK" && exec env -i PATH="$PATH" RUST_LOG=info BIND_ADDR=127.0.0.1 PORT="$RPORT" \
+  "$BIN" replay flip.lua --data data --speed 4 --out "$WORK/rp") >"$WORK/replay.log" 2>&1 &
+REPLAY_PID=$!
+for _ in $(seq 1 300); do
+  if curl -sf "http://127.0.0.1:$RPORT/healthz" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+if curl -sf "http://127.0.0.1:$RPORT/healthz" >/dev/null; then
+  (cd "$ROOT/browser" && BASE_URL="http://127.0.0.1:$RPORT" CHROMIUM="$CHROMIUM" \
+    timeout 120 node --test replay.test.mjs) || status=1
+else
+  echo "moontick replay did not serve:"; cat "$WORK/replay.log"; status=1
+fi
+kill "$REPLAY_PID" 2>/dev/null || true
+wait "$REPLAY_PID" 2>/dev/null || true
+REPLAY_PID=""
 
 if grep -qF "$SECRET" "$RUN_LOG"; then
   echo "browser test: the secret appeared in moontick's log" >&2

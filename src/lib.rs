@@ -31,6 +31,8 @@
 //!   events, on bounded queues with retries that never hold up the engine.
 //! - [`metrics`]: the Prometheus counters and histograms every module increments.
 //! - [`rate`]: the sliding-window rate limit the risk guard and the REST budget share.
+//! - [`replay`]: `moontick replay`: a backtest paced in scaled real time with the HTTP server
+//!   up (status page, dashboard, `/status`), marked as a replay everywhere; never a gateway.
 //! - [`risk`]: the risk guard: limits, order rate, daily loss, kill switch; `RiskApproved` is
 //!   the only thing the gateway client will place or modify.
 //! - [`run`]: `moontick run` as [`run::run`]`(config, listener, shutdown)`: session or
@@ -62,6 +64,7 @@ pub mod metrics;
 pub mod money;
 pub mod notify;
 pub mod rate;
+pub mod replay;
 pub mod risk;
 pub mod run;
 pub mod script;

@@ -52,6 +52,11 @@ enum Command {
     /// filled by the simulator's matching engine against the recorded (or bar-derived) quotes.
     /// Prints a summary; writes trades.csv, equity.csv and report.html.
     Backtest(BacktestArgs),
+    /// Play a recording through the engine in scaled real time with the HTTP server up (status
+    /// page, dashboard, /status, /metrics), to watch strategies as if live. Never live: orders
+    /// fill in the simulated exchange against the recorded quotes, as in `backtest`. Prints the
+    /// backtest's summary at the end and serves until Ctrl-C (see README, "Replay").
+    Replay(ReplayArgs),
     /// Print one quote as JSON: live from the market hub, or the latest REST bar when no quote
     /// arrives in time (`"source"` says which).
     Quote {
@@ -90,6 +95,33 @@ struct BacktestArgs {
     slippage: u32,
     /// Where trades.csv and equity.csv go.
     #[arg(long, default_value = "backtest")]
+    out: PathBuf,
+    /// The account's starting balance.
+    #[arg(long, default_value_t = 50_000.0)]
+    balance: f64,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Strategy files (`*.lua`; default: every one in STRATEGIES_DIR).
+    strategies: Vec<PathBuf>,
+    /// A recording file, a day's directory or a RECORD_DIR.
+    #[arg(long)]
+    data: PathBuf,
+    /// How many times faster than recorded (`10`, `0.5`), or `max`.
+    #[arg(long, default_value = "1", value_parser = moontick::replay::Speed::parse)]
+    speed: moontick::replay::Speed,
+    /// Stop when the recording has played instead of serving until Ctrl-C.
+    #[arg(long)]
+    exit_at_end: bool,
+    /// Commission per contract per side, in dollars (default: the product's usual fee).
+    #[arg(long)]
+    commission: Option<f64>,
+    /// Ticks a market order or triggered stop pays beyond the touch.
+    #[arg(long, default_value_t = 0)]
+    slippage: u32,
+    /// Where trades.csv, equity.csv and report.html go at the end.
+    #[arg(long, default_value = "replay")]
     out: PathBuf,
     /// The account's starting balance.
     #[arg(long, default_value_t = 50_000.0)]
@@ -177,6 +209,7 @@ fn main() -> ExitCode {
                 moontick::run::record::record(&config, &symbols, stop).await
             }
             Command::Check { files } => moontick::commands::check(&config, files),
+            Command::Replay(args) => replay(&config, args).await,
             Command::Backtest(_) => unreachable!("handled before the runtime starts"),
         }
     });
@@ -229,6 +262,38 @@ fn parse_timeframe(s: &str) -> Result<moontick::bars::Timeframe, String> {
 fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|e| format!("{e}: a CME trading day is written YYYY-MM-DD"))
+}
+
+/// `moontick replay`: binds the HTTP port like `run`, then plays until Ctrl-C (see README).
+async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.commission.is_none_or(|c| c.is_finite() && c >= 0.0),
+        "--commission must be a non-negative number of dollars"
+    );
+    config.check_http()?;
+    let stop = shutdown_signal()?;
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))?;
+    let cfg = moontick::replay::ReplayConfig {
+        backtest: moontick::backtest::BacktestConfig {
+            strategies: args.strategies,
+            data: args.data,
+            bars: None,
+            commission: args.commission,
+            slippage_ticks: args.slippage,
+            limits: config.risk.clone(),
+            balance: args.balance,
+            work_dir: args.out.join(".strategies"),
+        },
+        speed: args.speed,
+        exit_at_end: args.exit_at_end,
+        out: Some(args.out),
+    };
+    moontick::replay::replay(config, cfg, listener, stop)
+        .await
+        .map(drop)
 }
 
 /// `moontick run`: binds the HTTP port, then runs until Ctrl-C or SIGTERM.

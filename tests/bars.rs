@@ -6,7 +6,6 @@
 mod common;
 mod engine_support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -41,9 +40,6 @@ end
 return M
 "#;
 
-/// A trade the simulator printed: (ms, price, size).
-type Print = (i64, f64, i64);
-
 fn rows(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
         .map(|a| {
@@ -58,24 +54,6 @@ fn rows(v: &Value) -> Vec<Vec<f64>> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Every trade the simulator prints for `contract` from now on: the ground truth.
-fn record_prints(sim: &moontick::sim::Simulator, contract: &str) -> Arc<Mutex<Vec<Print>>> {
-    let prints: Arc<Mutex<Vec<Print>>> = Arc::default();
-    let mut rx = sim.subscribe_quotes();
-    let sink = prints.clone();
-    let id = contract.to_owned();
-    tokio::spawn(async move {
-        while let Ok(q) = rx.recv().await {
-            if *q.contract_id == *id.as_str() && q.last_size > 0 {
-                sink.lock()
-                    .unwrap()
-                    .push((q.time.timestamp_millis(), q.last, q.last_size));
-            }
-        }
-    });
-    prints
 }
 
 /// Asserts that each 1s bar `[time, o, h, l, c, v]` is exactly the prints of its second.

@@ -148,9 +148,10 @@ async fn a_leg_that_fills_after_its_position_was_closed_is_closed_and_reported()
     sim.step_quotes(1);
     let s = wait_protected(&run).await;
     let stop_price = s.positions[0].stop_price.unwrap();
-    // The cancels of both legs fail without being executed: the legs stay working.
+    // Every cancel of the legs fails without being executed (the resends after each
+    // reconcile too): the legs stay working.
     sim.faults()
-        .fail_next(2, Some(Endpoint::OrderCancel), FaultReply::ServerError);
+        .fail_next(1000, Some(Endpoint::OrderCancel), FaultReply::ServerError);
     eventually(
         "the position closed with both legs still working",
         || async { at_broker(&run).await == (2, 0) },
@@ -171,6 +172,44 @@ async fn a_leg_that_fills_after_its_position_was_closed_is_closed_and_reported()
                 && e.contains("after its position was closed")),
         "{log:?}"
     );
+}
+
+#[tokio::test]
+async fn a_leg_cancel_that_fails_is_sent_again_once_reconciled_until_the_leg_is_gone() {
+    let sim = start_sim(|c| c.quote_rate = 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = once_protected(BRACKETED_BUY, 1.0, "bot.flatten('MNQ')");
+    let run = start_engine(&sim, dir.path(), &script, fast_options()).await;
+    sim.step_quotes(1);
+    wait_protected(&run).await;
+    // Every leg cancel fails with an unknown outcome (not executed) for a while, those sent
+    // when the position's close filled included: the position is flat, both legs still work.
+    let cancels_before = sim.stats().calls(Endpoint::OrderCancel);
+    sim.faults()
+        .fail_next(1000, Some(Endpoint::OrderCancel), FaultReply::ServerError);
+    eventually("flat with both legs still working", || async {
+        at_broker(&run).await == (2, 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(at_broker(&run).await, (2, 0), "no cancel got through");
+    // The gateway recovers: the engine, reconciled, sends the cancels again by itself.
+    sim.faults().clear();
+    eventually("nothing working at the simulator", || async {
+        at_broker(&run).await == (0, 0)
+    })
+    .await;
+    assert!(
+        sim.stats().calls(Endpoint::OrderCancel) - cancels_before >= 4,
+        "each leg's cancel was sent again after the failures"
+    );
+    let status = run.engine.status();
+    eventually("no leg left in the engine status", || {
+        let s = status.borrow().clone();
+        async move { s.open_orders.is_empty() }
+    })
+    .await;
+    stop(run).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@
 mod common;
 mod engine_support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -31,27 +30,6 @@ function M.on_trade(t) state.trades = (state.trades or 0) + 1 end
 function M.on_depth(d) state.depth = (state.depth or 0) + 1 end
 return M
 "#;
-
-/// A trade the simulator printed: (ms, price, size).
-type Print = (i64, f64, i64);
-
-/// Every trade the simulator prints for `contract` from now on: the ground truth.
-fn record_prints(sim: &moontick::sim::Simulator, contract: &str) -> Arc<Mutex<Vec<Print>>> {
-    let prints: Arc<Mutex<Vec<Print>>> = Arc::default();
-    let mut rx = sim.subscribe_quotes();
-    let sink = prints.clone();
-    let id = contract.to_owned();
-    tokio::spawn(async move {
-        while let Ok(q) = rx.recv().await {
-            if *q.contract_id == *id.as_str() && q.last_size > 0 {
-                sink.lock()
-                    .unwrap()
-                    .push((q.time.timestamp_millis(), q.last, q.last_size));
-            }
-        }
-    });
-    prints
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trades_true_hears_every_print_in_order_and_depth_true_hears_depth() {

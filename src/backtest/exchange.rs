@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::engine::{EngineInput, Exchange};
+use crate::engine::{EngineInput, Exchange, Mutation};
 use crate::gateway::requests::{ModifyOrderRequest, OrderTerms, PlaceOrderRequest};
 use crate::gateway::wire::{Account, Order, Position, Trade};
 use crate::gateway::{Endpoint, GatewayError};
@@ -203,7 +203,7 @@ fn rejected(endpoint: Endpoint, r: Refusal) -> GatewayError {
     }
 }
 
-fn mutated(what: String, endpoint: Endpoint, r: Result<(), Refusal>) -> EngineInput {
+fn mutated(what: Mutation, endpoint: Endpoint, r: Result<(), Refusal>) -> EngineInput {
     EngineInput::Mutated {
         what,
         result: r.map_err(|e| rejected(endpoint, e)),
@@ -225,11 +225,7 @@ impl Exchange for SimExchange {
     fn cancel(&self, _: &mpsc::Sender<EngineInput>, account_id: i32, broker_id: i64) {
         self.outcome(|i| {
             let r = i.engine.cancel(account_id, broker_id, i.now, &mut i.events);
-            mutated(
-                format!("cancel of order {broker_id}"),
-                Endpoint::OrderCancel,
-                r,
-            )
+            mutated(Mutation::Cancel(broker_id), Endpoint::OrderCancel, r)
         });
     }
 
@@ -237,11 +233,7 @@ impl Exchange for SimExchange {
         let req: &ModifyOrderRequest = change.payload();
         self.outcome(|i| {
             let r = i.engine.modify(req, &i.market, i.now, &mut i.events);
-            mutated(
-                format!("modify of order {}", req.order_id),
-                Endpoint::OrderModify,
-                r,
-            )
+            mutated(Mutation::Modify(req.order_id), Endpoint::OrderModify, r)
         });
     }
 
@@ -256,7 +248,7 @@ impl Exchange for SimExchange {
                 &mut i.events,
             );
             mutated(
-                format!("close of {contract_id}"),
+                Mutation::Close(contract_id.clone()),
                 Endpoint::PositionClose,
                 r,
             )

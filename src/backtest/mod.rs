@@ -9,6 +9,7 @@ mod derived;
 mod exchange;
 mod history;
 mod html;
+mod pace;
 pub mod report;
 mod source;
 
@@ -27,7 +28,9 @@ use crate::risk::{RiskGuard, RiskLimits};
 use crate::script::{Clock, HostConfig, ManualClock};
 use crate::sim::market::{ContractSpec, catalog};
 pub use bars_source::BarsRange;
+pub(crate) use exchange::ACCOUNT_ID;
 use exchange::{Outcome, SimExchange};
+pub(crate) use pace::{Pace, Pump};
 pub use report::Report;
 
 /// How often (simulated) the engine's periodic work runs over a recording, as live (bars are
@@ -112,6 +115,11 @@ fn stage(strategies: &[PathBuf], work_dir: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// Unreadable or empty data, an unknown contract, strategies that cannot be read.
 pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
+    run_paced(cfg, &mut pace::Unpaced)
+}
+
+/// [`run`] with `pace` between the steps (a replay waits there; see [`Pace`]).
+pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Result<Report> {
     let source = source::open(cfg)?;
     let (contracts, specs) = (source.contracts, source.specs);
     let mut events = source.events.peekable();
@@ -169,7 +177,8 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
         let (mut count, mut quotes) = (0u64, 0u64);
         let tick_ms = source.tick_ms;
         let mut next_tick = first_ms + tick_ms;
-        for event in events {
+        pace.started(&engine, first_ms);
+        'events: for event in events {
             let event = event?;
             let ms = event.recv_ms();
             // The engine's ticks and the strategies' timers up to this event, in time order.
@@ -181,6 +190,9 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
                     break;
                 }
                 let next = next.max(clock.now_ms());
+                if !pace.until(next, &mut engine, &mut pump) {
+                    break 'events;
+                }
                 clock.set_ms(next);
                 exchange.set_now(at(next));
                 if next >= next_tick {
@@ -194,6 +206,9 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
                     fired = timer;
                 }
                 engine.settle(&mut pump);
+            }
+            if !pace.until(ms, &mut engine, &mut pump) {
+                break;
             }
             clock.set_ms(ms);
             exchange.set_now(at(ms));
@@ -210,6 +225,7 @@ pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
             let (value, in_market) = exchange.equity();
             equity.mark(ms, value, in_market);
         }
+        pace.done(&mut engine, &mut pump);
         engine.shutdown(&mut pump);
         let fills = exchange.trades();
         Ok(Report {

@@ -24,9 +24,11 @@ impl Book {
             &mut bracket.take_profit
         };
         let before = *slot;
-        let (local_id, cancel_sent) = match before {
-            Some(l) if l.broker_id == order.id => (l.local_id, l.cancel_sent),
-            _ => (next_local, false),
+        let (local_id, cancel_sent, cancel_retry, cancel_failures) = match before {
+            Some(l) if l.broker_id == order.id => {
+                (l.local_id, l.cancel_sent, l.cancel_retry, l.cancel_failures)
+            }
+            _ => (next_local, false, None, 0),
         };
         let price = if is_stop {
             order.stop_price.or(order.trail_price)
@@ -41,6 +43,8 @@ impl Book {
             size: order.size,
             price,
             cancel_sent,
+            cancel_retry,
+            cancel_failures,
         });
         if local_id == next_local {
             self.next_local += 1;
@@ -120,5 +124,45 @@ impl Book {
                 o.legs_unwanted = true;
             }
         }
+    }
+
+    /// The working leg with this broker id.
+    pub fn leg_mut(&mut self, broker_id: i64) -> Option<&mut Leg> {
+        let parent = *self.child_of.get(&broker_id)?;
+        let b = self.orders.get_mut(&parent)?.bracket.as_mut()?;
+        [&mut b.stop_loss, &mut b.take_profit]
+            .into_iter()
+            .flatten()
+            .find(|l| l.broker_id == broker_id)
+    }
+
+    /// Broker ids of the legs whose failed cancel is due to be sent again (see
+    /// [`CancelRetry`](super::super::bracket::CancelRetry); `reconciled`: a snapshot was just applied). Marked as cancel sent; a
+    /// leg that closed meanwhile is dropped from the retries.
+    pub fn take_leg_cancel_retries(&mut self, now_ms: i64, reconciled: bool) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for o in self.orders.values_mut() {
+            let Some(b) = o.bracket.as_mut() else {
+                continue;
+            };
+            for leg in [&mut b.stop_loss, &mut b.take_profit].into_iter().flatten() {
+                let Some(retry) = leg.cancel_retry.as_mut() else {
+                    continue;
+                };
+                if reconciled {
+                    retry.awaiting_snapshot = false;
+                }
+                let due = !retry.awaiting_snapshot && retry.at_ms <= now_ms;
+                if !leg.is_working() {
+                    leg.cancel_retry = None;
+                } else if due {
+                    leg.cancel_retry = None;
+                    leg.cancel_sent = true;
+                    ids.push(leg.broker_id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids
     }
 }

@@ -32,8 +32,21 @@ pub struct Leg {
     pub size: i32,
     /// The stop price of a stop loss, the limit price of a take profit.
     pub price: Option<f64>,
-    /// A cancel was sent: it is not sent again.
+    /// A cancel was sent: it is not sent again (unless it fails while the leg still works).
     pub cancel_sent: bool,
+    /// A cancel that failed while the leg was still working, to be sent again.
+    pub cancel_retry: Option<CancelRetry>,
+    /// Cancels of this leg that failed in a row.
+    pub cancel_failures: u32,
+}
+
+/// When a failed leg cancel is sent again ([`super::leg_cancels`]): not before `at_ms` (engine
+/// clock), and, after an unknown outcome, not before a reconcile has shown the leg still
+/// working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CancelRetry {
+    pub at_ms: i64,
+    pub awaiting_snapshot: bool,
 }
 
 impl Leg {

@@ -271,14 +271,7 @@ impl Core {
             }
             Input::Placed { local_id, result } => self.on_placed(local_id, result),
             Input::PlaceLookedUp(lookup) => self.on_place_looked_up(lookup),
-            Input::Mutated { what, result } => match result {
-                Ok(()) => tracing::info!("{what}: done"),
-                Err(e) if e.is_outcome_unknown() => {
-                    tracing::warn!("{what}: {e}");
-                    self.reconcile();
-                }
-                Err(e) => tracing::warn!("{what}: {e}"),
-            },
+            Input::Mutated { what, result } => self.on_mutated(what, result),
             Input::Snapshot {
                 orders,
                 positions,
@@ -650,6 +643,7 @@ impl Core {
         self.bars_on_tick();
         self.flatten_removed();
         self.reconcile_if_due();
+        self.resend_leg_cancels(false);
         self.journal_unattributed(UNATTRIBUTED_JOURNAL_GRACE);
         self.close_session_if_due();
         if self.guard.halted().is_none() && self.guard.loss_limit_reached(self.open_pnl()) {

@@ -232,7 +232,7 @@ impl Core {
             .sum()
     }
 
-    fn send_cancel(&self, broker_id: i64) {
+    pub(super) fn send_cancel(&self, broker_id: i64) {
         calls::spawn_cancel(
             self.exchange.clone(),
             self.tx.clone(),

@@ -9,7 +9,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::book::LocalOrder;
-use super::input::Input;
+use super::input::{Input, Mutation};
 use crate::gateway::GatewayClient;
 use crate::gateway::requests::{BracketLeg, ModifyOrderRequest, OrderTerms};
 use crate::gateway::wire::{OrderType as WireType, Timestamp};
@@ -128,7 +128,7 @@ impl Exchange for GatewayClient {
             let result = client.cancel_order(account_id, broker_id).await;
             let _ = tx
                 .send(Input::Mutated {
-                    what: format!("cancel of order {broker_id}"),
+                    what: Mutation::Cancel(broker_id),
                     result,
                 })
                 .await;
@@ -141,7 +141,7 @@ impl Exchange for GatewayClient {
             let result = client.modify_order(&change).await;
             let _ = tx
                 .send(Input::Mutated {
-                    what: format!("modify of order {}", change.payload().order_id),
+                    what: Mutation::Modify(change.payload().order_id),
                     result,
                 })
                 .await;
@@ -154,7 +154,7 @@ impl Exchange for GatewayClient {
             let result = client.close_position(account_id, &contract_id).await;
             let _ = tx
                 .send(Input::Mutated {
-                    what: format!("close of {contract_id}"),
+                    what: Mutation::Close(contract_id),
                     result,
                 })
                 .await;

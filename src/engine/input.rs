@@ -30,7 +30,7 @@ pub(crate) enum Input {
     PlaceLookedUp(Lookup),
     /// A cancel/modify/close came back; an unknown outcome triggers a reconcile.
     Mutated {
-        what: String,
+        what: Mutation,
         result: Result<(), GatewayError>,
     },
     Snapshot {
@@ -78,6 +78,27 @@ pub(super) fn send_from_sync(tx: &mpsc::Sender<Input>, input: Input) -> Result<(
                 }
                 Err(_) => tx.blocking_send(input).map_err(|_| stopped()),
             }
+        }
+    }
+}
+
+/// A cancel, modify or close sent to the exchange, named in its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Mutation {
+    /// A cancel of the order with this broker id.
+    Cancel(i64),
+    /// A modify of the order with this broker id.
+    Modify(i64),
+    /// A close of the position on this contract.
+    Close(String),
+}
+
+impl std::fmt::Display for Mutation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cancel(id) => write!(f, "cancel of order {id}"),
+            Self::Modify(id) => write!(f, "modify of order {id}"),
+            Self::Close(contract) => write!(f, "close of {contract}"),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod events;
 mod flatten;
 mod gateway_calls;
 mod input;
+mod leg_cancels;
 mod lines;
 mod pending_fills;
 mod publish;
@@ -53,7 +54,7 @@ pub use status::{
     EngineStatus, EquityPoint, FillView, OrderStatusView, PositionStatus, QuoteSeen, Snapshot,
     StrategyPnl,
 };
-pub(crate) use stepped::{EngineInput, Exchange, SteppedEngine};
+pub(crate) use stepped::{EngineInput, Exchange, Mutation, SteppedEngine};
 
 use crate::feed::{MarketFeed, MarketFeedConfig, SessionTokens, UserFeed, UserFeedConfig};
 use crate::gateway::GatewayClient;
@@ -112,6 +113,13 @@ impl Halter {
     /// When the engine has stopped.
     pub fn flatten_all(&self) -> Result<(), String> {
         send_from_sync(&self.0, Input::FlattenAll)
+    }
+}
+
+impl Halter {
+    /// The kill switch of a stepped engine (a replay's operator): applied at its next settle.
+    pub(crate) fn of_stepped(engine: &SteppedEngine) -> Self {
+        Halter(engine.sender())
     }
 }
 

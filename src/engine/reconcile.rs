@@ -183,6 +183,7 @@ impl Core {
             self.ensure_contract(&contract);
             self.emit_position(&contract);
         }
+        self.resend_leg_cancels(true);
     }
 
     /// Reads the account's orders, positions and fills. Asked for by every reconnect and every

@@ -20,6 +20,7 @@ use crate::script::{Host, HostConfig, ManualClock, StrategyStatus};
 
 pub(crate) use super::gateway_calls::Exchange;
 pub(crate) use super::input::Input as EngineInput;
+pub(crate) use super::input::Mutation;
 
 /// A stepped engine (see the module documentation).
 pub(crate) struct SteppedEngine {
@@ -79,6 +80,33 @@ impl SteppedEngine {
     /// The strategies' status (load errors among it).
     pub fn status(&self) -> Vec<StrategyStatus> {
         self.host.status()
+    }
+
+    /// The strategies, for an HTTP server watching a replay (webhooks, their status).
+    pub fn host(&self) -> Arc<Host> {
+        self.host.clone()
+    }
+
+    /// The engine's status as [`Self::publish`] last left it.
+    pub fn engine_status(&self) -> watch::Receiver<EngineStatus> {
+        self.core.status.subscribe()
+    }
+
+    /// Republishes [`Self::engine_status`] (the tokio loop does it on its own; a stepped one
+    /// when its driver wants it seen).
+    pub fn publish(&mut self) {
+        self.core.publish();
+    }
+
+    /// Where the operator's kill switch, resume and flatten go (`Halter::of_stepped`): applied
+    /// at the next [`Self::settle`].
+    pub(super) fn sender(&self) -> mpsc::Sender<Input> {
+        self.core.tx.clone()
+    }
+
+    /// The counters the core increments.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.core.metrics.clone()
     }
 
     /// The earliest strategy timer on the clock, as the strategies last saw it.

@@ -44,31 +44,15 @@ impl Ops for EngineOps {
 
     fn status(&self) -> Value {
         let s = self.status.borrow().clone();
-        json!({
-            "connections": {
-                "gateway": if self.simulated { "simulator" } else { "live" },
-                "market_hub": s.market_hub.label(),
-                "user_hub": s.user_hub.label(),
-                "token_expires": self.session.expires_at().map(|t| t.to_rfc3339()),
-            },
-            "account": self.account_id,
-            "account_balance": s.balance,
-            "risk": {
-                "halted": s.halted,
-                "realized_pnl": s.realized_pnl,
-                "open_pnl": s.open_pnl,
-                "daily_loss_limit": s.daily_loss_limit,
-                "loss_limit_used": loss_limit_used(s.realized_pnl + s.open_pnl, s.daily_loss_limit),
-            },
-            "symbols_pending": s.symbols_pending,
-            "positions": s.positions,
-            "open_orders": s.open_orders,
-            "strategy_pnl": s.strategy_pnl,
-            "quotes": s.quotes,
-            "fills": s.fills,
-            "equity": s.equity,
-            "now_ms": Utc::now().timestamp_millis(),
-        })
+        let mut v = engine_status_json(&s, self.account_id);
+        v["connections"] = json!({
+            "gateway": if self.simulated { "simulator" } else { "live" },
+            "market_hub": s.market_hub.label(),
+            "user_hub": s.user_hub.label(),
+            "token_expires": self.session.expires_at().map(|t| t.to_rfc3339()),
+        });
+        v["now_ms"] = json!(Utc::now().timestamp_millis());
+        v
     }
 
     fn halt(&self, reason: &str) -> Result<(), String> {
@@ -82,6 +66,29 @@ impl Ops for EngineOps {
     fn flatten_all(&self) -> Result<(), String> {
         self.halter.flatten_all()
     }
+}
+
+/// The engine's part of `/status` (account, risk, positions, orders, fills, equity), without
+/// the connections and the clock, which whoever runs the engine adds (a replay says so there).
+pub fn engine_status_json(s: &EngineStatus, account_id: i32) -> Value {
+    json!({
+        "account": account_id,
+        "account_balance": s.balance,
+        "risk": {
+            "halted": s.halted,
+            "realized_pnl": s.realized_pnl,
+            "open_pnl": s.open_pnl,
+            "daily_loss_limit": s.daily_loss_limit,
+            "loss_limit_used": loss_limit_used(s.realized_pnl + s.open_pnl, s.daily_loss_limit),
+        },
+        "symbols_pending": s.symbols_pending,
+        "positions": s.positions,
+        "open_orders": s.open_orders,
+        "strategy_pnl": s.strategy_pnl,
+        "quotes": s.quotes,
+        "fills": s.fills,
+        "equity": s.equity,
+    })
 }
 
 /// The share of the daily loss limit the day's P&L has used: 0 when the day is not losing,

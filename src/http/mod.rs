@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 
 pub use app::{App, HttpConfig, MAX_BODY};
 pub use dedupe::{Dedupe, Seen};
-pub use engine_ops::EngineOps;
+pub use engine_ops::{EngineOps, engine_status_json};
 pub use ops::{Ops, SimpleOps, Strategies};
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then stops accepting and lets the

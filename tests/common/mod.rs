@@ -216,3 +216,26 @@ fn generous_guard() -> moontick::risk::RiskGuard {
     };
     moontick::risk::RiskGuard::open(limits, None, chrono::Utc::now()).unwrap()
 }
+
+/// A trade the simulator printed: (ms, price, size).
+pub type Print = (i64, f64, i64);
+
+/// Every trade the simulator prints for `contract` from now on: the ground truth.
+pub fn record_prints(sim: &moontick::sim::Simulator, contract: &str) -> Arc<Mutex<Vec<Print>>> {
+    let prints: Arc<Mutex<Vec<Print>>> = Arc::default();
+    let mut rx = sim.subscribe_quotes();
+    let sink = prints.clone();
+    let id = contract.to_owned();
+    tokio::spawn(async move {
+        // A lagging receiver ends the record: assertions then see prints missing, never a
+        // wrong one.
+        while let Ok(q) = rx.recv().await {
+            if *q.contract_id == *id.as_str() && q.last_size > 0 {
+                sink.lock()
+                    .unwrap()
+                    .push((q.time.timestamp_millis(), q.last, q.last_size));
+            }
+        }
+    });
+    prints
+}

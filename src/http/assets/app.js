@@ -64,6 +64,17 @@
     $("halt-reason").hidden = !halted;
     $("halt-reason").textContent = halted ? "Halted: " + halted : "";
     document.body.classList.toggle("is-halted", !!halted);
+    // A replay must never pass for live: a banner across the header, and the tab's title.
+    const replay = s.mode === "replay" ? s.replay || {} : null;
+    $("replay").hidden = !replay;
+    document.body.classList.toggle("is-replay", !!replay);
+    document.title = replay ? "REPLAY · moontick" : "moontick";
+    if (replay) {
+      if ($("conn").textContent === "live") $("conn").textContent = "replay";
+      $("replay").textContent = "REPLAY of " + replay.data + " at " + replay.speed +
+        (replay.finished ? " (ended)" : "") + " · " + new Date(replay.clock_ms).toISOString().replace("T", " ").slice(0, 19) +
+        " UTC · simulated fills on recorded quotes, not live";
+    }
     $("gateway").textContent = num(conn.gateway);
     $("market-hub").textContent = num(conn.market_hub);
     $("user-hub").textContent = num(conn.user_hub);
@@ -183,7 +194,10 @@
 
   function connect() {
     const es = new EventSource("/events");
-    es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "badge good"; });
+    es.addEventListener("open", () => {
+      $("conn").textContent = status && status.mode === "replay" ? "replay" : "live";
+      $("conn").className = "badge good";
+    });
     es.addEventListener("status", (e) => renderStatus(JSON.parse(e.data)));
     es.addEventListener("fills", (e) => renderFills(JSON.parse(e.data)));
     es.addEventListener("equity", (e) => { equity = JSON.parse(e.data); drawEquity(); });
