@@ -81,6 +81,7 @@ fn config(dir: &Path, data: std::path::PathBuf) -> BacktestConfig {
     BacktestConfig {
         strategies: vec![strategy],
         data,
+        bars: None,
         commission: None,
         slippage_ticks: 0,
         limits: RiskLimits {

@@ -47,9 +47,10 @@ enum Command {
         #[arg(required = true)]
         symbols: Vec<String>,
     },
-    /// Run strategies over a recording (see README, "Backtesting"): the same engine, risk
-    /// guard and `bot` API on a simulated clock, orders filled by the simulator's matching
-    /// engine against the recorded quotes. Prints a summary; writes trades.csv and equity.csv.
+    /// Run strategies over a recording, or over bars fetched with --bars (see README,
+    /// "Backtesting"): the same engine, risk guard and `bot` API on a simulated clock, orders
+    /// filled by the simulator's matching engine against the recorded (or bar-derived) quotes.
+    /// Prints a summary; writes trades.csv, equity.csv and report.html.
     Backtest(BacktestArgs),
     /// Play a recording through the engine in scaled real time with the HTTP server up (status
     /// page, dashboard, /status, /metrics), to watch strategies as if live. Never live: orders
@@ -72,9 +73,20 @@ struct BacktestArgs {
     /// Strategy files (`*.lua`).
     #[arg(required = true)]
     strategies: Vec<PathBuf>,
-    /// A recording file, a day's directory or a RECORD_DIR.
-    #[arg(long)]
-    data: PathBuf,
+    /// A recording file, a day's directory or a RECORD_DIR; with --bars, the cache's root
+    /// (default: RECORD_DIR).
+    #[arg(long, required_unless_present = "bars")]
+    data: Option<PathBuf>,
+    /// Play bars of this timeframe (`1m`, `5s`, `1h`, …) fetched from History/retrieveBars
+    /// for --from..--to instead of a recording (see README, "Backtesting from bars").
+    #[arg(long, requires_all = ["from", "to"], value_parser = parse_timeframe)]
+    bars: Option<moontick::bars::Timeframe>,
+    /// The first CME trading day of --bars, YYYY-MM-DD.
+    #[arg(long, requires = "bars", value_parser = parse_day)]
+    from: Option<chrono::NaiveDate>,
+    /// The last CME trading day of --bars, YYYY-MM-DD.
+    #[arg(long, requires = "bars", value_parser = parse_day)]
+    to: Option<chrono::NaiveDate>,
     /// Commission per contract per side, in dollars (default: the product's usual fee).
     #[arg(long)]
     commission: Option<f64>,
@@ -224,9 +236,20 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
         args.commission.is_none_or(|c| c.is_finite() && c >= 0.0),
         "--commission must be a non-negative number of dollars"
     );
+    let bars = match (args.bars, args.from, args.to) {
+        (Some(timeframe), Some(from), Some(to)) => Some(moontick::backtest::BarsRange {
+            timeframe,
+            from,
+            to,
+            cache: args.data.clone().or_else(|| config.record_dir.clone()),
+            gateway: config.clone(),
+        }),
+        _ => None,
+    };
     let cfg = moontick::backtest::BacktestConfig {
         strategies: args.strategies,
-        data: args.data,
+        data: args.data.unwrap_or_default(),
+        bars,
         commission: args.commission,
         slippage_ticks: args.slippage,
         limits: config.risk.clone(),
@@ -247,6 +270,15 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_timeframe(s: &str) -> Result<moontick::bars::Timeframe, String> {
+    moontick::bars::Timeframe::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("{e}: a CME trading day is written YYYY-MM-DD"))
+}
+
 /// `moontick replay`: binds the HTTP port like `run`, then plays until Ctrl-C (see README).
 async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -263,6 +295,7 @@ async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         backtest: moontick::backtest::BacktestConfig {
             strategies: args.strategies,
             data: args.data,
+            bars: None,
             commission: args.commission,
             slippage_ticks: args.slippage,
             limits: config.risk.clone(),

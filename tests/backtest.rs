@@ -62,6 +62,7 @@ fn config(dir: &Path, strategy: PathBuf, data: PathBuf) -> BacktestConfig {
     BacktestConfig {
         strategies: vec![strategy],
         data,
+        bars: None,
         commission: Some(0.5),
         slippage_ticks: 0,
         limits: limits(),
@@ -424,8 +425,9 @@ fn the_cli_prints_the_summary_and_writes_the_csv_files() {
     assert!(stderr.contains("nowhere"), "{stderr}");
 }
 
-/// Bars in a backtest come from the recording's trades (no gateway to backfill from): each
-/// `on_bar` equals the trade that made it, and a strategy can trade on them.
+/// Bars in a backtest come from the recording's trades (its history too: no gateway to
+/// backfill from): each `on_bar` equals the trade that made it, and a strategy can trade on
+/// them.
 #[test]
 fn bars_are_built_from_the_recorded_trades() {
     let dir = tempfile::tempdir().unwrap();
@@ -486,11 +488,93 @@ return M
     let report = run(&cfg);
     assert_eq!(report.trips.len(), 1, "{}", report.summary());
     let t = &report.trips[0];
-    // The 3rd bar (second 3; second 0 is before the cut where live bars begin) closes when
-    // second 4's print arrives, and the buy fills at second 4's ask.
+    // Second 0's print is before the cut where live bars begin: it is the history's partial
+    // bar, completed and closed live as any other. So the 3rd bar is second 2's; it closes when
+    // second 3's print arrives, and the buy fills at second 3's ask.
     assert_eq!(
         (t.entry_price, t.exit_price),
-        (20_004.25, 20_007.0),
+        (20_003.25, 20_006.0),
         "{t:?}"
     );
+}
+
+/// Item 2's "bars backfilled from earlier data, like live": a backtest of day two starts its
+/// bar series with day one's bars, read from the same RECORD_DIR, trimmed to `bars_history`,
+/// and a strategy sees them on its very first quote.
+#[test]
+fn bar_series_start_with_the_earlier_recorded_days() {
+    const DAY_MS: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let file = |day: &str| {
+        dir.path()
+            .join("data")
+            .join(day)
+            .join(moontick::feed::record::recorder::file_name(C))
+    };
+    // Day one: five minutes, each with two prints (open, then a point higher).
+    let (mut f, _) =
+        RecordFile::open(&file("2025-01-02"), u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
+    for k in 0..5i64 {
+        for (offset, price) in [(10_000, 20_000 + 10 * k), (40_000, 20_001 + 10 * k)] {
+            let t_ms = T0_MS + k * 60_000 + offset;
+            let t = moontick::market::Trade {
+                contract: C.into(),
+                symbol: "MNQ".into(),
+                price: price as f64,
+                size: 1.0,
+                side: None,
+                time_ms: t_ms,
+            };
+            assert!(f.push(t_ms * 1000, &Recorded::Trades(vec![t])));
+        }
+    }
+    f.flush();
+    // Day two: quotes only.
+    let t1 = T0_MS + DAY_MS;
+    let (mut f, _) = RecordFile::open(&file("2025-01-03"), u64::MAX, t1 * 1000, C, "MNQ").unwrap();
+    for i in 0..5i64 {
+        let bid = 20_100.0 + i as f64;
+        let q = Quote {
+            bid: Some(bid),
+            ask: Some(bid + 0.25),
+            last: Some(bid),
+            time_ms: t1 + i * 1000,
+            ..Quote::empty(C.into(), "MNQ".into())
+        };
+        assert!(f.push((t1 + i * 1000) * 1000, &Recorded::Quote(q)));
+    }
+    f.flush();
+    // Buys on its first quote if and only if `bot.bars` already holds day one's last three
+    // minutes (bars_history = 3), sells on the third.
+    let body = format!(
+        r#"
+local M = {{ symbols = {{ "MNQ" }}, bars = {{ "1m" }}, bars_history = 3 }}
+local n, bought = 0, false
+function M.on_quote(q)
+  n = n + 1
+  if n == 1 then
+    local b = bot.bars("MNQ", "1m", 10)
+    if #b == 3 and b[1].time == {first} and b[1].open == 20020 and b[1].close == 20021
+       and b[3].close == 20041 and b[3].volume == 2 then
+      bought = bot.buy{{ symbol = "MNQ", size = 1 }} ~= nil
+    else
+      bot.log.error("history", #b, b[1] and b[1].time)
+    end
+  elseif n == 3 and bought then
+    bot.sell{{ symbol = "MNQ", size = 1 }}
+  end
+end
+return M
+"#,
+        first = (T0_MS + 2 * 60_000) / 1000
+    );
+    let day_two = dir.path().join("data/2025-01-03");
+    let cfg = config(dir.path(), strategy(dir.path(), &body), day_two.clone());
+    let report = run(&cfg);
+    assert_eq!(report.trips.len(), 1, "{}", report.summary());
+    assert_eq!(report.trips[0].entry_ms, t1, "on the first quote");
+    // Without day one the same strategy sees no history and does not trade.
+    std::fs::remove_dir_all(dir.path().join("data/2025-01-02")).unwrap();
+    let report = run(&cfg);
+    assert_eq!(report.fills, 0, "{}", report.summary());
 }

@@ -169,6 +169,7 @@ async fn live_fills_on_the_simulator_agree_with_the_backtest_of_their_recording(
     let cfg = BacktestConfig {
         strategies: vec![strategies(dir.path()).join("alternate.lua")],
         data,
+        bars: None,
         commission: None,
         slippage_ticks: 0,
         limits: config.risk.clone(),

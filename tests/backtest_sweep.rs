@@ -70,6 +70,7 @@ fn config(dir: &Path, source: &str, data: PathBuf) -> BacktestConfig {
     BacktestConfig {
         strategies: vec![path],
         data,
+        bars: None,
         commission: Some(0.5),
         slippage_ticks: 0,
         limits: RiskLimits {

@@ -66,6 +66,7 @@ fn backtest_config(dir: &Path, strategy: PathBuf, data: PathBuf, work: &str) -> 
     BacktestConfig {
         strategies: vec![strategy],
         data,
+        bars: None,
         commission: Some(0.5),
         slippage_ticks: 0,
         limits: RiskLimits {

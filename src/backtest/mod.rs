@@ -5,11 +5,16 @@
 //! order call answered) before the next: the same inputs give the same bytes out ([`report`]).
 //! A [`sweep`] runs a grid of the strategy's `params` in parallel.
 
+mod bars_source;
+mod config;
+mod derived;
 mod exchange;
+mod history;
 mod html;
 mod pace;
 pub mod params;
 pub mod report;
+mod source;
 pub mod sweep;
 
 use std::collections::BTreeMap;
@@ -19,69 +24,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::engine::{ContractInfo, SteppedEngine};
+use crate::engine::SteppedEngine;
 use crate::feed::MarketEvent;
-use crate::feed::record::{Recorded, Recording};
+use crate::feed::record::Recorded;
 use crate::gateway::wire::Account;
-use crate::risk::{RiskGuard, RiskLimits};
+use crate::risk::RiskGuard;
 use crate::script::{Clock, HostConfig, ManualClock};
-use crate::sim::market::{ContractSpec, catalog};
+pub use bars_source::BarsRange;
+pub use config::BacktestConfig;
 pub(crate) use exchange::ACCOUNT_ID;
 use exchange::{Outcome, SimExchange};
 pub(crate) use pace::{Pace, Pump};
 pub use params::{ParamAxis, ParamError};
 pub use report::Report;
-
-/// How often (simulated) the engine's periodic work runs, as live.
-const TICK_MS: i64 = 250;
-
-/// What a backtest runs.
-#[derive(Debug, Clone)]
-pub struct BacktestConfig {
-    /// Strategy files (`*.lua`).
-    pub strategies: Vec<PathBuf>,
-    /// A recording file, a day's directory or a `RECORD_DIR`.
-    pub data: PathBuf,
-    /// Per contract per side, in dollars; `None` takes the product's usual exchange fee.
-    pub commission: Option<f64>,
-    /// Ticks a market order (or a triggered stop) pays beyond the touch.
-    pub slippage_ticks: u32,
-    pub limits: RiskLimits,
-    /// The account's starting balance.
-    pub balance: f64,
-    /// Where the strategies are copied to run from (their `lib/` is linked); removed after.
-    pub work_dir: PathBuf,
-}
-
-/// The facts of a recorded contract: the simulator's catalog knows the products' tick sizes.
-fn spec_of(contract: &str, commission: Option<f64>) -> anyhow::Result<ContractSpec> {
-    // `CON.F.US.MNQ.Z25` is product `F.US.MNQ`.
-    let product = contract
-        .strip_prefix("CON.")
-        .and_then(|rest| rest.rsplit_once('.'))
-        .map(|(p, _)| p)
-        .unwrap_or(contract);
-    let today = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date");
-    let known = catalog(today);
-    let base = known
-        .iter()
-        .find(|s| &*s.symbol_id == product)
-        .with_context(|| {
-            let mut names: Vec<&str> = known.iter().map(|s| s.ticker).collect();
-            names.sort_unstable();
-            names.dedup();
-            format!(
-                "contract {contract}: its tick size is not known (the backtest knows {})",
-                names.join(", ")
-            )
-        })?;
-    Ok(ContractSpec {
-        id: contract.into(),
-        active: true,
-        fee_per_contract: commission.unwrap_or(base.fee_per_contract),
-        ..base.clone()
-    })
-}
 
 /// Copies the strategies into `work_dir` (the host runs every file of one directory), with a
 /// link to the `lib/` beside the first one for `require`; `first` replaces the first one's
@@ -136,44 +91,13 @@ fn run_inner(
     first: Option<&str>,
     pace: &mut dyn Pace,
 ) -> anyhow::Result<Report> {
-    let files = crate::feed::record::scan(&cfg.data)
-        .with_context(|| format!("reading {}", cfg.data.display()))?;
-    anyhow::ensure!(
-        !files.is_empty(),
-        "no recordings under {} (see docs/recording.md)",
-        cfg.data.display()
-    );
-    let mut contracts: BTreeMap<String, ContractInfo> = BTreeMap::new();
-    let mut specs = Vec::new();
-    for f in &files {
-        // The header names the contract; the file name is only derived from it.
-        let rec = Recording::open(&f.path)?;
-        let (contract, symbol) = rec.header().map_or_else(
-            || (f.contract.clone(), f.contract.clone()),
-            |h| (h.contract.to_string(), h.symbol.to_string()),
-        );
-        if contracts.contains_key(&contract) {
-            continue;
-        }
-        let spec = spec_of(&contract, cfg.commission)?;
-        contracts.insert(
-            contract.clone(),
-            ContractInfo {
-                id: contract.as_str().into(),
-                symbol: symbol.as_str().into(),
-                name: spec.name.as_str().into(),
-                description: spec.description.as_str().into(),
-                tick_size: spec.tick_size,
-                tick_value: spec.tick_value,
-            },
-        );
-        specs.push(spec);
-    }
-    let mut events = crate::feed::record::events_from(files).peekable();
+    let source = source::open(cfg)?;
+    let (contracts, specs) = (source.contracts, source.specs);
+    let mut events = source.events.peekable();
     let first_ms = match events.peek() {
         Some(Ok(e)) => e.recv_ms(),
         Some(Err(_)) => events.next().expect("peeked").map(|_| 0)?,
-        None => anyhow::bail!("the recordings under {} are empty", cfg.data.display()),
+        None => anyhow::bail!("{} are empty", source.what),
     };
     let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
 
@@ -210,10 +134,11 @@ fn run_inner(
             account,
             guard,
             host,
-            contracts.into_values().collect(),
+            contracts,
             clock.clone(),
             &mut pump,
         )?;
+        engine.set_bar_history(source.history.clone());
         if let Some(s) = engine.status().into_iter().find(|s| s.load_error.is_some()) {
             let why = s.load_error.unwrap_or_default();
             let _ = engine.shutdown(&mut pump);
@@ -222,7 +147,8 @@ fn run_inner(
         let mut equity = report::Equity::default();
         let mut prices = BTreeMap::new();
         let (mut count, mut quotes) = (0u64, 0u64);
-        let mut next_tick = first_ms + TICK_MS;
+        let tick_ms = source.tick_ms;
+        let mut next_tick = first_ms + tick_ms;
         pace.started(&engine, first_ms);
         'events: for event in events {
             let event = event?;
@@ -243,7 +169,7 @@ fn run_inner(
                 exchange.set_now(at(next));
                 if next >= next_tick {
                     engine.tick();
-                    next_tick += TICK_MS;
+                    next_tick += tick_ms;
                 }
                 if timer.is_some_and(|t| t <= next) {
                     // Settling fires it; one that fires nothing (paused, say) must not hold

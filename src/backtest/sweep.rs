@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 
+use super::config::BacktestConfig;
 use super::params::{Declared, ParamAxis, Value};
 use super::report::{Report, RoundTrip};
-use super::{BacktestConfig, run_with};
+use super::run_with;
 
 /// The metric a sweep's rows are sorted by, best first (`max_drawdown`: smallest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -6,6 +6,11 @@ use std::sync::Arc;
 
 use crate::bars::{Aggregator, Bar, BarStore, Series, Timeframe};
 
+/// Where a series takes its history from when there is no gateway (a backtest): given the
+/// contract, the timeframe, the bars wanted and the cut, the bars of every trade before the cut
+/// (the partial one included), oldest first.
+pub(crate) type HistoryFn = Arc<dyn Fn(&str, Timeframe, usize, i64) -> Vec<Bar> + Send + Sync>;
+
 /// Trades held for a series waiting for its backfill, beyond which it starts over.
 const MAX_BUFFER: usize = 200_000;
 
@@ -44,6 +49,8 @@ pub(super) struct ContractBars {
 pub(crate) struct Bars {
     pub(super) store: BarStore,
     pub(super) contracts: HashMap<Arc<str>, ContractBars>,
+    /// A backtest's history (see [`HistoryFn`]); live, the gateway's.
+    pub(super) history: Option<HistoryFn>,
 }
 
 impl Bars {
@@ -51,6 +58,7 @@ impl Bars {
         Bars {
             store,
             contracts: HashMap::new(),
+            history: None,
         }
     }
 }

@@ -94,6 +94,34 @@ impl Core {
                 }
             }
         }
+        self.bars_from_own_history();
+    }
+
+    /// A backtest (no gateway, a history of its own): new series cut at the clock's time and
+    /// take their history at once, so they are live before the next event.
+    fn bars_from_own_history(&mut self) {
+        let (None, Some(f)) = (&self.client, self.bars.history.clone()) else {
+            return;
+        };
+        let now = self.now_ms();
+        let mut due = Vec::new();
+        for (contract, cb) in &mut self.bars.contracts {
+            for s in &mut cb.series {
+                if let Phase::Waiting {
+                    cut_ms, requested, ..
+                } = &mut s.phase
+                    && !*requested
+                {
+                    *requested = true;
+                    let cut = *cut_ms.get_or_insert(now);
+                    due.push((contract.clone(), s.tf, s.history, cut, s.epoch));
+                }
+            }
+        }
+        for (contract, tf, history, cut, epoch) in due {
+            let bars = f(&contract, tf, history, cut);
+            self.on_backfilled(&contract, tf, epoch, Ok(bars));
+        }
     }
 
     pub(super) fn bars_on_trades(&mut self, trades: &[Trade]) {
@@ -168,8 +196,8 @@ impl Core {
         }
         self.emit_bars(out);
         for (contract, tf, history, cut, epoch) in requests {
-            // A backtest has no gateway: its series go live at the cut with no history (the
-            // recording's earlier days are not read back yet).
+            // A backtest has no gateway (and its series with a history of their own never
+            // wait for one): its bars start at the cut.
             let Some(client) = self.client.clone() else {
                 self.on_backfilled(&contract, tf, epoch, Ok(Vec::new()));
                 continue;
@@ -244,7 +272,8 @@ impl Core {
                 return;
             }
         };
-        let Phase::Waiting { buffer, .. } = std::mem::replace(&mut s.phase, waiting(0)) else {
+        let Phase::Waiting { buffer, cut_ms, .. } = std::mem::replace(&mut s.phase, waiting(0))
+        else {
             return;
         };
         let mut agg = Aggregator::new(tf);
@@ -255,6 +284,10 @@ impl Core {
                 continue;
             }
             agg.fold(piece, &mut closed);
+        }
+        // A last bar over by the cut is history too: no live trade can join it.
+        if let Some(cut) = cut_ms {
+            agg.close_until(cut, &mut closed);
         }
         if stored.is_none() {
             for b in closed.drain(..) {

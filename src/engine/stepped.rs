@@ -101,6 +101,17 @@ impl SteppedEngine {
         Ok(engine)
     }
 
+    /// Where the bar series take their history from (there is no gateway to ask): the series
+    /// the strategies declare start now, history and all, before the first event.
+    pub fn set_bar_history(&mut self, history: super::bar_state::HistoryFn) {
+        {
+            let mut core = lock(&self.core);
+            core.bars.history = Some(history);
+            core.sync_bars();
+        }
+        self.settle(&mut |_| false);
+    }
+
     /// The strategies' status (load errors among it).
     pub fn status(&self) -> Vec<StrategyStatus> {
         self.host.status()

@@ -13,7 +13,7 @@ use crate::gateway::wire::{self, BarUnit};
 use crate::gateway::{GatewayClient, GatewayError};
 
 /// Most bars one `retrieveBars` call returns.
-const MAX_LIMIT: usize = 20_000;
+pub(crate) const MAX_LIMIT: usize = 20_000;
 
 /// The request for the `bars` most recent closed bars of `tf` before `cut_ms`, plus the partial
 /// one the cut falls in.
@@ -36,12 +36,7 @@ pub fn request(contract_id: &str, tf: Timeframe, bars: usize, cut_ms: i64) -> Re
         live: false,
         start_time: start.into(),
         end_time: end.into(),
-        unit: match unit {
-            Unit::Second => BarUnit::Second,
-            Unit::Minute => BarUnit::Minute,
-            Unit::Hour => BarUnit::Hour,
-            Unit::Day => BarUnit::Day,
-        },
+        unit: wire_unit(unit),
         unit_number: n as i32,
         limit: limit as i32,
         include_partial_bar: true,
@@ -68,7 +63,18 @@ pub async fn backfill(
     Ok(got.iter().map(to_bar).collect())
 }
 
-fn to_bar(b: &wire::Bar) -> Bar {
+/// The gateway's name for a unit.
+pub(crate) fn wire_unit(unit: Unit) -> BarUnit {
+    match unit {
+        Unit::Second => BarUnit::Second,
+        Unit::Minute => BarUnit::Minute,
+        Unit::Hour => BarUnit::Hour,
+        Unit::Day => BarUnit::Day,
+    }
+}
+
+/// A gateway bar as ours.
+pub(crate) fn to_bar(b: &wire::Bar) -> Bar {
     Bar {
         time_ms: b.t.0.timestamp_millis(),
         open: b.o,

@@ -67,6 +67,42 @@ pub fn check_one(path: &Path) -> Report {
     }
 }
 
+/// What a strategy declares that a backtest from bars must know before it starts: its
+/// `symbols` and its bar series (symbol, timeframe).
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub symbols: Vec<String>,
+    pub bars: Vec<(String, crate::bars::Timeframe)>,
+    /// `bars_history`.
+    pub history: usize,
+}
+
+/// Loads one strategy as [`check_one`] does and returns what it declares.
+///
+/// # Errors
+/// The strategy's load error, as `file:line: message`.
+pub fn declared(path: &Path) -> Result<Declared, String> {
+    let lib_dir = path.parent().unwrap_or(Path::new(".")).join("lib");
+    let cfg = RunnerConfig {
+        name: String::new(),
+        path: path.to_path_buf(),
+        lib_dir,
+        state_dir: None,
+        limits: Limits::default(),
+        max_consecutive_errors: 1,
+        state_flush_every: Duration::from_secs(3600),
+        broker: Arc::new(MemoryBroker::new()),
+        clock: Arc::new(SystemClock),
+        bars: crate::bars::BarStore::new(),
+    };
+    let v = super::version::build(&cfg, 1, super::version::Carry::Fresh)?;
+    Ok(Declared {
+        bars: v.spec.bars.series(&v.spec.symbols),
+        symbols: v.spec.symbols.clone(),
+        history: v.spec.bars.history,
+    })
+}
+
 /// Checks every file, printing `ok <file>` or `error <file:line: message>` per file to `out`.
 /// Returns whether all passed (an empty list passes nothing and fails).
 pub fn run(paths: &[PathBuf], out: &mut impl Write) -> bool {
