@@ -31,6 +31,7 @@ mod record;
 mod requests;
 mod status;
 mod stepped;
+mod user_events;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,6 +20,9 @@ use super::version::RunnerConfig;
 use super::watch::{self, Change, Watcher};
 use super::watchdog;
 
+#[path = "host_declared.rs"]
+mod declared;
+
 /// How the host runs strategies. Built by the caller from the global `Config`; the host never
 /// reads the environment itself.
 #[derive(Debug, Clone)]
@@ -326,17 +329,6 @@ impl Host {
         self.deliver(strategy, Delivery::Hold(paused))
     }
 
-    /// Every strategy has finished what was queued for it and waits for more (see
-    /// [`Mailbox::idle`](super::mailbox::Mailbox::idle)).
-    pub fn idle(&self) -> bool {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        map.values().all(|e| e.shared.mailbox.idle())
-    }
-
     /// The earliest timer of any strategy on the engine clock, as their threads last saw.
     pub fn next_timer_ms(&self) -> Option<i64> {
         let map = self
@@ -347,124 +339,6 @@ impl Host {
         map.values()
             .filter_map(|e| e.shared.mailbox.next_timer_ms())
             .min()
-    }
-
-    /// Wakes every strategy with a timer due by `now_ms`, to fire it (a stepped clock).
-    pub fn wake_due(&self, now_ms: i64) {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        for e in map.values() {
-            if e.shared
-                .mailbox
-                .next_timer_ms()
-                .is_some_and(|d| d <= now_ms)
-            {
-                e.shared.mailbox.nudge();
-            }
-        }
-    }
-
-    /// The union of the symbols the running strategies declared: what the feed must subscribe.
-    pub fn symbols(&self) -> Vec<String> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<String> = map
-            .values()
-            .flat_map(|e| {
-                e.shared
-                    .spec
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .symbols
-                    .clone()
-            })
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
-
-    /// Every bar series the running strategies declared: (symbol as declared, timeframe, bars
-    /// to keep), the largest `bars_history` winning where strategies share a series.
-    pub fn bar_series(&self) -> Vec<(String, crate::bars::Timeframe, usize)> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<(String, crate::bars::Timeframe, usize)> = Vec::new();
-        for e in map.values() {
-            let spec = e
-                .shared
-                .spec
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for (symbol, tf) in spec.bars.series(&spec.symbols) {
-                match all.iter_mut().find(|(s, t, _)| *s == symbol && *t == tf) {
-                    Some(found) => found.2 = found.2.max(spec.bars.history),
-                    None => all.push((symbol, tf, spec.bars.history)),
-                }
-            }
-        }
-        all.sort();
-        all
-    }
-
-    /// The symbols whose market trades (`trades = true`) and depth (`depth = true`) some running
-    /// strategy declared: what the feed must subscribe beyond quotes. Sorted, without repeats.
-    pub fn market_streams(&self) -> (Vec<String>, Vec<String>) {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let (mut trades, mut depth) = (Vec::new(), Vec::new());
-        for e in map.values() {
-            let spec = e.shared.spec.read().unwrap_or_else(|e| e.into_inner());
-            if spec.trades {
-                trades.extend(spec.symbols.iter().cloned());
-            }
-            if spec.depth {
-                depth.extend(spec.symbols.iter().cloned());
-            }
-        }
-        for v in [&mut trades, &mut depth] {
-            v.sort();
-            v.dedup();
-        }
-        (trades, depth)
-    }
-
-    /// A strategy's own `limits`, for the risk guard (`None` when there is no such strategy).
-    pub fn limits(&self, strategy: &str) -> Option<crate::risk::StrategyLimits> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let entry = map.get(strategy)?;
-        let spec = entry.shared.spec.read().unwrap_or_else(|e| e.into_inner());
-        Some(spec.limits)
-    }
-
-    /// Whether `strategy` declared `symbol` (case aside) in its `symbols`.
-    pub fn declares(&self, strategy: &str, symbol: &str) -> bool {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        map.get(strategy).is_some_and(|e| {
-            let spec = e.shared.spec.read().unwrap_or_else(|e| e.into_inner());
-            spec.symbols.iter().any(|s| s.eq_ignore_ascii_case(symbol))
-        })
     }
 
     /// Every known strategy, sorted by name.

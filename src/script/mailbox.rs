@@ -74,8 +74,6 @@ struct Inbox {
     /// When the oldest waiting item was queued.
     oldest: Option<Instant>,
     consumer_waiting: bool,
-    /// [`Mailbox::nudge`] was called: the consumer returns from `take` even with nothing queued.
-    nudged: bool,
     latest_only: bool,
     episode: Option<Episode>,
     coalesced_since_take: u64,
@@ -273,26 +271,6 @@ impl Mailbox {
         }
     }
 
-    /// Nothing waits and the strategy's thread is waiting for more: it has finished everything
-    /// queued so far (a backtest steps the next event only then), or it can take nothing more.
-    pub fn idle(&self) -> bool {
-        let inbox = self.lock();
-        inbox.closed.is_some()
-            || (inbox.queue.is_empty() && inbox.consumer_waiting && !inbox.nudged)
-    }
-
-    /// Wakes the strategy's thread without a delivery, so it fires the timers now due on a
-    /// clock that was stepped.
-    pub fn nudge(&self) {
-        let mut inbox = self.lock();
-        if inbox.closed.is_none() {
-            inbox.nudged = true;
-            if inbox.consumer_waiting {
-                self.ready.notify_one();
-            }
-        }
-    }
-
     /// Set by the strategy's thread before it waits (see [`Mailbox::next_timer_ms`]).
     pub fn set_next_timer(&self, due_ms: Option<i64>) {
         self.next_timer_ms
@@ -310,9 +288,6 @@ impl Mailbox {
     pub fn take(&self, into: &mut VecDeque<Delivery>, deadline: Option<Instant>) {
         let mut inbox = self.lock();
         while inbox.queue.is_empty() {
-            if std::mem::take(&mut inbox.nudged) {
-                return;
-            }
             inbox.consumer_waiting = true;
             inbox = match deadline {
                 None => self.ready.wait(inbox).unwrap_or_else(|e| e.into_inner()),
@@ -331,9 +306,6 @@ impl Mailbox {
             inbox.consumer_waiting = false;
         }
         std::mem::swap(&mut inbox.queue, into);
-        // What was just taken comes before the timers the nudge was for (the runner fires due
-        // timers at the top of its next turn).
-        inbox.nudged = false;
         let now = Instant::now();
         let age = inbox.oldest.map_or(Duration::ZERO, |t| now - t);
         let caught_up = inbox.coalesced_since_take == 0
