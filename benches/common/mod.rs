@@ -213,7 +213,12 @@ pub async fn engine(
         client,
         account,
         guard,
-        market_hub: MarketFeedConfig::new(target.market_hub.clone()),
+        market_hub: {
+            let mut feed = MarketFeedConfig::new(target.market_hub.clone());
+            // `QUEUE_BOUND` compares feed-queue bounds; the default is what `run` uses.
+            feed.queue_bound = env_num("QUEUE_BOUND", feed.queue_bound as u64) as usize;
+            feed
+        },
         user_hub_url: target.user_hub.clone(),
         host,
         watch: false,
