@@ -243,6 +243,23 @@ fn a_strategy_that_does_not_load_is_a_clear_error() {
     assert!(err.contains("strategy strat did not load"), "{err}");
 }
 
+#[test]
+fn two_strategy_files_of_one_name_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = record(dir.path(), &rising());
+    let first = strategy(dir.path(), ROUND_TRIP);
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let second = strategy(&other_dir, ROUND_TRIP);
+    let mut cfg = config(dir.path(), first, data);
+    cfg.strategies.push(second);
+    let err = backtest::run(&cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("have the same name") && err.contains("other"),
+        "{err}"
+    );
+}
+
 /// On the first quote: a buy limit at 19997 with a bracket (stop loss 20 ticks, take profit 16).
 const LIMIT_WITH_BRACKET: &str = r#"
 local M = { symbols = { "MNQ" } }

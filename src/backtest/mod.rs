@@ -45,11 +45,20 @@ fn stage(strategies: &[PathBuf], work_dir: &Path, first: Option<&str>) -> anyhow
     anyhow::ensure!(!strategies.is_empty(), "no strategy file given");
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
+    let mut seen = std::collections::HashMap::new();
     for (i, s) in strategies.iter().enumerate() {
         let name = s
             .file_name()
             .filter(|n| n.to_string_lossy().ends_with(".lua"))
             .with_context(|| format!("{}: not a .lua file", s.display()))?;
+        // A strategy is named by its file: two files of one name would be one strategy.
+        if let Some(other) = seen.insert(name.to_owned(), s) {
+            anyhow::bail!(
+                "{} and {} have the same name: a strategy is named by its file, rename one",
+                other.display(),
+                s.display()
+            );
+        }
         match first.filter(|_| i == 0) {
             Some(text) => std::fs::write(work_dir.join(name), text)
                 .with_context(|| format!("writing {}", work_dir.display()))?,
