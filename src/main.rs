@@ -266,7 +266,10 @@ fn backtest(config: &Config, args: BacktestArgs) -> anyhow::Result<()> {
     let report = moontick::backtest::run(&cfg)?;
     moontick::backtest::write_outputs(&report, &args.out)?;
     print!("{}", report.summary());
-    println!("trades.csv, equity.csv and report.html in {}", args.out.display());
+    println!(
+        "trades.csv, equity.csv and report.html in {}",
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -137,7 +137,7 @@ impl Book {
     }
 
     /// Broker ids of the legs whose failed cancel is due to be sent again (see
-    /// [`CancelRetry`](super::super::bracket::CancelRetry); `reconciled`: a snapshot was just applied). Marked as cancel sent; a
+    /// `CancelRetry`; `reconciled`: a snapshot was just applied). Marked as cancel sent; a
     /// leg that closed meanwhile is dropped from the retries.
     pub fn take_leg_cancel_retries(&mut self, now_ms: i64, reconciled: bool) -> Vec<i64> {
         let mut ids = Vec::new();

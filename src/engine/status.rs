@@ -33,7 +33,7 @@ pub struct EngineStatus {
     pub strategy_pnl: Vec<StrategyPnl>,
     /// When the latest quote of each subscribed contract was stamped, sorted by symbol.
     pub quotes: Vec<QuoteSeen>,
-    /// The day's last fills, oldest first (at most [`RECENT_FILLS`](super::day::RECENT_FILLS)).
+    /// The day's last fills, oldest first (at most `RECENT_FILLS`).
     pub fills: Snapshot<Vec<FillView>>,
     /// The day's equity curve: realised plus open P&L over time.
     pub equity: Snapshot<Vec<EquityPoint>>,

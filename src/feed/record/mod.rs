@@ -2,8 +2,8 @@
 //!
 //! - [`recorder`]: [`Recorder`], the writing thread, and [`RecordTap`], the feed's non-blocking
 //!   end of its bounded queue: one file per contract per CME trading day under `RECORD_DIR`.
-//! - [`file`]: [`RecordFile`], one file written in complete zstd frames, appended to, capped.
-//! - [`format`]: the versioned binary records, and [`RecordedEvent`], what a reader yields.
+//! - [`file`](mod@file): [`RecordFile`], one file written in complete zstd frames, appended to, capped.
+//! - [`format`](mod@format): the versioned binary records, and [`RecordedEvent`], what a reader yields.
 //! - [`error`]: [`RecordError`], naming the file that failed.
 //! - [`reader`]: [`Recording`], [`scan`], [`Merged`], [`events`] and [`events_from`]:
 //!   recordings back as typed events, one file or a directory merged by receive time.
