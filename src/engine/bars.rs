@@ -188,6 +188,14 @@ impl Core {
                             *requested = true;
                             let latest = s.store.latest().map(|b| b.time_ms);
                             let ask = bars_to_ask(s.history, s.tf, latest, cut);
+                            if latest.is_some() && beyond_one_request(ask, s.tf) {
+                                tracing::warn!(
+                                    "bars {} {}: the outage spans about {ask} bars, more than one \
+                                     history request returns: on_bar misses the older ones",
+                                    cb.symbol,
+                                    s.tf
+                                );
+                            }
                             requests.push((contract.clone(), s.tf, ask, cut, s.epoch));
                         }
                     }
@@ -328,6 +336,13 @@ fn bars_to_ask(history: usize, tf: Timeframe, latest_ms: Option<i64>, cut_ms: i6
     history.max(gap)
 }
 
+/// Whether asking for `bars` of `tf` exceeds what one `History/retrieveBars` returns (the
+/// backfill asks once, for the most recent ones).
+fn beyond_one_request(bars: usize, tf: Timeframe) -> bool {
+    let (_, _, per) = tf.history_base();
+    (bars + 1) * per as usize > crate::feed::bars::MAX_LIMIT
+}
+
 /// Whether a contract's trades are silent: none for [`QUOTE_FALLBACK_MS`] since the last one,
 /// or since trades were subscribed when none came yet.
 fn trades_silent(now_ms: i64, last_trade_ms: Option<i64>, subscribed_ms: i64) -> bool {
@@ -410,6 +425,13 @@ mod tests {
         );
         let m = Timeframe::parse("1m").unwrap();
         assert_eq!(bars_to_ask(500, m, Some(0), 3_600_000), 500);
+        // Six hours of 1 s bars is more than one request returns: said in the log.
+        assert!(beyond_one_request(
+            bars_to_ask(5, tf, Some(0), 6 * 3_600_000),
+            tf
+        ));
+        assert!(!beyond_one_request(500, m));
+        assert!(beyond_one_request(900, Timeframe::parse("1d").unwrap()));
     }
 
     #[test]
