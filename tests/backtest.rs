@@ -1,74 +1,18 @@
 //! `moontick backtest` as a library call: a Lua strategy over a recording written here, through
 //! the engine core, risk guard and the simulator's matching engine, on a simulated clock.
 
+mod backtest_support;
+
 use std::path::{Path, PathBuf};
 
+use backtest_support::*;
 use moontick::backtest::{self, BacktestConfig, Report};
-use moontick::feed::record::{RecordFile, Recorded};
-use moontick::market::Quote;
-use moontick::risk::RiskLimits;
-
-const C: &str = "CON.F.US.MNQ.H25";
-/// 2025-01-02 15:00:00 UTC, a Thursday in the session.
-const T0_MS: i64 = 1_735_830_000_000;
-
-/// One quote a second; the bid walks `bids`, the ask a tick above, last at the bid.
-fn record(dir: &Path, bids: &[f64]) -> PathBuf {
-    let at: Vec<(i64, f64)> = bids
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| (i as i64 * 1000, b))
-        .collect();
-    record_at(dir, &at)
-}
-
-/// Quotes at `(ms after T0, bid)`.
-fn record_at(dir: &Path, quotes: &[(i64, f64)]) -> PathBuf {
-    let path = dir
-        .join("data/2025-01-02")
-        .join(moontick::feed::record::recorder::file_name(C));
-    let (mut f, _) = RecordFile::open(&path, u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
-    for &(offset, bid) in quotes {
-        let ms = T0_MS + offset;
-        let q = Quote {
-            bid: Some(bid),
-            ask: Some(bid + 0.25),
-            last: Some(bid),
-            time_ms: ms,
-            ..Quote::empty(C.into(), "MNQ".into())
-        };
-        assert!(f.push(ms * 1000, &Recorded::Quote(q)));
-    }
-    f.flush();
-    dir.join("data")
-}
+use moontick::feed::record::Recorded;
 
 fn strategy(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("strat.lua");
     std::fs::write(&path, body).unwrap();
     path
-}
-
-fn limits() -> RiskLimits {
-    RiskLimits {
-        max_order_size: 5,
-        max_position: 5,
-        daily_loss_limit: 10_000.0,
-        max_orders_per_minute: 60,
-    }
-}
-
-fn config(dir: &Path, strategy: PathBuf, data: PathBuf) -> BacktestConfig {
-    BacktestConfig {
-        strategies: vec![strategy],
-        data,
-        bars: None,
-        commission: Some(0.5),
-        slippage_ticks: 0,
-        limits: limits(),
-        balance: 50_000.0,
-        work_dir: dir.join("out/.strategies"),
-    }
 }
 
 /// Buys on the 3rd quote, sells on the 8th: both at market.
@@ -448,22 +392,11 @@ fn the_cli_prints_the_summary_and_writes_the_csv_files() {
 #[test]
 fn bars_are_built_from_the_recorded_trades() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir
-        .path()
-        .join("data/2025-01-02")
-        .join(moontick::feed::record::recorder::file_name(C));
-    let (mut f, _) = RecordFile::open(&path, u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
+    let mut f = open(dir.path(), "2025-01-02", T0_MS);
     for k in 0..12i64 {
         let price = 20_000.0 + k as f64;
         let q_ms = T0_MS + k * 1000;
-        let q = Quote {
-            bid: Some(price),
-            ask: Some(price + 0.25),
-            last: Some(price),
-            time_ms: q_ms,
-            ..Quote::empty(C.into(), "MNQ".into())
-        };
-        assert!(f.push(q_ms * 1000, &Recorded::Quote(q)));
+        assert!(f.push(q_ms * 1000, &Recorded::Quote(quote(q_ms, price))));
         // One print of 2 contracts in the middle of second k, at that second's bid.
         let t_ms = q_ms + 500;
         let t = moontick::market::Trade {
@@ -522,15 +455,8 @@ return M
 fn bar_series_start_with_the_earlier_recorded_days() {
     const DAY_MS: i64 = 86_400_000;
     let dir = tempfile::tempdir().unwrap();
-    let file = |day: &str| {
-        dir.path()
-            .join("data")
-            .join(day)
-            .join(moontick::feed::record::recorder::file_name(C))
-    };
     // Day one: five minutes, each with two prints (open, then a point higher).
-    let (mut f, _) =
-        RecordFile::open(&file("2025-01-02"), u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
+    let mut f = open(dir.path(), "2025-01-02", T0_MS);
     for k in 0..5i64 {
         for (offset, price) in [(10_000, 20_000 + 10 * k), (40_000, 20_001 + 10 * k)] {
             let t_ms = T0_MS + k * 60_000 + offset;
@@ -548,17 +474,10 @@ fn bar_series_start_with_the_earlier_recorded_days() {
     f.flush();
     // Day two: quotes only.
     let t1 = T0_MS + DAY_MS;
-    let (mut f, _) = RecordFile::open(&file("2025-01-03"), u64::MAX, t1 * 1000, C, "MNQ").unwrap();
+    let mut f = open(dir.path(), "2025-01-03", t1);
     for i in 0..5i64 {
-        let bid = 20_100.0 + i as f64;
-        let q = Quote {
-            bid: Some(bid),
-            ask: Some(bid + 0.25),
-            last: Some(bid),
-            time_ms: t1 + i * 1000,
-            ..Quote::empty(C.into(), "MNQ".into())
-        };
-        assert!(f.push((t1 + i * 1000) * 1000, &Recorded::Quote(q)));
+        let ms = t1 + i * 1000;
+        assert!(f.push(ms * 1000, &Recorded::Quote(quote(ms, 20_100.0 + i as f64))));
     }
     f.flush();
     // Buys on its first quote if and only if `bot.bars` already holds day one's last three

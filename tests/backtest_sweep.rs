@@ -2,41 +2,20 @@
 //! here; each row is what that combination gives alone, the rows do not depend on the threads,
 //! bad params are refused before anything runs, and the CLI writes `sweep.csv`.
 
+mod backtest_support;
+
 use std::path::{Path, PathBuf};
 
 use moontick::backtest::sweep::{self, Metrics, SortBy};
 use moontick::backtest::{self, BacktestConfig, ParamAxis};
-use moontick::feed::record::{RecordFile, Recorded};
-use moontick::market::Quote;
-use moontick::risk::RiskLimits;
-
-const C: &str = "CON.F.US.MNQ.H25";
-/// 2025-01-02 15:00:00 UTC, a Thursday in the session.
-const T0_MS: i64 = 1_735_830_000_000;
 
 /// One quote a second, the bid zigzagging so that the entry and exit quote matter.
-fn record(dir: &Path) -> PathBuf {
+fn zigzag(dir: &Path) -> PathBuf {
     let bids = [
         20_000.0, 20_003.0, 20_001.0, 20_006.0, 20_002.0, 20_008.0, 20_004.0, 20_010.0, 20_005.0,
         20_007.0, 20_003.0, 20_009.0,
     ];
-    let path = dir
-        .join("data/2025-01-02")
-        .join(moontick::feed::record::recorder::file_name(C));
-    let (mut f, _) = RecordFile::open(&path, u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
-    for (i, bid) in bids.into_iter().enumerate() {
-        let ms = T0_MS + i as i64 * 1000;
-        let q = Quote {
-            bid: Some(bid),
-            ask: Some(bid + 0.25),
-            last: Some(bid),
-            time_ms: ms,
-            ..Quote::empty(C.into(), "MNQ".into())
-        };
-        assert!(f.push(ms * 1000, &Recorded::Quote(q)));
-    }
-    f.flush();
-    dir.join("data")
+    backtest_support::record(dir, &bids)
 }
 
 /// Buys on quote `enter`, sells on quote `exit`, `size` contracts. `enter` is read when the
@@ -67,21 +46,7 @@ return M
 fn config(dir: &Path, source: &str, data: PathBuf) -> BacktestConfig {
     let path = dir.join("strat.lua");
     std::fs::write(&path, source).unwrap();
-    BacktestConfig {
-        strategies: vec![path],
-        data,
-        bars: None,
-        commission: Some(0.5),
-        slippage_ticks: 0,
-        limits: RiskLimits {
-            max_order_size: 5,
-            max_position: 5,
-            daily_loss_limit: 10_000.0,
-            max_orders_per_minute: 60,
-        },
-        balance: 50_000.0,
-        work_dir: dir.join("out/.strategies"),
-    }
+    backtest_support::config(dir, path, data)
 }
 
 fn axes(specs: &[&str]) -> Vec<ParamAxis> {
@@ -91,7 +56,7 @@ fn axes(specs: &[&str]) -> Vec<ParamAxis> {
 #[test]
 fn each_row_is_what_its_combination_gives_alone_sorted_best_first() {
     let dir = tempfile::tempdir().unwrap();
-    let data = record(dir.path());
+    let data = zigzag(dir.path());
     let cfg = config(dir.path(), &strategy("3", "8", "1"), data.clone());
     let grid = axes(&["enter=2,4,6", "exit=8,10", "size=1,2"]);
     let sweep = sweep::sweep(&cfg, &grid, SortBy::NetPnl, None).unwrap();
@@ -138,7 +103,7 @@ fn each_row_is_what_its_combination_gives_alone_sorted_best_first() {
 #[test]
 fn the_csv_is_the_same_bytes_on_one_thread_or_many() {
     let dir = tempfile::tempdir().unwrap();
-    let data = record(dir.path());
+    let data = zigzag(dir.path());
     let cfg = config(dir.path(), &strategy("3", "8", "1"), data);
     let grid = axes(&["enter=1,2,3,4", "exit=7,9,11"]);
     let one = sweep::sweep(&cfg, &grid, SortBy::WinRate, Some(1)).unwrap();
@@ -159,7 +124,7 @@ fn the_csv_is_the_same_bytes_on_one_thread_or_many() {
 #[test]
 fn unknown_params_and_wrong_types_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let data = record(dir.path());
+    let data = zigzag(dir.path());
     let cfg = config(dir.path(), &strategy("3", "8", "1"), data);
     let err = |grid: &[&str]| {
         sweep::sweep(&cfg, &axes(grid), SortBy::NetPnl, None)
@@ -186,7 +151,7 @@ fn unknown_params_and_wrong_types_are_refused_before_anything_runs() {
 #[test]
 fn the_cli_prints_the_table_and_writes_sweep_csv() {
     let dir = tempfile::tempdir().unwrap();
-    record(dir.path());
+    zigzag(dir.path());
     std::fs::write(dir.path().join("strat.lua"), strategy("3", "8", "1")).unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))

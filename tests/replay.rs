@@ -3,44 +3,25 @@
 //! strategy's position and fills while it plays, the summary at the end is the backtest's, the
 //! server stays up after it, and bad arguments are clear errors.
 
+mod backtest_support;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use backtest_support::T0_MS;
 use moontick::backtest::{self, BacktestConfig};
 use moontick::config::Config;
-use moontick::feed::record::{RecordFile, Recorded};
-use moontick::market::Quote;
 use moontick::replay::{ReplayConfig, Speed};
-use moontick::risk::RiskLimits;
 use serde_json::Value;
 
-const C: &str = "CON.F.US.MNQ.H25";
-/// 2025-01-02 15:00:00 UTC, a Thursday in the session.
-const T0_MS: i64 = 1_735_830_000_000;
 /// Quotes recorded, one a second.
 const QUOTES: i64 = 40;
 
 /// One quote a second for [`QUOTES`] seconds; the bid rises a point a second.
-fn record(dir: &Path) -> PathBuf {
-    let path = dir
-        .join("data/2025-01-02")
-        .join(moontick::feed::record::recorder::file_name(C));
-    let (mut f, _) = RecordFile::open(&path, u64::MAX, T0_MS * 1000, C, "MNQ").unwrap();
-    for i in 0..QUOTES {
-        let ms = T0_MS + i * 1000;
-        let bid = 20_000.0 + i as f64;
-        let q = Quote {
-            bid: Some(bid),
-            ask: Some(bid + 0.25),
-            last: Some(bid),
-            time_ms: ms,
-            ..Quote::empty(C.into(), "MNQ".into())
-        };
-        assert!(f.push(ms * 1000, &Recorded::Quote(q)));
-    }
-    f.flush();
-    dir.join("data")
+fn rising(dir: &Path) -> PathBuf {
+    let bids: Vec<f64> = (0..QUOTES).map(|i| 20_000.0 + i as f64).collect();
+    backtest_support::record(dir, &bids)
 }
 
 /// Buys on the 3rd quote, sells on the 35th: a position held for most of the recording.
@@ -56,7 +37,7 @@ return M
 "#;
 
 fn setup(dir: &Path) -> (PathBuf, PathBuf) {
-    let data = record(dir);
+    let data = rising(dir);
     let strategy = dir.join("hold.lua");
     std::fs::write(&strategy, HOLD).unwrap();
     (data, strategy)
@@ -64,19 +45,8 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf) {
 
 fn backtest_config(dir: &Path, strategy: PathBuf, data: PathBuf, work: &str) -> BacktestConfig {
     BacktestConfig {
-        strategies: vec![strategy],
-        data,
-        bars: None,
-        commission: Some(0.5),
-        slippage_ticks: 0,
-        limits: RiskLimits {
-            max_order_size: 5,
-            max_position: 5,
-            daily_loss_limit: 10_000.0,
-            max_orders_per_minute: 60,
-        },
-        balance: 50_000.0,
         work_dir: dir.join(work).join(".strategies"),
+        ..backtest_support::config(dir, strategy, data)
     }
 }
 
