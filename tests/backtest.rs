@@ -344,16 +344,7 @@ fn the_cli_prints_the_summary_and_writes_the_csv_files() {
     let dir = tempfile::tempdir().unwrap();
     record(dir.path(), &rising());
     strategy(dir.path(), ROUND_TRIP);
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
-            .arg("backtest")
-            .args(args)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| moontick(dir.path(), &[&["backtest"], args].concat());
     let ok = run(&[
         "strat.lua",
         "--data",

@@ -154,21 +154,15 @@ fn the_cli_prints_the_table_and_writes_sweep_csv() {
     zigzag(dir.path());
     std::fs::write(dir.path().join("strat.lua"), strategy("3", "8", "1")).unwrap();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
-            .args([
-                "backtest",
-                "strat.lua",
-                "--data",
-                "data",
-                "--commission",
-                "0.5",
-            ])
-            .args(args)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
+        let common = [
+            "backtest",
+            "strat.lua",
+            "--data",
+            "data",
+            "--commission",
+            "0.5",
+        ];
+        backtest_support::moontick(dir.path(), &[&common[..], args].concat())
     };
     let ok = run(&[
         "--param",

@@ -225,16 +225,7 @@ async fn a_shutdown_before_the_end_stops_the_replay_there() {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
-        .arg("replay")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .env("PORT", "0")
-        .env("BIND_ADDR", "127.0.0.1")
-        .output()
-        .unwrap()
+    backtest_support::moontick(dir, &[&["replay"], args].concat())
 }
 
 #[test]
@@ -263,19 +254,17 @@ fn the_cli_plays_to_the_end_and_prints_the_backtests_summary() {
     assert!(stderr.contains("REPLAY"), "{stderr}");
     assert!(dir.path().join("replay/trades.csv").exists());
 
-    let backtest = std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
-        .args([
+    let backtest = backtest_support::moontick(
+        dir.path(),
+        &[
             "backtest",
             "hold.lua",
             "--data",
             "data",
             "--commission",
             "0.5",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .output()
-        .unwrap();
+        ],
+    );
     let summary = |out: &str| {
         out.lines()
             .filter(|l| !l.contains("REPLAY") && !l.contains(" in "))

@@ -79,3 +79,17 @@ pub fn config(dir: &Path, strategy: PathBuf, data: PathBuf) -> BacktestConfig {
         work_dir: dir.join("out/.strategies"),
     }
 }
+
+/// Runs the `moontick` binary in `dir` with `args` and a clean environment (warnings logged, an
+/// HTTP server on a free loopback port when the command has one).
+pub fn moontick(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_moontick"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env("PORT", "0")
+        .env("BIND_ADDR", "127.0.0.1")
+        .output()
+        .unwrap()
+}
