@@ -29,6 +29,7 @@ use super::bar_state::{ContractBars, Phase, SeriesState, waiting};
 use super::core::Core;
 use super::input::Input;
 use crate::bars::{Aggregator, Bar, BarEvent, Series, Timeframe};
+use crate::feed::bars::beyond_one_request;
 use crate::market::{Quote, Trade};
 use crate::script::Event;
 
@@ -334,13 +335,6 @@ fn bars_to_ask(history: usize, tf: Timeframe, latest_ms: Option<i64>, cut_ms: i6
     };
     let gap = (cut_ms - latest).div_euclid(tf.fixed_ms()).max(0) as usize + 1;
     history.max(gap)
-}
-
-/// Whether asking for `bars` of `tf` exceeds what one `History/retrieveBars` returns (the
-/// backfill asks once, for the most recent ones).
-fn beyond_one_request(bars: usize, tf: Timeframe) -> bool {
-    let (_, _, per) = tf.history_base();
-    (bars + 1) * per as usize > crate::feed::bars::MAX_LIMIT
 }
 
 /// Whether a contract's trades are silent: none for [`QUOTE_FALLBACK_MS`] since the last one,

@@ -15,11 +15,21 @@ use crate::gateway::{GatewayClient, GatewayError};
 /// Most bars one `retrieveBars` call returns.
 pub(crate) const MAX_LIMIT: usize = 20_000;
 
+/// How many of the gateway's bars `bars` of `tf` (and the partial one) take.
+fn wire_bars(tf: Timeframe, bars: usize) -> usize {
+    (bars + 1) * tf.history_base().2 as usize
+}
+
+/// Whether `bars` of `tf` are more than one [`request`] returns (it keeps the most recent).
+pub(crate) fn beyond_one_request(bars: usize, tf: Timeframe) -> bool {
+    wire_bars(tf, bars) > MAX_LIMIT
+}
+
 /// The request for the `bars` most recent closed bars of `tf` before `cut_ms`, plus the partial
 /// one the cut falls in.
 pub fn request(contract_id: &str, tf: Timeframe, bars: usize, cut_ms: i64) -> RetrieveBarsRequest {
-    let (unit, n, per) = tf.history_base();
-    let limit = ((bars + 1) * per as usize).clamp(1, MAX_LIMIT);
+    let (unit, n, _) = tf.history_base();
+    let limit = wire_bars(tf, bars).clamp(1, MAX_LIMIT);
     let unit_ms: i64 = match unit {
         Unit::Second => 1_000,
         Unit::Minute => 60_000,
