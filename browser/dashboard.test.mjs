@@ -3,22 +3,14 @@
 // position appear without reloading, pauses and resumes the strategy, halts, sees it halted. Screenshots go to artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { OUT, launch } from "./launch.mjs";
 
 const BASE = process.env.BASE_URL;
 const SECRET = process.env.SECRET;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const OUT = new URL("./artifacts/", import.meta.url).pathname;
 
 test("log in, watch a position appear live, halt", { timeout: 120_000 }, async () => {
   assert.ok(BASE && SECRET, "BASE_URL and SECRET are set by run.sh");
-  mkdirSync(OUT, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     const errors = [];

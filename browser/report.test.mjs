@@ -3,21 +3,13 @@
 // run.sh makes the report; a screenshot goes to artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { OUT, launch } from "./launch.mjs";
 
 const REPORT = process.env.REPORT;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const OUT = new URL("./artifacts/", import.meta.url).pathname;
 
 test("report.html draws its charts offline", { timeout: 60_000 }, async () => {
   assert.ok(REPORT, "REPORT is set by run.sh");
-  mkdirSync(OUT, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   try {
     const context = await browser.newContext({ viewport: { width: 1100, height: 1200 }, offline: true });
     const page = await context.newPage();
