@@ -72,8 +72,7 @@ fn record_root(data: &Path) -> PathBuf {
 }
 
 fn from_recordings(cfg: &BacktestConfig) -> anyhow::Result<Source> {
-    let files = crate::feed::record::scan(&cfg.data)
-        .with_context(|| format!("reading {}", cfg.data.display()))?;
+    let files = crate::feed::record::scan(&cfg.data).context("reading the recordings")?;
     anyhow::ensure!(
         !files.is_empty(),
         "no recordings under {} (see docs/recording.md)",

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 /// Why a recording could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message and deliberately not a `source`: an error chain printed
+    // whole (`{:#}`) would say it twice.
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{}: recording format version {found}; this moontick reads version {supported} only \

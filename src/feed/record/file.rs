@@ -90,7 +90,7 @@ impl RecordFile {
     ) -> Result<(Self, Opened), RecordError> {
         let io_err = |source| RecordError::Io {
             path: path.to_owned(),
-            source,
+            cause: source,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err)?;
@@ -218,7 +218,7 @@ impl RecordFile {
                     events,
                     error: RecordError::Io {
                         path: self.path.clone(),
-                        source,
+                        cause: source,
                     },
                 }
             }

@@ -54,11 +54,11 @@ impl Recording {
         let path = path.as_ref().to_owned();
         let file = File::open(&path).map_err(|source| RecordError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         let decoder = zstd::stream::read::Decoder::new(file).map_err(|source| RecordError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         let mut rec = Recording {
             stream: BufReader::with_capacity(64 * 1024, decoder),
@@ -109,7 +109,10 @@ impl Recording {
                 supported: format::VERSION,
             },
             ItemError::Corrupt(why) => RecordError::Corrupt { path, why },
-            ItemError::Io(source) => RecordError::Io { path, source },
+            ItemError::Io(source) => RecordError::Io {
+                path,
+                cause: source,
+            },
             ItemError::Truncated => RecordError::Corrupt {
                 path,
                 why: "cut short".into(),
@@ -158,7 +161,7 @@ pub fn scan(path: impl AsRef<Path>) -> Result<Vec<RecordingFile>, RecordError> {
     let path = path.as_ref();
     let meta = std::fs::metadata(path).map_err(|source| RecordError::Io {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     let mut found = Vec::new();
     if meta.is_dir() {
@@ -173,7 +176,7 @@ pub fn scan(path: impl AsRef<Path>) -> Result<Vec<RecordingFile>, RecordError> {
 fn walk(dir: &Path, found: &mut Vec<RecordingFile>) -> Result<(), RecordError> {
     let io_err = |source| RecordError::Io {
         path: dir.to_owned(),
-        source,
+        cause: source,
     };
     for entry in std::fs::read_dir(dir).map_err(io_err)? {
         let entry = entry.map_err(io_err)?;

@@ -156,7 +156,7 @@ impl Recorder {
             .spawn(move || Writer::new(config, counters).run(rx))
             .map_err(|source| RecordError::Io {
                 path: dir.clone(),
-                source,
+                cause: source,
             })?;
         Ok(Recorder {
             tap,
@@ -201,7 +201,7 @@ impl Drop for Recorder {
 fn check_writable(dir: &Path) -> Result<(), RecordError> {
     let io_err = |source| RecordError::Io {
         path: dir.to_owned(),
-        source,
+        cause: source,
     };
     std::fs::create_dir_all(dir).map_err(io_err)?;
     let probe = dir.join(format!(".moontick-write-test-{}", std::process::id()));
