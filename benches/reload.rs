@@ -61,7 +61,7 @@ fn main() {
         std::thread::spawn(move || {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                host.dispatch(&quote(i));
+                host.dispatch(quote(i));
                 i += 1;
                 sent.store(i, std::sync::atomic::Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(1));

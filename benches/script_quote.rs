@@ -99,7 +99,7 @@ fn main() {
     for i in 0..warmup + samples {
         let before = broker.count.load(Ordering::Acquire);
         let t0 = broker.base.elapsed().as_nanos() as u64;
-        host.dispatch(&quote(&contract, &symbol, i));
+        host.dispatch(quote(&contract, &symbol, i));
         while broker.count.load(Ordering::Acquire) == before {
             std::hint::spin_loop();
         }
@@ -128,9 +128,9 @@ fn main() {
             _ => unreachable!(),
         }
     });
-    host.dispatch(&busy);
+    host.dispatch(busy);
     for i in 0..backlog {
-        host.dispatch(&quote(&contract, &symbol, i));
+        host.dispatch(quote(&contract, &symbol, i));
     }
     let queued_at = Instant::now();
     while broker.count.load(Ordering::Acquire) == base {
@@ -173,7 +173,7 @@ fn main() {
     let mut sent = 0u64;
     while t0.elapsed() < Duration::from_secs(3) / scale as u32 {
         for _ in 0..1000 {
-            host.dispatch(&quote(&contract, &symbol, sent));
+            host.dispatch(quote(&contract, &symbol, sent));
             sent += 1;
         }
     }

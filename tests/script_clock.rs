@@ -44,7 +44,7 @@ impl Stepper {
         self.clock.set_ms(ms(utc));
         for _ in 0..2 {
             self.quotes += 1;
-            self.host.dispatch(&quote("CON.F.US.MNQ.H26", 1.0));
+            self.host.dispatch(quote("CON.F.US.MNQ.H26", 1.0));
             let tag = format!("q{}", self.quotes);
             wait_until(&tag, || self.fx.has_tag(&tag));
         }

@@ -78,7 +78,7 @@ fn every_quote_of_a_fast_burst_reaches_on_quote_in_order() {
     let n = 50_000u64;
     // As fast as the producer can go: the old mailbox delivered about one quote per wake-up.
     for i in 1..=n {
-        host.dispatch(&quote("CON.F.US.MNQ.Z25", i as f64));
+        host.dispatch(quote("CON.F.US.MNQ.Z25", i as f64));
     }
     wait_until("all handled", || status(&host, "count").handled >= n);
     let st = status(&host, "count");
@@ -117,7 +117,7 @@ return M
     let host = fx.start(cfg);
     let (quotes, fills) = (5_000u64, 50u64);
     for i in 1..=quotes {
-        host.dispatch(&quote("CON.F.US.MNQ.Z25", i as f64));
+        host.dispatch(quote("CON.F.US.MNQ.Z25", i as f64));
         if i % 100 == 0 {
             host.send("behind", fill(i / 100));
         }
@@ -127,7 +127,7 @@ return M
         s.handled + s.quotes_coalesced == quotes + fills
     });
     // The next delivery finds the strategy caught up and ends the episode.
-    host.dispatch(&quote("CON.F.US.MNQ.Z25", (quotes + 1) as f64));
+    host.dispatch(quote("CON.F.US.MNQ.Z25", (quotes + 1) as f64));
     wait_until("last quote", || {
         let s = status(&host, "behind");
         s.handled + s.quotes_coalesced == quotes + fills + 1
@@ -181,7 +181,7 @@ return M
 "#,
     );
     let host = fx.start(roomy(fx.config()));
-    host.dispatch(&quote("CON.F.US.MNQ.Z25", 1.0));
+    host.dispatch(quote("CON.F.US.MNQ.Z25", 1.0));
     // Only once the strategy is busy with quote 1: sent earlier, "latest" may replace quote 1
     // itself before the strategy takes it, and then nothing stalls.
     wait_until("the strategy stalls", || {
@@ -189,7 +189,7 @@ return M
     });
     let n = 1_000u64;
     for i in 2..=n {
-        host.dispatch(&quote("CON.F.US.MNQ.Z25", i as f64));
+        host.dispatch(quote("CON.F.US.MNQ.Z25", i as f64));
     }
     wait_until("all accounted", || {
         let s = status(&host, "latest");
@@ -228,7 +228,7 @@ return M
     let host = fx.start(fx.config());
     let (quotes, fills) = (50_000u64, 500u64);
     for i in 1..=quotes {
-        host.dispatch(&quote("CON.F.US.MNQ.Z25", i as f64));
+        host.dispatch(quote("CON.F.US.MNQ.Z25", i as f64));
         if i % 100 == 0 {
             host.send("order", fill(i / 100));
         }

@@ -14,8 +14,8 @@ fn runtime_error_in_a_handler_does_not_stop_the_strategy() {
         "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid < 0 then local x = nil; return x.boom end\n  bot.buy{ size = 1, tag = 'ok' }\nend\nreturn M\n",
     );
     let host = fx.start(fx.config());
-    host.dispatch(&quote("A", -1.0));
-    host.dispatch(&quote("B", 1.0));
+    host.dispatch(quote("A", -1.0));
+    host.dispatch(quote("B", 1.0));
     wait_until("next quote handled", || fx.has_tag("ok"));
     let st = status(&host, "e");
     assert_eq!(st.state, RunState::Running);
@@ -37,9 +37,9 @@ fn a_huge_timer_delay_is_a_lua_error_and_the_strategy_keeps_running() {
         "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  if q.bid == 1 then bot.after(1e300, function() end) end\n  if q.bid == 2 then bot.every(0/0, function() end) end\n  bot.buy{ size = 1, tag = 'ok' .. q.bid }\nend\nreturn M\n",
     );
     let host = fx.start(fx.config());
-    host.dispatch(&quote("A", 1.0));
-    host.dispatch(&quote("B", 2.0));
-    host.dispatch(&quote("C", 3.0));
+    host.dispatch(quote("A", 1.0));
+    host.dispatch(quote("B", 2.0));
+    host.dispatch(quote("C", 3.0));
     wait_until("the next quote handled", || fx.has_tag("ok3.0"));
     assert!(
         !fx.has_tag("ok1.0") && !fx.has_tag("ok2.0"),
@@ -69,8 +69,8 @@ fn infinite_loop_is_interrupted_and_the_next_event_is_handled() {
         ..Limits::default()
     };
     let host = fx.start(cfg);
-    host.dispatch(&quote("A", 1.0));
-    host.dispatch(&quote("B", 2.0));
+    host.dispatch(quote("A", 1.0));
+    host.dispatch(quote("B", 2.0));
     wait_until("next quote handled", || fx.has_tag("ok"));
     let err = status(&host, "spin").last_error.unwrap();
     assert!(
@@ -96,8 +96,8 @@ fn memory_bomb_is_contained_and_the_next_event_is_handled() {
     // bomb before the memory limit did: this test is about the memory limit.
     cfg.watchdog = std::time::Duration::from_secs(60);
     let host = fx.start(cfg);
-    host.dispatch(&quote("A", 1.0));
-    host.dispatch(&quote("B", 2.0));
+    host.dispatch(quote("A", 1.0));
+    host.dispatch(quote("B", 2.0));
     wait_until("next quote handled", || fx.has_tag("ok"));
     let err = status(&host, "bomb").last_error.unwrap();
     assert!(err.contains("memory"), "{err}");
@@ -141,7 +141,7 @@ return M
 "#,
     );
     let host = fx.start(fx.config());
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("checks ran", || fx.has_tag("done"));
     let escaped: Vec<String> = fx
         .tags()
@@ -267,7 +267,7 @@ fn bad_bot_arguments_name_the_field_and_the_calling_line() {
         "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local ok, err = pcall(function()\n    bot.buy{ size = 'x' }\n  end)\n  bot.buy{ size = 1, tag = tostring(err) }\n  local ok2, err2 = pcall(function() bot.sell{ size = 1, type = 'limit' } end)\n  bot.buy{ size = 1, tag = tostring(err2) }\nend\nreturn M\n",
     );
     let host = fx.start(fx.config());
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("errors recorded", || fx.tags().len() >= 2);
     let tags = fx.tags();
     assert!(
@@ -289,7 +289,7 @@ fn refused_order_returns_nil_and_the_reason() {
         "local M = { symbols = { 'MNQ' } }\nfunction M.on_quote(q)\n  local h, why = bot.buy{ size = 1 }\n  state.result = tostring(h) .. '/' .. tostring(why)\nend\nfunction M.on_fill() end\nreturn M\n",
     );
     let host = fx.start(fx.config());
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("quote handled", || status(&host, "r").handled >= 1);
     host.shutdown();
     assert_eq!(fx.saved_state("r")["result"], "nil/max position reached");
@@ -301,7 +301,7 @@ fn feed_status_reaches_every_strategy() {
     fx.write("a", "local M = {}\nfunction M.on_feed(s) bot.buy{ symbol = 'MNQ', size = 1, tag = 'a:' .. s } end\nreturn M\n");
     fx.write("b", "local M = {}\nfunction M.on_feed(s) bot.buy{ symbol = 'MNQ', size = 1, tag = 'b:' .. s } end\nreturn M\n");
     let host = fx.start(fx.config());
-    host.dispatch(&Event::Feed(moontick::script::FeedStatus::Stale));
+    host.dispatch(Event::Feed(moontick::script::FeedStatus::Stale));
     wait_until("both saw it", || {
         fx.has_tag("a:stale") && fx.has_tag("b:stale")
     });
@@ -327,13 +327,13 @@ fn quote_fields_reach_on_quote_and_absent_fields_are_nil() {
          return M\n",
     );
     let host = fx.start(fx.config());
-    host.dispatch(&quote("CON.A", 10.5));
+    host.dispatch(quote("CON.A", 10.5));
     let Event::Quote(mut sparse) = quote("CON.B", 11.0) else {
         unreachable!()
     };
     (sparse.bid, sparse.last, sparse.volume) = (None, None, None);
     (sparse.open, sparse.change) = (Some(11.0), Some(0.0));
-    host.dispatch(&Event::Quote(sparse));
+    host.dispatch(Event::Quote(sparse));
     wait_until("two quotes", || fx.tags().len() >= 2);
     let tags = fx.tags();
     assert_eq!(

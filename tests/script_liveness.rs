@@ -86,7 +86,7 @@ fn a_stalled_bot_call_is_reported_stuck_and_its_webhooks_are_refused_until_it_re
     assert_eq!(webhook(&host, "slow").unwrap()["hooks"], 1);
 
     let sent = Instant::now();
-    host.dispatch(&quote("CON.F.US.MNQ.Z25", 1.0));
+    host.dispatch(quote("CON.F.US.MNQ.Z25", 1.0));
     wait_until("stuck", || status(&host, "slow").state == RunState::Stuck);
     // 200 ms limit, checked every 50 ms; generous for a loaded machine.
     assert!(
@@ -107,7 +107,7 @@ fn a_stalled_bot_call_is_reported_stuck_and_its_webhooks_are_refused_until_it_re
     assert_eq!(status(&host, "slow").webhooks_refused, 10_000);
     // Events still queue (and quotes conflate under the age bound).
     for i in 0..1_000 {
-        host.dispatch(&quote("CON.F.US.MNQ.Z25", 10.0 + f64::from(i)));
+        host.dispatch(quote("CON.F.US.MNQ.Z25", 10.0 + f64::from(i)));
     }
     host.send("slow", fill(1));
 
@@ -145,8 +145,8 @@ fn lua_spinning_past_the_watchdog_is_interrupted_and_the_next_event_is_handled()
             ..Limits::default()
         }
     });
-    host.dispatch(&quote("A", 1.0));
-    host.dispatch(&quote("A", 2.0));
+    host.dispatch(quote("A", 1.0));
+    host.dispatch(quote("A", 2.0));
     wait_until("next quote handled", || status(&host, "spin").handled >= 1);
     let st = status(&host, "spin");
     assert_eq!(st.state, RunState::Running);
@@ -166,7 +166,7 @@ fn a_panic_in_a_strategy_thread_marks_it_crashed_and_it_gets_nothing_more() {
     fx.write("good", STALLER.replace("bid == 2", "bid == -2").as_str());
     let gate = Arc::new(Gate::default());
     let host = start(&fx, &gate, |_| {});
-    host.dispatch(&quote("A", 2.0));
+    host.dispatch(quote("A", 2.0));
     wait_until("crashed", || {
         status(&host, "bad").state == RunState::Crashed
     });
@@ -180,7 +180,7 @@ fn a_panic_in_a_strategy_thread_marks_it_crashed_and_it_gets_nothing_more() {
     );
     let why = webhook(&host, "bad").unwrap_err();
     assert!(why.starts_with("strategy crashed"), "{why}");
-    host.dispatch(&quote("A", 3.0));
+    host.dispatch(quote("A", 3.0));
     host.send("bad", fill(1));
     wait_until("the other strategy carries on", || {
         status(&host, "good").handled >= 2
@@ -208,7 +208,7 @@ fn shutdown_with_a_stuck_strategy_ends_within_its_bound_and_names_it() {
     let (req, _never) = WebhookRequest::new(WebhookBody::Text("x".into()));
     host.webhook("stuck", req);
     wait_until("in the stall", || {
-        host.dispatch(&quote("A", 1.0));
+        host.dispatch(quote("A", 1.0));
         status(&host, "stuck").state == RunState::Stuck
     });
     let t0 = Instant::now();

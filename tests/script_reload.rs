@@ -30,14 +30,14 @@ fn reload_keeps_state_and_runs_the_new_code() {
     fx.write("counter", &counting("v1"));
     let host = fx.start_watching();
     wait_loaded(&host, "counter", 1);
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("v1:1", || fx.has_tag("v1:1"));
-    host.dispatch(&quote("A", 2.0));
+    host.dispatch(quote("A", 2.0));
     wait_until("v1:2", || fx.has_tag("v1:2"));
 
     fx.save_by_rename("counter", &counting("v2"));
     wait_until("v2 started by reload", || fx.has_tag("v2-start:reload"));
-    host.dispatch(&quote("A", 3.0));
+    host.dispatch(quote("A", 3.0));
     wait_until("v2 counts on from v1's state", || fx.has_tag("v2:3"));
     assert_eq!(status(&host, "counter").generation, 2);
     host.shutdown();
@@ -65,7 +65,7 @@ fn syntax_error_keeps_the_last_good_version_trading() {
     );
     assert_eq!((st.generation, st.state), (1, RunState::Running));
 
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("old version still trades", || fx.has_tag("v1:1"));
 
     fx.write("s", &counting("v2"));
@@ -97,7 +97,7 @@ fn validation_error_keeps_the_last_good_version_trading() {
     );
     assert_eq!(status(&host, "s").generation, 1);
 
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("old version still trades", || fx.has_tag("v1:1"));
     host.shutdown();
 }
@@ -235,7 +235,7 @@ fn an_operator_pause_holds_across_a_reload_until_resumed() {
     };
     fx.write("p", &src(1));
     let host = fx.start_watching();
-    host.dispatch(&quote("A", 1.0));
+    host.dispatch(quote("A", 1.0));
     wait_until("a quote before the pause", || fx.has_tag("v1-1.0"));
     assert!(host.hold("p", true));
     assert!(
@@ -243,7 +243,7 @@ fn an_operator_pause_holds_across_a_reload_until_resumed() {
         "an unknown strategy is named as such"
     );
     wait_until("paused", || status(&host, "p").state == RunState::Paused);
-    host.dispatch(&quote("A", 2.0));
+    host.dispatch(quote("A", 2.0));
     fx.write("p", &src(2));
     wait_loaded(&host, "p", 2);
     assert_eq!(
@@ -251,10 +251,10 @@ fn an_operator_pause_holds_across_a_reload_until_resumed() {
         RunState::Paused,
         "a reload keeps the pause"
     );
-    host.dispatch(&quote("A", 3.0));
+    host.dispatch(quote("A", 3.0));
     assert!(host.hold("p", false));
     wait_until("running", || status(&host, "p").state == RunState::Running);
-    host.dispatch(&quote("A", 4.0));
+    host.dispatch(quote("A", 4.0));
     wait_until("a quote after resuming", || fx.has_tag("v2-4.0"));
     let tags = fx.tags();
     assert!(

@@ -3,7 +3,8 @@
 //! Its outcomes (REST results and user-hub events) wait in an outbox the driver hands back to
 //! the engine, so nothing is re-entered while the engine calls it.
 
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -32,7 +33,7 @@ pub(crate) enum Outcome {
 /// slippage on both sides, so a market order (or a stop once triggered) pays it.
 struct Touches {
     specs: Vec<ContractSpec>,
-    touch: HashMap<Arc<str>, Touch>,
+    touch: FxHashMap<Arc<str>, Touch>,
     slippage_ticks: f64,
 }
 
@@ -96,7 +97,7 @@ impl SimExchange {
                 engine: Engine::new(vec![account], true),
                 market: Touches {
                     specs,
-                    touch: HashMap::new(),
+                    touch: FxHashMap::default(),
                     slippage_ticks: f64::from(slippage_ticks),
                 },
                 now: DateTime::default(),
@@ -137,7 +138,12 @@ impl SimExchange {
             ask: q.ask.unwrap_or(old.ask),
             last: q.last.unwrap_or(old.last),
         };
-        inner.market.touch.insert(q.contract.clone(), new);
+        match inner.market.touch.get_mut(&q.contract) {
+            Some(t) => *t = new,
+            None => {
+                inner.market.touch.insert(q.contract.clone(), new);
+            }
+        }
         inner
             .engine
             .on_quote(&q.contract, &inner.market, inner.now, &mut inner.events);

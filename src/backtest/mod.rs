@@ -13,6 +13,7 @@ mod history;
 mod html;
 mod pace;
 pub mod params;
+mod read_ahead;
 pub mod report;
 mod source;
 pub mod sweep;
@@ -123,8 +124,7 @@ fn run_inner(
         let guard = RiskGuard::open(cfg.limits.clone(), None, at(first_ms))?;
         let mut host = HostConfig::new(&cfg.work_dir);
         // Every quote is delivered: the driver steps the strategies itself.
-        (host.quote_backlog, host.quote_backlog_age) =
-            (usize::MAX, std::time::Duration::from_secs(u64::MAX / 4));
+        (host.quote_backlog, host.quote_backlog_age) = (usize::MAX, std::time::Duration::MAX);
         let account: Account = exchange.account();
         let ex = exchange.clone();
         let mut pump = move |engine: &mut SteppedEngine| {

@@ -11,6 +11,7 @@ use super::bars_source::{self, BarsRange};
 use super::config::{BacktestConfig, TICK_MS, spec_of};
 use super::derived;
 use super::history::{self, History};
+use super::read_ahead::ReadAhead;
 use crate::engine::ContractInfo;
 use crate::feed::record::{RecordError, Recorded, RecordedEvent, Recording};
 use crate::sim::market::ContractSpec;
@@ -98,7 +99,7 @@ fn from_recordings(cfg: &BacktestConfig) -> anyhow::Result<Source> {
     Ok(Source {
         contracts: contracts.into_values().collect(),
         specs,
-        events: Box::new(crate::feed::record::events_from(files)),
+        events: Box::new(ReadAhead::new(crate::feed::record::events_from(files))?),
         history: history::from_recordings(root),
         tick_ms: TICK_MS,
         what: format!("the recordings under {}", cfg.data.display()),

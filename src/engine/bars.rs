@@ -321,7 +321,7 @@ impl Core {
 
     fn emit_bars(&self, out: Vec<BarEvent>) {
         for b in out {
-            self.dispatch(&Event::Bar(b));
+            self.dispatch(Event::Bar(b));
         }
     }
 }

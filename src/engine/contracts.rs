@@ -27,10 +27,11 @@ impl Core {
         });
         if let Some(host) = self.host.clone() {
             for symbol in host.symbols() {
-                if !self
-                    .resolve_retry
-                    .contains_key(&symbol.to_ascii_uppercase())
-                {
+                let retrying = !self.resolve_retry.is_empty()
+                    && self
+                        .resolve_retry
+                        .contains_key(&symbol.to_ascii_uppercase());
+                if !retrying {
                     self.resolve(&symbol);
                 }
             }
@@ -39,8 +40,12 @@ impl Core {
 
     /// Resolves a symbol in the background; its quotes are subscribed once it is known.
     pub(super) fn resolve(&mut self, symbol: &str) {
-        let key = symbol.to_ascii_uppercase();
-        if self.symbols.contains_key(&key) || !self.resolving.insert(key) {
+        // Most symbols are written in capitals: no key to build then (this runs every tick).
+        let key = match symbol.bytes().any(|b| b.is_ascii_lowercase()) {
+            true => std::borrow::Cow::Owned(symbol.to_ascii_uppercase()),
+            false => std::borrow::Cow::Borrowed(symbol),
+        };
+        if self.symbols.contains_key(key.as_ref()) || !self.resolving.insert(key.into_owned()) {
             return;
         }
         let Some(resolver) = self.resolver.clone() else {

@@ -1,6 +1,7 @@
 //! The engine loop's state and its handlers: hub events in, strategy events out, `bot.*`
 //! requests answered through the risk guard, REST results applied.
 
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub(crate) struct Core {
     pub(super) host: Option<Arc<Host>>,
     pub(super) book: Book,
     /// Every contract we know, by id.
-    pub(super) contracts: HashMap<Arc<str>, Arc<ContractInfo>>,
+    pub(super) contracts: FxHashMap<Arc<str>, Arc<ContractInfo>>,
     /// What strategies call contracts (`MNQ`, or a contract id), upper-cased.
     pub(super) symbols: HashMap<String, Arc<ContractInfo>>,
     pub(super) subscribed: HashSet<Arc<str>>,
@@ -54,7 +55,7 @@ pub(crate) struct Core {
     /// Symbols whose resolution failed, and when to try again.
     pub(super) resolve_retry: HashMap<String, tokio::time::Instant>,
     /// The latest quote of each contract we know, as the feed merged it.
-    pub(super) quotes: HashMap<Arc<str>, Quote>,
+    pub(super) quotes: FxHashMap<Arc<str>, Quote>,
     pub(super) started: DateTime<Utc>,
     pub(super) started_instant: tokio::time::Instant,
     pub(super) status: watch::Sender<EngineStatus>,
@@ -113,7 +114,7 @@ impl Core {
             market,
             host: None,
             book: Book::new(run_id),
-            contracts: HashMap::new(),
+            contracts: FxHashMap::default(),
             symbols: HashMap::new(),
             subscribed: HashSet::new(),
             trades_subscribed: HashSet::new(),
@@ -121,7 +122,7 @@ impl Core {
             closing: HashSet::new(),
             resolving: HashSet::new(),
             resolve_retry: HashMap::new(),
-            quotes: HashMap::new(),
+            quotes: FxHashMap::default(),
             started,
             started_instant: tokio::time::Instant::now(),
             status,
@@ -341,7 +342,7 @@ impl Core {
         }
     }
 
-    pub(super) fn dispatch(&self, event: &Event) -> usize {
+    pub(super) fn dispatch(&self, event: Event) -> usize {
         self.host.as_ref().map_or(0, |host| host.dispatch(event))
     }
 
@@ -355,35 +356,40 @@ impl Core {
                 if !self.contracts.contains_key(&q.contract) {
                     return;
                 }
-                let queued = self.dispatch(&Event::Quote(q.clone()));
+                let queued = self.dispatch(Event::Quote(q.clone()));
                 self.metrics.quotes_delivered.inc_by(queued as u64);
                 self.bars_on_quote(&q);
-                self.quotes.insert(q.contract.clone(), q);
+                match self.quotes.get_mut(&q.contract) {
+                    Some(last) => *last = q,
+                    None => {
+                        self.quotes.insert(q.contract.clone(), q);
+                    }
+                }
             }
             MarketEvent::Stale {
                 contract_id,
                 silent_for,
             } => {
                 tracing::warn!("no quote for {contract_id} in {silent_for:?}: feed stale");
-                self.dispatch(&Event::Feed(FeedStatus::Stale));
+                self.dispatch(Event::Feed(FeedStatus::Stale));
             }
             MarketEvent::Resumed { contract_id } => {
                 tracing::info!("quotes for {contract_id} resumed");
-                self.dispatch(&Event::Feed(FeedStatus::Live));
+                self.dispatch(Event::Feed(FeedStatus::Live));
             }
             MarketEvent::Trades(trades) => {
                 // Every print, one event each and in the feed's order: the mailbox keeps
                 // events in order and never coalesces them (`on_trade`, `trades = true`).
                 for t in &trades {
                     if self.contracts.contains_key(&t.contract) {
-                        self.dispatch(&Event::Trade(t.clone()));
+                        self.dispatch(Event::Trade(t.clone()));
                     }
                 }
                 self.bars_on_trades(&trades);
             }
             MarketEvent::Depth(d) => {
                 if self.contracts.contains_key(&d.contract) {
-                    self.dispatch(&Event::Depth(d));
+                    self.dispatch(Event::Depth(d));
                 }
             }
         }
@@ -397,7 +403,7 @@ impl Core {
                 tracing::info!("market hub live");
                 self.bars_reset();
                 self.events.send(EngineEvent::FeedUp { hub: "market" });
-                self.dispatch(&Event::Feed(FeedStatus::Live));
+                self.dispatch(Event::Feed(FeedStatus::Live));
             }
             (true, false) => {
                 self.bars_reset();
@@ -407,7 +413,7 @@ impl Core {
                     hub: "market",
                     state: state.label().to_string(),
                 });
-                self.dispatch(&Event::Feed(FeedStatus::Reconnecting));
+                self.dispatch(Event::Feed(FeedStatus::Reconnecting));
             }
             _ => {}
         }

@@ -23,6 +23,9 @@ const SAMPLE_EVERY_MS: i64 = 60_000;
 #[derive(Debug)]
 pub struct Day {
     start: DateTime<Utc>,
+    /// When the day ends: [`Day::roll`] compares against the span instead of working out the
+    /// trading day (time zone arithmetic) on every tick.
+    end: DateTime<Utc>,
     realized: HashMap<String, f64>,
     fills: VecDeque<FillView>,
     /// What was last published (rebuilt only when a fill changes the list).
@@ -37,8 +40,10 @@ pub fn net_pnl(t: &Trade) -> f64 {
 
 impl Day {
     pub fn new(now: DateTime<Utc>) -> Self {
+        let (start, end) = crate::cme::trading_day_span(now);
         Day {
-            start: crate::cme::trading_day_start(now),
+            start,
+            end,
             realized: HashMap::new(),
             fills: VecDeque::new(),
             fills_view: Snapshot::default(),
@@ -77,8 +82,7 @@ impl Day {
 
     /// Starts a new day when `now` is past the current one's end; returns whether it did.
     pub fn roll(&mut self, now: DateTime<Utc>) -> bool {
-        let start = crate::cme::trading_day_start(now);
-        if start == self.start {
+        if (self.start..self.end).contains(&now) {
             return false;
         }
         *self = Day::new(now);

@@ -203,7 +203,7 @@ impl Core {
             return;
         };
         self.log_position(contract_id);
-        self.dispatch(&Event::Position(PositionEvent {
+        self.dispatch(Event::Position(PositionEvent {
             contract: c.id.clone(),
             symbol: c.symbol.clone(),
             size: i64::from(size),

@@ -216,31 +216,36 @@ impl Host {
     /// positions by `symbols` (depth and trades only when the strategy set `depth`/`trades`),
     /// feed status to all. Orders and fills belong to one strategy: use [`Host::send`].
     /// Returns how many strategies it was queued for.
-    pub fn dispatch(&self, event: &Event) -> usize {
+    pub fn dispatch(&self, event: Event) -> usize {
         let map = self
             .inner
             .strategies
             .read()
             .unwrap_or_else(|e| e.into_inner());
         let mut queued = 0;
+        // Each strategy that wants the event gets a copy, the last one the event itself.
+        let mut last: Option<&Mailbox> = None;
         for entry in map.values() {
-            let spec: Arc<Spec> = entry
-                .shared
-                .spec
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let wanted = match event {
-                Event::Feed(_) => true,
-                Event::Bar(b) => spec.wants_bar(&b.contract, &b.symbol, b.timeframe),
-                Event::Trade(_) if !spec.trades => false,
-                Event::Depth(_) if !spec.depth => false,
-                e => e.instrument().is_some_and(|(c, s)| spec.wants(c, s)),
+            let wanted = {
+                // Read in place, not cloned out: the guard ends before the mailbox is locked.
+                let spec = entry.shared.spec.read().unwrap_or_else(|e| e.into_inner());
+                match &event {
+                    Event::Feed(_) => true,
+                    Event::Bar(b) => spec.wants_bar(&b.contract, &b.symbol, b.timeframe),
+                    Event::Trade(_) if !spec.trades => false,
+                    Event::Depth(_) if !spec.depth => false,
+                    e => e.instrument().is_some_and(|(c, s)| spec.wants(c, s)),
+                }
             };
             if wanted {
-                entry.shared.mailbox.push(Delivery::Event(event.clone()));
+                if let Some(m) = last.replace(&entry.shared.mailbox) {
+                    m.push(Delivery::Event(event.clone()));
+                }
                 queued += 1;
             }
+        }
+        if let Some(m) = last {
+            m.push(Delivery::Event(event));
         }
         queued
     }

@@ -9,18 +9,15 @@ use crate::risk::StrategyLimits;
 use crate::script::spec::Spec;
 
 impl Host {
-    /// Each running strategy's name and declaration, as they stand now.
-    fn specs(&self) -> Vec<(String, Arc<Spec>)> {
+    /// Each running strategy's declaration, as it stands now.
+    fn specs(&self) -> Vec<Arc<Spec>> {
         let map = self
             .inner
             .strategies
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        map.iter()
-            .map(|(name, e)| {
-                let spec = e.shared.spec.read().unwrap_or_else(|e| e.into_inner());
-                (name.clone(), Arc::clone(&spec))
-            })
+        map.values()
+            .map(|e| Arc::clone(&e.shared.spec.read().unwrap_or_else(|e| e.into_inner())))
             .collect()
     }
 
@@ -41,7 +38,7 @@ impl Host {
         let mut all: Vec<String> = self
             .specs()
             .iter()
-            .flat_map(|(_, spec)| spec.symbols.clone())
+            .flat_map(|spec| spec.symbols.clone())
             .collect();
         all.sort();
         all.dedup();
@@ -52,7 +49,7 @@ impl Host {
     /// to keep), the largest `bars_history` winning where strategies share a series.
     pub fn bar_series(&self) -> Vec<(String, Timeframe, usize)> {
         let mut all: Vec<(String, Timeframe, usize)> = Vec::new();
-        for (_, spec) in self.specs() {
+        for spec in self.specs() {
             for (symbol, tf) in spec.bars.series(&spec.symbols) {
                 match all.iter_mut().find(|(s, t, _)| *s == symbol && *t == tf) {
                     Some(found) => found.2 = found.2.max(spec.bars.history),
@@ -68,7 +65,7 @@ impl Host {
     /// strategy declared: what the feed must subscribe beyond quotes. Sorted, without repeats.
     pub fn market_streams(&self) -> (Vec<String>, Vec<String>) {
         let (mut trades, mut depth) = (Vec::new(), Vec::new());
-        for (_, spec) in self.specs() {
+        for spec in self.specs() {
             if spec.trades {
                 trades.extend(spec.symbols.iter().cloned());
             }

@@ -47,6 +47,8 @@ pub enum Delivery {
 #[derive(Debug, Clone, Copy)]
 pub struct QueueLimits {
     pub quote_backlog: usize,
+    /// `Duration::MAX`: no bound on age, and no clock read per delivery (a backtest, whose
+    /// strategies run on simulated time, bounds nothing and reads no wall clock for it).
     pub quote_backlog_age: Duration,
     pub webhook_backlog: usize,
     pub event_warn: usize,
@@ -95,6 +97,8 @@ pub struct Mailbox {
     /// When the strategy's next timer falls due on the engine clock (`i64::MAX`: none), as its
     /// thread last saw before waiting: a simulated clock is stepped through it.
     next_timer_ms: AtomicI64,
+    /// What an untimed mailbox (see [`QueueLimits::quote_backlog_age`]) reads for "now".
+    made: Instant,
 }
 
 impl Mailbox {
@@ -107,6 +111,15 @@ impl Mailbox {
             quotes_coalesced: AtomicU64::new(0),
             webhooks_refused: AtomicU64::new(0),
             next_timer_ms: AtomicI64::new(i64::MAX),
+            made: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        if self.limits.quote_backlog_age == Duration::MAX {
+            self.made
+        } else {
+            Instant::now()
         }
     }
 
@@ -143,7 +156,7 @@ impl Mailbox {
                 let warn = inbox.others > self.limits.event_warn && !inbox.warned_events;
                 inbox.warned_events |= warn;
                 let backlog = inbox.others;
-                let wake = enqueue(&mut inbox, d, Instant::now());
+                let wake = enqueue(&mut inbox, d, self.now());
                 drop(inbox);
                 if warn {
                     tracing::warn!(strategy = %self.name, backlog, "strategy is falling behind: events are queuing up (none is dropped)");
@@ -160,7 +173,7 @@ impl Mailbox {
     }
 
     fn push_quote(&self, q: Quote) {
-        let now = Instant::now();
+        let now = self.now();
         let mut inbox = self.lock();
         if inbox.closed.is_some() {
             return;
@@ -231,7 +244,7 @@ impl Mailbox {
         }
         inbox.webhooks += 1;
         inbox.last_event = Some(inbox.next);
-        let wake = enqueue(&mut inbox, Delivery::Webhook(req), Instant::now());
+        let wake = enqueue(&mut inbox, Delivery::Webhook(req), self.now());
         drop(inbox);
         self.wake(wake);
     }
@@ -283,6 +296,14 @@ impl Mailbox {
         (due != i64::MAX).then_some(due)
     }
 
+    /// As [`Mailbox::take`], never waiting: for a strategy stepped on its caller's thread.
+    pub fn try_take(&self, into: &mut VecDeque<Delivery>) {
+        let inbox = self.lock();
+        if !inbox.queue.is_empty() {
+            self.take_from(inbox, into);
+        }
+    }
+
     /// Moves everything waiting into `into` (which must be empty), waiting until `deadline` (or
     /// forever) when nothing is.
     pub fn take(&self, into: &mut VecDeque<Delivery>, deadline: Option<Instant>) {
@@ -305,8 +326,12 @@ impl Mailbox {
             };
             inbox.consumer_waiting = false;
         }
+        self.take_from(inbox, into);
+    }
+
+    fn take_from(&self, mut inbox: MutexGuard<'_, Inbox>, into: &mut VecDeque<Delivery>) {
         std::mem::swap(&mut inbox.queue, into);
-        let now = Instant::now();
+        let now = self.now();
         let age = inbox.oldest.map_or(Duration::ZERO, |t| now - t);
         let caught_up = inbox.coalesced_since_take == 0
             && inbox.quotes < self.limits.quote_backlog

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use mlua::{Function, IntoLuaMulti, Value};
+use mlua::{FromLuaMulti, Function, IntoLuaMulti, Value};
 
 use super::events::Event;
 use super::mailbox::{Delivery, Mailbox};
@@ -72,8 +72,6 @@ pub struct Runner {
     /// Paused by the operator ([`Delivery::Hold`]): unlike `paused`, a reload keeps it.
     held: bool,
     next_flush: Instant,
-    /// When the runner was made: a deadline already past, for taking without waiting.
-    made: Instant,
 }
 
 impl Runner {
@@ -88,7 +86,6 @@ impl Runner {
             paused: false,
             held: false,
             next_flush,
-            made: Instant::now(),
         }
     }
 
@@ -121,8 +118,9 @@ impl Runner {
     /// when a `Stop` came: the caller then ends the strategy with [`Runner::stop`].
     pub(super) fn step(&mut self, batch: &mut VecDeque<Delivery>) -> (bool, Option<String>) {
         let fired = self.fire_due_timers();
-        self.prepare_wait();
-        self.shared.mailbox.take(batch, Some(self.made));
+        self.flush_if_due();
+        self.publish_next_timer();
+        self.shared.mailbox.try_take(batch);
         let took = !batch.is_empty();
         let stop = self.handle(batch);
         (fired || took, stop)
@@ -132,20 +130,12 @@ impl Runner {
     /// for the next delivery.
     fn prepare_wait(&mut self) -> Option<Instant> {
         self.flush_if_due();
-        let timer_due = self.current.as_ref().and_then(|v| {
-            let due_ms = v
-                .ctx
-                .timers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .next_due();
-            self.shared.mailbox.set_next_timer(due_ms);
-            let due_ms = due_ms?;
+        let timer_due = self.publish_next_timer().map(|(due_ms, now_ms)| {
             // Timers are on the engine clock; the wait is on this machine's. Waiting at
             // most a second at a time notices a clock that was stepped (a simulated one, or
             // a wall clock corrected) within that second.
-            let wait = due_ms.saturating_sub(v.ctx.clock.now_ms()).clamp(0, 1000);
-            Some(Instant::now() + std::time::Duration::from_millis(wait as u64))
+            let wait = due_ms.saturating_sub(now_ms).clamp(0, 1000);
+            Instant::now() + std::time::Duration::from_millis(wait as u64)
         });
         match (timer_due, self.cfg.state_dir.is_some()) {
             (Some(t), true) => Some(t.min(self.next_flush)),
@@ -153,6 +143,20 @@ impl Runner {
             (None, true) => Some(self.next_flush),
             (None, false) => None,
         }
+    }
+
+    /// Tells the mailbox when the next timer falls due (see [`Mailbox::next_timer_ms`]);
+    /// returns that and the engine clock's now, when there is a timer.
+    fn publish_next_timer(&self) -> Option<(i64, i64)> {
+        let v = self.current.as_ref()?;
+        let due_ms = v
+            .ctx
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_due();
+        self.shared.mailbox.set_next_timer(due_ms);
+        Some((due_ms?, v.ctx.clock.now_ms()))
     }
 
     /// Handles what was taken from the mailbox, in order; the reason when a `Stop` came.
@@ -221,7 +225,7 @@ impl Runner {
         };
         if let Some(old) = self.current.take() {
             if let Some(f) = old.handler("on_stop") {
-                self.call(&old, "on_stop", &f, "reload");
+                self.call::<()>(&old, "on_stop", &f, "reload");
             }
             // on_stop may have written to state after the first copy.
             let merged = old.state().and_then(|from| {
@@ -258,7 +262,7 @@ impl Runner {
                 .create_table()
                 .and_then(|t| t.raw_set("reason", reason).map(|_| t));
             if let Ok(ctx) = ctx {
-                self.call(&new, "on_start", &f, ctx);
+                self.call::<()>(&new, "on_start", &f, ctx);
             }
         }
         self.current = Some(Box::new(new));
@@ -286,7 +290,7 @@ impl Runner {
     pub(super) fn stop(mut self, reason: &str) {
         if let Some(v) = self.current.take() {
             if let Some(f) = v.handler("on_stop") {
-                self.call(&v, "on_stop", &f, reason);
+                self.call::<()>(&v, "on_stop", &f, reason);
             }
             self.save_state(&v);
         }
@@ -320,16 +324,18 @@ impl Runner {
 
     /// Calls a handler under a fresh instruction budget; a failure is logged with file and line
     /// and counted, and enough of them in a row pause the strategy.
-    fn call(
+    /// `R` is what the caller reads of the result: `()` reads nothing, which saves turning the
+    /// handler's return into a Rust value on every quote.
+    fn call<R: FromLuaMulti>(
         &mut self,
         v: &Version,
         name: &'static str,
         f: &Function,
         args: impl IntoLuaMulti,
-    ) -> Option<Value> {
+    ) -> Option<R> {
         self.shared.watch.begin(name, Some(&v.budget));
         v.budget.reset();
-        let result = f.call::<Value>(args);
+        let result = f.call::<R>(args);
         let stalled = self.end_watch();
         match result {
             Ok(ret) => {
@@ -447,7 +453,7 @@ impl Runner {
             if !repeats {
                 let _ = fns.raw_set(id, Value::Nil);
             }
-            self.call(&v, "timer", &f, ());
+            self.call::<()>(&v, "timer", &f, ());
         }
         self.current = Some(v);
         any
@@ -473,9 +479,11 @@ impl Runner {
         if let Some(f) = v.handler(name) {
             if let Event::Quote(q) = &e {
                 let lua = v.lua.clone();
-                match v.quote.call(&lua, f, q) {
-                    Ok((trampoline, args)) => {
-                        self.call(&v, name, &trampoline, args);
+                match v.quote.names_of(&lua, q) {
+                    Ok(names) => {
+                        if let Some((trampoline, args)) = v.quote.args(q, names) {
+                            self.call::<()>(&v, name, trampoline, args);
+                        }
                     }
                     Err(err) => self.table_error(&err),
                 }
@@ -486,7 +494,7 @@ impl Runner {
                 };
                 match arg {
                     Ok(arg) => {
-                        self.call(&v, name, &f, arg);
+                        self.call::<()>(&v, name, &f, arg);
                     }
                     Err(err) => self.table_error(&err),
                 }

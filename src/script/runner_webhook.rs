@@ -51,7 +51,7 @@ impl Runner {
             None => Err("strategy has no on_webhook handler".into()),
             Some(f) => match webhook_table(&v.lua, body, headers, query) {
                 Err(e) => Err(sandbox::describe(&e)),
-                Ok(t) => match self.call(&v, "on_webhook", &f, t) {
+                Ok(t) => match self.call::<Value>(&v, "on_webhook", &f, t) {
                     None => Err(self
                         .shared
                         .status

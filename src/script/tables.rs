@@ -13,20 +13,21 @@ use super::events::{Event, Quote, WebhookBody};
 /// Lua trampoline that then calls the handler, so a quote costs one call from Rust into Lua;
 /// eleven `raw_set`s from Rust cost more than the handler itself (each is a protected call).
 pub struct QuoteSlot {
-    table: Table,
-    trampoline: Function,
+    /// The trampoline bound to this version's `on_quote` and its reused table (`None`: the
+    /// strategy has no `on_quote`).
+    trampoline: Option<Function>,
     /// Lua strings of recently seen contracts and symbols, so a strategy on a few contracts
     /// never creates a string per quote. Small and searched linearly: strategies watch few.
     names: Vec<(Arc<str>, LuaString)>,
 }
 
-/// The arguments of the trampoline: handler, table, then the fields in order. An absent field
-/// is `None`, which arrives as nil and clears the slot the previous quote left in the table.
-pub type QuoteArgs = (
-    Function,
-    Table,
-    LuaString,
-    LuaString,
+/// The arguments of the trampoline: the fields in order. An absent field is `None`, which
+/// arrives as nil and clears the slot the previous quote left in the table. Borrowed: mlua
+/// pushes a borrowed handle straight onto the stack, where an owned one goes through a `Value`
+/// made and dropped per argument.
+pub type QuoteArgs<'a> = (
+    &'a LuaString,
+    &'a LuaString,
     Option<f64>,
     Option<f64>,
     Option<f64>,
@@ -38,8 +39,11 @@ pub type QuoteArgs = (
     f64,
 );
 
+/// Binds the handler and the table as upvalues once per version, so a quote pushes only its
+/// fields.
 const TRAMPOLINE: &str = r#"
-return function(h, t, contract, symbol, bid, ask, last, volume, open, high, low, change, time)
+local h, t = ...
+return function(contract, symbol, bid, ask, last, volume, open, high, low, change, time)
   t.contract, t.symbol, t.bid, t.ask, t.last = contract, symbol, bid, ask, last
   t.volume, t.open, t.high, t.low, t.change, t.time = volume, open, high, low, change, time
   return h(t)
@@ -47,33 +51,35 @@ end
 "#;
 
 impl QuoteSlot {
-    pub fn new(lua: &Lua) -> mlua::Result<Self> {
-        let trampoline = lua
-            .load(TRAMPOLINE)
-            .set_name("=moontick quote")
-            .set_mode(mlua::chunk::ChunkMode::Text)
-            .eval::<Function>()?;
+    /// The slot of a version whose `on_quote` is `handler`.
+    pub fn new(lua: &Lua, handler: Option<&Function>) -> mlua::Result<Self> {
+        let trampoline = match handler {
+            Some(h) => Some(
+                lua.load(TRAMPOLINE)
+                    .set_name("=moontick quote")
+                    .set_mode(mlua::chunk::ChunkMode::Text)
+                    .call::<Function>((h, lua.create_table_with_capacity(0, 11)?))?,
+            ),
+            None => None,
+        };
         Ok(QuoteSlot {
-            table: lua.create_table_with_capacity(0, 11)?,
             trampoline,
             names: Vec::new(),
         })
     }
 
-    /// The function to call and its arguments for delivering `q` to `handler`.
-    pub fn call(
-        &mut self,
-        lua: &Lua,
-        handler: Function,
-        q: &Quote,
-    ) -> mlua::Result<(Function, QuoteArgs)> {
-        let c = self.name(lua, &q.contract)?;
-        let s = self.name(lua, &q.symbol)?;
+    /// Makes Lua strings of `q`'s names when they are new; returns what [`QuoteSlot::args`]
+    /// takes.
+    pub fn names_of(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<(usize, usize)> {
+        Ok((self.name(lua, &q.contract)?, self.name(lua, &q.symbol)?))
+    }
+
+    /// The function to call and its arguments for delivering `q` to `on_quote` (`None`: there
+    /// is none); `names` from [`QuoteSlot::names_of`] for the same quote.
+    pub fn args(&self, q: &Quote, (c, s): (usize, usize)) -> Option<(&Function, QuoteArgs<'_>)> {
         let args = (
-            handler,
-            self.table.clone(),
-            c,
-            s,
+            &self.names[c].1,
+            &self.names[s].1,
             q.bid,
             q.ask,
             q.last,
@@ -84,23 +90,24 @@ impl QuoteSlot {
             q.change,
             q.time_ms as f64 / 1000.0,
         );
-        Ok((self.trampoline.clone(), args))
+        Some((self.trampoline.as_ref()?, args))
     }
 
-    fn name(&mut self, lua: &Lua, s: &Arc<str>) -> mlua::Result<LuaString> {
-        if let Some((_, ls)) = self
+    /// Where `s` is in `names`, made a Lua string when it is new.
+    fn name(&mut self, lua: &Lua, s: &Arc<str>) -> mlua::Result<usize> {
+        if let Some(i) = self
             .names
             .iter()
-            .find(|(k, _)| Arc::ptr_eq(k, s) || **k == **s)
+            .position(|(k, _)| Arc::ptr_eq(k, s) || **k == **s)
         {
-            return Ok(ls.clone());
+            return Ok(i);
         }
         let ls = lua.create_string(&**s)?;
         if self.names.len() >= 16 {
             self.names.remove(0);
         }
-        self.names.push((s.clone(), ls.clone()));
-        Ok(ls)
+        self.names.push((s.clone(), ls));
+        Ok(self.names.len() - 1)
     }
 }
 

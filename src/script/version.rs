@@ -122,11 +122,13 @@ pub(super) fn build(
         validate(&module).map_err(|e| format!("{path}:{}: {e}", e.line(&source, &cfg.path)))?;
     *ctx.default_symbol.lock().unwrap_or_else(|e| e.into_inner()) = spec.symbols.first().cloned();
     *ctx.bar_series.lock().unwrap_or_else(|e| e.into_inner()) = spec.bars.series(&spec.symbols);
-    let handlers = HANDLERS
+    let handlers: Vec<Option<Function>> = HANDLERS
         .iter()
         .map(|h| module.raw_get::<Option<Function>>(*h).ok().flatten())
         .collect();
-    let quote = QuoteSlot::new(&lua).map_err(lua_err)?;
+    let on_quote = HANDLERS.iter().position(|h| *h == "on_quote");
+    let quote =
+        QuoteSlot::new(&lua, on_quote.and_then(|i| handlers[i].as_ref())).map_err(lua_err)?;
     Ok(Version {
         lua,
         generation,
