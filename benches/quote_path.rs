@@ -14,7 +14,8 @@
 //!
 //! `cargo bench --bench quote_path` (env `PARTS`, default `every,every_ext,cpu,floor,rss`; `RATES`,
 //! total quotes/s over four contracts, default `100000,200000,300000`; `SECS` per rate, default
-//! 5; `CPU_SECS`, default 10; `FLOOD_RATE`, default 400000; `FLOOD_SECS`, default 60).
+//! 5; `CPU_SECS`, default 10; `FLOOD_RATE`, default 400000; `FLOOD_SECS`, default 60;
+//! `RUNTIME=current_thread` for a one-thread runtime instead of `moontick run`'s).
 
 mod common;
 
@@ -306,8 +307,8 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::env::consts::ARCH
     );
-    // The runtime `moontick run` uses.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The runtime `moontick run` uses, unless `RUNTIME` says otherwise.
+    let runtime = common::runtime();
     for part in parts.split(',') {
         match part.trim() {
             p @ ("every" | "every_ext") => {

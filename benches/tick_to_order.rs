@@ -4,7 +4,8 @@
 //! simulator stamps the quote when it is published and the order when its request arrives.
 //! Quote rates and CPU per quote are `benches/quote_path.rs`.
 //!
-//! `cargo bench --bench tick_to_order` (env `TICKS`, default 500).
+//! `cargo bench --bench tick_to_order` (env `TICKS`, default 500; `RUNTIME=current_thread`
+//! runs engine and simulator on one thread instead of `moontick run`'s worker per core).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,10 +97,7 @@ async fn tick_to_order(ticks: u64) {
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     println!(
         "machine: {} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

@@ -25,6 +25,16 @@ pub fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The runtime the benchmark runs on: `moontick run`'s (multi-threaded, a worker per core), or
+/// one thread with `RUNTIME=current_thread`, to see what hand-offs between workers cost.
+pub fn runtime() -> tokio::runtime::Runtime {
+    let mut b = match std::env::var("RUNTIME").as_deref() {
+        Ok("current_thread") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    b.enable_all().build().expect("tokio runtime starts")
+}
+
 /// Where the engine finds its gateway.
 pub struct Target {
     pub url: String,

@@ -56,7 +56,8 @@ impl MarketView for Touches {
 struct Inner {
     engine: Engine,
     market: Touches,
-    now: DateTime<Utc>,
+    /// The simulated clock, in ms: made a `DateTime` only when an order needs it, not per event.
+    now_ms: i64,
     out: VecDeque<Outcome>,
     events: Vec<UserEvent>,
     /// Realised P&L minus fees so far, kept as fills happen (marked after every event).
@@ -64,6 +65,10 @@ struct Inner {
 }
 
 impl Inner {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default()
+    }
+
     /// Moves what the matching engine reported into the outbox.
     fn flush(&mut self) {
         let events = std::mem::take(&mut self.events);
@@ -100,7 +105,7 @@ impl SimExchange {
                     touch: FxHashMap::default(),
                     slippage_ticks: f64::from(slippage_ticks),
                 },
-                now: DateTime::default(),
+                now_ms: 0,
                 out: VecDeque::new(),
                 events: Vec::new(),
                 realised: 0.0,
@@ -116,8 +121,8 @@ impl SimExchange {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn set_now(&self, now: DateTime<Utc>) {
-        self.lock().now = now;
+    pub fn set_now(&self, now_ms: i64) {
+        self.lock().now_ms = now_ms;
     }
 
     /// A recorded quote: the touch moves, and working orders it makes marketable fill.
@@ -144,9 +149,12 @@ impl SimExchange {
                 inner.market.touch.insert(q.contract.clone(), new);
             }
         }
-        inner
-            .engine
-            .on_quote(&q.contract, &inner.market, inner.now, &mut inner.events);
+        if inner.engine.has_working() {
+            let now = inner.now();
+            inner
+                .engine
+                .on_quote(&q.contract, &inner.market, now, &mut inner.events);
+        }
         inner.flush();
     }
 
@@ -220,7 +228,7 @@ impl Exchange for SimExchange {
     fn place(&self, _: &mpsc::Sender<EngineInput>, local_id: u64, order: RiskApproved<OrderTerms>) {
         let req = PlaceOrderRequest::approved(&order);
         self.outcome(|i| {
-            let result = i.engine.place(&req, &i.market, i.now, &mut i.events);
+            let result = i.engine.place(&req, &i.market, i.now(), &mut i.events);
             EngineInput::Placed {
                 local_id,
                 result: result.map_err(|e| rejected(Endpoint::OrderPlace, e)),
@@ -230,7 +238,9 @@ impl Exchange for SimExchange {
 
     fn cancel(&self, _: &mpsc::Sender<EngineInput>, account_id: i32, broker_id: i64) {
         self.outcome(|i| {
-            let r = i.engine.cancel(account_id, broker_id, i.now, &mut i.events);
+            let r = i
+                .engine
+                .cancel(account_id, broker_id, i.now(), &mut i.events);
             mutated(Mutation::Cancel(broker_id), Endpoint::OrderCancel, r)
         });
     }
@@ -238,7 +248,7 @@ impl Exchange for SimExchange {
     fn modify(&self, _: &mpsc::Sender<EngineInput>, change: RiskApproved<ModifyOrderRequest>) {
         let req: &ModifyOrderRequest = change.payload();
         self.outcome(|i| {
-            let r = i.engine.modify(req, &i.market, i.now, &mut i.events);
+            let r = i.engine.modify(req, &i.market, i.now(), &mut i.events);
             mutated(Mutation::Modify(req.order_id), Endpoint::OrderModify, r)
         });
     }
@@ -250,7 +260,7 @@ impl Exchange for SimExchange {
                 &contract_id,
                 None,
                 &i.market,
-                i.now,
+                i.now(),
                 &mut i.events,
             );
             mutated(

@@ -83,25 +83,35 @@ fn stage(strategies: &[PathBuf], work_dir: &Path, first: Option<&str>) -> anyhow
 /// # Errors
 /// Unreadable or empty data, an unknown contract, strategies that cannot be read.
 pub fn run(cfg: &BacktestConfig) -> anyhow::Result<Report> {
-    run_inner(cfg, None, &mut pace::Unpaced)
+    run_inner(cfg, None, &mut pace::Unpaced, Reading::Ahead)
 }
 
 /// [`run`] with `pace` between the steps (a replay waits there; see [`Pace`]).
 pub(crate) fn run_paced(cfg: &BacktestConfig, pace: &mut dyn Pace) -> anyhow::Result<Report> {
-    run_inner(cfg, None, pace)
+    run_inner(cfg, None, pace, Reading::Ahead)
 }
 
 /// [`run`], the first strategy's text replaced by `first` (a sweep's combination).
-fn run_with(cfg: &BacktestConfig, first: Option<&str>) -> anyhow::Result<Report> {
-    run_inner(cfg, first, &mut pace::Unpaced)
+fn run_with(cfg: &BacktestConfig, first: Option<&str>, reading: Reading) -> anyhow::Result<Report> {
+    run_inner(cfg, first, &mut pace::Unpaced, reading)
+}
+
+/// Where a recording is decoded: on a thread of its own, ahead of the strategies (one backtest
+/// gets a second core's help), or on the backtest's own thread (a sweep running one backtest
+/// per core has no core to spare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Ahead,
+    Inline,
 }
 
 fn run_inner(
     cfg: &BacktestConfig,
     first: Option<&str>,
     pace: &mut dyn Pace,
+    reading: Reading,
 ) -> anyhow::Result<Report> {
-    let source = source::open(cfg)?;
+    let source = source::open(cfg, reading == Reading::Ahead)?;
     let (contracts, specs) = (source.contracts, source.specs);
     let mut events = source.events.peekable();
     let first_ms = match events.peek() {
@@ -119,7 +129,7 @@ fn run_inner(
             .build()?;
         let _entered = runtime.enter();
         let exchange = Arc::new(SimExchange::new(specs, cfg.slippage_ticks, cfg.balance));
-        exchange.set_now(at(first_ms));
+        exchange.set_now(first_ms);
         let clock = Arc::new(ManualClock::new(first_ms));
         let guard = RiskGuard::open(cfg.limits.clone(), None, at(first_ms))?;
         let mut host = HostConfig::new(&cfg.work_dir);
@@ -175,7 +185,7 @@ fn run_inner(
                     break 'events;
                 }
                 clock.set_ms(next);
-                exchange.set_now(at(next));
+                exchange.set_now(next);
                 if next >= next_tick {
                     engine.tick();
                     next_tick += tick_ms;
@@ -191,7 +201,7 @@ fn run_inner(
                 break;
             }
             clock.set_ms(ms);
-            exchange.set_now(at(ms));
+            exchange.set_now(ms);
             count += 1;
             if let Recorded::Quote(q) = &event.event {
                 quotes += 1;

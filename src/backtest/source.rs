@@ -35,10 +35,11 @@ pub(crate) struct Source {
 ///
 /// # Errors
 /// Unreadable or missing data, an unknown contract, a failed fetch.
-pub(crate) fn open(cfg: &BacktestConfig) -> anyhow::Result<Source> {
+/// `read_ahead`: decode recordings on a thread of their own ([`ReadAhead`]).
+pub(crate) fn open(cfg: &BacktestConfig, read_ahead: bool) -> anyhow::Result<Source> {
     match &cfg.bars {
         Some(range) => from_bars(cfg, range),
-        None => from_recordings(cfg),
+        None => from_recordings(cfg, read_ahead),
     }
 }
 
@@ -72,7 +73,7 @@ fn record_root(data: &Path) -> PathBuf {
     }
 }
 
-fn from_recordings(cfg: &BacktestConfig) -> anyhow::Result<Source> {
+fn from_recordings(cfg: &BacktestConfig, read_ahead: bool) -> anyhow::Result<Source> {
     let files = crate::feed::record::scan(&cfg.data).context("reading the recordings")?;
     anyhow::ensure!(
         !files.is_empty(),
@@ -99,7 +100,10 @@ fn from_recordings(cfg: &BacktestConfig) -> anyhow::Result<Source> {
     Ok(Source {
         contracts: contracts.into_values().collect(),
         specs,
-        events: Box::new(ReadAhead::new(crate::feed::record::events_from(files))?),
+        events: match read_ahead {
+            true => Box::new(ReadAhead::new(crate::feed::record::events_from(files))?),
+            false => Box::new(crate::feed::record::events_from(files)),
+        },
         history: history::from_recordings(root),
         tick_ms: TICK_MS,
         what: format!("the recordings under {}", cfg.data.display()),

@@ -13,7 +13,7 @@ use anyhow::Context;
 use super::config::BacktestConfig;
 use super::params::{Declared, ParamAxis, Value};
 use super::report::{Report, RoundTrip};
-use super::run_with;
+use super::{Reading, run_with};
 
 /// The metric a sweep's rows are sorted by, best first (`max_drawdown`: smallest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,6 +174,11 @@ pub fn sweep(
         .unwrap_or(1)
         .clamp(1, grid.len().max(1));
 
+    // One backtest per core leaves no core to decode ahead on.
+    let reading = match threads {
+        1 => Reading::Ahead,
+        _ => Reading::Inline,
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<anyhow::Result<Metrics>>>> =
         Mutex::new((0..grid.len()).map(|_| None).collect());
@@ -191,7 +196,7 @@ pub fn sweep(
                     let text = declared.rewrite(&source, &set);
                     let mut one = cfg.clone();
                     one.work_dir = cfg.work_dir.join(i.to_string());
-                    let got = run_with(&one, Some(&text)).map(|r| Metrics::of(&r));
+                    let got = run_with(&one, Some(&text), reading).map(|r| Metrics::of(&r));
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(got);
                 }
             });

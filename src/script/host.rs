@@ -256,12 +256,11 @@ impl Host {
     /// this thread too.
     pub fn run_inline(&self) -> bool {
         let mut runners = self.inner.inline.lock().unwrap_or_else(|e| e.into_inner());
-        let mut batch = std::collections::VecDeque::new();
         let mut any = false;
         let mut i = 0;
         while i < runners.len() {
             let runner = &mut runners[i].1;
-            let stepped = std::panic::catch_unwind(AssertUnwindSafe(|| runner.step(&mut batch)));
+            let stepped = std::panic::catch_unwind(AssertUnwindSafe(|| runner.step()));
             match stepped {
                 Ok((progressed, None)) => {
                     any |= progressed;
@@ -274,7 +273,6 @@ impl Host {
                 // As a strategy thread that panicked: crashed, and gone.
                 Err(p) => {
                     any = true;
-                    batch.clear();
                     let (_, runner) = runners.remove(i);
                     runner.shared().crashed(panic_message(p.as_ref()));
                 }

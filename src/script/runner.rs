@@ -72,6 +72,8 @@ pub struct Runner {
     /// Paused by the operator ([`Delivery::Hold`]): unlike `paused`, a reload keeps it.
     held: bool,
     next_flush: Instant,
+    /// What [`Runner::step`] takes the mailbox into.
+    batch: VecDeque<Delivery>,
 }
 
 impl Runner {
@@ -86,6 +88,7 @@ impl Runner {
             paused: false,
             held: false,
             next_flush,
+            batch: VecDeque::new(),
         }
     }
 
@@ -116,13 +119,17 @@ impl Runner {
     /// see [`HostConfig::inline`](super::HostConfig::inline)): fires the timers due on the
     /// clock, then handles everything queued. Returns whether it did anything, and the reason
     /// when a `Stop` came: the caller then ends the strategy with [`Runner::stop`].
-    pub(super) fn step(&mut self, batch: &mut VecDeque<Delivery>) -> (bool, Option<String>) {
+    pub(super) fn step(&mut self) -> (bool, Option<String>) {
         let fired = self.fire_due_timers();
         self.flush_if_due();
         self.publish_next_timer();
-        self.shared.mailbox.try_take(batch);
+        // The batch and the mailbox's queue swap on every take: both keep their capacity, so
+        // a step allocates nothing.
+        let mut batch = std::mem::take(&mut self.batch);
+        self.shared.mailbox.try_take(&mut batch);
         let took = !batch.is_empty();
-        let stop = self.handle(batch);
+        let stop = self.handle(&mut batch);
+        self.batch = batch;
         (fired || took, stop)
     }
 

@@ -407,6 +407,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether any order is working (a quote can fill nothing otherwise).
+    pub fn has_working(&self) -> bool {
+        !self.working.is_empty()
+    }
+
     /// Re-checks the working orders of a contract after its quote moved: trailing stops follow,
     /// then whatever became marketable fills.
     pub fn on_quote(
