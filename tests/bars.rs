@@ -210,3 +210,29 @@ async fn bars_missed_while_the_market_hub_was_down_are_rebuilt_from_history() {
     assert_no_bar_missing(&live, &prints);
     assert_bars_are_the_prints(&live, &prints);
 }
+
+/// An outage longer than one history request returns (20,000 of the gateway's bars) is
+/// rebuilt page by page, backwards from the cut: every second of it, once, in order.
+#[tokio::test]
+async fn a_backfill_longer_than_one_request_pages_back_without_a_gap_or_a_repeat() {
+    let sim = start_sim(|_| {}).await;
+    let client = client(&sim);
+    let contract = sim.contract_id("MNQ").unwrap();
+    let tf = moontick::bars::Timeframe::parse("1s").unwrap();
+    // A minute before now: the simulator's synthetic history, a trade in every second.
+    let cut = (chrono::Utc::now().timestamp() - 60) * 1000;
+    let bars = moontick::feed::bars::backfill(&client, &contract, tf, 25_000, cut)
+        .await
+        .unwrap();
+    // 25,000 closed bars and the one the cut falls in (none here: the cut is a whole second).
+    assert_eq!(bars.len(), 25_001, "one request returns 20,000");
+    assert_eq!(bars.last().unwrap().time_ms, cut - 1000, "ends at the cut");
+    for w in bars.windows(2) {
+        assert_eq!(
+            w[1].time_ms - w[0].time_ms,
+            1000,
+            "a gap or a repeat at {}",
+            w[0].time_ms
+        );
+    }
+}

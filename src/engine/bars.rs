@@ -29,7 +29,7 @@ use super::bar_state::{ContractBars, Phase, SeriesState, waiting};
 use super::core::Core;
 use super::input::Input;
 use crate::bars::{Aggregator, Bar, BarEvent, Series, Timeframe};
-use crate::feed::bars::beyond_one_request;
+use crate::feed::bars::beyond_backfill;
 use crate::market::{Quote, Trade};
 use crate::script::Event;
 
@@ -189,10 +189,10 @@ impl Core {
                             *requested = true;
                             let latest = s.store.latest().map(|b| b.time_ms);
                             let ask = bars_to_ask(s.history, s.tf, latest, cut);
-                            if latest.is_some() && beyond_one_request(ask, s.tf) {
+                            if latest.is_some() && beyond_backfill(ask, s.tf) {
                                 tracing::warn!(
-                                    "bars {} {}: the outage spans about {ask} bars, more than one \
-                                     history request returns: on_bar misses the older ones",
+                                    "bars {} {}: the outage spans about {ask} bars, more than a \
+                                     backfill fetches: on_bar misses the older ones",
                                     cb.symbol,
                                     s.tf
                                 );
@@ -419,13 +419,19 @@ mod tests {
         );
         let m = Timeframe::parse("1m").unwrap();
         assert_eq!(bars_to_ask(500, m, Some(0), 3_600_000), 500);
-        // Six hours of 1 s bars is more than one request returns: said in the log.
-        assert!(beyond_one_request(
+        // Six hours of 1 s bars takes two requests, which a backfill pages through; sixty
+        // hours is more than it fetches: said in the log.
+        assert!(!beyond_backfill(
             bars_to_ask(5, tf, Some(0), 6 * 3_600_000),
             tf
         ));
-        assert!(!beyond_one_request(500, m));
-        assert!(beyond_one_request(900, Timeframe::parse("1d").unwrap()));
+        assert!(beyond_backfill(
+            bars_to_ask(5, tf, Some(0), 60 * 3_600_000),
+            tf
+        ));
+        assert!(!beyond_backfill(500, m));
+        assert!(!beyond_backfill(900, Timeframe::parse("1d").unwrap()));
+        assert!(beyond_backfill(9_000, Timeframe::parse("1d").unwrap()));
     }
 
     #[test]

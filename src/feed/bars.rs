@@ -1,5 +1,6 @@
-//! Bar backfill: one `History/retrieveBars` request per series (contract and timeframe),
-//! through the gateway client and so within its bars rate budget (50 requests / 30 s).
+//! Bar backfill: `History/retrieveBars` requests per series (contract and timeframe), one
+//! unless an outage needs more, through the gateway client and so within its bars rate budget
+//! (50 requests / 30 s).
 //!
 //! The request ends at a cut the engine chose on the gateway's own clock (a whole second), with
 //! the partial bar included: history holds every trade before the cut, the live stream every
@@ -20,16 +21,33 @@ fn wire_bars(tf: Timeframe, bars: usize) -> usize {
     (bars + 1) * tf.history_base().2 as usize
 }
 
-/// Whether `bars` of `tf` are more than one [`request`] returns (it keeps the most recent).
-pub(crate) fn beyond_one_request(bars: usize, tf: Timeframe) -> bool {
-    wire_bars(tf, bars) > MAX_LIMIT
+/// Requests one backfill may page through: 200,000 of the gateway's bars (55 hours of 1 s bars,
+/// 20 weeks of 1 m), ten of the bars budget's 50 requests per 30 s. A longer outage is rebuilt
+/// for its most recent part only, and the engine says so.
+pub(crate) const MAX_PAGES: usize = 10;
+
+/// Whether `bars` of `tf` are more than [`backfill`] fetches (it keeps the most recent).
+pub(crate) fn beyond_backfill(bars: usize, tf: Timeframe) -> bool {
+    wire_bars(tf, bars) > MAX_LIMIT * MAX_PAGES
 }
 
 /// The request for the `bars` most recent closed bars of `tf` before `cut_ms`, plus the partial
-/// one the cut falls in.
+/// one the cut falls in; at most one request's worth ([`backfill`] pages for more).
 pub fn request(contract_id: &str, tf: Timeframe, bars: usize, cut_ms: i64) -> RetrieveBarsRequest {
+    page(contract_id, tf, wire_bars(tf, bars), cut_ms, true)
+}
+
+/// A request for the `wire` most recent of the gateway's bars (of [`Timeframe::history_base`])
+/// before `end_ms`, the partial one at the end included when `partial`.
+fn page(
+    contract_id: &str,
+    tf: Timeframe,
+    wire: usize,
+    end_ms: i64,
+    partial: bool,
+) -> RetrieveBarsRequest {
     let (unit, n, _) = tf.history_base();
-    let limit = wire_bars(tf, bars).clamp(1, MAX_LIMIT);
+    let limit = wire.clamp(1, MAX_LIMIT);
     let unit_ms: i64 = match unit {
         Unit::Second => 1_000,
         Unit::Minute => 60_000,
@@ -39,8 +57,8 @@ pub fn request(contract_id: &str, tf: Timeframe, bars: usize, cut_ms: i64) -> Re
     // Twice the span of the bars asked for, plus four days: nights, weekends and holidays have
     // no bars; `limit` keeps the most recent ones of the window.
     let span = limit as i64 * unit_ms * i64::from(n) * 2 + 4 * 86_400_000;
-    let end = DateTime::<Utc>::from_timestamp_millis(cut_ms).unwrap_or_else(Utc::now);
-    let start = DateTime::<Utc>::from_timestamp_millis(cut_ms - span).unwrap_or(end);
+    let end = DateTime::<Utc>::from_timestamp_millis(end_ms).unwrap_or_else(Utc::now);
+    let start = DateTime::<Utc>::from_timestamp_millis(end_ms - span).unwrap_or(end);
     RetrieveBarsRequest {
         contract_id: contract_id.to_owned(),
         live: false,
@@ -49,15 +67,17 @@ pub fn request(contract_id: &str, tf: Timeframe, bars: usize, cut_ms: i64) -> Re
         unit: wire_unit(unit),
         unit_number: n as i32,
         limit: limit as i32,
-        include_partial_bar: true,
+        include_partial_bar: partial,
     }
 }
 
 /// Fetches the history of one series, oldest first, as the gateway's bars of
-/// [`Timeframe::history_base`] (the engine folds them into `tf` bars).
+/// [`Timeframe::history_base`] (the engine folds them into `tf` bars). More than one request
+/// returns is fetched page by page backwards from the cut, each page ending where the previous
+/// one's oldest bar began, up to [`MAX_PAGES`], and until the gateway has no older bars.
 ///
 /// # Errors
-/// The gateway's error; the engine tries again later.
+/// The gateway's error (any page's); the engine tries again later.
 pub async fn backfill(
     client: &GatewayClient,
     contract_id: &str,
@@ -65,12 +85,27 @@ pub async fn backfill(
     bars: usize,
     cut_ms: i64,
 ) -> Result<Vec<Bar>, GatewayError> {
-    let req = request(contract_id, tf, bars, cut_ms);
-    let mut got = client.retrieve_bars(&req).await?;
-    // Newest first on the wire; a bar at or after the cut would overlap the live stream.
-    got.retain(|b| b.t.0.timestamp_millis() < cut_ms);
-    got.sort_by_key(|b| b.t.0);
-    Ok(got.iter().map(to_bar).collect())
+    let want = wire_bars(tf, bars);
+    let mut all: Vec<wire::Bar> = Vec::new();
+    let mut end_ms = cut_ms;
+    for n in 0..MAX_PAGES {
+        // Only the first page ends at the cut, in the bar the live stream goes on with.
+        let req = page(contract_id, tf, want - all.len(), end_ms, n == 0);
+        let mut got = client.retrieve_bars(&req).await?;
+        // A bar at or after the page's end is the live stream's, or the previous page's.
+        got.retain(|b| b.t.0.timestamp_millis() < end_ms);
+        let Some(oldest) = got.iter().map(|b| b.t.0.timestamp_millis()).min() else {
+            break;
+        };
+        all.extend(got);
+        if all.len() >= want {
+            break;
+        }
+        end_ms = oldest;
+    }
+    all.sort_by_key(|b| b.t.0);
+    all.dedup_by_key(|b| b.t.0);
+    Ok(all.iter().map(to_bar).collect())
 }
 
 /// The gateway's name for a unit.
