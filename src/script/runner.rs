@@ -331,6 +331,7 @@ impl Runner {
 
     /// Calls a handler under a fresh instruction budget; a failure is logged with file and line
     /// and counted, and enough of them in a row pause the strategy.
+    ///
     /// `R` is what the caller reads of the result: `()` reads nothing, which saves turning the
     /// handler's return into a Rust value on every quote.
     fn call<R: FromLuaMulti>(
