@@ -74,7 +74,7 @@ fn page(
 /// Fetches the history of one series, oldest first, as the gateway's bars of
 /// [`Timeframe::history_base`] (the engine folds them into `tf` bars). More than one request
 /// returns is fetched page by page backwards from the cut, each page ending where the previous
-/// one's oldest bar began, up to [`MAX_PAGES`], and until the gateway has no older bars.
+/// one's oldest bar began, up to ten pages, and until the gateway has no older bars.
 ///
 /// # Errors
 /// The gateway's error (any page's); the engine tries again later.
