@@ -290,10 +290,7 @@ async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     );
     config.check_http()?;
     let stop = shutdown_signal()?;
-    let addr = SocketAddr::new(config.bind_addr, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))?;
+    let listener = bind_http(config).await?;
     let cfg = moontick::replay::ReplayConfig {
         backtest: moontick::backtest::BacktestConfig {
             strategies: args.strategies,
@@ -314,15 +311,20 @@ async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         .map(drop)
 }
 
+/// The HTTP server's port (`PORT` on `BIND_ADDR`).
+async fn bind_http(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))
+}
+
 /// `moontick run`: binds the HTTP port, then runs until Ctrl-C or SIGTERM.
 async fn run(config: &Config) -> anyhow::Result<()> {
     // The configuration is checked before the port is taken, so its error comes first.
     config.check_http()?;
     let stop = shutdown_signal()?;
-    let addr = SocketAddr::new(config.bind_addr, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the HTTP server to {addr} (PORT / BIND_ADDR)"))?;
+    let listener = bind_http(config).await?;
     moontick::run::run(config, listener, stop).await
 }
 

@@ -41,18 +41,12 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
     out
 }
 
-/// Loads one strategy in a fresh sandbox against an in-memory broker. Its `require` looks in
-/// the `lib/` beside it, as in the engine.
-pub fn check_one(path: &Path) -> Report {
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lib_dir = path.parent().unwrap_or(Path::new(".")).join("lib");
-    let cfg = RunnerConfig {
+/// How a checked file is loaded: a fresh sandbox, an in-memory broker, the `lib/` beside it.
+fn sandbox_config(name: String, path: &Path) -> RunnerConfig {
+    RunnerConfig {
         name,
         path: path.to_path_buf(),
-        lib_dir,
+        lib_dir: path.parent().unwrap_or(Path::new(".")).join("lib"),
         state_dir: None,
         limits: Limits::default(),
         max_consecutive_errors: 1,
@@ -60,7 +54,17 @@ pub fn check_one(path: &Path) -> Report {
         broker: Arc::new(MemoryBroker::new()),
         clock: Arc::new(SystemClock),
         bars: crate::bars::BarStore::new(),
-    };
+    }
+}
+
+/// Loads one strategy in a fresh sandbox against an in-memory broker. Its `require` looks in
+/// the `lib/` beside it, as in the engine.
+pub fn check_one(path: &Path) -> Report {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cfg = sandbox_config(name, path);
     Report {
         path: path.to_path_buf(),
         error: check_file(&cfg).err(),
@@ -82,19 +86,7 @@ pub struct Declared {
 /// # Errors
 /// The strategy's load error, as `file:line: message`.
 pub fn declared(path: &Path) -> Result<Declared, String> {
-    let lib_dir = path.parent().unwrap_or(Path::new(".")).join("lib");
-    let cfg = RunnerConfig {
-        name: String::new(),
-        path: path.to_path_buf(),
-        lib_dir,
-        state_dir: None,
-        limits: Limits::default(),
-        max_consecutive_errors: 1,
-        state_flush_every: Duration::from_secs(3600),
-        broker: Arc::new(MemoryBroker::new()),
-        clock: Arc::new(SystemClock),
-        bars: crate::bars::BarStore::new(),
-    };
+    let cfg = sandbox_config(String::new(), path);
     let v = super::version::build(&cfg, 1, super::version::Carry::Fresh)?;
     Ok(Declared {
         bars: v.spec.bars.series(&v.spec.symbols),

@@ -217,11 +217,7 @@ impl Host {
     /// feed status to all. Orders and fills belong to one strategy: use [`Host::send`].
     /// Returns how many strategies it was queued for.
     pub fn dispatch(&self, event: Event) -> usize {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.strategies();
         let mut queued = 0;
         // Each strategy that wants the event gets a copy, the last one the event itself.
         let mut last: Option<&Mailbox> = None;
@@ -281,6 +277,14 @@ impl Host {
         any
     }
 
+    /// The strategies, read-locked (a poisoned lock still holds a usable map).
+    fn strategies(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+        self.inner
+            .strategies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Delivers an event to one strategy. Returns `false` when there is no such strategy.
     pub fn send(&self, strategy: &str, event: Event) -> bool {
         self.deliver(strategy, Delivery::Event(event))
@@ -288,11 +292,7 @@ impl Host {
 
     /// Queues a delivery for one strategy; `false` when there is no such strategy.
     fn deliver(&self, strategy: &str, delivery: Delivery) -> bool {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.strategies();
         match map.get(strategy) {
             Some(e) => {
                 e.shared.mailbox.push(delivery);
@@ -305,11 +305,7 @@ impl Host {
     /// Hands a webhook to a strategy's `on_webhook`; the answer arrives on the request's reply
     /// channel. An unknown strategy is answered at once with an error, and `false` returned.
     pub fn webhook(&self, strategy: &str, req: WebhookRequest) -> bool {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.strategies();
         match map.get(strategy) {
             Some(e) => {
                 // Refused at once (the reply says why) when the strategy is stuck, crashed or
@@ -334,11 +330,7 @@ impl Host {
 
     /// The earliest timer of any strategy on the engine clock, as their threads last saw.
     pub fn next_timer_ms(&self) -> Option<i64> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.strategies();
         map.values()
             .filter_map(|e| e.shared.mailbox.next_timer_ms())
             .min()
@@ -346,11 +338,7 @@ impl Host {
 
     /// Every known strategy, sorted by name.
     pub fn status(&self) -> Vec<StrategyStatus> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.strategies();
         let mut out: Vec<StrategyStatus> = map.values().map(|e| e.shared.status()).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out

@@ -11,23 +11,15 @@ use crate::script::spec::Spec;
 impl Host {
     /// Each running strategy's declaration, as it stands now.
     fn specs(&self) -> Vec<Arc<Spec>> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        map.values()
+        self.strategies()
+            .values()
             .map(|e| Arc::clone(&e.shared.spec.read().unwrap_or_else(|e| e.into_inner())))
             .collect()
     }
 
     /// One strategy's declaration.
     fn spec(&self, strategy: &str) -> Option<Arc<Spec>> {
-        let map = self
-            .inner
-            .strategies
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.strategies();
         let entry = map.get(strategy)?;
         let spec = entry.shared.spec.read().unwrap_or_else(|e| e.into_inner());
         Some(Arc::clone(&spec))

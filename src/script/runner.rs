@@ -484,28 +484,28 @@ impl Runner {
             Event::Feed(s) => ("on_feed", Some(s.as_str())),
             Event::Bar(_) => ("on_bar", None),
         };
-        if let Some(f) = v.handler(name) {
-            if let Event::Quote(q) = &e {
-                let lua = v.lua.clone();
-                match v.quote.names_of(&lua, q) {
-                    Ok(names) => {
-                        if let Some((trampoline, args)) = v.quote.args(q, names) {
-                            self.call::<()>(&v, name, trampoline, args);
-                        }
+        if let Event::Quote(q) = &e {
+            // The quote slot is bound to this version's `on_quote`, if it has one.
+            let lua = v.lua.clone();
+            match v.quote.names_of(&lua, q) {
+                Ok(Some(names)) => {
+                    if let Some((trampoline, args)) = v.quote.args(q, names) {
+                        self.call::<()>(&v, name, trampoline, args);
                     }
-                    Err(err) => self.table_error(&err),
                 }
-            } else {
-                let arg = match ev {
-                    Some(s) => v.lua.create_string(s).map(Value::String),
-                    None => event_table(&v.lua, &e).map(Value::Table),
-                };
-                match arg {
-                    Ok(arg) => {
-                        self.call::<()>(&v, name, &f, arg);
-                    }
-                    Err(err) => self.table_error(&err),
+                Ok(None) => {}
+                Err(err) => self.table_error(&err),
+            }
+        } else if let Some(f) = v.handler(name) {
+            let arg = match ev {
+                Some(s) => v.lua.create_string(s).map(Value::String),
+                None => event_table(&v.lua, &e).map(Value::Table),
+            };
+            match arg {
+                Ok(arg) => {
+                    self.call::<()>(&v, name, &f, arg);
                 }
+                Err(err) => self.table_error(&err),
             }
         }
         self.current = Some(v);

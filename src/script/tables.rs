@@ -69,9 +69,15 @@ impl QuoteSlot {
     }
 
     /// Makes Lua strings of `q`'s names when they are new; returns what [`QuoteSlot::args`]
-    /// takes.
-    pub fn names_of(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<(usize, usize)> {
-        Ok((self.name(lua, &q.contract)?, self.name(lua, &q.symbol)?))
+    /// takes, or `None` when there is no `on_quote` to deliver to.
+    pub fn names_of(&mut self, lua: &Lua, q: &Quote) -> mlua::Result<Option<(usize, usize)>> {
+        if self.trampoline.is_none() {
+            return Ok(None);
+        }
+        Ok(Some((
+            self.name(lua, &q.contract)?,
+            self.name(lua, &q.symbol)?,
+        )))
     }
 
     /// The function to call and its arguments for delivering `q` to `on_quote` (`None`: there
